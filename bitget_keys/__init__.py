@@ -1,0 +1,36 @@
+"""
+Asyncio client and provisioning tools for Bitget API-key management.
+
+The public surface is re-exported here; `bitget_keys.models`, `bitget_keys.errors` and
+`bitget_keys.testing` are public modules too. Everything with a leading underscore may
+change without notice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig
+from bitget_keys._secret import Secret
+from bitget_keys._signing import Credentials
+from bitget_keys._transport import AiohttpTransport, RawResponse, Transport
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AiohttpTransport",
+    "Client",
+    "ClientConfig",
+    "Credentials",
+    "RawResponse",
+    "Secret",
+    "Transport",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("bitget-keys")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

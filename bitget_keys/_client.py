@@ -1,0 +1,643 @@
+"""
+`Client`: one async method per Bitget endpoint.
+
+Lifecycle::
+
+    UNOPENED --async with / first request--> OPENED --aclose()--> CLOSED
+    second __aenter__, or any use after CLOSED -> ClientStateError
+
+Every signed request is stamped with Bitget's clock: the offset is measured from the
+public time endpoint (round-trip midpoint) before the first signed request, refreshed
+every ``clock_resync_interval`` seconds, and re-measured once when Bitget answers 40008.
+
+The client re-sends on its own only what certainly did not take effect: a throttled
+request (429), a connection that could not be opened, and a 40008 after resyncing.
+Anything that fails after the bytes may have left raises an error that says the outcome
+is unknown (`TransportError.maybe_sent`); creates must be reconciled through the list
+endpoints, never blindly re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self, TypeVar
+
+import aiohttp
+import attrs
+import yarl
+
+from bitget_keys import _endpoints as ep
+from bitget_keys import models as m
+from bitget_keys._serde import decode, encode_body, query_params
+from bitget_keys._signing import Credentials, build_query, signed_headers
+from bitget_keys._transport import AiohttpTransport, Transport
+from bitget_keys.errors import (
+    APIError,
+    ClientStateError,
+    ClockSkewError,
+    ConfigurationError,
+    RateLimitExceededError,
+    ResponseDecodeError,
+    TransportError,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig"]
+
+T = TypeVar("T")
+
+_log: Final = logging.getLogger("bitget_keys.client")
+
+#: Bitget's production API.
+DEFAULT_BASE_URL: Final = "https://api.bitget.com"
+#: The environment variable that overrides the default base URL.
+BASE_URL_ENV: Final = "BITGET_BASE_URL"
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        msg = f"ClientConfig.{attribute.name} must be positive (got {value})"
+        raise ConfigurationError(msg)
+
+
+def _not_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        msg = f"ClientConfig.{attribute.name} must not be negative (got {value})"
+        raise ConfigurationError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """How a `Client` talks to Bitget. Every field has a sensible default."""
+
+    #: Seconds allowed to open a connection.
+    connect_timeout: float = attrs.field(default=5.0, validator=_positive)
+    #: Seconds allowed for one attempt, from sending to the last byte of the answer.
+    request_timeout: float = attrs.field(default=15.0, validator=_positive)
+    #: Sent as the ``locale`` header, as in every Bitget example.
+    locale: str = "en-US"
+    #: Stamp requests with Bitget's clock (measured from the public time endpoint).
+    sync_clock: bool = True
+    #: Seconds after which the clock offset is measured again.
+    clock_resync_interval: float = attrs.field(default=300.0, validator=_positive)
+    #: How often a throttled (429) request is sent again before the error is raised.
+    max_rate_limit_retries: int = attrs.field(default=5, validator=_not_negative)
+    #: Seconds to wait after a 429, plus up to 20% random jitter.
+    rate_limit_backoff: float = attrs.field(default=1.0, validator=_positive)
+    #: How often a request whose connection could not be opened is tried again.
+    max_connect_retries: int = attrs.field(default=2, validator=_not_negative)
+    #: Seconds between those attempts.
+    connect_retry_backoff: float = attrs.field(default=0.5, validator=_positive)
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    parsed = yarl.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        msg = f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL} (got {url!r})"
+        raise ConfigurationError(msg)
+    return url.rstrip("/")
+
+
+@attrs.define
+class _Retries:
+    """What one call has re-sent so far."""
+
+    rate_limit: int = 0
+    connect: int = 0
+    resynced: bool = False
+
+
+def _log_answer(
+    endpoint: ep.Endpoint, status: int, code: str | None, attempt_started: float
+) -> None:
+    _log.debug(
+        "%s %s -> HTTP %d, code %s, %.1f ms",
+        endpoint.method,
+        endpoint.path,
+        status,
+        code,
+        (time.monotonic() - attempt_started) * 1000,
+    )
+
+
+def _key_hint(api_key: str) -> str:
+    return api_key[:6] + "…" if len(api_key) > 6 else "…"
+
+
+class Client:
+    """
+    An asyncio client for Bitget's API-key endpoints.
+
+    Use it as ``async with Client(credentials) as client:``. A session passed in is
+    borrowed and never closed; otherwise the client makes one inside the running loop
+    and closes it in `aclose`.
+
+    Args:
+        credentials: the calling key. Its UID keys the rate limits; when not given it
+            is learned once from the account-info endpoint.
+        base_url: defaults to ``$BITGET_BASE_URL``, then ``https://api.bitget.com``.
+        config: timeouts, clock and retry settings.
+        session: an `aiohttp.ClientSession` to borrow.
+        transport: a `Transport` to borrow instead of a session (tests, emulators).
+        clock_ms: the wall clock in epoch milliseconds, for signing.
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_clock_ms",
+        "_clock_offset_ms",
+        "_clock_synced_at",
+        "_config",
+        "_credentials",
+        "_owns_transport",
+        "_state",
+        "_sync_lock",
+        "_transport",
+        "_uid",
+        "_uid_lock",
+    )
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str | None = None,
+        config: ClientConfig | None = None,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        clock_ms: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
+        checked: object = credentials
+        if not isinstance(checked, Credentials):
+            msg = f"credentials must be a Credentials, not {type(checked).__name__}"
+            raise TypeError(msg)
+        if session is not None and transport is not None:
+            msg = "pass a session or a transport, not both"
+            raise ConfigurationError(msg)
+        self._credentials = credentials
+        self._config = config or ClientConfig()
+        self._base_url = _resolve_base_url(base_url)
+        self._clock_ms = clock_ms
+        self._owns_transport = transport is None
+        self._transport: Transport = transport or AiohttpTransport(
+            session,
+            timeout=aiohttp.ClientTimeout(
+                total=self._config.request_timeout,
+                sock_connect=self._config.connect_timeout,
+            ),
+        )
+        self._state = _State.UNOPENED
+        self._clock_offset_ms = 0
+        self._clock_synced_at: float | None = None
+        self._sync_lock = asyncio.Lock()
+        self._uid = credentials.uid
+        self._uid_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Client {self._state.value} {self._base_url} "
+            f"key={_key_hint(self._credentials.api_key)} uid={self._uid or '?'}>"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The Bitget API root this client talks to."""
+        return self._base_url
+
+    @property
+    def config(self) -> ClientConfig:
+        """The client's settings."""
+        return self._config
+
+    @property
+    def clock_offset_ms(self) -> int:
+        """Bitget's clock minus the local one, in ms, as last measured."""
+        return self._clock_offset_ms
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` has run."""
+        return self._state is _State.CLOSED
+
+    def _open(self) -> None:
+        if self._state is _State.CLOSED:
+            msg = "this Client is closed; create a new one"
+            raise ClientStateError(msg)
+        self._state = _State.OPENED
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            msg = f"this Client is already {self._state.value}; a Client is opened once"
+            raise ClientStateError(msg)
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    if not TYPE_CHECKING:
+
+        def __enter__(self) -> None:
+            msg = "Client is asynchronous: use 'async with Client(...)'"
+            raise TypeError(msg)
+
+        def __exit__(self, *args: object) -> None:  # pragma: no cover - never entered
+            pass
+
+    async def aclose(self) -> None:
+        """Close the client (and its session, if the client made it). Idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    # -- identity and clock ----------------------------------------------------------
+
+    async def uid(self) -> str:
+        """
+        The UID that owns the calling key, from the credentials or learned once.
+
+        Raises:
+            APIError: account-info failed (for example 40085 on a unified account).
+            TransportError: no answer arrived.
+        """
+        if self._uid is None:
+            async with self._uid_lock:
+                if self._uid is None:
+                    self._uid = (await self.account_info()).user_id
+        return self._uid
+
+    async def sync_clock(self) -> int:
+        """
+        Measure Bitget's clock now; return the offset in ms (server minus local).
+
+        Raises:
+            APIError: the time endpoint answered with an error.
+            TransportError: no answer arrived.
+        """
+        before = self._clock_ms()
+        server = await self.server_time()
+        after = self._clock_ms()
+        self._clock_offset_ms = server.server_time_ms - (before + after) // 2
+        self._clock_synced_at = time.monotonic()
+        _log.debug("clock offset %+d ms (round trip %d ms)", self._clock_offset_ms, after - before)
+        return self._clock_offset_ms
+
+    async def _ensure_clock(self, *, stale_before: float | None = None) -> None:
+        if not self._config.sync_clock:
+            return
+        async with self._sync_lock:
+            synced_at = self._clock_synced_at
+            fresh = (
+                synced_at is not None
+                and time.monotonic() - synced_at < self._config.clock_resync_interval
+                and (stale_before is None or synced_at > stale_before)
+            )
+            if not fresh:
+                await self.sync_clock()
+
+    def _timestamp_ms(self) -> int:
+        return self._clock_ms() + self._clock_offset_ms
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _ensure_usable(self) -> None:
+        if self._state is _State.CLOSED:
+            msg = "this Client is closed; create a new one"
+            raise ClientStateError(msg)
+        if self._state is _State.UNOPENED:
+            self._open()
+
+    def _headers(self, endpoint: ep.Endpoint, query: str, body: str) -> dict[str, str]:
+        if not endpoint.signed:
+            return {"locale": self._config.locale}
+        # Stamped now, right before sending: a stamp taken before a wait can expire.
+        return signed_headers(
+            self._credentials,
+            timestamp_ms=self._timestamp_ms(),
+            method=endpoint.method,
+            path=endpoint.path,
+            query=query,
+            body=body,
+            locale=self._config.locale,
+        )
+
+    async def _call(
+        self,
+        endpoint: ep.Endpoint,
+        response_type: type[T],
+        *,
+        params: object | None = None,
+        body: object | None = None,
+    ) -> T:
+        self._ensure_usable()
+        query = build_query(query_params(params)) if params is not None else ""
+        # Serialised once: exactly this text is signed and sent.
+        text = encode_body(body) if body is not None else ""
+        payload = text.encode() if body is not None else None
+        url = yarl.URL(
+            self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
+        )
+        retries = _Retries()
+        while True:
+            attempt_started = time.monotonic()
+            if endpoint.signed:
+                await self._ensure_clock()
+            try:
+                response = await self._transport.send(
+                    endpoint.method,
+                    url,
+                    self._headers(endpoint, query, text),
+                    payload,
+                    endpoint=endpoint.path,
+                )
+            except TransportError as exc:
+                _log.debug("%s %s: %s", endpoint.method, endpoint.path, exc)
+                # Only a connection that never opened proves nothing was sent.
+                if exc.maybe_sent or retries.connect >= self._config.max_connect_retries:
+                    raise
+                retries.connect += 1
+                await asyncio.sleep(self._config.connect_retry_backoff * retries.connect)
+                continue
+            try:
+                value, _ = decode(
+                    response.body,
+                    response_type,
+                    http_status=response.status,
+                    endpoint=endpoint.path,
+                )
+            except (RateLimitExceededError, ClockSkewError) as exc:
+                _log_answer(endpoint, response.status, exc.code, attempt_started)
+                if await self._should_resend(exc, retries, attempt_started):
+                    continue
+                raise
+            except APIError as exc:
+                _log_answer(endpoint, response.status, exc.code, attempt_started)
+                raise
+            _log_answer(endpoint, response.status, "00000", attempt_started)
+            return value
+
+    async def _should_resend(
+        self, exc: APIError, retries: _Retries, attempt_started: float
+    ) -> bool:
+        """Whether a throttled or mistimed request (which did not run) goes again."""
+        if isinstance(exc, RateLimitExceededError):
+            if retries.rate_limit >= self._config.max_rate_limit_retries:
+                return False
+            retries.rate_limit += 1
+            backoff = self._config.rate_limit_backoff
+            await asyncio.sleep(backoff + random.uniform(0, backoff / 5))  # noqa: S311
+            return True
+        if exc.code != "40008" or retries.resynced or not self._config.sync_clock:
+            return False
+        retries.resynced = True
+        await self._ensure_clock(stale_before=attempt_started)
+        return True
+
+    # -- endpoints -------------------------------------------------------------------
+
+    async def server_time(self) -> m.ServerTime:
+        """
+        Bitget's clock (public, unsigned).
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(ep.SERVER_TIME, m.ServerTime)
+
+    async def account_info(self) -> m.AccountInfo:
+        """
+        Who owns the calling key (``user_id`` is its UID).
+
+        Raises:
+            UnifiedAccountModeError: the master is in unified-account mode.
+            APIError: any other error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
+
+    async def create_copy_api_key(self, request: m.CreateCopyAPIKeyRequest) -> m.CopyAPIKey:
+        """
+        Create the copy-trading API key of a new-model copy trader. Works once, ever.
+
+        The secret is in the result only: store it before doing anything else.
+
+        Raises:
+            CopyAPIKeyExistsError: this trader already has its copy key.
+            CopyModelNotSupportedError: the trader is on the old copy model.
+            APIError: any other error answer.
+            TransportError: no answer; if ``maybe_sent``, the key may exist and its
+                secret is lost; do not retry blindly.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        rows = await self._call(ep.CREATE_COPY_API_KEY, tuple[m.CopyAPIKey, ...], body=request)
+        if not rows:
+            raise ResponseDecodeError(ep.CREATE_COPY_API_KEY.path, ("data: empty list",))
+        return rows[0]
+
+    async def create_virtual_subaccount_api_key(
+        self, request: m.CreateVirtualSubaccountAPIKeyRequest
+    ) -> m.CreatedVirtualSubaccountAPIKey:
+        """
+        Create one more API key for a virtual sub-account.
+
+        The secret is in the result only: store it before doing anything else.
+
+        Raises:
+            QuotaExceededError: the sub-account has its 10 keys.
+            APIError: any other error answer.
+            TransportError: no answer; if ``maybe_sent``, list the sub-account's keys
+                before trying again.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY, m.CreatedVirtualSubaccountAPIKey, body=request
+        )
+
+    async def batch_create_virtual_subaccounts(
+        self, request: m.BatchCreateVirtualSubaccountsRequest
+    ) -> tuple[m.CreatedVirtualSubaccount, ...]:
+        """
+        Create 1-5 virtual sub-accounts, each with its first API key.
+
+        Rows come back matched by nothing but their label; names and UIDs may be
+        masked. The secrets are in the result only: store them before anything else.
+
+        Raises:
+            ConflictError: a name is taken.
+            QuotaExceededError: the master has its 20 sub-accounts.
+            APIError: any other error answer.
+            TransportError: no answer; if ``maybe_sent``, list the sub-accounts before
+                trying again.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
+            tuple[m.CreatedVirtualSubaccount, ...],
+            body=request,
+        )
+
+    async def modify_broker_subaccount_api_key(
+        self, request: m.ModifyBrokerSubaccountAPIKeyRequest
+    ) -> m.BrokerSubaccountAPIKey:
+        """
+        Replace an ND-broker sub-account key's permissions, type, whitelist or label.
+
+        Raises:
+            PermissionDeniedError: the caller is not an ND broker (40029).
+            APIError: any other error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.MODIFY_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
+        )
+
+    async def create_broker_subaccount_api_key(
+        self, request: m.CreateBrokerSubaccountAPIKeyRequest
+    ) -> m.BrokerSubaccountAPIKey:
+        """
+        Create an API key for an ND-broker sub-account; its secret is shown only here.
+
+        Raises:
+            PermissionDeniedError: the caller is not an ND broker (40029).
+            APIError: any other error answer.
+            TransportError: no answer; if ``maybe_sent``, list the keys first.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.CREATE_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
+        )
+
+    async def list_broker_subaccount_api_keys(
+        self, sub_uid: str
+    ) -> tuple[m.BrokerSubaccountAPIKey, ...]:
+        """
+        The keys of an ND-broker sub-account.
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
+            tuple[m.BrokerSubaccountAPIKey, ...],
+            params=m.ListBrokerSubaccountAPIKeysRequest(sub_uid=sub_uid),
+        )
+
+    async def list_virtual_subaccounts(
+        self, request: m.ListVirtualSubaccountsRequest | None = None
+    ) -> m.VirtualSubaccountPage:
+        """
+        One page of the master's virtual sub-accounts, newest first.
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.LIST_VIRTUAL_SUBACCOUNTS,
+            m.VirtualSubaccountPage,
+            params=request or m.ListVirtualSubaccountsRequest(),
+        )
+
+    async def iter_virtual_subaccounts(
+        self, *, page_size: int = 100, status: m.SubaccountStatus | None = None
+    ) -> AsyncIterator[m.VirtualSubaccount]:
+        """
+        Every virtual sub-account of the master, following the ``endId`` cursor.
+
+        Paging stops on an empty or short page, or when the cursor stops moving.
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        cursor: str | None = None
+        while True:
+            page = await self.list_virtual_subaccounts(
+                m.ListVirtualSubaccountsRequest(limit=page_size, id_less_than=cursor, status=status)
+            )
+            for subaccount in page.subaccounts:
+                yield subaccount
+            if len(page.subaccounts) < page_size or not page.end_id or page.end_id == cursor:
+                return
+            cursor = page.end_id
+
+    async def list_virtual_subaccount_api_keys(
+        self, subaccount_uid: str
+    ) -> tuple[m.VirtualSubaccountAPIKey, ...]:
+        """
+        The keys of a virtual sub-account (never with secrets).
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
+            tuple[m.VirtualSubaccountAPIKey, ...],
+            params=m.ListVirtualSubaccountAPIKeysRequest(subaccount_uid=subaccount_uid),
+        )
+
+    async def modify_virtual_subaccount_api_key(
+        self, request: m.ModifyVirtualSubaccountAPIKeyRequest
+    ) -> m.VirtualSubaccountAPIKey:
+        """
+        Replace a virtual sub-account key's label, whitelist and (optionally) rights.
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer arrived.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.MODIFY_VIRTUAL_SUBACCOUNT_API_KEY, m.VirtualSubaccountAPIKey, body=request
+        )
+
+    async def create_virtual_subaccounts(
+        self, request: m.CreateVirtualSubaccountsRequest
+    ) -> m.CreatedVirtualSubaccounts:
+        """
+        Create virtual sub-accounts without keys; the result lists refusals per name.
+
+        Raises:
+            APIError: an error answer.
+            TransportError: no answer; if ``maybe_sent``, list the sub-accounts first.
+            ResponseDecodeError: an answer of the wrong shape.
+        """
+        return await self._call(
+            ep.CREATE_VIRTUAL_SUBACCOUNTS, m.CreatedVirtualSubaccounts, body=request
+        )

@@ -1,0 +1,378 @@
+"""
+The one cattrs converter between our models and Bitget's JSON, and envelope handling.
+
+`configure_converter` adds these rules to a converter (`make_converter` builds one):
+
+- Field names are camelCase on the wire (``ip_list`` -> ``ipList``), renamed by hook
+  factories; names Bitget spells irregularly are listed in `_WIRE_NAMES` and
+  `_CLASS_WIRE_NAMES`. The first spelling is the one sent; every spelling is accepted.
+- Request fields that are ``None`` are left out of the body or query. (Fields whose
+  omission would change meaning are required in the models, so ``None`` never means
+  anything else.)
+- Responses ignore unknown fields; a missing or mistyped field raises
+  `ResponseDecodeError` naming it.
+- IDs arrive as strings or numbers and become ``str``; ``serverTime`` and ``cTime`` may be
+  strings and become ``int`` / aware UTC ``datetime``; a permission list that arrives as
+  one comma-joined string is split.
+- `Secret` values travel as plain strings on the wire and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import make_converter as make_json_converter
+
+from bitget_keys import models as m
+from bitget_keys._secret import Secret
+from bitget_keys.errors import (
+    SUCCESS_CODE,
+    ResponseDecodeError,
+    from_response,
+)
+
+__all__ = [
+    "CONVERTER",
+    "Envelope",
+    "configure_converter",
+    "decode",
+    "encode_body",
+    "make_converter",
+    "query_params",
+]
+
+T = TypeVar("T")
+
+# Spellings used the same way across endpoints.
+_WIRE_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    "subaccount_uid": ("subAccountUid",),
+    "subaccount_name": ("subAccountName",),
+    "permissions": ("permList",),
+    "created_time": ("cTime",),
+    "updated_time": ("uTime",),
+    "server_time_ms": ("serverTime",),
+    "subaccounts": ("subAccountList",),
+    "names": ("subAccountList",),
+}
+
+_SUBACCOUNT_API_KEY: Final = ("subAccountApiKey", "apiKey", "apikey")
+
+# Spellings particular to one class; the first is the one sent.
+_CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
+    # create-copy-api answers with `apikey`, `secret` and `permissions`.
+    m.CopyAPIKey: {
+        "api_key": ("apikey", "apiKey"),
+        "secret_key": ("secret", "secretKey"),
+        "permissions": ("permissions", "permList"),
+    },
+    # The user endpoints call the key `subAccountApiKey`; one doc example says `apiKey`.
+    m.CreatedVirtualSubaccountAPIKey: {"api_key": _SUBACCOUNT_API_KEY},
+    m.CreatedVirtualSubaccount: {"api_key": _SUBACCOUNT_API_KEY},
+    m.VirtualSubaccountAPIKey: {"api_key": _SUBACCOUNT_API_KEY},
+    m.ModifyVirtualSubaccountAPIKeyRequest: {"api_key": ("subAccountApiKey",)},
+    # The broker pages say `apikey` in their tables and `apiKey` in their examples.
+    m.BrokerSubaccountAPIKey: {"api_key": ("apiKey", "apikey")},
+    m.ModifyBrokerSubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
+    m.NewVirtualSubaccount: {"name": ("subAccountName",)},
+    # create-virtual-subaccount misspells `subaAccount...` in every doc version.
+    m.VirtualSubaccount: {
+        "subaccount_uid": ("subAccountUid", "subaAccountUid"),
+        "subaccount_name": ("subAccountName", "subaAccountName"),
+    },
+    m.CreatedVirtualSubaccounts: {
+        "successes": ("successList",),
+        "failures": ("failureList",),
+    },
+}
+
+
+def _to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _wire_names(cl: type, field: str) -> tuple[str, ...]:
+    return _CLASS_WIRE_NAMES.get(cl, {}).get(field) or _WIRE_NAMES.get(field) or (_to_camel(field),)
+
+
+# -- scalar hooks ----------------------------------------------------------------------
+
+
+def _structure_str(value: object, _: type) -> str:
+    # IDs come as strings or numbers; anything else (null, lists) is a shape error.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    msg = f"expected a string, got {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def _structure_int(value: object, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    msg = f"expected an integer, got {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def _is_open_enum(cl: Any) -> bool:
+    return isinstance(cl, type) and issubclass(cl, m.OpenStrEnum)
+
+
+def _structure_enum(value: object, cl: type[m.OpenStrEnum]) -> m.OpenStrEnum:
+    if not isinstance(value, str):
+        msg = f"expected a string, got {type(value).__name__}"
+        raise ValueError(msg)  # noqa: TRY004 - cattrs reports ValueErrors by path
+    return cl(value)
+
+
+def _structure_secret(value: object, _: type) -> Secret:
+    if isinstance(value, str):
+        return Secret(value)
+    msg = f"expected a string, got {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def _structure_datetime(value: object, _: type) -> dt.datetime:
+    return dt.datetime.fromtimestamp(_structure_int(value, int) / 1000, tz=dt.UTC)
+
+
+def _structure_permissions(value: object, _: type) -> tuple[m.Permission, ...]:
+    # One doc example sends ["spot_trade,contract_trade"]: split joined strings.
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        msg = f"expected a list of permissions, got {type(value).__name__}"
+        raise TypeError(msg)
+    result: list[m.Permission] = []
+    for item in items:
+        if not isinstance(item, str):
+            msg = f"expected a permission string, got {type(item).__name__}"
+            raise TypeError(msg)
+        result.extend(m.Permission(part.strip()) for part in item.split(",") if part.strip())
+    return tuple(result)
+
+
+def _structure_created_subaccounts(
+    converter: cattrs.Converter,
+) -> Callable[[Any, type], m.CreatedVirtualSubaccounts]:
+    successes = converter.get_structure_hook(tuple[m.VirtualSubaccount, ...])
+
+    def structure(value: Any, _: type) -> m.CreatedVirtualSubaccounts:
+        if not isinstance(value, Mapping):
+            msg = "expected an object"
+            raise ValueError(msg)  # noqa: TRY004 - cattrs reports ValueErrors by path
+        failures = []
+        for row in value.get("failureList") or ():
+            name = (
+                row.get("subaAccountName", row.get("subAccountName"))
+                if isinstance(row, Mapping)
+                else row
+            )
+            failures.append(_structure_str(name, str))
+        return m.CreatedVirtualSubaccounts(
+            successes=successes(value.get("successList") or [], tuple[m.VirtualSubaccount, ...]),
+            failures=tuple(failures),
+        )
+
+    return structure
+
+
+# -- class hooks -------------------------------------------------------------------------
+
+
+def _is_model(cl: Any) -> bool:
+    return attrs.has(cl) and getattr(cl, "__module__", None) == m.__name__
+
+
+def _make_structure(
+    converter: cattrs.Converter, *, forbid_extra_keys: bool
+) -> Callable[[Any], Callable[[Any, type], Any]]:
+    def factory(cl: Any) -> Callable[[Any, type], Any]:
+        attrs.resolve_types(cl)
+        names = {field.name: _wire_names(cl, field.name) for field in attrs.fields(cl)}
+        overrides: dict[str, Any] = {
+            field: override(rename=spellings[0]) for field, spellings in names.items()
+        }
+        structure = make_dict_structure_fn(
+            cl, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **overrides
+        )
+        aliases = [(spellings[0], spellings[1:]) for spellings in names.values() if spellings[1:]]
+        if not aliases:
+            return structure
+
+        def structure_with_aliases(value: Any, _: type) -> Any:
+            if isinstance(value, Mapping):
+                value = dict(value)
+                for primary, others in aliases:
+                    if primary not in value:
+                        for other in others:
+                            if other in value:
+                                value[primary] = value.pop(other)
+                                break
+            return structure(value, cl)
+
+        return structure_with_aliases
+
+    return factory
+
+
+def _make_unstructure(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any], Any]]:
+    def factory(cl: Any) -> Callable[[Any], Any]:
+        attrs.resolve_types(cl)
+        overrides: dict[str, Any] = {
+            field.name: override(rename=_wire_names(cl, field.name)[0])
+            for field in attrs.fields(cl)
+        }
+        unstructure = make_dict_unstructure_fn(cl, converter, **overrides)
+
+        def unstructure_without_none(value: Any) -> dict[str, Any]:
+            return {key: item for key, item in unstructure(value).items() if item is not None}
+
+        return unstructure_without_none
+
+    return factory
+
+
+def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool = False) -> None:
+    """
+    Teach ``converter`` Bitget's wire format (the rules in this module's docstring).
+
+    ``forbid_extra_keys`` makes structuring refuse unknown fields: off for responses
+    (Bitget adds fields), on where requests are parsed strictly (the emulator).
+    """
+    # By predicate, not by type: a type hook for `str` would also catch our StrEnums.
+    converter.register_structure_hook_func(lambda t: t is str, _structure_str)
+    converter.register_structure_hook_func(_is_open_enum, _structure_enum)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(Secret, _structure_secret)
+    converter.register_unstructure_hook(Secret, Secret.reveal)
+    converter.register_structure_hook(dt.datetime, _structure_datetime)
+    converter.register_unstructure_hook(dt.datetime, lambda value: int(value.timestamp() * 1000))
+    converter.register_structure_hook_func(
+        lambda t: t == tuple[m.Permission, ...], _structure_permissions
+    )
+    converter.register_unstructure_hook(
+        m.BatchCreateVirtualSubaccountsRequest,
+        lambda request: [converter.unstructure(item) for item in request.items],
+    )
+    converter.register_structure_hook(
+        m.BatchCreateVirtualSubaccountsRequest,
+        lambda value, _: m.BatchCreateVirtualSubaccountsRequest(
+            items=converter.structure(value, list[m.NewVirtualSubaccount])
+        ),
+    )
+    converter.register_structure_hook_factory(
+        _is_model, _make_structure(converter, forbid_extra_keys=forbid_extra_keys)
+    )
+    converter.register_unstructure_hook_factory(_is_model, _make_unstructure(converter))
+    converter.register_structure_hook(
+        m.CreatedVirtualSubaccounts, _structure_created_subaccounts(converter)
+    )
+
+
+def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
+    """A new converter with `configure_converter`'s rules."""
+    converter = make_json_converter(detailed_validation=True)
+    configure_converter(converter, forbid_extra_keys=forbid_extra_keys)
+    return converter
+
+
+#: The converter the client uses.
+CONVERTER: Final = make_converter()
+
+
+def encode_body(request: object) -> str:
+    """The exact JSON text sent (and signed) for a request: compact, serialised once."""
+    return json.dumps(CONVERTER.unstructure(request), separators=(",", ":"))
+
+
+def query_params(request: object) -> dict[str, str]:
+    """The query parameters of a GET request, ``None`` fields left out."""
+    raw = CONVERTER.unstructure(request)
+    return {key: str(value) for key, value in raw.items()}
+
+
+@attrs.frozen
+class Envelope:
+    """Bitget's answer with its envelope removed."""
+
+    data: Any
+    #: Bitget's ``requestTime`` (epoch ms), when present.
+    request_time: int | None
+
+
+def _error_message(raw: bytes, http_status: int) -> str:
+    return f"HTTP {http_status} without a Bitget envelope ({len(raw)} bytes)"
+
+
+def unwrap(raw: bytes, *, http_status: int, endpoint: str) -> Envelope:
+    """
+    Check Bitget's envelope and return its data, or raise the matching `APIError`.
+
+    The body is parsed whatever the status, and its ``code`` decides.
+
+    Raises:
+        APIError: (a subclass of) for any error code or error status.
+        ResponseDecodeError: a success status whose body is not an envelope.
+    """
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping) or "code" not in body:
+        if 200 <= http_status < 300:
+            raise ResponseDecodeError(endpoint, ("the body is not a Bitget JSON envelope",))
+        raise from_response(
+            http_status=http_status,
+            code=None,
+            message=_error_message(raw, http_status),
+            endpoint=endpoint,
+        )
+    code = str(body["code"])
+    message = body.get("msg")
+    message = message if isinstance(message, str) else ""
+    request_time_raw = body.get("requestTime")
+    try:
+        request_time = _structure_int(request_time_raw, int) if request_time_raw else None
+    except ValueError:
+        request_time = None
+    if code != SUCCESS_CODE:
+        raise from_response(
+            http_status=http_status,
+            code=code,
+            message=message,
+            endpoint=endpoint,
+            request_time=request_time,
+        )
+    return Envelope(body.get("data"), request_time)
+
+
+def structure(data: Any, cl: type[T], *, endpoint: str) -> T:
+    """
+    Structure an envelope's data into ``cl``.
+
+    Raises:
+        ResponseDecodeError: a field is missing or has the wrong type.
+    """
+    try:
+        return CONVERTER.structure(data, cl)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            problems = tuple(cattrs.transform_error(exc, path="data"))
+        else:
+            problems = (f"data: {exc}",)
+        raise ResponseDecodeError(endpoint, problems) from exc
+
+
+def decode(raw: bytes, cl: type[T], *, http_status: int, endpoint: str) -> tuple[T, int | None]:
+    """`unwrap` then `structure`: the typed data and Bitget's ``requestTime``."""
+    envelope = unwrap(raw, http_status=http_status, endpoint=endpoint)
+    return structure(envelope.data, cl, endpoint=endpoint), envelope.request_time

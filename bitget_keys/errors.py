@@ -1,0 +1,409 @@
+"""
+The exceptions `bitget_keys` raises, and how Bitget's answers map onto them.
+
+Every exception derives from `BitgetKeysError`::
+
+    BitgetKeysError
+    ├── ClientStateError (+RuntimeError)     used before open, after aclose, or reopened
+    ├── ConfigurationError (+ValueError)     bad settings or credentials
+    │   └── ValidationError                  a request breaks a documented Bitget rule
+    ├── TransportError                       no usable response; maybe_sent tells if it left
+    │   └── RequestTimeoutError (+TimeoutError)
+    ├── APIError                             Bitget answered with an error envelope or status
+    │   ├── AuthenticationError              40001-40003, 40006, 40009, 40011, 40012, 40037, 40041
+    │   ├── ClockSkewError                   40005, 40008
+    │   ├── PermissionDeniedError            40014, 40018, 40038, 40029, 40048, ...
+    │   │   ├── UnifiedAccountModeError      40085: classic v2 endpoints refuse UTA masters
+    │   │   └── CopyModelNotSupportedError   "only applicable to the new Copy model"
+    │   ├── InvalidRequestError              40017, 40019, 40020, 40055, 40056, 40070, ...
+    │   │   └── ConflictError                already exists: 40060, 40071, 40107, 40108
+    │   ├── QuotaExceededError               40032, 40063, 40069
+    │   │   └── CopyAPIKeyExistsError        "You have already created a Copy API Key"
+    │   ├── RateLimitExceededError           HTTP 429, body code "429", 1001, 50009
+    │   └── ServerError                      5xx, 40010, 40015, 40067, 40200, 45001, ...
+    ├── ResponseDecodeError                  the response does not have the documented shape
+    └── RateLimitWaitTooLongError            a slot would come later than the caller allows
+
+How an answer is classified (`from_response`):
+
+1. The body is always parsed, whatever the HTTP status.
+2. If it carries a Bitget ``code``, the code decides (``"00000"`` is success, even
+   under an unusual status). The two create-copy-api conditions that have no documented
+   code are recognised by their message text, whatever code comes with them.
+3. Without a code, the HTTP status decides: 429 rate limited, 5xx server, other 4xx
+   invalid request.
+4. A code nobody documented falls back on the HTTP status the same way, and on
+   `APIError` itself when the status says nothing.
+
+No exception ever holds a request header or body: only the endpoint's path, the HTTP
+status, Bitget's code and message, and Bitget's ``requestTime``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BitgetKeysError",
+    "ClientStateError",
+    "ClockSkewError",
+    "ConfigurationError",
+    "ConflictError",
+    "CopyAPIKeyExistsError",
+    "CopyModelNotSupportedError",
+    "InvalidRequestError",
+    "PermissionDeniedError",
+    "Problem",
+    "QuotaExceededError",
+    "RateLimitExceededError",
+    "RateLimitWaitTooLongError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TransportError",
+    "UnifiedAccountModeError",
+    "ValidationError",
+    "from_response",
+]
+
+
+class BitgetKeysError(Exception):
+    """Root of every exception this library raises."""
+
+
+class ClientStateError(BitgetKeysError, RuntimeError):
+    """A client (or another stateful object) was used in a state that forbids it."""
+
+
+class ConfigurationError(BitgetKeysError, ValueError):
+    """Settings or credentials are missing or inconsistent."""
+
+
+@attrs.frozen
+class Problem:
+    """One broken rule: which field, and what the rule is."""
+
+    #: The field, in the library's Python spelling (``label``, ``items[2].name``).
+    field: str
+    #: The rule in words, never the offending secret value.
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}"
+
+
+@attrs.define(slots=False, eq=False)
+class ValidationError(ConfigurationError):
+    """
+    A request breaks one or more documented Bitget rules; nothing was sent.
+
+    Every broken rule is listed, each naming its field.
+    """
+
+    problems: tuple[Problem, ...]
+    #: The request class (or other object) that was being built.
+    subject: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.problems, self.subject)
+
+    def __str__(self) -> str:
+        where = f"{self.subject}: " if self.subject else ""
+        return where + "; ".join(str(problem) for problem in self.problems)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The names of the fields that broke a rule, in order."""
+        return tuple(problem.field for problem in self.problems)
+
+
+@attrs.define(slots=False, eq=False)
+class TransportError(BitgetKeysError):
+    """
+    No usable HTTP response arrived.
+
+    ``maybe_sent`` is ``False`` only when the request certainly never left (the
+    connection could not be opened). When it is ``True`` the outcome is unknown: the
+    server may have carried the request out. Never re-send a create in that case;
+    read the list endpoints first.
+    """
+
+    endpoint: str
+    detail: str
+    maybe_sent: bool
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.endpoint, self.detail, self.maybe_sent)
+
+    def __str__(self) -> str:
+        if self.maybe_sent:
+            outcome = (
+                "the outcome is unknown: the request may have reached Bitget and taken "
+                "effect; check the list endpoints before trying again"
+            )
+        else:
+            outcome = "the request was not sent"
+        return f"{self.endpoint}: {self.detail}; {outcome}"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether Bitget may have carried the request out."""
+        return self.maybe_sent
+
+
+@attrs.define(slots=False, eq=False)
+class RequestTimeoutError(TransportError, TimeoutError):
+    """The request timed out; after sending, its outcome is unknown."""
+
+
+@attrs.define(slots=False, eq=False)
+class APIError(BitgetKeysError):
+    """Bitget answered with an error."""
+
+    #: The HTTP status of the answer.
+    http_status: int
+    #: Bitget's code (a string such as ``"40009"``), or ``None`` when the body had none.
+    code: str | None
+    #: Bitget's message, as sent.
+    message: str
+    #: The endpoint's path, such as ``/api/v2/user/create-virtual-subaccount-apikey``.
+    endpoint: str
+    #: Bitget's ``requestTime`` in epoch milliseconds, when the body had one.
+    request_time: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(
+            self, self.http_status, self.code, self.message, self.endpoint, self.request_time
+        )
+
+    def __str__(self) -> str:
+        code = f"code {self.code}" if self.code is not None else "no code"
+        text = f"{self.endpoint}: HTTP {self.http_status}, {code}: {self.message}"
+        hint = self.hint()
+        return f"{text} ({hint})" if hint else text
+
+    def hint(self) -> str:
+        """What the user can do about it, in one sentence (empty when obvious)."""
+        return ""
+
+
+class AuthenticationError(APIError):
+    """The calling key, its signature or its passphrase was refused."""
+
+
+class ClockSkewError(APIError):
+    """The request's timestamp was malformed or too far from Bitget's clock."""
+
+    def hint(self) -> str:
+        return "the local clock is more than 30 s away from Bitget's; resync it"
+
+
+class PermissionDeniedError(APIError):
+    """The calling key or account is not allowed to do this."""
+
+
+class UnifiedAccountModeError(PermissionDeniedError):
+    """The master account is in unified (UTA) mode, which the classic v2 API refuses."""
+
+    def hint(self) -> str:
+        return (
+            "this master account is in Unified Account mode; the classic v2 key-management "
+            "endpoints this library calls only serve classic-account masters, so switch the "
+            "account back to classic mode or manage its keys through the v3 UTA API"
+        )
+
+
+class CopyModelNotSupportedError(PermissionDeniedError):
+    """create-copy-api refused an old-model copy trader."""
+
+    def hint(self) -> str:
+        return "only new-model copy traders can create a Copy API key"
+
+
+class InvalidRequestError(APIError):
+    """Bitget refused the request's content."""
+
+
+class ConflictError(InvalidRequestError):
+    """The thing to create already exists (a name or alias is taken)."""
+
+
+class QuotaExceededError(APIError):
+    """An account quota is used up (sub-accounts, keys per sub-account)."""
+
+
+class CopyAPIKeyExistsError(QuotaExceededError):
+    """This trader already has its one Copy API key."""
+
+    def hint(self) -> str:
+        return "a trader can create only one Copy API key, ever"
+
+
+class RateLimitExceededError(APIError):
+    """Bitget throttled the request; it was not carried out."""
+
+
+class ServerError(APIError):
+    """Bitget failed on its side; for a create the outcome is unknown."""
+
+
+@attrs.define(slots=False, eq=False)
+class ResponseDecodeError(BitgetKeysError):
+    """The response did not have the documented shape."""
+
+    endpoint: str
+    problems: tuple[str, ...]
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.endpoint, self.problems)
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}: unexpected response: " + "; ".join(self.problems)
+
+
+@attrs.define(slots=False, eq=False)
+class RateLimitWaitTooLongError(BitgetKeysError):
+    """The next free slot is further away than the caller is willing to wait."""
+
+    endpoint: str
+    uid: str
+    wait: float
+    max_wait: float
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.endpoint, self.uid, self.wait, self.max_wait)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.endpoint} for UID {self.uid}: the next slot is {self.wait:.3f} s away, "
+            f"more than the allowed {self.max_wait:.3f} s; nothing was sent"
+        )
+
+
+#: Bitget's success code.
+SUCCESS_CODE: Final = "00000"
+
+_CODES: Final[dict[str, type[APIError]]] = {
+    # rate
+    "429": RateLimitExceededError,
+    "1001": RateLimitExceededError,
+    "50009": RateLimitExceededError,
+    # auth
+    "40001": AuthenticationError,
+    "40002": AuthenticationError,
+    "40003": AuthenticationError,
+    "40006": AuthenticationError,
+    "40009": AuthenticationError,
+    "40011": AuthenticationError,
+    "40012": AuthenticationError,
+    "40037": AuthenticationError,
+    "40041": AuthenticationError,
+    # clock
+    "40004": ClockSkewError,
+    "40005": ClockSkewError,
+    "40008": ClockSkewError,
+    # permission, account type or state
+    "40013": PermissionDeniedError,
+    "40014": PermissionDeniedError,
+    "40016": PermissionDeniedError,
+    "40018": PermissionDeniedError,
+    "40023": PermissionDeniedError,
+    "40024": PermissionDeniedError,
+    "40025": PermissionDeniedError,
+    "40026": PermissionDeniedError,
+    "40029": PermissionDeniedError,
+    "40031": PermissionDeniedError,
+    "40038": PermissionDeniedError,
+    "40048": PermissionDeniedError,
+    "40061": PermissionDeniedError,
+    "40068": PermissionDeniedError,
+    "40085": UnifiedAccountModeError,
+    "40199": PermissionDeniedError,
+    "31001": PermissionDeniedError,
+    "40732": PermissionDeniedError,
+    # invalid request
+    "40007": InvalidRequestError,
+    "40017": InvalidRequestError,
+    "40019": InvalidRequestError,
+    "40020": InvalidRequestError,
+    "40028": InvalidRequestError,
+    "40036": InvalidRequestError,
+    "40040": InvalidRequestError,
+    "40054": InvalidRequestError,
+    "40055": InvalidRequestError,
+    "40056": InvalidRequestError,
+    "40057": InvalidRequestError,
+    "40058": InvalidRequestError,
+    "40059": InvalidRequestError,
+    "40064": InvalidRequestError,
+    "40065": InvalidRequestError,
+    "40066": InvalidRequestError,
+    "40070": InvalidRequestError,
+    # conflict
+    "40060": ConflictError,
+    "40071": ConflictError,
+    "40107": ConflictError,
+    "40108": ConflictError,
+    # quota
+    "40032": QuotaExceededError,
+    "40063": QuotaExceededError,
+    "40069": QuotaExceededError,
+    # server
+    "40010": ServerError,
+    "40015": ServerError,
+    "40067": ServerError,
+    "40200": ServerError,
+    "45001": ServerError,
+    "40725": ServerError,
+    "40808": ServerError,
+}
+
+# Conditions create-copy-api reports with no documented code; matched on the message,
+# case-insensitively, whatever code comes with them.
+_MESSAGES: Final[tuple[tuple[str, type[APIError]], ...]] = (
+    ("already created a copy api key", CopyAPIKeyExistsError),
+    ("only applicable to the new copy model", CopyModelNotSupportedError),
+    ("request frequency is too high", RateLimitExceededError),
+)
+
+
+def _by_status(http_status: int) -> type[APIError]:
+    if http_status == 429:
+        return RateLimitExceededError
+    if http_status >= 500:
+        return ServerError
+    if http_status == 401:
+        return AuthenticationError
+    if http_status == 403:
+        return PermissionDeniedError
+    if http_status >= 400:
+        return InvalidRequestError
+    return APIError
+
+
+def classify(code: str | None, message: str, http_status: int) -> type[APIError]:
+    """The exception class for an error answer (see the module docstring)."""
+    lowered = message.lower()
+    for fragment, cls in _MESSAGES:
+        if fragment in lowered:
+            return cls
+    if code is not None and code in _CODES:
+        return _CODES[code]
+    return _by_status(http_status)
+
+
+def from_response(
+    *,
+    http_status: int,
+    code: str | None,
+    message: str,
+    endpoint: str,
+    request_time: int | None = None,
+) -> APIError:
+    """Build the exception for an error answer."""
+    cls = classify(code, message, http_status)
+    return cls(http_status, code, message, endpoint, request_time)

@@ -1,0 +1,720 @@
+"""
+Request and response models for Bitget's API-key endpoints.
+
+Every class is a frozen, keyword-only attrs class with Python names; the wire names
+live in the private converter. Collections are tuples. Secrets (passphrases, secret
+keys) are `Secret` values, never printed.
+
+Requests check every documented Bitget rule when they are built and raise
+`ValidationError` listing each broken rule with its field, so nothing invalid is ever
+sent. Responses accept values Bitget adds later: an unknown permission or status
+becomes a pseudo-member of its enum rather than an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from typing import Final, Self
+
+import attrs
+
+from bitget_keys._secret import Secret, to_secret
+from bitget_keys.errors import Problem, ValidationError
+
+__all__ = [
+    "AccountInfo",
+    "BatchCreateVirtualSubaccountsRequest",
+    "BrokerSubaccountAPIKey",
+    "CopyAPIKey",
+    "CreateBrokerSubaccountAPIKeyRequest",
+    "CreateCopyAPIKeyRequest",
+    "CreateVirtualSubaccountAPIKeyRequest",
+    "CreateVirtualSubaccountsRequest",
+    "CreatedVirtualSubaccount",
+    "CreatedVirtualSubaccountAPIKey",
+    "CreatedVirtualSubaccounts",
+    "ListBrokerSubaccountAPIKeysRequest",
+    "ListVirtualSubaccountAPIKeysRequest",
+    "ListVirtualSubaccountsRequest",
+    "ModifyBrokerSubaccountAPIKeyRequest",
+    "ModifyVirtualSubaccountAPIKeyRequest",
+    "NewVirtualSubaccount",
+    "OpenStrEnum",
+    "PermType",
+    "Permission",
+    "ServerTime",
+    "SubaccountStatus",
+    "VirtualSubaccount",
+    "VirtualSubaccountAPIKey",
+    "VirtualSubaccountPage",
+]
+
+
+class OpenStrEnum(StrEnum):
+    """A string enum that keeps unknown values (as pseudo-members) instead of failing."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return member
+
+    @property
+    def known(self) -> bool:
+        """Whether this value is one Bitget documents."""
+        return self._name_ in type(self).__members__
+
+
+class Permission(OpenStrEnum):
+    """
+    An API-key permission. Which values an endpoint takes differs by endpoint.
+
+    User endpoints (virtual sub-accounts) document ``spot_trade``, ``margin_trade``,
+    ``contract_trade``, ``transfer`` and ``read``; one version of the
+    create-virtual-subaccount-apikey page documents the broker-style values too. Broker
+    endpoints take ``contract_order``, ``contract_position``, ``spot_trade``,
+    ``margin_trade``, ``copytrading_trade`` and ``wallet_transfer``.
+    """
+
+    SPOT_TRADE = "spot_trade"
+    MARGIN_TRADE = "margin_trade"
+    CONTRACT_TRADE = "contract_trade"
+    TRANSFER = "transfer"
+    READ = "read"
+    CONTRACT_ORDER = "contract_order"
+    CONTRACT_POSITION = "contract_position"
+    COPYTRADING_TRADE = "copytrading_trade"
+    WALLET_TRANSFER = "wallet_transfer"
+    WALLET_WITHDRAW = "wallet_withdraw"
+
+
+class PermType(OpenStrEnum):
+    """Whether a key may write or only read."""
+
+    READ_AND_WRITE = "read_and_write"
+    READONLY = "readonly"
+
+
+class SubaccountStatus(OpenStrEnum):
+    """The state of a virtual sub-account."""
+
+    NORMAL = "normal"
+    FREEZE = "freeze"
+    DELETED = "del"
+
+
+_P = Permission
+
+#: create-virtual-subaccount-apikey: the current doc's values and the broker-style
+#: values of the other doc version, since which one the server enforces is unconfirmed.
+VIRTUAL_KEY_PERMISSIONS: Final = frozenset(
+    {
+        _P.SPOT_TRADE,
+        _P.MARGIN_TRADE,
+        _P.CONTRACT_TRADE,
+        _P.TRANSFER,
+        _P.READ,
+        _P.CONTRACT_ORDER,
+        _P.CONTRACT_POSITION,
+        _P.COPYTRADING_TRADE,
+        _P.WALLET_TRANSFER,
+        _P.WALLET_WITHDRAW,
+    }
+)
+#: batch-create-subaccount-and-apikey.
+BATCH_KEY_PERMISSIONS: Final = frozenset(
+    {_P.SPOT_TRADE, _P.MARGIN_TRADE, _P.CONTRACT_TRADE, _P.READ}
+)
+#: modify-virtual-subaccount-apikey.
+MODIFY_VIRTUAL_KEY_PERMISSIONS: Final = frozenset(
+    {_P.SPOT_TRADE, _P.MARGIN_TRADE, _P.CONTRACT_TRADE, _P.TRANSFER, _P.READ}
+)
+#: Broker create and modify subaccount-apikey (never ``wallet_withdraw``).
+BROKER_KEY_PERMISSIONS: Final = frozenset(
+    {
+        _P.CONTRACT_ORDER,
+        _P.CONTRACT_POSITION,
+        _P.SPOT_TRADE,
+        _P.MARGIN_TRADE,
+        _P.COPYTRADING_TRADE,
+        _P.WALLET_TRANSFER,
+    }
+)
+
+MAX_BATCH_ITEMS: Final = 5
+MAX_IP_LIST: Final = 30
+MAX_LIST_LIMIT: Final = 500
+
+_PASSPHRASE: Final = re.compile(r"[A-Za-z0-9]+")
+_SUBACCOUNT_NAME: Final = re.compile(r"[A-Za-z]{8}")
+_UID: Final = re.compile(r"[0-9]{1,32}")
+
+# The seed page on creating keys: these ranges cannot work in a whitelist, because
+# Bitget sees the caller's public (egress) address. Checked against the explicit
+# networks, not `is_private`, which also flags documentation ranges like 203.0.113.0/24.
+_UNUSABLE_NETWORKS: Final = (
+    (ipaddress.ip_network("10.0.0.0/8"), "a private (intranet) address"),
+    (ipaddress.ip_network("172.16.0.0/12"), "a private (intranet) address"),
+    (ipaddress.ip_network("192.168.0.0/16"), "a private (intranet) address"),
+    (ipaddress.ip_network("127.0.0.0/8"), "a loopback (host-internal) address"),
+)
+
+
+# -- rule checks: each yields the problems it finds, never the offending secret ------
+
+
+def _passphrase_problems(field: str, value: Secret, min_length: int = 8) -> Iterator[Problem]:
+    text = value.reveal()
+    if not min_length <= len(text) <= 32 or not _PASSPHRASE.fullmatch(text):
+        yield Problem(field, f"must be {min_length}-32 characters, English letters and digits only")
+
+
+def _label_problems(field: str, value: str | None, max_length: int = 20) -> Iterator[Problem]:
+    if value is None:
+        return
+    if not value or len(value) > max_length:
+        yield Problem(field, f"must be 1-{max_length} characters (got {len(value)})")
+
+
+def _uid_problems(field: str, value: str) -> Iterator[Problem]:
+    if not _UID.fullmatch(value):
+        yield Problem(field, "must be a numeric UID")
+
+
+def _text_problems(field: str, value: str) -> Iterator[Problem]:
+    if not value.strip():
+        yield Problem(field, "must not be empty")
+
+
+def _name_problems(field: str, value: str) -> Iterator[Problem]:
+    if not _SUBACCOUNT_NAME.fullmatch(value):
+        yield Problem(field, f"must be exactly 8 English letters (got {value!r})")
+
+
+def ip_problems(field: str, value: str) -> Iterator[Problem]:
+    """The problems of one whitelist entry."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        yield Problem(field, f"{value!r} is not an IP address")
+        return
+    if address.version != 4:
+        yield Problem(field, f"{value!r}: only IPv4 addresses are known to work in a whitelist")
+        return
+    for network, kind in _UNUSABLE_NETWORKS:
+        if address in network:
+            yield Problem(
+                field,
+                f"{value} is {kind} ({network}); a whitelist must hold the public egress IP "
+                "that Bitget sees, so this entry could never match",
+            )
+
+
+def _ip_list_problems(field: str, values: tuple[str, ...] | None) -> Iterator[Problem]:
+    if values is None:
+        return
+    if len(values) > MAX_IP_LIST:
+        yield Problem(field, f"at most {MAX_IP_LIST} entries (got {len(values)})")
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        yield from ip_problems(f"{field}[{index}]", value)
+        if value in seen:
+            yield Problem(f"{field}[{index}]", f"{value} is listed twice")
+        seen.add(value)
+
+
+def _permission_problems(
+    field: str,
+    values: tuple[Permission, ...] | None,
+    allowed: frozenset[Permission],
+    *,
+    required: bool,
+) -> Iterator[Problem]:
+    if values is None:
+        return
+    if required and not values:
+        yield Problem(field, "must name at least one permission")
+    seen: set[Permission] = set()
+    for index, value in enumerate(values):
+        if value not in allowed:
+            choices = ", ".join(sorted(allowed))
+            yield Problem(f"{field}[{index}]", f"{value!s} is not valid here; one of: {choices}")
+        if value in seen:
+            yield Problem(f"{field}[{index}]", f"{value!s} is listed twice")
+        seen.add(value)
+
+
+def _perm_type_problems(
+    field: str,
+    perm_type: PermType | None,
+    permissions: tuple[Permission, ...] | None,
+    permissions_field: str,
+) -> Iterator[Problem]:
+    if perm_type is not None and not perm_type.known:
+        yield Problem(field, f"{perm_type!s} is not valid; one of: read_and_write, readonly")
+    perms = permissions or ()
+    if Permission.WALLET_WITHDRAW in perms and perm_type is PermType.READONLY:
+        yield Problem(permissions_field, "wallet_withdraw is not allowed with perm_type readonly")
+    if Permission.WALLET_TRANSFER in perms and perm_type is not PermType.READ_AND_WRITE:
+        yield Problem(permissions_field, "wallet_transfer needs perm_type read_and_write")
+
+
+def _raise_if_any(subject: object, problems: Iterable[Problem]) -> None:
+    found = tuple(problems)
+    if found:
+        raise ValidationError(found, type(subject).__name__)
+
+
+# -- converters ----------------------------------------------------------------------
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    checked: object = values  # a lone string is iterable too, and always a mistake here
+    if isinstance(checked, str):
+        msg = "expected a list of strings, not one string"
+        raise TypeError(msg)
+    return tuple(values)
+
+
+def _optional_strings(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else _strings(values)
+
+
+def _permissions(values: Iterable[Permission | str]) -> tuple[Permission, ...]:
+    checked: object = values  # a lone string is iterable too, and always a mistake here
+    if isinstance(checked, str):
+        msg = "expected a list of permissions, not one string"
+        raise TypeError(msg)
+    return tuple(Permission(value) for value in values)
+
+
+def _optional_permissions(
+    values: Iterable[Permission | str] | None,
+) -> tuple[Permission, ...] | None:
+    return None if values is None else _permissions(values)
+
+
+def _perm_type(value: PermType | str) -> PermType:
+    return PermType(value)
+
+
+def _optional_perm_type(value: PermType | str | None) -> PermType | None:
+    return None if value is None else PermType(value)
+
+
+def _optional_status(value: SubaccountStatus | str | None) -> SubaccountStatus | None:
+    return None if value is None else SubaccountStatus(value)
+
+
+# -- requests ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class CreateCopyAPIKeyRequest:
+    """
+    create-copy-api: the copy-trading API key of a new-model copy trader (once ever).
+
+    The new key's whitelist and rights cannot be chosen.
+    """
+
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(self, _passphrase_problems("passphrase", self.passphrase))
+
+
+@attrs.frozen(kw_only=True)
+class CreateVirtualSubaccountAPIKeyRequest:
+    """
+    create-virtual-subaccount-apikey: one more key for an existing virtual sub-account.
+
+    ``ip_list`` is required because leaving it out gives the key an empty whitelist
+    (usable from any IP); pass ``()`` to mean exactly that.
+    """
+
+    subaccount_uid: str
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    label: str
+    ip_list: tuple[str, ...] = attrs.field(converter=_strings)
+    permissions: tuple[Permission, ...] = attrs.field(converter=_permissions)
+    perm_type: PermType | None = attrs.field(default=None, converter=_optional_perm_type)
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(
+            self,
+            (
+                *_uid_problems("subaccount_uid", self.subaccount_uid),
+                *_passphrase_problems("passphrase", self.passphrase),
+                *_label_problems("label", self.label),
+                *_permission_problems(
+                    "permissions", self.permissions, VIRTUAL_KEY_PERMISSIONS, required=True
+                ),
+                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
+                *_ip_list_problems("ip_list", self.ip_list),
+            ),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class NewVirtualSubaccount:
+    """One item of a batch-create: a virtual sub-account and its first key."""
+
+    #: The sub-account's alias: exactly 8 English letters, unique across Bitget.
+    name: str
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    #: The key's note; the batch response is matched back to items by this label.
+    label: str
+    permissions: tuple[Permission, ...] = attrs.field(converter=_permissions)
+    ip_list: tuple[str, ...] = attrs.field(converter=_strings)
+
+    def problems(self, prefix: str = "") -> Iterator[Problem]:
+        """Every broken rule, with field names under ``prefix``."""
+        yield from _name_problems(f"{prefix}name", self.name)
+        yield from _label_problems(f"{prefix}label", self.label)
+        yield from _passphrase_problems(f"{prefix}passphrase", self.passphrase)
+        yield from _permission_problems(
+            f"{prefix}permissions", self.permissions, BATCH_KEY_PERMISSIONS, required=True
+        )
+        yield from _ip_list_problems(f"{prefix}ip_list", self.ip_list)
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(self, self.problems())
+
+
+def _items(values: Iterable[NewVirtualSubaccount]) -> tuple[NewVirtualSubaccount, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class BatchCreateVirtualSubaccountsRequest:
+    """
+    batch-create-subaccount-and-apikey: 1 to 5 virtual sub-accounts, each with a key.
+
+    Labels must be unique within the batch: Bitget masks names and UIDs in the
+    response, so the label is what ties each row back to its item.
+    """
+
+    items: tuple[NewVirtualSubaccount, ...] = attrs.field(converter=_items)
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(self, self._problems())
+
+    def _problems(self) -> Iterator[Problem]:
+        if not 1 <= len(self.items) <= MAX_BATCH_ITEMS:
+            yield Problem("items", f"must hold 1-{MAX_BATCH_ITEMS} items (got {len(self.items)})")
+        names: set[str] = set()
+        labels: set[str] = set()
+        for index, item in enumerate(self.items):
+            if item.name.lower() in names:
+                yield Problem(f"items[{index}].name", f"{item.name!r} appears twice in the batch")
+            if item.label in labels:
+                yield Problem(
+                    f"items[{index}].label",
+                    f"{item.label!r} appears twice; labels must be unique within a batch",
+                )
+            names.add(item.name.lower())
+            labels.add(item.label)
+
+
+@attrs.frozen(kw_only=True)
+class ModifyBrokerSubaccountAPIKeyRequest:
+    """
+    ND-broker modify-subaccount-apikey: replace a sub-account key's settings.
+
+    ``permissions`` and ``perm_type`` replace the key's; ``ip_list`` replaces the
+    whitelist when given (``None`` keeps it: Bitget cannot clear it here); ``label``
+    replaces the note when given.
+    """
+
+    sub_uid: str
+    api_key: str
+    #: The passphrase of the key being modified.
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    permissions: tuple[Permission, ...] = attrs.field(converter=_permissions)
+    perm_type: PermType = attrs.field(converter=_perm_type)
+    label: str | None = None
+    ip_list: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_strings)
+
+    def __attrs_post_init__(self) -> None:
+        empty_ip_list = (
+            [Problem("ip_list", "an empty list means 'no change' to Bitget; pass None to keep it")]
+            if self.ip_list == ()
+            else []
+        )
+        _raise_if_any(
+            self,
+            (
+                *_uid_problems("sub_uid", self.sub_uid),
+                *_text_problems("api_key", self.api_key),
+                *_passphrase_problems("passphrase", self.passphrase),
+                *_permission_problems(
+                    "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
+                ),
+                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
+                *_label_problems("label", self.label, max_length=19),
+                *empty_ip_list,
+                *_ip_list_problems("ip_list", self.ip_list),
+            ),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CreateBrokerSubaccountAPIKeyRequest:
+    """ND-broker create-subaccount-apikey: a key for a broker sub-account."""
+
+    sub_uid: str
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    label: str
+    perm_type: PermType = attrs.field(converter=_perm_type)
+    permissions: tuple[Permission, ...] = attrs.field(converter=_permissions)
+    ip_list: tuple[str, ...] = attrs.field(converter=_strings)
+
+    def __attrs_post_init__(self) -> None:
+        needs_ips = (
+            [Problem("ip_list", "is required unless perm_type is readonly")]
+            if not self.ip_list and self.perm_type is not PermType.READONLY
+            else []
+        )
+        _raise_if_any(
+            self,
+            (
+                *_uid_problems("sub_uid", self.sub_uid),
+                *_passphrase_problems("passphrase", self.passphrase, min_length=6),
+                *_label_problems("label", self.label, max_length=19),
+                *_permission_problems(
+                    "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
+                ),
+                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
+                *needs_ips,
+                *_ip_list_problems("ip_list", self.ip_list),
+            ),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ModifyVirtualSubaccountAPIKeyRequest:
+    """
+    modify-virtual-subaccount-apikey: replace a virtual sub-account key's settings.
+
+    ``ip_list`` is always sent in full (leaving it out may clear the whitelist).
+    ``permissions=None`` keeps the key's rights; ``()`` removes them all, which is how
+    a key is neutralised (there is no delete for virtual sub-account keys).
+    """
+
+    subaccount_uid: str
+    api_key: str
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    label: str
+    ip_list: tuple[str, ...] = attrs.field(converter=_strings)
+    permissions: tuple[Permission, ...] | None = attrs.field(
+        default=None, converter=_optional_permissions
+    )
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(
+            self,
+            (
+                *_uid_problems("subaccount_uid", self.subaccount_uid),
+                *_text_problems("api_key", self.api_key),
+                *_passphrase_problems("passphrase", self.passphrase),
+                *_label_problems("label", self.label),
+                *_permission_problems(
+                    "permissions",
+                    self.permissions,
+                    MODIFY_VIRTUAL_KEY_PERMISSIONS,
+                    required=False,
+                ),
+                *_ip_list_problems("ip_list", self.ip_list),
+            ),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CreateVirtualSubaccountsRequest:
+    """create-virtual-subaccount: virtual sub-accounts without keys."""
+
+    names: tuple[str, ...] = attrs.field(converter=_strings)
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[Problem] = []
+        if not self.names:
+            problems.append(Problem("names", "must name at least one sub-account"))
+        seen: set[str] = set()
+        for index, name in enumerate(self.names):
+            problems.extend(_name_problems(f"names[{index}]", name))
+            if name.lower() in seen:
+                problems.append(Problem(f"names[{index}]", f"{name!r} appears twice"))
+            seen.add(name.lower())
+        _raise_if_any(self, problems)
+
+
+@attrs.frozen(kw_only=True)
+class ListVirtualSubaccountAPIKeysRequest:
+    """virtual-subaccount-apikey-list: the keys of one virtual sub-account."""
+
+    subaccount_uid: str
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(self, _uid_problems("subaccount_uid", self.subaccount_uid))
+
+
+@attrs.frozen(kw_only=True)
+class ListBrokerSubaccountAPIKeysRequest:
+    """ND-broker subaccount-apikey-list: the keys of one broker sub-account."""
+
+    sub_uid: str
+
+    def __attrs_post_init__(self) -> None:
+        _raise_if_any(self, _uid_problems("sub_uid", self.sub_uid))
+
+
+@attrs.frozen(kw_only=True)
+class ListVirtualSubaccountsRequest:
+    """virtual-subaccount-list: one page, newest first; page on with ``id_less_than``."""
+
+    limit: int = 100
+    id_less_than: str | None = None
+    status: SubaccountStatus | None = attrs.field(default=None, converter=_optional_status)
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[Problem] = []
+        if not 1 <= self.limit <= MAX_LIST_LIMIT:
+            problems.append(Problem("limit", f"must be 1-{MAX_LIST_LIMIT} (got {self.limit})"))
+        if self.id_less_than is not None:
+            problems.extend(_uid_problems("id_less_than", self.id_less_than))
+        if self.status is not None and self.status not in (
+            SubaccountStatus.NORMAL,
+            SubaccountStatus.FREEZE,
+        ):
+            problems.append(Problem("status", "must be normal or freeze"))
+        _raise_if_any(self, problems)
+
+
+# -- responses -----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ServerTime:
+    """Bitget's clock."""
+
+    #: Server time in epoch milliseconds.
+    server_time_ms: int
+
+    @property
+    def datetime(self) -> dt.datetime:
+        """The server time as an aware UTC datetime."""
+        return dt.datetime.fromtimestamp(self.server_time_ms / 1000, tz=dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class AccountInfo:
+    """Who the calling key belongs to."""
+
+    #: The UID that owns the calling key; Bitget's rate limits count against it.
+    user_id: str
+    parent_id: str | None = None
+    inviter_id: str | None = None
+    trader_type: str | None = None
+    authorities: tuple[str, ...] = ()
+    ips: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CopyAPIKey:
+    """The copy-trading key create-copy-api made. Its secret is shown only this once."""
+
+    api_key: str
+    secret_key: Secret = attrs.field(repr=False)
+    permissions: tuple[Permission, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class CreatedVirtualSubaccountAPIKey:
+    """A new virtual sub-account key. Its secret is shown only this once."""
+
+    subaccount_uid: str
+    label: str
+    api_key: str
+    secret_key: Secret = attrs.field(repr=False)
+    permissions: tuple[Permission, ...] = ()
+    ip_list: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class CreatedVirtualSubaccount:
+    """
+    One row of a batch-create: a new virtual sub-account and its first key.
+
+    Bitget may mask ``subaccount_name`` and ``subaccount_uid`` here; match rows to
+    requests by ``label`` and read UIDs from the sub-account list.
+    """
+
+    subaccount_uid: str
+    subaccount_name: str
+    label: str
+    api_key: str
+    secret_key: Secret = attrs.field(repr=False)
+    permissions: tuple[Permission, ...] = ()
+    ip_list: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class VirtualSubaccountAPIKey:
+    """A virtual sub-account key as listed (no secret) or as modified (secret, if sent)."""
+
+    subaccount_uid: str
+    api_key: str
+    label: str = ""
+    permissions: tuple[Permission, ...] = ()
+    ip_list: tuple[str, ...] = ()
+    secret_key: Secret | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class BrokerSubaccountAPIKey:
+    """An ND-broker sub-account key as created, modified or listed."""
+
+    sub_uid: str
+    api_key: str
+    label: str = ""
+    perm_type: PermType | None = None
+    permissions: tuple[Permission, ...] = ()
+    ip_list: tuple[str, ...] = ()
+    secret_key: Secret | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class VirtualSubaccount:
+    """A virtual sub-account as listed."""
+
+    subaccount_uid: str
+    subaccount_name: str = ""
+    label: str = ""
+    status: SubaccountStatus | None = None
+    permissions: tuple[Permission, ...] = ()
+    created_time: dt.datetime | None = None
+    updated_time: dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class VirtualSubaccountPage:
+    """One page of virtual-subaccount-list; ``end_id`` is the cursor for the next one."""
+
+    subaccounts: tuple[VirtualSubaccount, ...] = ()
+    end_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CreatedVirtualSubaccounts:
+    """The outcome of create-virtual-subaccount, per name."""
+
+    successes: tuple[VirtualSubaccount, ...] = ()
+    #: Names Bitget refused (alias taken, or the sub-account cap reached).
+    failures: tuple[str, ...] = ()

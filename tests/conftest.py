@@ -1,0 +1,64 @@
+"""Shared fixtures: credentials, mocked HTTP, and a client bound to the mock."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aioresponses.core as aioresponses_core
+import pytest
+from aiohttp import ClientResponse
+from aioresponses import aioresponses
+
+from bitget_keys import Client, Credentials
+
+API_KEY = "bg_test_api_key_0001"
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+PASSPHRASE = "CallerPass1234"
+UID = "1000000001"
+#: Fixed wall clock for signing, so signatures are reproducible.
+NOW_MS = 1_700_000_000_000
+
+
+def pytest_report_header() -> list[str]:
+    names = ("aiohttp", "attrs", "cattrs", "aiolimiter", "aioresponses", "pytest-asyncio")
+    return [", ".join(f"{name} {importlib.metadata.version(name)}" for name in names)]
+
+
+class _NoUpload:
+    output_size = 0
+
+
+class _CompatResponse(ClientResponse):
+    """
+    aioresponses 0.7.9 builds `ClientResponse` without the ``stream_writer`` argument
+    aiohttp 3.14 requires (pnuckowski/aioresponses#289); supply a finished one.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _NoUpload())
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """Patch aiohttp so requests are recorded and answered from registered responses."""
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+    with aioresponses() as mock:
+        yield mock
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    return Credentials(API_KEY, SECRET_KEY, PASSPHRASE, uid=UID)
+
+
+@pytest.fixture
+async def client(credentials: Credentials, mocked: aioresponses) -> AsyncIterator[Client]:
+    """A client on the default base URL with a fixed clock and no clock sync."""
+    from bitget_keys import ClientConfig
+
+    config = ClientConfig(sync_clock=False, rate_limit_backoff=0.001, connect_retry_backoff=0.001)
+    async with Client(credentials, config=config, clock_ms=lambda: NOW_MS) as c:
+        yield c
