@@ -365,9 +365,11 @@ class Client:
         )
         retries = _Retries()
         while True:
-            attempt_started = time.monotonic()
             if endpoint.signed:
                 await self._ensure_clock()
+            # After the clock check: a resync triggered by this attempt's 40008 must be
+            # newer than the offset this attempt was signed with.
+            attempt_started = time.monotonic()
             try:
                 response = await self._transport.send(
                     endpoint.method,

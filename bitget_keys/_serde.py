@@ -123,10 +123,6 @@ def _structure_int(value: object, _: type) -> int:
     raise ValueError(msg)
 
 
-def _is_open_enum(cl: Any) -> bool:
-    return isinstance(cl, type) and issubclass(cl, m.OpenStrEnum)
-
-
 def _structure_enum(value: object, cl: type[m.OpenStrEnum]) -> m.OpenStrEnum:
     if not isinstance(value, str):
         msg = f"expected a string, got {type(value).__name__}"
@@ -248,9 +244,10 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     ``forbid_extra_keys`` makes structuring refuse unknown fields: off for responses
     (Bitget adds fields), on where requests are parsed strictly (the emulator).
     """
-    # By predicate, not by type: a type hook for `str` would also catch our StrEnums.
-    converter.register_structure_hook_func(lambda t: t is str, _structure_str)
-    converter.register_structure_hook_func(_is_open_enum, _structure_enum)
+    # Type hooks dispatch on the most specific class, so our StrEnums need their own
+    # hook beside the one for `str`.
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(m.OpenStrEnum, _structure_enum)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, Secret.reveal)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
-from bitget_keys import Client, Credentials
+from bitget_keys import Client, Credentials, Secret
 
 API_KEY = "bg_test_api_key_0001"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -19,6 +19,30 @@ PASSPHRASE = "CallerPass1234"
 UID = "1000000001"
 #: Fixed wall clock for signing, so signatures are reproducible.
 NOW_MS = 1_700_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def secrets_seen(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[set[str]]:
+    """
+    Record every `Secret` made during a test, and fail the test if any of them (or a
+    fixture secret) shows up in its DEBUG log output.
+    """
+    seen: set[str] = {SECRET_KEY, PASSPHRASE}
+    original_init = Secret.__init__
+
+    def recording_init(self: Secret, value: str) -> None:
+        original_init(self, value)
+        if isinstance(value, str) and len(value) >= 6:
+            seen.add(value)
+
+    monkeypatch.setattr(Secret, "__init__", recording_init)
+    yield seen
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    logged = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in records)
+    leaked = sorted(value for value in seen if value in logged)
+    assert not leaked, f"{len(leaked)} secret value(s) appeared in the log output"
 
 
 def pytest_report_header() -> list[str]:
