@@ -333,7 +333,7 @@ class Client:
         if self._state is _State.UNOPENED:
             self._open()
 
-    def _headers(self, endpoint: ep.Endpoint, query: str, body: str) -> dict[str, str]:
+    def _headers(self, endpoint: ep.Endpoint, query: str, body: bytes) -> dict[str, str]:
         if not endpoint.signed:
             return {"locale": self._config.locale}
         # Stamped now, right before sending: a stamp taken before a wait can expire.
@@ -357,9 +357,8 @@ class Client:
     ) -> T:
         self._ensure_usable()
         query = build_query(query_params(params)) if params is not None else ""
-        # Serialised once: exactly this text is signed and sent.
-        text = encode_body(body) if body is not None else ""
-        payload = text.encode() if body is not None else None
+        # Serialised once: exactly these bytes are signed and sent.
+        payload = encode_body(body) if body is not None else None
         url = yarl.URL(
             self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
         )
@@ -374,7 +373,7 @@ class Client:
                 response = await self._transport.send(
                     endpoint.method,
                     url,
-                    self._headers(endpoint, query, text),
+                    self._headers(endpoint, query, payload or b""),
                     payload,
                     endpoint=endpoint.path,
                 )

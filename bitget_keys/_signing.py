@@ -11,7 +11,6 @@ sends those bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import re
@@ -112,11 +111,11 @@ def prehash(timestamp_ms: str, method: str, path: str, query: str = "", body: st
     return timestamp_ms + method.upper() + path + (f"?{query}" if query else "") + body
 
 
-def sign(secret: str | Secret, message: str) -> str:
+def sign(secret: str | Secret, message: str | bytes) -> str:
     """Base64 HMAC-SHA256 of ``message`` keyed by the secret's UTF-8 bytes (44 chars)."""
     key = secret.reveal() if isinstance(secret, Secret) else secret
-    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
+    data = message.encode() if isinstance(message, str) else message
+    return base64.b64encode(hmac.digest(key.encode(), data, "sha256")).decode("ascii")
 
 
 def signed_headers(
@@ -126,14 +125,20 @@ def signed_headers(
     method: str,
     path: str,
     query: str = "",
-    body: str = "",
+    body: str | bytes = b"",
     locale: str = "en-US",
 ) -> dict[str, str]:
-    """The headers of a signed request, ``Content-Type`` included."""
+    """
+    The headers of a signed request, ``Content-Type`` included.
+
+    ``body`` is the exact text or bytes that will be sent.
+    """
     timestamp = str(timestamp_ms)
+    raw_body = body.encode() if isinstance(body, str) else body
+    message = prehash(timestamp, method, path, query).encode() + raw_body
     return {
         "ACCESS-KEY": credentials.api_key,
-        "ACCESS-SIGN": sign(credentials.secret_key, prehash(timestamp, method, path, query, body)),
+        "ACCESS-SIGN": sign(credentials.secret_key, message),
         "ACCESS-TIMESTAMP": timestamp,
         "ACCESS-PASSPHRASE": credentials.passphrase.reveal(),
         "Content-Type": "application/json",

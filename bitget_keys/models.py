@@ -14,9 +14,10 @@ becomes a pseudo-member of its enum rather than an error.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Final, Self
 
@@ -111,6 +112,7 @@ class SubaccountStatus(OpenStrEnum):
 
 
 _P = Permission
+_PERMISSIONS: Final[dict[str, Permission]] = {member.value: member for member in Permission}
 
 #: create-virtual-subaccount-apikey: the current doc's values and the broker-style
 #: values of the other doc version, since which one the server enforces is unconfirmed.
@@ -167,109 +169,127 @@ _UNUSABLE_NETWORKS: Final = (
 )
 
 
-# -- rule checks: each yields the problems it finds, never the offending secret ------
+# -- rule checks: each appends the problems it finds, never the offending secret -------
+# Plain appends rather than generators: validation runs on every request, and this is
+# the cheapest way to collect every broken rule in Python.
+
+Problems = list[Problem]
 
 
-def _passphrase_problems(field: str, value: Secret, min_length: int = 8) -> Iterator[Problem]:
+def _check_passphrase(out: Problems, field: str, value: Secret, min_length: int = 8) -> None:
     text = value.reveal()
     if not min_length <= len(text) <= 32 or not _PASSPHRASE.fullmatch(text):
-        yield Problem(field, f"must be {min_length}-32 characters, English letters and digits only")
+        out.append(
+            Problem(field, f"must be {min_length}-32 characters, English letters and digits only")
+        )
 
 
-def _label_problems(field: str, value: str | None, max_length: int = 20) -> Iterator[Problem]:
-    if value is None:
-        return
-    if not value or len(value) > max_length:
-        yield Problem(field, f"must be 1-{max_length} characters (got {len(value)})")
+def _check_label(out: Problems, field: str, value: str | None, max_length: int = 20) -> None:
+    if value is not None and not 1 <= len(value) <= max_length:
+        out.append(Problem(field, f"must be 1-{max_length} characters (got {len(value)})"))
 
 
-def _uid_problems(field: str, value: str) -> Iterator[Problem]:
-    if not _UID.fullmatch(value):
-        yield Problem(field, "must be a numeric UID")
+def _check_uid(out: Problems, field: str, value: str) -> None:
+    if not isinstance(value, str) or not _UID.fullmatch(value):
+        out.append(Problem(field, "must be a numeric UID"))
 
 
-def _text_problems(field: str, value: str) -> Iterator[Problem]:
-    if not value.strip():
-        yield Problem(field, "must not be empty")
+def _check_text(out: Problems, field: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        out.append(Problem(field, "must not be empty"))
 
 
-def _name_problems(field: str, value: str) -> Iterator[Problem]:
-    if not _SUBACCOUNT_NAME.fullmatch(value):
-        yield Problem(field, f"must be exactly 8 English letters (got {value!r})")
+def _check_name(out: Problems, field: str, value: str) -> None:
+    if not isinstance(value, str) or not _SUBACCOUNT_NAME.fullmatch(value):
+        out.append(Problem(field, f"must be exactly 8 English letters (got {value!r})"))
 
 
-def ip_problems(field: str, value: str) -> Iterator[Problem]:
-    """The problems of one whitelist entry."""
+@functools.lru_cache(maxsize=4096)
+def _ip_verdict(value: str) -> str | None:
+    # Cached: the same few egress IPs recur in every request of a provisioning run, and
+    # parsing an address costs more than the rest of a request's validation.
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        yield Problem(field, f"{value!r} is not an IP address")
-        return
+        return f"{value!r} is not an IP address"
     if address.version != 4:
-        yield Problem(field, f"{value!r}: only IPv4 addresses are known to work in a whitelist")
-        return
+        return f"{value!r}: only IPv4 addresses are known to work in a whitelist"
     for network, kind in _UNUSABLE_NETWORKS:
         if address in network:
-            yield Problem(
-                field,
+            return (
                 f"{value} is {kind} ({network}); a whitelist must hold the public egress IP "
-                "that Bitget sees, so this entry could never match",
+                "that Bitget sees, so this entry could never match"
             )
+    return None
 
 
-def _ip_list_problems(field: str, values: tuple[str, ...] | None) -> Iterator[Problem]:
+def ip_problem(value: object) -> str | None:
+    """Why ``value`` can't be a whitelist entry, or ``None`` when it can."""
+    return _ip_verdict(value) if isinstance(value, str) else "must be a string"
+
+
+def _check_ip_list(out: Problems, field: str, values: tuple[str, ...] | None) -> None:
     if values is None:
         return
     if len(values) > MAX_IP_LIST:
-        yield Problem(field, f"at most {MAX_IP_LIST} entries (got {len(values)})")
+        out.append(Problem(field, f"at most {MAX_IP_LIST} entries (got {len(values)})"))
     seen: set[str] = set()
     for index, value in enumerate(values):
-        yield from ip_problems(f"{field}[{index}]", value)
+        verdict = ip_problem(value)
+        if verdict is not None:
+            out.append(Problem(f"{field}[{index}]", verdict))
         if value in seen:
-            yield Problem(f"{field}[{index}]", f"{value} is listed twice")
+            out.append(Problem(f"{field}[{index}]", f"{value} is listed twice"))
         seen.add(value)
 
 
-def _permission_problems(
+def _check_permissions(
+    out: Problems,
     field: str,
     values: tuple[Permission, ...] | None,
     allowed: frozenset[Permission],
     *,
     required: bool,
-) -> Iterator[Problem]:
+) -> None:
     if values is None:
         return
     if required and not values:
-        yield Problem(field, "must name at least one permission")
+        out.append(Problem(field, "must name at least one permission"))
+    if len(set(values)) == len(values) and allowed.issuperset(values):
+        return
     seen: set[Permission] = set()
     for index, value in enumerate(values):
         if value not in allowed:
             choices = ", ".join(sorted(allowed))
-            yield Problem(f"{field}[{index}]", f"{value!s} is not valid here; one of: {choices}")
+            out.append(
+                Problem(f"{field}[{index}]", f"{value!s} is not valid here; one of: {choices}")
+            )
         if value in seen:
-            yield Problem(f"{field}[{index}]", f"{value!s} is listed twice")
+            out.append(Problem(f"{field}[{index}]", f"{value!s} is listed twice"))
         seen.add(value)
 
 
-def _perm_type_problems(
+def _check_perm_type(
+    out: Problems,
     field: str,
     perm_type: PermType | None,
     permissions: tuple[Permission, ...] | None,
     permissions_field: str,
-) -> Iterator[Problem]:
+) -> None:
     if perm_type is not None and not perm_type.known:
-        yield Problem(field, f"{perm_type!s} is not valid; one of: read_and_write, readonly")
+        out.append(Problem(field, f"{perm_type!s} is not valid; one of: read_and_write, readonly"))
     perms = permissions or ()
     if Permission.WALLET_WITHDRAW in perms and perm_type is PermType.READONLY:
-        yield Problem(permissions_field, "wallet_withdraw is not allowed with perm_type readonly")
+        out.append(
+            Problem(permissions_field, "wallet_withdraw is not allowed with perm_type readonly")
+        )
     if Permission.WALLET_TRANSFER in perms and perm_type is not PermType.READ_AND_WRITE:
-        yield Problem(permissions_field, "wallet_transfer needs perm_type read_and_write")
+        out.append(Problem(permissions_field, "wallet_transfer needs perm_type read_and_write"))
 
 
-def _raise_if_any(subject: object, problems: Iterable[Problem]) -> None:
-    found = tuple(problems)
-    if found:
-        raise ValidationError(found, type(subject).__name__)
+def _raise_if_any(subject: object, problems: Problems) -> None:
+    if problems:
+        raise ValidationError(tuple(problems), type(subject).__name__)
 
 
 # -- converters ----------------------------------------------------------------------
@@ -287,12 +307,18 @@ def _optional_strings(values: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if values is None else _strings(values)
 
 
+def permission(value: Permission | str) -> Permission:
+    """The `Permission` for a wire value (a pseudo-member when Bitget adds one)."""
+    # A dict lookup: calling an Enum class costs several times more, on every request.
+    return _PERMISSIONS.get(value) or Permission(value)
+
+
 def _permissions(values: Iterable[Permission | str]) -> tuple[Permission, ...]:
     checked: object = values  # a lone string is iterable too, and always a mistake here
     if isinstance(checked, str):
         msg = "expected a list of permissions, not one string"
         raise TypeError(msg)
-    return tuple(Permission(value) for value in values)
+    return tuple([permission(value) for value in values])
 
 
 def _optional_permissions(
@@ -327,7 +353,9 @@ class CreateCopyAPIKeyRequest:
     passphrase: Secret = attrs.field(converter=to_secret, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(self, _passphrase_problems("passphrase", self.passphrase))
+        out: Problems = []
+        _check_passphrase(out, "passphrase", self.passphrase)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -347,19 +375,16 @@ class CreateVirtualSubaccountAPIKeyRequest:
     perm_type: PermType | None = attrs.field(default=None, converter=_optional_perm_type)
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(
-            self,
-            (
-                *_uid_problems("subaccount_uid", self.subaccount_uid),
-                *_passphrase_problems("passphrase", self.passphrase),
-                *_label_problems("label", self.label),
-                *_permission_problems(
-                    "permissions", self.permissions, VIRTUAL_KEY_PERMISSIONS, required=True
-                ),
-                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
-                *_ip_list_problems("ip_list", self.ip_list),
-            ),
+        out: Problems = []
+        _check_uid(out, "subaccount_uid", self.subaccount_uid)
+        _check_passphrase(out, "passphrase", self.passphrase)
+        _check_label(out, "label", self.label)
+        _check_permissions(
+            out, "permissions", self.permissions, VIRTUAL_KEY_PERMISSIONS, required=True
         )
+        _check_perm_type(out, "perm_type", self.perm_type, self.permissions, "permissions")
+        _check_ip_list(out, "ip_list", self.ip_list)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -374,18 +399,16 @@ class NewVirtualSubaccount:
     permissions: tuple[Permission, ...] = attrs.field(converter=_permissions)
     ip_list: tuple[str, ...] = attrs.field(converter=_strings)
 
-    def problems(self, prefix: str = "") -> Iterator[Problem]:
-        """Every broken rule, with field names under ``prefix``."""
-        yield from _name_problems(f"{prefix}name", self.name)
-        yield from _label_problems(f"{prefix}label", self.label)
-        yield from _passphrase_problems(f"{prefix}passphrase", self.passphrase)
-        yield from _permission_problems(
-            f"{prefix}permissions", self.permissions, BATCH_KEY_PERMISSIONS, required=True
-        )
-        yield from _ip_list_problems(f"{prefix}ip_list", self.ip_list)
-
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(self, self.problems())
+        out: Problems = []
+        _check_name(out, "name", self.name)
+        _check_passphrase(out, "passphrase", self.passphrase)
+        _check_label(out, "label", self.label)
+        _check_permissions(
+            out, "permissions", self.permissions, BATCH_KEY_PERMISSIONS, required=True
+        )
+        _check_ip_list(out, "ip_list", self.ip_list)
+        _raise_if_any(self, out)
 
 
 def _items(values: Iterable[NewVirtualSubaccount]) -> tuple[NewVirtualSubaccount, ...]:
@@ -404,23 +427,31 @@ class BatchCreateVirtualSubaccountsRequest:
     items: tuple[NewVirtualSubaccount, ...] = attrs.field(converter=_items)
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(self, self._problems())
-
-    def _problems(self) -> Iterator[Problem]:
+        out: Problems = []
         if not 1 <= len(self.items) <= MAX_BATCH_ITEMS:
-            yield Problem("items", f"must hold 1-{MAX_BATCH_ITEMS} items (got {len(self.items)})")
+            out.append(
+                Problem("items", f"must hold 1-{MAX_BATCH_ITEMS} items (got {len(self.items)})")
+            )
         names: set[str] = set()
         labels: set[str] = set()
         for index, item in enumerate(self.items):
+            if not isinstance(item, NewVirtualSubaccount):
+                out.append(Problem(f"items[{index}]", "must be a NewVirtualSubaccount"))
+                continue
             if item.name.lower() in names:
-                yield Problem(f"items[{index}].name", f"{item.name!r} appears twice in the batch")
+                out.append(
+                    Problem(f"items[{index}].name", f"{item.name!r} appears twice in the batch")
+                )
             if item.label in labels:
-                yield Problem(
-                    f"items[{index}].label",
-                    f"{item.label!r} appears twice; labels must be unique within a batch",
+                out.append(
+                    Problem(
+                        f"items[{index}].label",
+                        f"{item.label!r} appears twice; labels must be unique within a batch",
+                    )
                 )
             names.add(item.name.lower())
             labels.add(item.label)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -443,26 +474,23 @@ class ModifyBrokerSubaccountAPIKeyRequest:
     ip_list: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_strings)
 
     def __attrs_post_init__(self) -> None:
-        empty_ip_list = (
-            [Problem("ip_list", "an empty list means 'no change' to Bitget; pass None to keep it")]
-            if self.ip_list == ()
-            else []
+        out: Problems = []
+        _check_uid(out, "sub_uid", self.sub_uid)
+        _check_text(out, "api_key", self.api_key)
+        _check_passphrase(out, "passphrase", self.passphrase)
+        _check_permissions(
+            out, "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
         )
-        _raise_if_any(
-            self,
-            (
-                *_uid_problems("sub_uid", self.sub_uid),
-                *_text_problems("api_key", self.api_key),
-                *_passphrase_problems("passphrase", self.passphrase),
-                *_permission_problems(
-                    "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
-                ),
-                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
-                *_label_problems("label", self.label, max_length=19),
-                *empty_ip_list,
-                *_ip_list_problems("ip_list", self.ip_list),
-            ),
-        )
+        _check_perm_type(out, "perm_type", self.perm_type, self.permissions, "permissions")
+        _check_label(out, "label", self.label, max_length=19)
+        if self.ip_list == ():
+            out.append(
+                Problem(
+                    "ip_list", "an empty list means 'no change' to Bitget; pass None to keep it"
+                )
+            )
+        _check_ip_list(out, "ip_list", self.ip_list)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -477,25 +505,18 @@ class CreateBrokerSubaccountAPIKeyRequest:
     ip_list: tuple[str, ...] = attrs.field(converter=_strings)
 
     def __attrs_post_init__(self) -> None:
-        needs_ips = (
-            [Problem("ip_list", "is required unless perm_type is readonly")]
-            if not self.ip_list and self.perm_type is not PermType.READONLY
-            else []
+        out: Problems = []
+        _check_uid(out, "sub_uid", self.sub_uid)
+        _check_passphrase(out, "passphrase", self.passphrase, min_length=6)
+        _check_label(out, "label", self.label, max_length=19)
+        _check_permissions(
+            out, "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
         )
-        _raise_if_any(
-            self,
-            (
-                *_uid_problems("sub_uid", self.sub_uid),
-                *_passphrase_problems("passphrase", self.passphrase, min_length=6),
-                *_label_problems("label", self.label, max_length=19),
-                *_permission_problems(
-                    "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
-                ),
-                *_perm_type_problems("perm_type", self.perm_type, self.permissions, "permissions"),
-                *needs_ips,
-                *_ip_list_problems("ip_list", self.ip_list),
-            ),
-        )
+        _check_perm_type(out, "perm_type", self.perm_type, self.permissions, "permissions")
+        if not self.ip_list and self.perm_type is not PermType.READONLY:
+            out.append(Problem("ip_list", "is required unless perm_type is readonly"))
+        _check_ip_list(out, "ip_list", self.ip_list)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -518,22 +539,16 @@ class ModifyVirtualSubaccountAPIKeyRequest:
     )
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(
-            self,
-            (
-                *_uid_problems("subaccount_uid", self.subaccount_uid),
-                *_text_problems("api_key", self.api_key),
-                *_passphrase_problems("passphrase", self.passphrase),
-                *_label_problems("label", self.label),
-                *_permission_problems(
-                    "permissions",
-                    self.permissions,
-                    MODIFY_VIRTUAL_KEY_PERMISSIONS,
-                    required=False,
-                ),
-                *_ip_list_problems("ip_list", self.ip_list),
-            ),
+        out: Problems = []
+        _check_uid(out, "subaccount_uid", self.subaccount_uid)
+        _check_text(out, "api_key", self.api_key)
+        _check_passphrase(out, "passphrase", self.passphrase)
+        _check_label(out, "label", self.label)
+        _check_permissions(
+            out, "permissions", self.permissions, MODIFY_VIRTUAL_KEY_PERMISSIONS, required=False
         )
+        _check_ip_list(out, "ip_list", self.ip_list)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -548,7 +563,7 @@ class CreateVirtualSubaccountsRequest:
             problems.append(Problem("names", "must name at least one sub-account"))
         seen: set[str] = set()
         for index, name in enumerate(self.names):
-            problems.extend(_name_problems(f"names[{index}]", name))
+            _check_name(problems, f"names[{index}]", name)
             if name.lower() in seen:
                 problems.append(Problem(f"names[{index}]", f"{name!r} appears twice"))
             seen.add(name.lower())
@@ -562,7 +577,9 @@ class ListVirtualSubaccountAPIKeysRequest:
     subaccount_uid: str
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(self, _uid_problems("subaccount_uid", self.subaccount_uid))
+        out: Problems = []
+        _check_uid(out, "subaccount_uid", self.subaccount_uid)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -572,7 +589,9 @@ class ListBrokerSubaccountAPIKeysRequest:
     sub_uid: str
 
     def __attrs_post_init__(self) -> None:
-        _raise_if_any(self, _uid_problems("sub_uid", self.sub_uid))
+        out: Problems = []
+        _check_uid(out, "sub_uid", self.sub_uid)
+        _raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
@@ -588,7 +607,7 @@ class ListVirtualSubaccountsRequest:
         if not 1 <= self.limit <= MAX_LIST_LIMIT:
             problems.append(Problem("limit", f"must be 1-{MAX_LIST_LIMIT} (got {self.limit})"))
         if self.id_less_than is not None:
-            problems.extend(_uid_problems("id_less_than", self.id_less_than))
+            _check_uid(problems, "id_less_than", self.id_less_than)
         if self.status is not None and self.status not in (
             SubaccountStatus.NORMAL,
             SubaccountStatus.FREEZE,

@@ -41,8 +41,8 @@ def test_e2_body_matches_the_golden_vector() -> None:
         permissions=["spot_trade", "contract_trade"],
     )
     assert encode_body(request) == (
-        '{"subAccountUid":"1234567890","passphrase":"Passw0rd1234","label":"bot01",'
-        '"ipList":["203.0.113.7"],"permList":["spot_trade","contract_trade"]}'
+        b'{"subAccountUid":"1234567890","passphrase":"Passw0rd1234","label":"bot01",'
+        b'"ipList":["203.0.113.7"],"permList":["spot_trade","contract_trade"]}'
     )
 
 
@@ -60,8 +60,8 @@ def test_batch_body_is_a_top_level_array() -> None:
         ]
     )
     assert encode_body(request) == (
-        '[{"subAccountName":"abcdefgh","passphrase":"Passw0rd1234","label":"bot01",'
-        '"permList":["spot_trade"],"ipList":[]}]'
+        b'[{"subAccountName":"abcdefgh","passphrase":"Passw0rd1234","label":"bot01",'
+        b'"permList":["spot_trade"],"ipList":[]}]'
     )
 
 
