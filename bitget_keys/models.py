@@ -189,17 +189,17 @@ def _check_label(out: Problems, field: str, value: str | None, max_length: int =
         out.append(Problem(field, f"must be 1-{max_length} characters (got {len(value)})"))
 
 
-def _check_uid(out: Problems, field: str, value: str) -> None:
+def _check_uid(out: Problems, field: str, value: object) -> None:
     if not isinstance(value, str) or not _UID.fullmatch(value):
         out.append(Problem(field, "must be a numeric UID"))
 
 
-def _check_text(out: Problems, field: str, value: str) -> None:
+def _check_text(out: Problems, field: str, value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         out.append(Problem(field, "must not be empty"))
 
 
-def _check_name(out: Problems, field: str, value: str) -> None:
+def _check_name(out: Problems, field: str, value: object) -> None:
     if not isinstance(value, str) or not _SUBACCOUNT_NAME.fullmatch(value):
         out.append(Problem(field, f"must be exactly 8 English letters (got {value!r})"))
 
@@ -434,7 +434,8 @@ class BatchCreateVirtualSubaccountsRequest:
             )
         names: set[str] = set()
         labels: set[str] = set()
-        for index, item in enumerate(self.items):
+        for index, entry in enumerate(self.items):
+            item: object = entry  # callers without type checking can pass anything
             if not isinstance(item, NewVirtualSubaccount):
                 out.append(Problem(f"items[{index}]", "must be a NewVirtualSubaccount"))
                 continue

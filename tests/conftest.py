@@ -34,7 +34,7 @@ def secrets_seen(
 
     def recording_init(self: Secret, value: str) -> None:
         original_init(self, value)
-        if isinstance(value, str) and len(value) >= 6:
+        if len(value) >= 6:
             seen.add(value)
 
     monkeypatch.setattr(Secret, "__init__", recording_init)

@@ -171,6 +171,13 @@ BAD_INPUT: list[tuple[str, Callable[[], object], str, str]] = [
     ),
     ("perm-type-unknown", lambda: e4(perm_type="admin"), "perm_type", "not valid"),
     ("uid-letters", lambda: e2(subaccount_uid="abc"), "subaccount_uid", "numeric UID"),
+    ("uid-not-a-string", lambda: e2(subaccount_uid=1234567890), "subaccount_uid", "numeric UID"),
+    (
+        "batch-item-not-a-model",
+        lambda: m.BatchCreateVirtualSubaccountsRequest(items=[{"name": "abcdefgh"}]),  # type: ignore[list-item]
+        "items[0]",
+        "must be a NewVirtualSubaccount",
+    ),
     ("broker-uid-empty", lambda: e4(sub_uid=""), "sub_uid", "numeric UID"),
     ("api-key-blank", lambda: e4(api_key="  "), "api_key", "empty"),
     ("s7-passphrase-5", lambda: s7(passphrase="abc12"), "passphrase", "6-32"),
