@@ -7,6 +7,7 @@ Every exception derives from `BitgetKeysError`::
     ├── ClientStateError (+RuntimeError)     used before open, after aclose, or reopened
     ├── ConfigurationError (+ValueError)     bad settings or credentials
     │   └── ValidationError                  a request breaks a documented Bitget rule
+    ├── VaultError                           wrong vault key, tampered or torn record
     ├── TransportError                       no usable response; maybe_sent tells if it left
     │   └── RequestTimeoutError (+TimeoutError)
     ├── APIError                             Bitget answered with an error envelope or status
@@ -67,6 +68,7 @@ __all__ = [
     "TransportError",
     "UnifiedAccountModeError",
     "ValidationError",
+    "VaultError",
     "from_response",
 ]
 
@@ -119,6 +121,20 @@ class ValidationError(ConfigurationError):
     def fields(self) -> tuple[str, ...]:
         """The names of the fields that broke a rule, in order."""
         return tuple(problem.field for problem in self.problems)
+
+
+@attrs.define(slots=False, eq=False)
+class VaultError(BitgetKeysError):
+    """The secrets vault can't be opened, read or written."""
+
+    path: str
+    detail: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.path, self.detail)
+
+    def __str__(self) -> str:
+        return f"vault {self.path}: {self.detail}"
 
 
 @attrs.define(slots=False, eq=False)
