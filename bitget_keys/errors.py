@@ -7,6 +7,7 @@ Every exception derives from `BitgetKeysError`::
     ├── ClientStateError (+RuntimeError)     used before open, after aclose, or reopened
     ├── ConfigurationError (+ValueError)     bad settings or credentials
     │   └── ValidationError                  a request breaks a documented Bitget rule
+    │       └── PlanError                    a plan file breaks a rule (every problem listed)
     ├── VaultError                           wrong vault key, tampered or torn record
     ├── TransportError                       no usable response; maybe_sent tells if it left
     │   └── RequestTimeoutError (+TimeoutError)
@@ -58,6 +59,7 @@ __all__ = [
     "CopyModelNotSupportedError",
     "InvalidRequestError",
     "PermissionDeniedError",
+    "PlanError",
     "Problem",
     "QuotaExceededError",
     "RateLimitExceededError",
@@ -121,6 +123,15 @@ class ValidationError(ConfigurationError):
     def fields(self) -> tuple[str, ...]:
         """The names of the fields that broke a rule, in order."""
         return tuple(problem.field for problem in self.problems)
+
+
+class PlanError(ValidationError):
+    """A plan file is unreadable or breaks rules; each problem names its location."""
+
+    def __str__(self) -> str:
+        lines = [f"{self.subject}: {len(self.problems)} problem(s)"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
 
 
 @attrs.define(slots=False, eq=False)

@@ -1,0 +1,316 @@
+"""Plan files: parsing, and every problem reported at once with its location."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bitget_keys import models as m
+from bitget_keys._plan import load_plan, parse_plan
+from bitget_keys.errors import PlanError
+
+ENV = {
+    "DESK_A_API_KEY": "bg_a",
+    "DESK_A_SECRET_KEY": "secret-a-000000",
+    "DESK_A_PASSPHRASE": "PassA1234",
+    "DESK_B_API_KEY": "bg_b",
+    "DESK_B_SECRET_KEY": "secret-b-000000",
+    "DESK_B_PASSPHRASE": "PassB1234",
+    "BROKER_KEY_PASS": "BrokerPass1",
+}
+
+PLAN_TOML = """
+[defaults]
+ip_list = ["203.0.113.7"]
+perm_type = "read_and_write"
+
+[[accounts]]
+name = "desk-a"
+credentials = "env:DESK_A"
+copy_api_key = false
+
+[[accounts.subaccounts]]
+name = "alphabot"
+label = "alpha"
+
+[[accounts.subaccounts.keys]]
+label = "trade"
+permissions = ["spot_trade", "contract_trade"]
+
+[[accounts.subaccounts.keys]]
+label = "read"
+permissions = ["read"]
+
+[[accounts.broker_keys]]
+sub_uid = "1234567890"
+api_key = "bg_broker"
+passphrase = "env:BROKER_KEY_PASS"
+permissions = ["spot_trade"]
+perm_type = "readonly"
+ip_list = ["203.0.113.7"]
+
+[[accounts]]
+name = "desk-b"
+credentials = "env:DESK_B"
+copy_api_key = true
+"""
+
+
+def base() -> dict[str, Any]:
+    return {
+        "defaults": {"ip_list": ["203.0.113.7"], "perm_type": "read_and_write"},
+        "accounts": [
+            {
+                "name": "desk-a",
+                "credentials": "env:DESK_A",
+                "subaccounts": [
+                    {
+                        "name": "alphabot",
+                        "label": "alpha",
+                        "keys": [
+                            {"label": "trade", "permissions": ["spot_trade"]},
+                            {"label": "read", "permissions": ["read"]},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_load_a_valid_plan(tmp_path: Path) -> None:
+    """A valid TOML plan loads with defaults applied and secrets resolved from env."""
+    path = tmp_path / "plan.toml"
+    path.write_text(PLAN_TOML)
+    plan = load_plan(path, environ=ENV)
+    desk_a, desk_b = plan.accounts
+    assert desk_a.credentials.api_key == "bg_a"
+    (sub,) = desk_a.subaccounts
+    assert [key.label for key in sub.keys] == ["trade", "read"]
+    assert sub.keys[0].ip_list == ("203.0.113.7",)
+    assert sub.keys[0].perm_type is None  # made by batch-create: no permission type
+    assert sub.keys[1].perm_type is m.PermType.READ_AND_WRITE
+    (broker,) = desk_a.broker_keys
+    assert broker.passphrase.reveal() == "BrokerPass1"
+    assert broker.perm_type is m.PermType.READONLY
+    assert desk_b.copy_api_key
+    assert plan.key_count == 2
+    assert "BrokerPass1" not in repr(plan)
+
+
+def mutate(path: list[Any], value: Any) -> dict[str, Any]:
+    data = base()
+    target: Any = data
+    for step in path[:-1]:
+        target = target[step]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return data
+
+
+_DELETE = object()
+SUB = ["accounts", 0, "subaccounts", 0]
+KEY0 = [*SUB, "keys", 0]
+KEY1 = [*SUB, "keys", 1]
+
+BAD_PLANS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("name-short", mutate([*SUB, "name"], "alpha"), "accounts[0].subaccounts[0].name", "exactly 8"),
+    (
+        "name-digit",
+        mutate([*SUB, "name"], "alphab0t"),
+        "accounts[0].subaccounts[0].name",
+        "English letters",
+    ),
+    (
+        "sub-label-long",
+        mutate([*SUB, "label"], "x" * 21),
+        "accounts[0].subaccounts[0].label",
+        "1-20",
+    ),
+    (
+        "key-label-long",
+        mutate([*KEY1, "label"], "y" * 21),
+        "accounts[0].subaccounts[0].keys[1].label",
+        "1-20",
+    ),
+    (
+        "first-key-perm",
+        mutate([*KEY0, "permissions"], ["transfer"]),
+        "accounts[0].subaccounts[0].keys[0].permissions[0]",
+        "not valid",
+    ),
+    (
+        "key-perm",
+        mutate([*KEY1, "permissions"], ["withdraw"]),
+        "accounts[0].subaccounts[0].keys[1].permissions[0]",
+        "not valid",
+    ),
+    (
+        "key-private-ip",
+        mutate([*KEY1, "ip_list"], ["10.0.0.1"]),
+        "accounts[0].subaccounts[0].keys[1].ip_list[0]",
+        "private",
+    ),
+    (
+        "default-loopback",
+        mutate(["defaults", "ip_list"], ["127.0.0.1"]),
+        "defaults.ip_list[0]",
+        "loopback",
+    ),
+    (
+        "key-no-permissions",
+        mutate([*KEY1, "permissions"], _DELETE),
+        "accounts[0].subaccounts[0].keys[1].permissions",
+        "is required",
+    ),
+    ("no-keys", mutate([*SUB, "keys"], []), "accounts[0].subaccounts[0].keys", "at least one key"),
+    (
+        "eleven-keys",
+        mutate([*SUB, "keys"], [{"label": f"k{i}", "permissions": ["read"]} for i in range(11)]),
+        "accounts[0].subaccounts[0].keys",
+        "at most 10",
+    ),
+    (
+        "duplicate-key-label",
+        mutate([*KEY1, "label"], "trade"),
+        "accounts[0].subaccounts[0].keys[1].label",
+        "used twice",
+    ),
+    (
+        "unknown-credentials",
+        mutate(["accounts", 0, "credentials"], "env:NOPE"),
+        "accounts[0].credentials",
+        "NOPE_API_KEY",
+    ),
+    (
+        "credentials-not-env",
+        mutate(["accounts", 0, "credentials"], "bg_plain"),
+        "accounts[0].credentials",
+        "env:PREFIX",
+    ),
+    (
+        "unknown-setting",
+        mutate(["accounts", 0, "colour"], "red"),
+        "accounts[0].colour",
+        "unknown setting",
+    ),
+    (
+        "copy-not-bool",
+        mutate(["accounts", 0, "copy_api_key"], "yes"),
+        "accounts[0].copy_api_key",
+        "true or false",
+    ),
+    (
+        "plain-passphrase",
+        mutate([*KEY1, "passphrase"], "Passw0rd1234"),
+        "accounts[0].subaccounts[0].keys[1].passphrase",
+        "env:NAME",
+    ),
+    (
+        "perm-type",
+        mutate([*KEY1, "perm_type"], "admin"),
+        "accounts[0].subaccounts[0].keys[1].perm_type",
+        "not valid",
+    ),
+    ("no-accounts", {"accounts": []}, "accounts", "names no account"),
+    (
+        "twenty-one-subaccounts",
+        mutate(
+            [*SUB[:-1]],
+            [
+                {
+                    "name": "abcdefg" + chr(97 + i),
+                    "label": f"s{i}",
+                    "keys": [{"label": "k", "permissions": ["read"]}],
+                }
+                for i in range(21)
+            ],
+        ),
+        "accounts[0].subaccounts",
+        "at most 20",
+    ),
+    (
+        "no-ip-anywhere",
+        mutate(["defaults"], {}),
+        "accounts[0].subaccounts[0].keys[0].ip_list",
+        "is required",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "location", "rule"),
+    [pytest.param(data, location, rule, id=case) for case, data, location, rule in BAD_PLANS],
+)
+def test_bad_plan(data: dict[str, Any], location: str, rule: str) -> None:
+    """Each broken rule is reported at its location in the file."""
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    matching = [p for p in info.value.problems if p.field == location]
+    assert matching, [str(p) for p in info.value.problems]
+    assert any(rule in p.rule for p in matching)
+
+
+def test_at_least_fifteen_cases() -> None:
+    """The table covers at least fifteen distinct invalid plans."""
+    assert len(BAD_PLANS) >= 15
+
+
+def test_every_problem_is_reported_together() -> None:
+    """Problems across accounts, sub-accounts and keys come back in one error."""
+    data = base()
+    second = copy.deepcopy(data["accounts"][0])
+    second["name"] = "desk-a"  # duplicate account name
+    second["credentials"] = "env:DESK_B"
+    data["accounts"].append(second)  # the same sub-account name under another master
+    data["accounts"][0]["subaccounts"][0]["name"] = "bad"
+    data["accounts"][0]["subaccounts"][0]["keys"][1]["ip_list"] = ["192.168.1.1"]
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV, source="plan.toml")
+    fields = {p.field for p in info.value.problems}
+    assert {
+        "accounts[0].subaccounts[0].name",
+        "accounts[0].subaccounts[0].keys[1].ip_list[0]",
+        "accounts[1].name",
+    } <= fields
+    text = str(info.value)
+    assert text.startswith("plan.toml: ")
+    assert "accounts[0].subaccounts[0].name: must be exactly 8 English letters" in text
+
+
+def test_same_subaccount_name_under_two_masters() -> None:
+    """Names are unique across Bitget, so a plan can't use one twice."""
+    data = base()
+    other = copy.deepcopy(data["accounts"][0])
+    other["name"] = "desk-b"
+    other["credentials"] = "env:DESK_B"
+    data["accounts"].append(other)
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert any(
+        p.field == "accounts[1].subaccounts[0].name" and "also planned" in p.rule
+        for p in info.value.problems
+    )
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    """A missing file or broken TOML is a PlanError too."""
+    with pytest.raises(PlanError, match="cannot read"):
+        load_plan(tmp_path / "missing.toml", environ=ENV)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[accounts]\nname = ")
+    with pytest.raises(PlanError, match="not valid TOML"):
+        load_plan(broken, environ=ENV)
+
+
+def test_plan_errors_never_show_secrets() -> None:
+    """A broken passphrase reference is described, never echoed."""
+    data = mutate([*KEY1, "passphrase"], "MySecretPass99")
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert "MySecretPass99" not in str(info.value)
