@@ -27,7 +27,7 @@ from typing import Any, Final
 import attrs
 
 from bitget_keys import models as m
-from bitget_keys._secret import Secret
+from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 from bitget_keys.errors import ConfigurationError, PlanError, Problem, ValidationError
 
@@ -79,7 +79,7 @@ class BrokerKeySpec:
 
     sub_uid: str
     api_key: str
-    passphrase: Secret = attrs.field(repr=False)
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
     permissions: tuple[m.Permission, ...]
     perm_type: m.PermType
     ip_list: tuple[str, ...] | None = None
