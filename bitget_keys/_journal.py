@@ -1,0 +1,140 @@
+"""
+`Journal`: what provisioning set out to do and what came of it, in SQLite.
+
+Every create is written down as *pending* before its request is sent, and settled as
+*done*, *failed* or *unknown* when the answer (or its absence) is known. The database
+runs in WAL mode with ``synchronous=FULL``, so an entry that was written survives a
+``kill -9`` or a power cut.
+
+The journal never decides whether something exists: each apply reads live state first.
+It tells a re-run which items were left *pending* or *unknown* (so their sub-accounts
+are read again before anything is created) and lets the report say what happened to
+each item. No secret is ever written here; secrets go to the vault.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final, Self
+
+import attrs
+
+__all__ = ["Entry", "Journal", "Outcome"]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    api_key TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    settled REAL
+);
+CREATE INDEX IF NOT EXISTS entries_by_target ON entries (account, target);
+"""
+
+
+class Outcome(enum.StrEnum):
+    """Where an item stands."""
+
+    PENDING = "pending"  # written before sending; no answer recorded yet
+    DONE = "done"
+    FAILED = "failed"  # Bitget refused it; nothing was created
+    UNKNOWN = "unknown"  # sent, but no answer: it may exist
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One journal row."""
+
+    id: int
+    account: str
+    kind: str
+    target: str
+    outcome: Outcome
+    api_key: str | None
+    detail: str
+
+
+class Journal:
+    """An append-and-settle log of provisioning intents in one SQLite file."""
+
+    __slots__ = ("_db", "_path")
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"<Journal {str(self._path)!r}>"
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def begin(self, account: str, kind: str, target: str) -> int:
+        """Write down an intent before its request is sent; return its id."""
+        cursor = self._db.execute(
+            "INSERT INTO entries (account, kind, target, outcome, started) VALUES (?, ?, ?, ?, ?)",
+            (account, kind, target, Outcome.PENDING.value, time.time()),
+        )
+        entry_id = cursor.lastrowid
+        if entry_id is None:  # pragma: no cover - sqlite always sets it for INSERT
+            msg = "sqlite returned no row id"
+            raise RuntimeError(msg)
+        return entry_id
+
+    def settle(
+        self, entry_id: int, outcome: Outcome, *, api_key: str | None = None, detail: str = ""
+    ) -> None:
+        """Record how an intent ended."""
+        self._db.execute(
+            "UPDATE entries SET outcome = ?, api_key = ?, detail = ?, settled = ? WHERE id = ?",
+            (outcome.value, api_key, detail, time.time(), entry_id),
+        )
+
+    def entries(self, account: str | None = None) -> Iterator[Entry]:
+        """Every entry (of one account), oldest first."""
+        query = "SELECT id, account, kind, target, outcome, api_key, detail FROM entries"
+        params: tuple[str, ...] = ()
+        if account is not None:
+            query += " WHERE account = ?"
+            params = (account,)
+        for row in self._db.execute(query + " ORDER BY id", params):
+            yield Entry(
+                id=row[0],
+                account=row[1],
+                kind=row[2],
+                target=row[3],
+                outcome=Outcome(row[4]),
+                api_key=row[5],
+                detail=row[6],
+            )
+
+    def unsettled(self, account: str) -> list[Entry]:
+        """This account's entries still *pending* or *unknown*, whose outcome is unclear."""
+        latest: dict[str, Entry] = {}
+        for entry in self.entries(account):
+            latest[entry.target] = entry
+        return [
+            entry
+            for entry in latest.values()
+            if entry.outcome in (Outcome.PENDING, Outcome.UNKNOWN)
+        ]
