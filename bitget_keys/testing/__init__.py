@@ -1,0 +1,26 @@
+"""
+A strict emulation of Bitget's API-key endpoints, for your tests and ours.
+
+``async with Emulator() as emulator:`` serves the emulated exchange on 127.0.0.1;
+point a `bitget_keys.Client` at ``emulator.base_url`` with
+``emulator.accounts[0].credentials``. It checks signatures over the raw bytes it
+receives, enforces each endpoint's documented per-UID rate with an exact sliding
+window, the per-IP limit with its lockout, the quotas (20 sub-accounts, 10 keys) and
+global name uniqueness, answers with Bitget's envelopes and codes, can inject faults
+(latency, dropped connections after the fact, server errors, clock skew), and audits
+every lane so tests can prove no window held more than the limit.
+"""
+
+from bitget_keys.testing._server import Emulator, EmulatorTransport, Faults
+from bitget_keys.testing._state import Audit, EmulatorAccount, Exchange, LaneAudit, Limits
+
+__all__ = [
+    "Audit",
+    "Emulator",
+    "EmulatorAccount",
+    "EmulatorTransport",
+    "Exchange",
+    "Faults",
+    "LaneAudit",
+    "Limits",
+]
