@@ -1,0 +1,155 @@
+"""
+The ``bitget-keys`` command line.
+
+``main(argv)`` parses arguments and runs the chosen command with `asyncio.run`; it is
+the only place this package starts an event loop or configures logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bitget_keys.errors import BitgetKeysError, ConfigurationError
+from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+
+__all__ = ["main"]
+
+EMULATOR_HELP = """\
+Serve the bundled Bitget emulator on loopback until interrupted.
+
+The accounts file (TOML) lists master accounts:
+
+    [[accounts]]
+    uid = "1000000001"
+    api_key = "bg_example"
+    secret_key = "example-secret"
+    passphrase = "ExamplePass1"
+    broker = false          # ND broker: may use the broker endpoints
+    copy_trader = "new"     # "new", "old", or leave out for a non-trader
+    unified = false         # unified-account masters get 40085
+
+    [[accounts.broker_subaccounts]]   # optional, for broker accounts
+    sub_uid = "5550001"
+    api_key = "bg_sub_key"
+    passphrase = "SubKeyPass1"
+    permissions = ["spot_trade"]
+    perm_type = "readonly"
+
+Without a file, --generate accounts are made up; --print-credentials shows them.
+"""
+
+
+def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[dict[str, Any]]]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        msg = f"{path}: cannot read the accounts file ({exc})"
+        raise ConfigurationError(msg) from exc
+    accounts, seeds = [], {}
+    for index, row in enumerate(data.get("accounts", [])):
+        try:
+            seeds[str(row["uid"])] = list(row.get("broker_subaccounts", []))
+            accounts.append(
+                EmulatorAccount(
+                    uid=str(row["uid"]),
+                    api_key=row["api_key"],
+                    secret_key=row["secret_key"],
+                    passphrase=row["passphrase"],
+                    broker=bool(row.get("broker", False)),
+                    copy_trader=row.get("copy_trader"),
+                    unified=bool(row.get("unified", False)),
+                )
+            )
+        except (KeyError, TypeError) as exc:
+            msg = f"{path}: accounts[{index}] lacks {exc}"
+            raise ConfigurationError(msg) from exc
+    if not accounts:
+        msg = f"{path}: no [[accounts]]"
+        raise ConfigurationError(msg)
+    return accounts, seeds
+
+
+async def run_emulator(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    accounts, seeds = _load_accounts(args.accounts) if args.accounts else (None, {})
+    limits = Limits(ip_limit=None if args.no_ip_limit else 6000)
+    emulator = Emulator(
+        accounts,
+        generate=args.generate,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        limits=limits,
+    )
+    for uid, rows in seeds.items():
+        for row in rows:
+            emulator.exchange.add_broker_subaccount(uid, str(row["sub_uid"]), row)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with emulator:
+        print(emulator.base_url, flush=True)  # noqa: T201 - the command's output
+        if args.print_credentials:
+            for account in emulator.accounts:
+                print(  # noqa: T201 - the user asked to see them
+                    f"uid={account.uid} api_key={account.api_key} "
+                    f"secret_key={account.secret_key.reveal()} "
+                    f"passphrase={account.passphrase.reveal()}",
+                    flush=True,
+                )
+        await stop.wait()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="bitget-keys", description="Create and manage Bitget API keys at scale."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the bundled Bitget emulator",
+        description=EMULATOR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    emulator.add_argument("--accounts", type=Path, help="TOML file of accounts")
+    emulator.add_argument("--generate", type=int, default=3, help="accounts to make up")
+    emulator.add_argument("--seed", type=int, default=0)
+    emulator.add_argument("--no-ip-limit", action="store_true", help="no per-IP limit")
+    emulator.add_argument(
+        "--print-credentials", action="store_true", help="print each account's secrets"
+    )
+    emulator.set_defaults(run=run_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(asyncio.run(args.run(args)))
+    except BitgetKeysError as exc:
+        print(f"bitget-keys: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        return 130
