@@ -36,6 +36,7 @@ The accounts file (TOML) lists master accounts:
     broker = false          # ND broker: may use the broker endpoints
     copy_trader = "new"     # "new", "old", or leave out for a non-trader
     unified = false         # unified-account masters get 40085
+    ip_list = []            # the key's whitelist; callers from elsewhere get 40038
 
     [[accounts.broker_subaccounts]]   # optional, for broker accounts
     sub_uid = "5550001"
@@ -67,6 +68,7 @@ def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[di
                     broker=bool(row.get("broker", False)),
                     copy_trader=row.get("copy_trader"),
                     unified=bool(row.get("unified", False)),
+                    ip_list=tuple(row.get("ip_list", ())),
                 )
             )
         except (KeyError, TypeError) as exc:

@@ -241,6 +241,21 @@ async def test_permission_errors(
             await client.create_copy_api_key(m.CreateCopyAPIKeyRequest(passphrase=PASS))
 
 
+async def test_ip_whitelist_of_the_calling_key() -> None:
+    """A key bound to other IPs is refused with 40038 when called from 127.0.0.1."""
+    bound = EmulatorAccount(
+        uid="1000000010",
+        api_key="bg_bound",
+        secret_key="bound-secret-10",
+        passphrase="BoundPass1",
+        ip_list=["203.0.113.7"],
+    )
+    async with Emulator([bound]) as emu, client_for(emu, bound) as client:
+        with pytest.raises(PermissionDeniedError) as info:
+            await client.list_virtual_subaccounts()
+    assert info.value.code == "40038"
+
+
 async def test_broker_endpoints_refuse_non_brokers(emulator: Emulator) -> None:
     """E4 is for ND brokers only (40029)."""
     async with client_for(emulator, MASTER) as client:

@@ -16,7 +16,7 @@ import itertools
 import random
 import string
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -48,6 +48,10 @@ _ALPHANUMERIC: Final = string.ascii_letters + string.digits
 _WINDOW_MS: Final = 1000.0
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class EmulatorAccount:
     """A master account of the emulated exchange and its one API key."""
@@ -62,6 +66,8 @@ class EmulatorAccount:
     copy_trader: str | None = None
     #: Unified (UTA) masters get 40085 from the classic endpoints.
     unified: bool = False
+    #: The calling key's IP whitelist; empty allows any IP. Others get 40038.
+    ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @property
     def credentials(self) -> Credentials:
@@ -348,7 +354,13 @@ class Exchange:
         account = None
         if endpoint.signed:
             account = self._authenticate(
-                method=method, path=path, query=query, headers=headers, body=body, wall_ms=wall_ms
+                method=method,
+                path=path,
+                query=query,
+                headers=headers,
+                body=body,
+                wall_ms=wall_ms,
+                client_ip=client_ip,
             )
         self._check_rate(endpoint, account.uid if account is not None else client_ip, now_ms)
         return self._dispatch(endpoint, account, query, body, wall_ms)
@@ -399,6 +411,7 @@ class Exchange:
         headers: Mapping[str, str],
         body: bytes,
         wall_ms: int,
+        client_ip: str,
     ) -> EmulatorAccount:
         stamp = self._check_headers(headers, wall_ms, self.limits.timestamp_window_ms)
         account = self.accounts.get(headers["ACCESS-KEY"])
@@ -415,6 +428,8 @@ class Exchange:
         content_type = headers.get("Content-Type", "").split(";")[0].strip()
         if method == "POST" and content_type != "application/json":
             raise _Refused("40007", "Invalid Content_Type")
+        if account.ip_list and client_ip not in account.ip_list:
+            raise _Refused("40038", "The current ip is not in the apikey ip whitelist")
         if account.unified:
             raise _Refused(
                 "40085",
