@@ -49,6 +49,21 @@ Without a file, --generate accounts are made up; --print-credentials shows them.
 """
 
 
+_ACCOUNT_KEYS = frozenset(
+    {
+        "uid",
+        "api_key",
+        "secret_key",
+        "passphrase",
+        "broker",
+        "copy_trader",
+        "unified",
+        "ip_list",
+        "broker_subaccounts",
+    }
+)
+
+
 def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[dict[str, Any]]]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -57,6 +72,17 @@ def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[di
         raise ConfigurationError(msg) from exc
     accounts, seeds = [], {}
     for index, row in enumerate(data.get("accounts", [])):
+        if not isinstance(row, dict):
+            msg = f"{path}: accounts[{index}] must be a table"
+            raise ConfigurationError(msg)
+        unknown = sorted(set(row) - _ACCOUNT_KEYS)
+        if unknown:
+            msg = f"{path}: accounts[{index}] has unknown keys: {', '.join(unknown)}"
+            raise ConfigurationError(msg)
+        for flag in ("broker", "unified"):
+            if not isinstance(row.get(flag, False), bool):
+                msg = f"{path}: accounts[{index}].{flag} must be true or false"
+                raise ConfigurationError(msg)
         try:
             seeds[str(row["uid"])] = list(row.get("broker_subaccounts", []))
             accounts.append(
@@ -68,11 +94,14 @@ def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[di
                     broker=bool(row.get("broker", False)),
                     copy_trader=row.get("copy_trader"),
                     unified=bool(row.get("unified", False)),
-                    ip_list=tuple(row.get("ip_list", ())),
+                    ip_list=row.get("ip_list", ()),
                 )
             )
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
             msg = f"{path}: accounts[{index}] lacks {exc}"
+            raise ConfigurationError(msg) from exc
+        except (TypeError, ValueError) as exc:
+            msg = f"{path}: accounts[{index}]: {exc}"
             raise ConfigurationError(msg) from exc
     if not accounts:
         msg = f"{path}: no [[accounts]]"

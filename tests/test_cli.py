@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bitget_keys import Client, ClientConfig, Credentials
 
 
@@ -73,3 +75,23 @@ def test_bad_accounts_file_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "accounts.toml" in result.stderr
     assert "api_key" in result.stderr
+
+
+def test_accounts_file_typos_are_refused(tmp_path: Path) -> None:
+    """Unknown keys, string booleans and unknown copy models are errors, not silently read."""
+    from bitget_keys.cli import _load_accounts
+    from bitget_keys.errors import ConfigurationError
+
+    base = '[[accounts]]\nuid = "1"\napi_key = "k"\nsecret_key = "s"\npassphrase = "p"\n'
+    for extra, fragment in (
+        ("unifed = true\n", "unknown keys: unifed"),
+        ('broker = "false"\n', "broker must be true or false"),
+        ('copy_trader = "newer"\n', "copy_trader"),
+        ('ip_list = "203.0.113.7"\n', "ip_list"),
+    ):
+        path = tmp_path / "accounts.toml"
+        path.write_text(base + extra)
+        with pytest.raises(ConfigurationError, match=fragment):
+            _load_accounts(path)
+    path.write_text(base + 'copy_trader = "none"\n')
+    assert _load_accounts(path)[0][0].copy_trader is None

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import yarl
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import models as m
@@ -716,3 +717,139 @@ def test_reprs_hide_secrets() -> None:
     text = repr(MASTER) + repr(emu) + repr(emu.exchange)
     assert "master-secret-0001" not in text
     assert "MasterPass1" not in text
+
+
+# -- regressions found in review ---------------------------------------------------------
+
+
+async def test_query_is_verified_exactly_as_received(emulator: Emulator) -> None:
+    """A query signed decoded but sent percent-encoded is refused; signed as sent, it passes."""
+    path = "/api/v2/user/virtual-subaccount-list"
+    import time
+
+    stamp = str(time.time_ns() // 1_000_000)
+
+    async def send(sent: str, signed: str) -> tuple[int, str]:
+        headers = {
+            "ACCESS-KEY": MASTER.api_key,
+            "ACCESS-SIGN": _signed("master-secret-0001", stamp, "GET", path, signed, b""),
+            "ACCESS-TIMESTAMP": stamp,
+            "ACCESS-PASSPHRASE": "MasterPass1",
+        }
+        url = yarl.URL(f"{emulator.base_url}{path}?{sent}", encoded=True)
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as r:
+            return r.status, orjson.loads(await r.read())["code"]
+
+    assert await send("limit=1%30", "limit=10") == (400, "40009")
+    assert await send("limit=1%30", "limit=1%30") == (200, "00000")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit", "limit=1&limit=2", "=1", "limit=%FF"],
+    ids=["no-value", "twice", "no-key", "bad-utf8"],
+)
+def test_malformed_query_is_40017(query: str) -> None:
+    """Query strings are parsed strictly, after the signature check on the raw text."""
+    clock = Clock()
+    emu = Emulator([MASTER], monotonic=clock.monotonic, wall_clock=clock.wall_ms)
+    status, answer = exchange_request(
+        emu, MASTER, "GET", "/api/v2/user/virtual-subaccount-list", b"", clock, query=query
+    )
+    assert (status, answer["code"]) == (400, "40017")
+
+
+async def test_timestamp_of_non_ascii_digits_is_40005(emulator: Emulator) -> None:
+    """A timestamp str.isdigit() accepts but int() can't parse is 40005, not a 500."""
+    async with aiohttp.ClientSession() as session:
+        headers = {
+            "ACCESS-KEY": MASTER.api_key,
+            "ACCESS-SIGN": "x" * 44,
+            "ACCESS-TIMESTAMP": "170000000000\u00b2",
+            "ACCESS-PASSPHRASE": "MasterPass1",
+        }
+        async with session.get(
+            emulator.base_url + "/api/v2/spot/account/info", headers=headers
+        ) as r:
+            status, body = r.status, orjson.loads(await r.read())
+    assert (status, body["code"]) == (400, "40005")
+
+
+OBJECT_ENDPOINTS = [
+    "/api/v2/copy/mix-trader/create-copy-api",
+    "/api/v2/user/create-virtual-subaccount-apikey",
+    "/api/v2/broker/manage/modify-subaccount-apikey",
+    "/api/v2/user/modify-virtual-subaccount-apikey",
+    "/api/v2/user/create-virtual-subaccount",
+    "/api/v2/broker/manage/create-subaccount-apikey",
+]
+
+
+@pytest.mark.parametrize("path", OBJECT_ENDPOINTS)
+@pytest.mark.parametrize("body", [b"null", b"1", b'"x"', b"[]", b"[{}]"])
+def test_bodies_of_the_wrong_json_shape_are_40017(path: str, body: bytes) -> None:
+    """A JSON body that isn't an object gets 40017 on every object-bodied endpoint."""
+    clock = Clock()
+    account = EmulatorAccount(
+        uid="1000000001",
+        api_key="bg_master",
+        secret_key="master-secret-0001",
+        passphrase="MasterPass1",
+        broker=True,
+        copy_trader="new",
+    )
+    emu = Emulator([account], monotonic=clock.monotonic, wall_clock=clock.wall_ms)
+    status, answer = exchange_request(emu, account, "POST", path, body, clock)
+    assert (status, answer["code"]) == (400, "40017")
+
+
+def test_copy_trader_none_is_a_non_trader() -> None:
+    """`copy_trader="none"` means no trader (40732); an unknown model is refused."""
+    clock = Clock()
+    account = attrs_evolve(MASTER, copy_trader="none")
+    assert account.copy_trader is None
+    emu = Emulator([account], monotonic=clock.monotonic, wall_clock=clock.wall_ms)
+    status, answer = exchange_request(
+        emu,
+        account,
+        "POST",
+        "/api/v2/copy/mix-trader/create-copy-api",
+        b'{"passphrase":"Passw0rd1234"}',
+        clock,
+    )
+    assert (status, answer["code"]) == (400, "40732")
+    with pytest.raises(ValueError, match="copy_trader"):
+        attrs_evolve(MASTER, copy_trader="newer")
+    with pytest.raises(TypeError):
+        attrs_evolve(MASTER, ip_list="203.0.113.7")
+
+
+async def test_in_process_headers_are_case_insensitive() -> None:
+    """Header names are case-insensitive in process, as they are over HTTP."""
+    emu = Emulator([MASTER])
+    transport = emu.transport()
+    response = await transport.send(
+        "GET",
+        yarl.URL("http://emulator/api/v2/spot/account/info"),
+        {"access-key": MASTER.api_key},
+        None,
+        endpoint="/api/v2/spot/account/info",
+    )
+    assert orjson.loads(response.body)["code"] != "40001"
+
+
+async def test_broker_key_secrets_are_audited(emulator: Emulator) -> None:
+    """secret_of finds keys made by the broker create endpoint too."""
+    async with client_for(emulator, BROKER) as broker:
+        new = await broker.create_broker_subaccount_api_key(
+            m.CreateBrokerSubaccountAPIKeyRequest(
+                sub_uid="5550001",
+                passphrase=PASS,
+                label="bot",
+                perm_type="readonly",
+                permissions=["spot_trade"],
+                ip_list=[],
+            )
+        )
+    assert new.secret_key is not None
+    assert emulator.exchange.secret_of(new.api_key) == new.secret_key.reveal()

@@ -19,6 +19,7 @@ import attrs
 import orjson
 import yarl
 from aiohttp import web
+from multidict import CIMultiDict
 
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, TransportError
@@ -200,10 +201,14 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        # Bitget verifies the path and query exactly as received: aiohttp's `path` and
+        # `query_string` are percent-decoded, so a client signing the decoded text but
+        # sending escapes (ccxt#28888) would pass. Split the raw request target instead.
+        path, _, query = request.raw_path.partition("?")
         answer, _ = await self.process(
             method=request.method,
-            path=request.path,
-            query=request.query_string,
+            path=path,
+            query=query,
             headers=request.headers,
             body=body,
             client_ip=request.remote or _LOCAL_IP,
@@ -285,7 +290,8 @@ class EmulatorTransport:
             method=method,
             path=url.raw_path,
             query=url.raw_query_string,
-            headers=headers,
+            # HTTP header names are case-insensitive, as they are over the socket.
+            headers=CIMultiDict(headers),
             body=body or b"",
             client_ip=self._client_ip,
         )

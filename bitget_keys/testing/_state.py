@@ -15,8 +15,9 @@ import hmac
 import itertools
 import random
 import string
+import urllib.parse
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -49,7 +50,21 @@ _WINDOW_MS: Final = 1000.0
 
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    checked: object = values  # a lone string is iterable too, and always a mistake here
+    if isinstance(checked, str):
+        msg = "ip_list must be a list of addresses, not one string"
+        raise TypeError(msg)
     return tuple(values)
+
+
+def _copy_model(value: str | None) -> str | None:
+    # The accounts file spells a non-trader "none"; anything else but the two models is a typo.
+    if value is None or value == "none":
+        return None
+    if value not in ("new", "old"):
+        msg = f"copy_trader must be 'none', 'new' or 'old' (got {value!r})"
+        raise ValueError(msg)
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -63,7 +78,7 @@ class EmulatorAccount:
     #: An ND broker may use the broker endpoints.
     broker: bool = False
     #: ``"new"`` or ``"old"`` copy-trading model, or ``None`` for a non-trader.
-    copy_trader: str | None = None
+    copy_trader: str | None = attrs.field(default=None, converter=_copy_model)
     #: Unified (UTA) masters get 40085 from the classic endpoints.
     unified: bool = False
     #: The calling key's IP whitelist; empty allows any IP. Others get 40038.
@@ -260,15 +275,19 @@ class Exchange:
 
     def secret_of(self, api_key: str) -> str | None:
         """A created key's secret, so tests can check what the client stored."""
-        for subs in self._subaccounts.values():
-            for sub in subs:
-                for key in sub.keys:
-                    if key.api_key == api_key:
-                        return key.secret_key
-        for key in self._copy_keys.values():
+        for key in self._all_keys():
             if key.api_key == api_key:
                 return key.secret_key
         return None
+
+    def _all_keys(self) -> Iterator[_Key]:
+        for subs in self._subaccounts.values():
+            for sub in subs:
+                yield from sub.keys
+        yield from self._copy_keys.values()
+        for by_sub in self._broker_subs.values():
+            for keys in by_sub.values():
+                yield from keys
 
     def add_broker_subaccount(self, broker_uid: str, sub_uid: str, key: Mapping[str, Any]) -> None:
         """Seed an ND-broker sub-account key (E4 modifies existing keys only)."""
@@ -396,7 +415,8 @@ class Exchange:
             if not headers.get(header):
                 raise _Refused(code, f"{header.replace('-', '_')} cannot be empty")
         stamp = headers["ACCESS-TIMESTAMP"]
-        if not stamp.isdigit() or len(stamp) != 13:
+        # isascii() first: str.isdigit() also accepts digits int() can't parse ("²").
+        if not (stamp.isascii() and stamp.isdigit()) or len(stamp) != 13:
             raise _Refused("40005", "Invalid ACCESS_TIMESTAMP")
         if abs(int(stamp) - wall_ms) > window_ms:
             raise _Refused("40008", "Request timestamp expired")
@@ -466,7 +486,7 @@ class Exchange:
         wall_ms: int,
     ) -> Any:
         handler = getattr(self, f"_{endpoint.name}")
-        params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+        params = _parse_query(query)
         if endpoint.method == "POST":
             try:
                 payload = orjson.loads(body)
@@ -476,11 +496,14 @@ class Exchange:
         return handler(account, params, wall_ms)
 
     def _parse(self, payload: Any, cl: type[Any]) -> Any:
+        # Every request but the batch is a JSON object; cattrs would fail on `.keys()`.
+        if cl is not m.BatchCreateVirtualSubaccountsRequest and not isinstance(payload, dict):
+            raise _Refused("40017", "Parameter verification failed (the body must be an object)")
         try:
             return _STRICT.structure(payload, cl)
         except ValidationError as exc:
             raise _Refused(_code_for(exc), f"Parameter verification failed: {exc}") from exc
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             if isinstance(exc, cattrs.BaseValidationError):
                 inner = _first_validation_error(exc)
                 if inner is not None:
@@ -752,6 +775,30 @@ class Exchange:
         request = self._parse(dict(params), m.ListBrokerSubaccountAPIKeysRequest)
         keys, _ = self._broker_key(account, request.sub_uid, None)
         return [self._broker_row(request.sub_uid, key, secret=False) for key in keys]
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    """
+    The query's parameters, strictly: every part is ``k=v``, no key twice.
+
+    Percent-escapes are decoded here, after the signature was checked on the raw text.
+    """
+    params: dict[str, str] = {}
+    if not query:
+        return params
+    for part in query.split("&"):
+        key, sep, value = part.partition("=")
+        if not sep or not key or key in params:
+            raise _Refused("40017", "Parameter verification failed (malformed query string)")
+        try:
+            params[urllib.parse.unquote(key, errors="strict")] = urllib.parse.unquote(
+                value, errors="strict"
+            )
+        except UnicodeDecodeError as exc:
+            raise _Refused(
+                "40017", "Parameter verification failed (malformed query string)"
+            ) from exc
+    return params
 
 
 def _first_validation_error(exc: BaseException) -> ValidationError | None:
