@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -159,6 +159,30 @@ def _structure_permissions(value: object, _: type) -> tuple[m.Permission, ...]:
     return tuple(result)
 
 
+def _is_homogeneous_tuple(cl: Any) -> bool:
+    args = get_args(cl)
+    return get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _make_tuple_structure(
+    converter: cattrs.Converter,
+) -> Callable[[Any], Callable[[Any, type], Any]]:
+    def factory(cl: Any) -> Callable[[Any, type], Any]:
+        inner = get_args(cl)[0]
+        hook = converter.get_structure_hook(inner)
+
+        def structure(value: Any, _: type) -> tuple[Any, ...]:
+            # A lone string is iterable too; never read "abc" as ("a", "b", "c").
+            if not isinstance(value, list | tuple):
+                msg = f"expected a list, got {type(value).__name__}"
+                raise TypeError(msg)
+            return tuple([hook(item, inner) for item in value])
+
+        return structure
+
+    return factory
+
+
 def _structure_created_subaccounts(
     converter: cattrs.Converter,
 ) -> Callable[[Any, type], m.CreatedVirtualSubaccounts]:
@@ -257,6 +281,10 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     converter.register_unstructure_hook(Secret, Secret.reveal)
     converter.register_structure_hook(dt.datetime, _structure_datetime)
     converter.register_unstructure_hook(dt.datetime, lambda value: int(value.timestamp() * 1000))
+    converter.register_structure_hook_factory(
+        _is_homogeneous_tuple, _make_tuple_structure(converter)
+    )
+    # Registered after the tuple factory, so it wins for permission lists.
     converter.register_structure_hook_func(
         lambda t: t == tuple[m.Permission, ...], _structure_permissions
     )

@@ -50,7 +50,9 @@ class AiohttpTransport:
     A `Transport` over an `aiohttp.ClientSession`.
 
     A session passed in is borrowed and never closed; otherwise one is created (inside
-    the running loop, on first use) and closed by `aclose`.
+    the running loop, on first use) and closed by `aclose`. The session this transport
+    creates never re-sends a request on its own; a borrowed one is used as it is
+    (aiohttp 3.14 re-sends GETs once after a dropped keep-alive connection).
     """
 
     __slots__ = ("_closed", "_owns_session", "_session", "_timeout")
@@ -74,7 +76,13 @@ class AiohttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             # Created here, inside the running loop, never in __init__.
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            session = aiohttp.ClientSession(timeout=self._timeout)
+            # aiohttp >= 3.14 silently sends an idempotent request (our GETs) again when
+            # a kept-alive connection drops. That second request would bypass the rate
+            # limits and hide an unknown outcome, so this session never does it.
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False  # noqa: SLF001
+            self._session = session
         return self._session
 
     async def send(

@@ -853,3 +853,15 @@ async def test_broker_key_secrets_are_audited(emulator: Emulator) -> None:
         )
     assert new.secret_key is not None
     assert emulator.exchange.secret_of(new.api_key) == new.secret_key.reveal()
+
+
+async def test_a_dropped_get_is_not_sent_again_behind_our_back() -> None:
+    """aiohttp would re-send an idempotent request after a dropped connection; ours doesn't."""
+    emu = Emulator(
+        [MASTER], faults=Faults(drop_after_commit=1.0, endpoints=frozenset({"account_info"}))
+    )
+    async with emu, client_for(emu, MASTER) as client:
+        with pytest.raises(TransportError) as info:
+            await client.account_info()
+    assert info.value.maybe_sent
+    assert len(emu.audit.lane(MASTER.uid, "account_info").accepted) == 1

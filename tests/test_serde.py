@@ -284,3 +284,15 @@ def test_requests_round_trip_through_the_wire_format() -> None:
     )
     wire = json.loads(encode_body(request))
     assert strict.structure(wire, m.BatchCreateVirtualSubaccountsRequest) == request
+
+
+def test_a_lone_string_is_not_a_list() -> None:
+    """A string where Bitget documents a list is a decode error, not a list of characters."""
+    data = {"subAccountUid": "1", "subAccountApiKey": "k", "ipList": "203.0.113.7"}
+    with pytest.raises(ResponseDecodeError, match="ip_list"):
+        decode(
+            envelope([data]), tuple[m.VirtualSubaccountAPIKey, ...], http_status=200, endpoint="e"
+        )
+    strict = make_converter(forbid_extra_keys=True)
+    with pytest.raises(cattrs.BaseValidationError):
+        strict.structure({"subAccountList": "abcdefgh"}, m.CreateVirtualSubaccountsRequest)
