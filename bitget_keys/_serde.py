@@ -106,7 +106,7 @@ def _wire_names(cl: type, field: str) -> tuple[str, ...]:
 
 def _structure_str(value: object, _: type) -> str:
     # IDs come as strings or numbers; anything else (null, lists) is a shape error.
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -355,6 +355,13 @@ def _error_message(raw: bytes, http_status: int) -> str:
     return f"HTTP {http_status} without a Bitget envelope ({len(raw)} bytes)"
 
 
+def _optional_int(value: object) -> int | None:
+    try:
+        return _structure_int(value, int) if value else None
+    except ValueError:
+        return None
+
+
 def unwrap(raw: bytes, *, http_status: int, endpoint: str) -> Envelope:
     """
     Check Bitget's envelope and return its data, or raise the matching `APIError`.
@@ -365,10 +372,21 @@ def unwrap(raw: bytes, *, http_status: int, endpoint: str) -> Envelope:
         APIError: (a subclass of) for any error code or error status.
         ResponseDecodeError: a success status whose body is not an envelope.
     """
+    return Envelope(*_unwrap(raw, http_status=http_status, endpoint=endpoint))
+
+
+def _unwrap(raw: bytes, *, http_status: int, endpoint: str) -> tuple[Any, int | None]:
+    """`unwrap` without building an `Envelope`: the data and ``requestTime``."""
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         body = None
+    if type(body) is dict and body.get("code") == SUCCESS_CODE:
+        # The common case, kept short: it runs for every successful request.
+        request_time = body.get("requestTime")
+        if type(request_time) is not int:
+            request_time = _optional_int(request_time)
+        return body.get("data"), request_time
     if not isinstance(body, dict) or "code" not in body:
         if 200 <= http_status < 300:
             raise ResponseDecodeError(endpoint, ("the body is not a Bitget JSON envelope",))
@@ -381,11 +399,7 @@ def unwrap(raw: bytes, *, http_status: int, endpoint: str) -> Envelope:
     code = str(body["code"])
     message = body.get("msg")
     message = message if isinstance(message, str) else ""
-    request_time_raw = body.get("requestTime")
-    try:
-        request_time = _structure_int(request_time_raw, int) if request_time_raw else None
-    except ValueError:
-        request_time = None
+    request_time = _optional_int(body.get("requestTime"))
     if code != SUCCESS_CODE:
         raise from_response(
             http_status=http_status,
@@ -394,7 +408,7 @@ def unwrap(raw: bytes, *, http_status: int, endpoint: str) -> Envelope:
             endpoint=endpoint,
             request_time=request_time,
         )
-    return Envelope(body.get("data"), request_time)
+    return body.get("data"), request_time
 
 
 def structure(data: Any, cl: type[T], *, endpoint: str) -> T:
@@ -420,5 +434,5 @@ def structure(data: Any, cl: type[T], *, endpoint: str) -> T:
 
 def decode(raw: bytes, cl: type[T], *, http_status: int, endpoint: str) -> tuple[T, int | None]:
     """`unwrap` then `structure`: the typed data and Bitget's ``requestTime``."""
-    envelope = unwrap(raw, http_status=http_status, endpoint=endpoint)
-    return structure(envelope.data, cl, endpoint=endpoint), envelope.request_time
+    data, request_time = _unwrap(raw, http_status=http_status, endpoint=endpoint)
+    return structure(data, cl, endpoint=endpoint), request_time

@@ -235,7 +235,8 @@ def _check_ip_list(out: Problems, field: str, values: tuple[str, ...] | None) ->
         out.append(Problem(field, f"at most {MAX_IP_LIST} entries (got {len(values)})"))
     seen: set[str] = set()
     for index, value in enumerate(values):
-        verdict = ip_problem(value)
+        entry: object = value  # callers without type checking can pass anything
+        verdict = _ip_verdict(value) if isinstance(entry, str) else "must be a string"
         if verdict is not None:
             out.append(Problem(f"{field}[{index}]", verdict))
         if value in seen:
@@ -318,7 +319,8 @@ def _permissions(values: Iterable[Permission | str]) -> tuple[Permission, ...]:
     if isinstance(checked, str):
         msg = "expected a list of permissions, not one string"
         raise TypeError(msg)
-    return tuple([permission(value) for value in values])
+    lookup = _PERMISSIONS.get
+    return tuple([lookup(value) or Permission(value) for value in values])
 
 
 def _optional_permissions(
