@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig
+from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, RawResponse, Transport
+from bitget_keys.limits import RateLimitScheduler
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -21,7 +22,9 @@ __all__ = [
     "Client",
     "ClientConfig",
     "Credentials",
+    "RateLimitScheduler",
     "RawResponse",
+    "Scheduler",
     "Secret",
     "Transport",
 ]

@@ -10,8 +10,11 @@ Every signed request is stamped with Bitget's clock: the offset is measured from
 public time endpoint (round-trip midpoint) before the first signed request, refreshed
 every ``clock_resync_interval`` seconds, and re-measured once when Bitget answers 40008.
 
-The client re-sends on its own only what certainly did not take effect: a throttled
-request (429), a connection that could not be opened, and a 40008 after resyncing.
+Every request goes through a rate-limit scheduler (`bitget_keys.limits`), keyed by the
+UID that owns the calling key, so every client of a UID shares one budget. The
+scheduler re-queues a throttled request (429); the client itself re-sends only what
+certainly did not take effect: a connection that could not be opened, and a 40008
+after resyncing.
 Anything that fails after the bytes may have left raises an error that says the outcome
 is unknown (`TransportError.maybe_sent`); creates must be reconciled through the list
 endpoints, never blindly re-sent.
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import os
-import random
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, Self, TypeVar
 
 import aiohttp
 import attrs
@@ -43,12 +47,12 @@ from bitget_keys.errors import (
     ClientStateError,
     ClockSkewError,
     ConfigurationError,
-    RateLimitExceededError,
     ResponseDecodeError,
     TransportError,
 )
+from bitget_keys.limits import RateLimitScheduler
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig", "Scheduler", "shared_scheduler"]
 
 T = TypeVar("T")
 
@@ -63,6 +67,14 @@ BASE_URL_ENV: Final = "BITGET_BASE_URL"
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         msg = f"ClientConfig.{attribute.name} must be positive (got {value})"
+        raise ConfigurationError(msg)
+
+
+def _optional_positive(
+    _instance: object, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
+    if value is not None and value <= 0:
+        msg = f"ClientConfig.{attribute.name} must be positive or None (got {value})"
         raise ConfigurationError(msg)
 
 
@@ -86,10 +98,9 @@ class ClientConfig:
     sync_clock: bool = True
     #: Seconds after which the clock offset is measured again.
     clock_resync_interval: float = attrs.field(default=300.0, validator=_positive)
-    #: How often a throttled (429) request is sent again before the error is raised.
-    max_rate_limit_retries: int = attrs.field(default=5, validator=_not_negative)
-    #: Seconds to wait after a 429, plus up to 20% random jitter.
-    rate_limit_backoff: float = attrs.field(default=1.0, validator=_positive)
+    #: The longest a request may wait for its rate-limit slot; ``None`` waits as long
+    #: as it takes. Past it, `RateLimitWaitTooLongError` is raised and nothing is sent.
+    max_rate_limit_wait: float | None = attrs.field(default=None, validator=_optional_positive)
     #: How often a request whose connection could not be opened is tried again.
     max_connect_retries: int = attrs.field(default=2, validator=_not_negative)
     #: Seconds between those attempts.
@@ -115,11 +126,48 @@ def _resolve_base_url(base_url: str | None) -> str:
     return url.rstrip("/")
 
 
+class Scheduler(Protocol):
+    """
+    What paces a client's requests: `bitget_keys.limits.RateLimitScheduler`, or a
+    stand-in such as `bitget_keys.testing.Unpaced` in tests of transport facts.
+    """
+
+    async def run(
+        self,
+        uid: str,
+        endpoint: ep.Endpoint,
+        send: Callable[[], Awaitable[T]],
+        *,
+        max_wait: float | None = None,
+    ) -> T: ...
+
+    def observe(
+        self, uid: str, endpoint: ep.Endpoint, *, sent_ms: int, request_time_ms: int
+    ) -> None: ...
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimitScheduler] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_scheduler() -> RateLimitScheduler:
+    """
+    The running loop's scheduler, shared by every client that was not given one.
+
+    Clients of one UID in one process therefore share one budget per endpoint.
+    """
+    loop = asyncio.get_running_loop()
+    scheduler = _SHARED.get(loop)
+    if scheduler is None:
+        scheduler = _SHARED[loop] = RateLimitScheduler()
+    return scheduler
+
+
 @attrs.define
 class _Retries:
     """What one call has re-sent so far."""
 
-    rate_limit: int = 0
     connect: int = 0
     resynced: bool = False
 
@@ -156,6 +204,8 @@ class Client:
         config: timeouts, clock and retry settings.
         session: an `aiohttp.ClientSession` to borrow.
         transport: a `Transport` to borrow instead of a session (tests, emulators).
+        scheduler: what paces requests; by default one `RateLimitScheduler` shared by
+            every client of the running loop, so clients of one UID share its budget.
         clock_ms: the wall clock in epoch milliseconds, for signing.
     """
 
@@ -167,6 +217,7 @@ class Client:
         "_config",
         "_credentials",
         "_owns_transport",
+        "_scheduler",
         "_state",
         "_sync_lock",
         "_transport",
@@ -182,6 +233,7 @@ class Client:
         config: ClientConfig | None = None,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
+        scheduler: Scheduler | None = None,
         clock_ms: Callable[[], int] = _wall_clock_ms,
     ) -> None:
         checked: object = credentials
@@ -203,6 +255,7 @@ class Client:
                 sock_connect=self._config.connect_timeout,
             ),
         )
+        self._scheduler = scheduler
         self._state = _State.UNOPENED
         self._clock_offset_ms = 0
         self._clock_synced_at: float | None = None
@@ -347,6 +400,60 @@ class Client:
             locale=self._config.locale,
         )
 
+    @property
+    def scheduler(self) -> Scheduler:
+        """What paces this client's requests."""
+        if self._scheduler is None:
+            self._scheduler = shared_scheduler()
+        return self._scheduler
+
+    async def _lane_uid(self, endpoint: ep.Endpoint) -> str:
+        """The UID whose budget a request draws on (Bitget counts per owning UID)."""
+        if endpoint.scope == "ip":
+            return "*"
+        if self._uid is not None:
+            return self._uid
+        if endpoint is ep.ACCOUNT_INFO:
+            # Learning the UID costs one account-info call, paced per key meanwhile.
+            return f"key:{self._credentials.api_key}"
+        return await self.uid()
+
+    async def _send_once(
+        self,
+        endpoint: ep.Endpoint,
+        response_type: type[T],
+        *,
+        url: yarl.URL,
+        query: str,
+        payload: bytes | None,
+        lane_uid: str,
+    ) -> T:
+        """Sign and send once; the scheduler calls this the instant the slot is stamped."""
+        # Stamped now, so the timestamp is fresh however long the wait for the slot was.
+        headers = self._headers(endpoint, query, payload or b"")
+        started = time.monotonic()
+        sent_ms = self._clock_ms()
+        request_time: int | None = None
+        response = await self._transport.send(
+            endpoint.method, url, headers, payload, endpoint=endpoint.path
+        )
+        try:
+            value, request_time = decode(
+                response.body, response_type, http_status=response.status, endpoint=endpoint.path
+            )
+        except APIError as exc:
+            _log_answer(endpoint, response.status, exc.code, started)
+            request_time = exc.request_time
+            raise
+        else:
+            _log_answer(endpoint, response.status, "00000", started)
+            return value
+        finally:
+            if request_time is not None:
+                self.scheduler.observe(
+                    lane_uid, endpoint, sent_ms=sent_ms, request_time_ms=request_time
+                )
+
     async def _call(
         self,
         endpoint: ep.Endpoint,
@@ -362,6 +469,17 @@ class Client:
         url = yarl.URL(
             self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
         )
+        lane_uid = await self._lane_uid(endpoint)
+        scheduler = self.scheduler
+        send_once = functools.partial(
+            self._send_once,
+            endpoint,
+            response_type,
+            url=url,
+            query=query,
+            payload=payload,
+            lane_uid=lane_uid,
+        )
         retries = _Retries()
         while True:
             if endpoint.signed:
@@ -370,12 +488,8 @@ class Client:
             # newer than the offset this attempt was signed with.
             attempt_started = time.monotonic()
             try:
-                response = await self._transport.send(
-                    endpoint.method,
-                    url,
-                    self._headers(endpoint, query, payload or b""),
-                    payload,
-                    endpoint=endpoint.path,
+                return await scheduler.run(
+                    lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
                 )
             except TransportError as exc:
                 _log.debug("%s %s: %s", endpoint.method, endpoint.path, exc)
@@ -384,41 +498,12 @@ class Client:
                     raise
                 retries.connect += 1
                 await asyncio.sleep(self._config.connect_retry_backoff * retries.connect)
-                continue
-            try:
-                value, _ = decode(
-                    response.body,
-                    response_type,
-                    http_status=response.status,
-                    endpoint=endpoint.path,
-                )
-            except (RateLimitExceededError, ClockSkewError) as exc:
-                _log_answer(endpoint, response.status, exc.code, attempt_started)
-                if await self._should_resend(exc, retries, attempt_started):
-                    continue
-                raise
-            except APIError as exc:
-                _log_answer(endpoint, response.status, exc.code, attempt_started)
-                raise
-            _log_answer(endpoint, response.status, "00000", attempt_started)
-            return value
-
-    async def _should_resend(
-        self, exc: APIError, retries: _Retries, attempt_started: float
-    ) -> bool:
-        """Whether a throttled or mistimed request (which did not run) goes again."""
-        if isinstance(exc, RateLimitExceededError):
-            if retries.rate_limit >= self._config.max_rate_limit_retries:
-                return False
-            retries.rate_limit += 1
-            backoff = self._config.rate_limit_backoff
-            await asyncio.sleep(backoff + random.uniform(0, backoff / 5))  # noqa: S311
-            return True
-        if exc.code != "40008" or retries.resynced or not self._config.sync_clock:
-            return False
-        retries.resynced = True
-        await self._ensure_clock(stale_before=attempt_started)
-        return True
+            except ClockSkewError as exc:
+                if exc.code != "40008" or retries.resynced or not self._config.sync_clock:
+                    raise
+                retries.resynced = True
+                _log.debug("%s %s -> 40008, resyncing the clock", endpoint.method, endpoint.path)
+                await self._ensure_clock(stale_before=attempt_started)
 
     # -- endpoints -------------------------------------------------------------------
 

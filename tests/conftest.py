@@ -82,7 +82,11 @@ def credentials() -> Credentials:
 async def client(credentials: Credentials, mocked: aioresponses) -> AsyncIterator[Client]:
     """A client on the default base URL with a fixed clock and no clock sync."""
     from bitget_keys import ClientConfig
+    from bitget_keys.testing import Unpaced
 
-    config = ClientConfig(sync_clock=False, rate_limit_backoff=0.001, connect_retry_backoff=0.001)
-    async with Client(credentials, config=config, clock_ms=lambda: NOW_MS) as c:
+    config = ClientConfig(sync_clock=False, connect_retry_backoff=0.001)
+    scheduler = Unpaced(retries=5)
+    async with Client(
+        credentials, config=config, scheduler=scheduler, clock_ms=lambda: NOW_MS
+    ) as c:
         yield c

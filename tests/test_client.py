@@ -35,6 +35,7 @@ from bitget_keys.errors import (
     TransportError,
     UnifiedAccountModeError,
 )
+from bitget_keys.testing import Unpaced
 
 from .conftest import API_KEY, NOW_MS, PASSPHRASE, SECRET_KEY, UID
 
@@ -371,10 +372,12 @@ async def test_error_families(
     error: type[APIError],
 ) -> None:
     """Each Bitget error family maps to its exception, decided by the body code."""
-    config = ClientConfig(sync_clock=False, max_rate_limit_retries=0)
+    config = ClientConfig(sync_clock=False)
     path = "/api/v2/user/create-virtual-subaccount-apikey"
     mocked.post(BASE + path, status=status, payload=payload)
-    async with Client(credentials, config=config, clock_ms=lambda: NOW_MS) as client:
+    async with Client(
+        credentials, config=config, scheduler=Unpaced(), clock_ms=lambda: NOW_MS
+    ) as client:
         with pytest.raises(error) as info:
             await client.create_virtual_subaccount_api_key(E2_REQUEST)
     exc = info.value
@@ -410,14 +413,14 @@ async def test_throttled_request_is_sent_again(client: Client, mocked: aiorespon
     assert len(calls(mocked)) == 3
 
 
-async def test_throttling_gives_up_after_the_configured_retries(
+async def test_throttling_that_persists_is_raised(
     credentials: Credentials, mocked: aioresponses
 ) -> None:
-    """After max_rate_limit_retries re-sends the rate-limit error is raised."""
-    config = ClientConfig(sync_clock=False, max_rate_limit_retries=2, rate_limit_backoff=0.001)
+    """When the scheduler stops re-queueing, the rate-limit error reaches the caller."""
     path = BASE + "/api/v2/user/virtual-subaccount-apikey-list?subAccountUid=7"
     mocked.get(path, status=429, payload=fail("429", "Too Many Requests"), repeat=True)
-    async with Client(credentials, config=config) as client:
+    config = ClientConfig(sync_clock=False)
+    async with Client(credentials, config=config, scheduler=Unpaced(retries=2)) as client:
         with pytest.raises(RateLimitExceededError):
             await client.list_virtual_subaccount_api_keys("7")
     assert len(calls(mocked)) == 3
@@ -427,7 +430,7 @@ async def test_clock_offset_is_the_round_trip_midpoint(
     credentials: Credentials, mocked: aioresponses
 ) -> None:
     """The offset is serverTime minus the midpoint of send and receive times."""
-    ticks = iter([1_000, 1_100])  # local send, local receive
+    ticks = iter([1_000, 1_050, 1_100])  # before sending, at the send, after the answer
     mocked.get(BASE + "/api/v2/public/time", payload=ok({"serverTime": "6050"}))
     async with Client(credentials, clock_ms=lambda: next(ticks)) as client:
         assert await client.sync_clock() == 6050 - 1_050
@@ -459,7 +462,7 @@ async def test_expired_timestamp_resyncs_and_retries_once(
     path = BASE + "/api/v2/user/create-virtual-subaccount-apikey"
     mocked.post(path, status=400, payload=fail("40008", "Request timestamp expired"))
     mocked.post(path, status=400, payload=fail("40008", "Request timestamp expired"))
-    async with Client(credentials, clock_ms=lambda: NOW_MS) as client:
+    async with Client(credentials, scheduler=Unpaced(), clock_ms=lambda: NOW_MS) as client:
         with pytest.raises(ClockSkewError):
             await client.create_virtual_subaccount_api_key(E2_REQUEST)
     stamps = [
@@ -638,11 +641,11 @@ def test_bad_base_url(credentials: Credentials, url: str) -> None:
 
 
 def test_config_is_validated() -> None:
-    """Timeouts must be positive and retry counts not negative."""
+    """Timeouts and waits must be positive, retry counts not negative."""
     with pytest.raises(ConfigurationError, match="request_timeout"):
         ClientConfig(request_timeout=0)
-    with pytest.raises(ConfigurationError, match="max_rate_limit_retries"):
-        ClientConfig(max_rate_limit_retries=-1)
+    with pytest.raises(ConfigurationError, match="max_rate_limit_wait"):
+        ClientConfig(max_rate_limit_wait=0)
 
 
 def test_session_and_transport_are_exclusive(credentials: Credentials) -> None:

@@ -29,11 +29,11 @@ from bitget_keys.errors import (
     TransportError,
     UnifiedAccountModeError,
 )
-from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits
+from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
 
 PASS = "Passw0rd1234"
 IP = "203.0.113.7"
-NO_RETRY = ClientConfig(max_rate_limit_retries=0, max_connect_retries=0)
+NO_RETRY = ClientConfig(max_connect_retries=0)
 
 MASTER = EmulatorAccount(
     uid="1000000001", api_key="bg_master", secret_key="master-secret-0001", passphrase="MasterPass1"
@@ -103,7 +103,10 @@ async def emulator() -> AsyncIterator[Emulator]:
 def client_for(
     emulator: Emulator, account: EmulatorAccount, config: ClientConfig = NO_RETRY
 ) -> Client:
-    return Client(account.credentials, base_url=emulator.base_url, config=config)
+    """A client that never waits for a slot: these tests are about the exchange's answers."""
+    return Client(
+        account.credentials, base_url=emulator.base_url, config=config, scheduler=Unpaced()
+    )
 
 
 def item(name: str, label: str, perms: tuple[str, ...] = ("spot_trade",)) -> m.NewVirtualSubaccount:
@@ -203,11 +206,15 @@ async def test_copy_key_once_per_trader() -> None:
     """A trader's second create-copy-api, in a later second, is refused as already created."""
     clock = Clock()
     emu = Emulator([TRADER], monotonic=clock.monotonic, wall_clock=clock.wall_ms)
-    config = ClientConfig(sync_clock=False, max_rate_limit_retries=0)
+    config = ClientConfig(sync_clock=False)
     async with (
         emu,
         Client(
-            TRADER.credentials, base_url=emu.base_url, config=config, clock_ms=clock.wall_ms
+            TRADER.credentials,
+            base_url=emu.base_url,
+            config=config,
+            clock_ms=clock.wall_ms,
+            scheduler=Unpaced(),
         ) as trader,
     ):
         await trader.create_copy_api_key(m.CreateCopyAPIKeyRequest(passphrase=PASS))
@@ -270,12 +277,17 @@ async def test_clock_skew_is_resynced(emulator: Emulator) -> None:
     skewed = Emulator(ACCOUNTS, faults=Faults(clock_skew_ms=60_000))
     async with skewed:
         async with Client(
-            MASTER.credentials, base_url=skewed.base_url, config=ClientConfig(sync_clock=False)
+            MASTER.credentials,
+            base_url=skewed.base_url,
+            config=ClientConfig(sync_clock=False),
+            scheduler=Unpaced(),
         ) as naive:
             with pytest.raises(ClockSkewError) as info:
                 await naive.account_info()
             assert info.value.code == "40008"
-        async with Client(MASTER.credentials, base_url=skewed.base_url) as synced:
+        async with Client(
+            MASTER.credentials, base_url=skewed.base_url, scheduler=Unpaced()
+        ) as synced:
             assert (await synced.account_info()).user_id == MASTER.uid
             assert 59_000 < synced.clock_offset_ms < 61_000
 
@@ -293,6 +305,7 @@ async def test_invalid_conflict_quota(emulator: Emulator) -> None:
             base_url=emu.base_url,
             config=ClientConfig(sync_clock=False),
             clock_ms=clock.wall_ms,
+            scheduler=Unpaced(),
         ) as client,
     ):
         await client.batch_create_virtual_subaccounts(
@@ -688,12 +701,10 @@ def test_audit_windows() -> None:
 async def test_in_process_transport_matches_http() -> None:
     """The socket-free transport runs the same exchange."""
     emu = Emulator([MASTER])
-    async with Client(MASTER.credentials, transport=emu.transport()) as client:
+    async with Client(MASTER.credentials, transport=emu.transport(), scheduler=Unpaced()) as client:
         assert (await client.account_info()).user_id == MASTER.uid
         with pytest.raises(RateLimitExceededError):
-            await Client(
-                MASTER.credentials, transport=emu.transport(), config=NO_RETRY
-            ).account_info()
+            await client.account_info()
     assert emu.audit.lane(MASTER.uid, "account_info").throttled == 1
 
 
@@ -705,7 +716,9 @@ async def test_auth_errors_from_bad_credentials(emulator: Emulator) -> None:
         (Credentials("bg_nobody", "x" * 16, "NobodyPass1"), "40006"),
         (Credentials(MASTER.api_key, "wrong-secret-0000", "MasterPass1"), "40009"),
     ):
-        async with Client(credentials, base_url=emulator.base_url, config=NO_RETRY) as client:
+        async with Client(
+            credentials, base_url=emulator.base_url, config=NO_RETRY, scheduler=Unpaced()
+        ) as client:
             with pytest.raises(AuthenticationError) as info:
                 await client.list_virtual_subaccounts()
         assert info.value.code == code

@@ -12,6 +12,7 @@ from aioresponses import aioresponses
 from bitget_keys import Client, ClientConfig, Credentials, Secret
 from bitget_keys import errors as e
 from bitget_keys import models as m
+from bitget_keys.testing import Unpaced
 
 from .conftest import NOW_MS, PASSPHRASE, SECRET_KEY
 from .test_client import BASE, E2_REQUEST, E3_REQUEST, E4_REQUEST, S4_REQUEST, S7_REQUEST, ok
@@ -78,7 +79,9 @@ async def test_no_secret_anywhere(
     )
     objects: list[Any] = [credentials, E2_REQUEST, E3_REQUEST, E4_REQUEST, S4_REQUEST, S7_REQUEST]
     config = ClientConfig(clock_resync_interval=3600)
-    async with Client(credentials, config=config, clock_ms=lambda: NOW_MS) as client:
+    async with Client(
+        credentials, config=config, scheduler=Unpaced(), clock_ms=lambda: NOW_MS
+    ) as client:
         objects += [client, client._transport, client.config]
         objects.append(await client.create_virtual_subaccount_api_key(E2_REQUEST))
         objects += list(await client.batch_create_virtual_subaccounts(E3_REQUEST))

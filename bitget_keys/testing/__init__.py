@@ -11,7 +11,7 @@ global name uniqueness, answers with Bitget's envelopes and codes, can inject fa
 every lane so tests can prove no window held more than the limit.
 """
 
-from bitget_keys.testing._server import Emulator, EmulatorTransport, Faults
+from bitget_keys.testing._server import Emulator, EmulatorTransport, Faults, Unpaced
 from bitget_keys.testing._state import Audit, EmulatorAccount, Exchange, LaneAudit, Limits
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "Faults",
     "LaneAudit",
     "Limits",
+    "Unpaced",
 ]

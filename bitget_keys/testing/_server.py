@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 import attrs
 import orjson
@@ -21,13 +21,16 @@ import yarl
 from aiohttp import web
 from multidict import CIMultiDict
 
+from bitget_keys._endpoints import Endpoint
 from bitget_keys._transport import RawResponse
-from bitget_keys.errors import ClientStateError, TransportError
+from bitget_keys.errors import ClientStateError, RateLimitExceededError, TransportError
 from bitget_keys.testing._state import Answer, Audit, EmulatorAccount, Exchange, Limits
 
-__all__ = ["Emulator", "EmulatorTransport", "Faults"]
+__all__ = ["Emulator", "EmulatorTransport", "Faults", "Unpaced"]
 
 _LOCAL_IP: Final = "127.0.0.1"
+
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -301,3 +304,43 @@ class EmulatorTransport:
 
     async def aclose(self) -> None:
         """Nothing to close."""
+
+
+class Unpaced:
+    """
+    A scheduler that never waits, for tests of transport facts; never for real traffic.
+
+    It calls ``send()`` at once and re-sends a throttled request (429) up to
+    ``retries`` times, straight away. ``observed`` keeps what `observe` was told.
+    """
+
+    __slots__ = ("observed", "retries")
+
+    def __init__(self, *, retries: int = 0) -> None:
+        self.retries = retries
+        self.observed: list[tuple[str, str, int, int]] = []
+
+    def __repr__(self) -> str:
+        return f"<Unpaced retries={self.retries}>"
+
+    async def run(  # the `Scheduler` protocol's signature; only `send` matters here
+        self,
+        uid: str,  # noqa: ARG002
+        endpoint: Endpoint,  # noqa: ARG002
+        send: Callable[[], Awaitable[T]],
+        *,
+        max_wait: float | None = None,  # noqa: ARG002
+    ) -> T:
+        """Send now; on a 429, send again up to ``retries`` times."""
+        attempt = 0
+        while True:
+            try:
+                return await send()
+            except RateLimitExceededError:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+
+    def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:
+        """Keep the observation for the test to read."""
+        self.observed.append((uid, endpoint.name, sent_ms, request_time_ms))

@@ -1,0 +1,710 @@
+"""
+Client-side rate limits for Bitget: one FIFO lane per (UID, endpoint), one budget per IP.
+
+Keying. Bitget counts each endpoint's limit against the UID that owns the calling API
+key (the master or broker UID, never the target ``subUid``), and counts every endpoint
+separately. All keys and all processes of one UID therefore share one budget per
+endpoint, and `RateLimitScheduler` keeps one lane per ``(owner UID, endpoint name)``.
+An endpoint whose ``scope`` is ``"ip"`` is counted per IP address instead, so it has a
+single lane (UID ``"*"``): one scheduler stands for one egress IP.
+
+Spacing or sliding. Bitget documents "N requests per W seconds" (W is 1 s everywhere)
+but not how it counts them: a rolling window, fixed windows or strict spacing. The
+default policy, `Policy.SPACING`, releases a lane's requests at least ``(W/N)·(1+m)``
+seconds apart. Any N+1 consecutive releases then span more than W, so no window of W
+seconds, rolling or fixed, ever holds more than N, and a server that enforces spacing
+accepts them too. `Policy.SLIDING` keeps an exact log instead and allows up to N
+releases in any ``W·(1+m)``, so after a quiet spell N requests go at once. That is
+faster for short bursts but a spacing server rejects most of them; use it only for an
+endpoint that calibration showed to be counted in a rolling window.
+
+Margins. The server counts arrival times, not our send times. When the first of N+1
+requests takes the slow path and the last the fast one, their span shrinks by the
+delay spread J, so a rolling window needs ``m ≥ J/W`` and a spacing server
+``m ≥ N·J/W``. The default of 5% covers a warm connection in the same region; with 0%
+any jitter at all draws 429s. `RateLimitScheduler.observe` records Bitget's
+``requestTime`` against our send time, and `RateLimitScheduler.statistics` reports the
+spread of the difference (99th percentile minus minimum, over the last five minutes) as
+each lane's observed jitter, which is the number to set the margin from.
+
+429 feedback. A throttled request is feedback for its lane alone: that lane pauses for
+about a second (plus up to 20% random jitter, so lanes throttled together do not retry
+together), its margin grows by half (up to ``max_margin``) and shrinks back by 0.01 per
+quiet minute, and the request is queued again at the head of its lane and retried, up
+to ``retries`` times. Other lanes carry on. A slot is never given back once its request
+was dispatched: a request that failed, timed out or was cancelled after sending may
+well have been counted.
+
+IP budget. Bitget allows 6,000 requests per IP per minute and locks an IP out for five
+minutes when it sees more, so from one egress IP this, not the per-UID limits, is the
+real ceiling for bulk work. Every lane takes an IP token before it dispatches: tokens
+are spaced ``1/rate`` seconds apart (95/s by default) and at most ``limit`` (5,700) are
+taken in any ``window`` (60 s). A token is never refunded, not even when the caller
+gives its slot back. When a 429 arrives while the scheduler's own count of the last
+minute is above ``ip_cap`` (Bitget's 6,000), the IP cap was certainly breached, so
+every lane pauses for ``lockout`` seconds (`RateLimitScheduler.pause_all`). A storm of
+429s on many lanes at once is not taken as proof: the lanes back off on their own and
+recover as soon as the storm ends.
+
+Stamping at dispatch. A lane's slot is stamped with ``loop.time()`` read in the
+caller's own task immediately before it calls ``send()``, not when the waiter was
+woken. The lane's runner hands out one slot at a time and does not compute the next
+one until the previous one is stamped, and it takes the global in-flight permit (keep
+``max_in_flight`` no larger than the HTTP connection pool) before handing out the
+slot. A busy event loop, a stall or a wait for a pooled connection can then only make
+a lane later, never denser. What happens inside ``send()`` is beyond the scheduler:
+if it yields to a busy loop before the bytes leave, that delay is jitter the margin
+must cover, so ``send()`` should sign and write without waiting for anything else.
+
+Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)``
+(``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window). It would fit a plain
+spacing lane, but the lane design measures better here and is used for the lanes and
+for the IP budget alike. aiolimiter spends its capacity inside ``acquire()``, before the
+in-flight permit can be taken, so a wait for a connection falls between the slot and
+the send. With 50 UIDs bursting on three endpoints each (1, 5 and 10/s, 3N workers
+per lane, 30-40 ms answers) on two cores and a 20-connection pool, per-lane
+``AsyncLimiter(1, 1.05·W/N)`` let two requests of a lane leave 0.58·W/N apart, while
+the lanes never let them closer than 1.03·W/N; with 100 connections the figures were
+0.86 and 1.04. aiolimiter also lets a newcomer take a free slot ahead of a woken
+waiter (which then goes to the back of the queue), has no exact sliding log (so the
+5,700-per-minute count could not be expressed with it), and cannot pause one lane,
+widen its interval or put a retry at the head of its queue without being replaced.
+Each lane here is a deque of futures with a runner task that exists only while the
+lane has waiters; all the arithmetic is in small pure functions (`next_slot`,
+`widened_margin`, `decayed_margin`, `jitter`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from bitget_keys._endpoints import ENDPOINTS, Endpoint
+from bitget_keys.errors import (
+    ClientStateError,
+    ConfigurationError,
+    RateLimitExceededError,
+    RateLimitWaitTooLongError,
+)
+
+__all__ = [
+    "ANY_UID",
+    "DEFAULT_IP_BUDGET",
+    "IPBudget",
+    "LaneStatistics",
+    "Policy",
+    "RateLimitScheduler",
+    "SchedulerStatistics",
+    "decayed_margin",
+    "jitter",
+    "next_slot",
+    "widened_margin",
+]
+
+T = TypeVar("T")
+
+#: The UID of the single lane of an endpoint that Bitget counts per IP.
+ANY_UID: Final = "*"
+#: Bitget counts its per-IP cap over this many seconds.
+_IP_CAP_WINDOW: Final = 60.0
+#: After a 429 the margin grows by this factor, starting from at least _MARGIN_SEED.
+_WIDEN: Final = 1.5
+_MARGIN_SEED: Final = 0.02
+#: Each whole _DECAY_EVERY seconds without a 429 takes _DECAY_STEP off a widened margin.
+_DECAY_STEP: Final = 0.01
+_DECAY_EVERY: Final = 60.0
+#: The pause after a 429 is the backoff plus up to this fraction of it, at random.
+_BACKOFF_JITTER: Final = 0.2
+#: Jitter is measured over the responses of the last five minutes (at most 1,000).
+_JITTER_WINDOW: Final = 300.0
+_JITTER_SAMPLES: Final = 1000
+#: Idle lanes are looked for at most this often (seconds), by the next `run` call.
+_SWEEP_EVERY: Final = 10.0
+#: asyncio may run a timer up to its clock's resolution early; a shorter nap would find
+#: the lane still not ready and spin.
+_MIN_NAP: Final = 1e-6
+
+
+class Policy(enum.Enum):
+    """How a lane spreads an endpoint's N requests per W seconds."""
+
+    #: At most one dispatch per ``(W/N)·(1+m)``: safe against every way of counting.
+    SPACING = "spacing"
+    #: At most N dispatches in any ``W·(1+m)`` (exact log): bursts of N after idling.
+    SLIDING = "sliding"
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        msg = f"IPBudget.{attribute.name} must be positive (got {value})"
+        raise ConfigurationError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class IPBudget:
+    """What one egress IP may send, whatever the UID or the endpoint."""
+
+    #: Dispatches per second, enforced as spacing of ``1/rate`` seconds.
+    rate: float = attrs.field(default=95.0, validator=_positive)
+    #: At most ``limit`` dispatches in any ``window`` seconds.
+    limit: int = attrs.field(default=5700, validator=_positive)
+    window: float = attrs.field(default=60.0, validator=_positive)
+
+
+#: 95/s and 5,700 per minute: 5% under Bitget's 6,000 per IP per minute.
+DEFAULT_IP_BUDGET: Final = IPBudget()
+
+
+@attrs.frozen(kw_only=True)
+class LaneStatistics:
+    """A snapshot of one (UID, endpoint) lane. Times are ``loop.time()`` seconds."""
+
+    uid: str
+    endpoint: str
+    policy: Policy
+    #: Requests waiting for a slot.
+    queued: int
+    #: Requests dispatched whose ``send()`` has not finished.
+    in_flight: int
+    #: Slots stamped so far, retries and throttled attempts included.
+    dispatched: int
+    #: 429s answered on this lane.
+    throttled: int
+    #: The safety margin now in force (0.05 is 5%).
+    margin: float
+    #: Mean seconds between dispatches when saturated: ``(W/N)·(1+margin)``.
+    interval: float
+    #: Until when the lane is paused after a 429, or ``None``.
+    paused_until: float | None
+    #: Observed spread of Bitget's ``requestTime`` minus our send time, in seconds
+    #: (99th percentile minus minimum over the last five minutes), or ``None``.
+    jitter: float | None
+
+
+@attrs.frozen(kw_only=True)
+class SchedulerStatistics:
+    """A snapshot of a whole `RateLimitScheduler`."""
+
+    lanes: tuple[LaneStatistics, ...]
+    #: Requests dispatched whose ``send()`` has not finished, over every lane.
+    in_flight: int
+    max_in_flight: int
+    #: IP tokens taken in the last 60 s (counted up to ``ip_cap + 1``).
+    ip_last_minute: int
+    #: Until when every lane is paused (`RateLimitScheduler.pause_all`), or ``None``.
+    paused_until: float | None
+
+    def lane(self, uid: str, endpoint: str) -> LaneStatistics | None:
+        """The lane of this UID and endpoint name, if the scheduler holds it."""
+        for lane in self.lanes:
+            if lane.uid == uid and lane.endpoint == endpoint:
+                return lane
+        return None
+
+
+def next_slot(
+    stamps: Sequence[float], *, limit: int, period: float, now: float, ahead: int = 0
+) -> float:
+    """
+    When a dispatch could go, with ``ahead`` others before it going as early as allowed.
+
+    The rule is at most ``limit`` dispatches in any ``period`` seconds: dispatch k may
+    go no earlier than dispatch k-limit plus ``period``. Spacing is the case
+    ``limit == 1``. ``stamps`` holds at least the last ``limit`` dispatch times, oldest
+    first; nothing goes before ``now``.
+    """
+    rounds, offset = divmod(ahead, limit)
+    index = len(stamps) - limit + offset
+    first = max(now, stamps[index] + period) if index >= 0 else now
+    return first + rounds * period
+
+
+def decayed_margin(raised: float, floor: float, quiet: float) -> float:
+    """A margin raised to ``raised``, after ``quiet`` seconds without a 429."""
+    return max(floor, raised - _DECAY_STEP * (quiet // _DECAY_EVERY))
+
+
+def widened_margin(margin: float, maximum: float) -> float:
+    """The margin after a 429: half as large again (from at least 2%), up to ``maximum``."""
+    return min(maximum, _WIDEN * max(margin, _MARGIN_SEED))
+
+
+def jitter(delays: Sequence[float]) -> float | None:
+    """The spread of ``delays``: 99th percentile minus minimum (``None`` when empty)."""
+    if not delays:
+        return None
+    ordered = sorted(delays)
+    return ordered[math.ceil(0.99 * len(ordered)) - 1] - ordered[0]
+
+
+class _Lane:
+    """One (UID, endpoint) lane: its waiters, its recent stamps and its 429 state."""
+
+    __slots__ = (
+        "delays",
+        "dispatched",
+        "endpoint",
+        "floor",
+        "in_flight",
+        "paused_until",
+        "policy",
+        "queued",
+        "raised",
+        "runner",
+        "stamps",
+        "throttled",
+        "throttled_at",
+        "uid",
+        "waiters",
+    )
+
+    def __init__(self, uid: str, endpoint: Endpoint, policy: Policy, margin: float) -> None:
+        self.uid = uid
+        self.endpoint = endpoint
+        self.policy = policy
+        #: FIFO of waiting callers; each future resolves to the handoff future that
+        #: the caller completes once it has stamped its slot (or given it back).
+        #: Cancelled futures stay until they reach the head, where the runner drops them.
+        self.waiters: deque[asyncio.Future[asyncio.Future[None]]] = deque()
+        #: Live (not cancelled) waiters.
+        self.queued = 0
+        self.runner: asyncio.Task[None] | None = None
+        #: The last dispatch times the policy needs: one for spacing, N for sliding.
+        self.stamps: deque[float] = deque(maxlen=self.shape(margin)[0])
+        self.floor = margin
+        self.raised = margin
+        self.throttled_at: float | None = None
+        self.paused_until = -math.inf
+        self.in_flight = 0
+        self.dispatched = 0
+        self.throttled = 0
+        #: (loop time, Bitget's requestTime minus our send time in ms) per response;
+        #: made on the first one, since most lanes are never observed.
+        self.delays: deque[tuple[float, float]] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<_Lane {self.uid}/{self.endpoint.name} {self.policy.value} "
+            f"queued={self.queued} in_flight={self.in_flight} "
+            f"dispatched={self.dispatched} throttled={self.throttled} "
+            f"runner={'yes' if self.runner else 'no'}>"
+        )
+
+    def margin(self, now: float) -> float:
+        if self.throttled_at is None:
+            return self.floor
+        return decayed_margin(self.raised, self.floor, now - self.throttled_at)
+
+    def shape(self, margin: float) -> tuple[int, float]:
+        """The lane's rule at this margin: (dispatches, per seconds)."""
+        rate, window = self.endpoint.rate, self.endpoint.window
+        if self.policy is Policy.SLIDING:
+            return rate, window * (1 + margin)
+        return 1, window / rate * (1 + margin)
+
+    def next_at(self, now: float, ahead: int = 0) -> float:
+        limit, period = self.shape(self.margin(now))
+        return next_slot(self.stamps, limit=limit, period=period, now=now, ahead=ahead)
+
+    def fresh(self, now: float) -> bool:
+        """Whether the lane behaves exactly as a new one would, so it can be dropped."""
+        return (
+            self.runner is None
+            and self.in_flight == 0
+            and self.paused_until <= now
+            and self.margin(now) == self.floor
+            and (not self.stamps or self.stamps[-1] + self.shape(self.floor)[1] <= now)
+        )
+
+    def statistics(self, now: float) -> LaneStatistics:
+        margin = self.margin(now)
+        recent = [delay for at, delay in self.delays or () if at >= now - _JITTER_WINDOW]
+        spread = jitter(recent)
+        return LaneStatistics(
+            uid=self.uid,
+            endpoint=self.endpoint.name,
+            policy=self.policy,
+            queued=self.queued,
+            in_flight=self.in_flight,
+            dispatched=self.dispatched,
+            throttled=self.throttled,
+            margin=margin,
+            interval=self.endpoint.window / self.endpoint.rate * (1 + margin),
+            paused_until=self.paused_until if self.paused_until > now else None,
+            jitter=spread / 1000 if spread is not None else None,
+        )
+
+
+class RateLimitScheduler:
+    """
+    Keeps every request inside its (UID, endpoint) limit and the IP's budget.
+
+    Share one scheduler between all clients that send from one egress IP in one event
+    loop; it binds to the first loop that uses it. See the module docstring for the
+    theory.
+
+    Args:
+        margin: the safety margin every lane starts from and decays back to.
+        max_margin: the most a lane's margin grows to after repeated 429s.
+        policies: `Policy` per endpoint name; `Policy.SPACING` where not given.
+        ip_budget: the per-IP budget shared by every lane; ``None`` switches it off.
+        ip_cap: Bitget's per-IP cap per 60 s. A 429 while the scheduler's own count of
+            the last 60 s is above it pauses every lane for ``lockout`` seconds.
+        max_in_flight: requests sent and not yet answered, over all lanes; keep it no
+            larger than the HTTP connection pool.
+        retries: how often a throttled request is sent again before its 429 is raised.
+        backoff: seconds a lane pauses after a 429, plus up to 20% at random.
+        lockout: seconds every lane pauses once the IP cap was breached.
+
+    Raises:
+        ConfigurationError: a setting is out of range or names an unknown endpoint.
+    """
+
+    __slots__ = (
+        "_backoff",
+        "_in_flight",
+        "_ip_budget",
+        "_ip_cap",
+        "_ip_gate",
+        "_lanes",
+        "_lockout",
+        "_loop",
+        "_margin",
+        "_max_in_flight",
+        "_max_margin",
+        "_paused_until",
+        "_policies",
+        "_retries",
+        "_sent",
+        "_sweep_at",
+    )
+
+    def __init__(
+        self,
+        *,
+        margin: float = 0.05,
+        max_margin: float = 0.5,
+        policies: Mapping[str, Policy] | None = None,
+        ip_budget: IPBudget | None = DEFAULT_IP_BUDGET,
+        ip_cap: int = 6000,
+        max_in_flight: int = 100,
+        retries: int = 5,
+        backoff: float = 1.0,
+        lockout: float = 300.0,
+    ) -> None:
+        policies = dict(policies or {})
+        unknown = sorted(set(policies) - set(ENDPOINTS))
+        problems = [
+            (margin < 0, f"margin must not be negative (got {margin})"),
+            (max_margin < margin, f"max_margin must be at least margin (got {max_margin})"),
+            (bool(unknown), f"policies name unknown endpoints: {', '.join(unknown)}"),
+            (ip_cap < 1, f"ip_cap must be positive (got {ip_cap})"),
+            (max_in_flight < 1, f"max_in_flight must be positive (got {max_in_flight})"),
+            (retries < 0, f"retries must not be negative (got {retries})"),
+            (backoff <= 0, f"backoff must be positive (got {backoff})"),
+            (lockout < 0, f"lockout must not be negative (got {lockout})"),
+        ]
+        for failed, problem in problems:
+            if failed:
+                raise ConfigurationError(f"RateLimitScheduler: {problem}")
+        self._margin = margin
+        self._max_margin = max_margin
+        self._policies = policies
+        self._ip_budget = ip_budget
+        self._ip_cap = ip_cap
+        self._max_in_flight = max_in_flight
+        self._retries = retries
+        self._backoff = backoff
+        self._lockout = lockout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        #: Runners waiting for the IP budget queue here, so only the head one sleeps.
+        self._ip_gate = asyncio.Lock()
+        #: When the last IP tokens were taken, as many as the budget and the cap need.
+        self._sent: deque[float] = deque(
+            maxlen=max(ip_cap + 1, ip_budget.limit if ip_budget else 0)
+        )
+        self._paused_until = -math.inf
+        self._sweep_at = -math.inf
+
+    def __repr__(self) -> str:
+        busy = sum(1 for lane in self._lanes.values() if lane.runner is not None)
+        return (
+            f"<RateLimitScheduler lanes={len(self._lanes)} busy={busy} "
+            f"in_flight={sum(lane.in_flight for lane in self._lanes.values())}"
+            f"/{self._max_in_flight} margin={self._margin} "
+            f"loop={'bound' if self._loop else 'unbound'}>"
+        )
+
+    # -- public ----------------------------------------------------------------------
+
+    async def run(
+        self,
+        uid: str,
+        endpoint: Endpoint,
+        send: Callable[[], Awaitable[T]],
+        *,
+        max_wait: float | None = None,
+    ) -> T:
+        """
+        Wait for the lane's next slot, then call ``send()`` in this task; return its result.
+
+        Requests of one lane go strictly in the order of their calls. If ``send()``
+        raises `RateLimitExceededError`, the lane pauses, and the request goes again
+        first in its lane, up to ``retries`` times.
+
+        Args:
+            uid: the UID that owns the calling API key (ignored for IP-scoped endpoints).
+            endpoint: what is called; its rate, window and scope set the limit.
+            send: sends the request once; called at the instant the slot is stamped.
+            max_wait: the longest this call may wait for a slot, each attempt alike.
+
+        Raises:
+            RateLimitWaitTooLongError: the slot would come, or did not come, within
+                ``max_wait`` seconds; nothing was sent for this attempt.
+            RateLimitExceededError: still throttled after ``retries`` retries, or a
+                retry would wait longer than ``max_wait``.
+            ClientStateError: the scheduler is bound to another event loop.
+        """
+        loop = self._bind()
+        lane = self._lane(uid, endpoint, loop.time())
+        attempt = 0
+        while True:
+            await self._turn(lane, max_wait, retry=attempt > 0)
+            try:
+                return await send()
+            except RateLimitExceededError:
+                now = loop.time()
+                self._throttle(lane, now)
+                attempt += 1
+                if attempt > self._retries or (
+                    max_wait is not None and self._wait(lane, now, retry=True) > max_wait
+                ):
+                    raise
+            finally:
+                lane.in_flight -= 1
+                self._in_flight.release()
+
+    def pause_all(self, duration: float) -> None:
+        """
+        Send nothing on any lane for ``duration`` seconds from now (IP-level throttle).
+
+        Raises:
+            ClientStateError: the scheduler is bound to another event loop.
+        """
+        now = self._bind().time()
+        self._paused_until = max(self._paused_until, now + duration)
+
+    def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:
+        """
+        Record one response's ``requestTime`` against the wall time its request was sent.
+
+        The difference is the clock offset (constant over minutes) plus the delay, so its
+        spread over recent responses is the delay spread that margins must cover. Call it
+        for every response, errors included; a lane that was dropped as idle ignores it.
+
+        Raises:
+            ClientStateError: the scheduler is bound to another event loop.
+        """
+        now = self._bind().time()
+        lane = self._lanes.get(self._key(uid, endpoint))
+        if lane is None:
+            return
+        if lane.delays is None:
+            lane.delays = deque(maxlen=_JITTER_SAMPLES)
+        lane.delays.append((now, float(request_time_ms - sent_ms)))
+
+    def statistics(self) -> SchedulerStatistics:
+        """A frozen snapshot of every lane and of the shared budgets."""
+        now = self._loop.time() if self._loop is not None else 0.0
+        lanes = tuple(lane.statistics(now) for lane in self._lanes.values())
+        return SchedulerStatistics(
+            lanes=lanes,
+            in_flight=sum(lane.in_flight for lane in lanes),
+            max_in_flight=self._max_in_flight,
+            ip_last_minute=sum(1 for at in self._sent if at > now - _IP_CAP_WINDOW),
+            paused_until=self._paused_until if self._paused_until > now else None,
+        )
+
+    # -- lanes -----------------------------------------------------------------------
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            msg = (
+                "this RateLimitScheduler is bound to another event loop; "
+                "create one scheduler per loop"
+            )
+            raise ClientStateError(msg)
+        return loop
+
+    @staticmethod
+    def _key(uid: str, endpoint: Endpoint) -> tuple[str, str]:
+        return (uid if endpoint.scope == "uid" else ANY_UID, endpoint.name)
+
+    def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
+        if now >= self._sweep_at:
+            # Only lanes that equal a fresh one go, so dropping them changes nothing.
+            self._lanes = {key: lane for key, lane in self._lanes.items() if not lane.fresh(now)}
+            self._sweep_at = now + _SWEEP_EVERY
+        key = self._key(uid, endpoint)
+        lane = self._lanes.get(key)
+        if lane is None:
+            policy = self._policies.get(endpoint.name, Policy.SPACING)
+            lane = self._lanes[key] = _Lane(key[0], endpoint, policy, self._margin)
+        return lane
+
+    def _ready_at(self, lane: _Lane, now: float) -> float:
+        """When the lane's head may go, as far as the lane and the pauses are concerned."""
+        return max(lane.next_at(now), lane.paused_until, self._paused_until)
+
+    def _ip_ready_at(self, now: float) -> float:
+        budget = self._ip_budget
+        if budget is None:
+            return now
+        spaced = next_slot(self._sent, limit=1, period=1 / budget.rate, now=now)
+        counted = next_slot(self._sent, limit=budget.limit, period=budget.window, now=now)
+        return max(spaced, counted)
+
+    def _wait(self, lane: _Lane, now: float, *, retry: bool) -> float:
+        """Roughly how long a new request (or a retry, at the head) would wait."""
+        start = max(now, lane.paused_until, self._paused_until)
+        ahead = 0 if retry else lane.queued
+        return max(lane.next_at(start, ahead), self._ip_ready_at(now)) - now
+
+    def _throttle(self, lane: _Lane, now: float) -> None:
+        lane.throttled += 1
+        lane.raised = widened_margin(lane.margin(now), self._max_margin)
+        lane.throttled_at = now
+        jittered = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311 - not security
+        lane.paused_until = max(lane.paused_until, now + jittered)
+        # Only our own count proves the IP cap was breached; a storm of 429s on many
+        # lanes may have other causes, and the lanes recover from it on their own.
+        if next_slot(self._sent, limit=self._ip_cap + 1, period=_IP_CAP_WINDOW, now=now) > now:
+            self.pause_all(self._lockout)
+
+    # -- the caller's side -----------------------------------------------------------
+
+    def _stamp(self, lane: _Lane, now: float) -> None:
+        lane.stamps.append(now)
+        lane.dispatched += 1
+        lane.in_flight += 1
+
+    async def _turn(self, lane: _Lane, max_wait: float | None, *, retry: bool) -> None:
+        """Wait for the lane's next slot and stamp it; the caller then holds a permit."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if (
+            lane.runner is None
+            and self._ready_at(lane, now) <= now
+            and self._ip_ready_at(now) <= now
+            and not self._in_flight.locked()
+            and not self._ip_gate.locked()
+        ):
+            # Nobody is waiting for anything this request needs: go at once, without
+            # the runner. An unlocked semaphore is acquired without suspending.
+            await self._in_flight.acquire()
+            self._sent.append(now)
+            self._stamp(lane, now)
+            return
+        if max_wait is not None and (wait := self._wait(lane, now, retry=retry)) > max_wait:
+            raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
+        waiter: asyncio.Future[asyncio.Future[None]] = loop.create_future()
+        if retry:
+            lane.waiters.appendleft(waiter)
+        else:
+            lane.waiters.append(waiter)
+        lane.queued += 1
+        if lane.runner is None:
+            lane.runner = loop.create_task(self._drive(lane), name=f"lane {lane!r}")
+        try:
+            async with asyncio.timeout(max_wait):
+                handoff = await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Granted but not stamped: give the slot back (the IP token is spent).
+                self._in_flight.release()
+                _complete(waiter.result())
+            else:
+                waiter.cancel()
+                lane.queued -= 1
+            if isinstance(exc, TimeoutError) and max_wait is not None:
+                wait = max_wait + self._wait(lane, loop.time(), retry=True)
+                raise RateLimitWaitTooLongError(
+                    lane.endpoint.path, lane.uid, wait, max_wait
+                ) from None
+            raise
+        self._stamp(lane, loop.time())
+        _complete(handoff)
+
+    # -- the lane's runner -----------------------------------------------------------
+
+    async def _drive(self, lane: _Lane) -> None:
+        """Serve the lane's waiters in order; exists only while there are waiters."""
+        waiters = lane.waiters
+        loop = asyncio.get_running_loop()
+        try:
+            while waiters:
+                if waiters[0].done():  # cancelled or timed out while waiting
+                    waiters.popleft()
+                    continue
+                now = loop.time()
+                ready = self._ready_at(lane, now)
+                if ready > now:
+                    # Then look again: the head may leave or the lane pause meanwhile.
+                    await asyncio.sleep(max(ready - now, _MIN_NAP))
+                    continue
+                handoff = await self._grant(lane)
+                if handoff is not None:
+                    # The next slot is measured from this one's stamp, so wait for it.
+                    await handoff
+        finally:
+            lane.runner = None
+
+    async def _grant(self, lane: _Lane) -> asyncio.Future[None] | None:
+        """
+        Take a permit and an IP token, then wake the lane's head.
+
+        Returns the future the head completes once it has stamped its slot, or ``None``
+        when the head can no longer go now (it left, or the lane was paused meanwhile).
+        """
+        loop = asyncio.get_running_loop()
+        await self._in_flight.acquire()
+        granted = False
+        try:
+            async with self._ip_gate:
+                while True:
+                    now = loop.time()
+                    waiters = lane.waiters
+                    if not waiters or waiters[0].done() or self._ready_at(lane, now) > now:
+                        return None
+                    ip_ready = self._ip_ready_at(now)
+                    if ip_ready <= now:
+                        break
+                    await asyncio.sleep(max(ip_ready - now, _MIN_NAP))
+                self._sent.append(now)
+                handoff: asyncio.Future[None] = loop.create_future()
+                waiters.popleft().set_result(handoff)
+                lane.queued -= 1
+                # From here on the permit belongs to the woken caller.
+                granted = True
+                return handoff
+        finally:
+            if not granted:
+                self._in_flight.release()
+
+
+def _complete(handoff: asyncio.Future[None]) -> None:
+    # The runner may have been cancelled (the loop is shutting down).
+    if not handoff.done():
+        handoff.set_result(None)
