@@ -1,0 +1,171 @@
+"""Applying plans against the emulator: creates what is missing, once, and keeps every secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bitget_keys import Client, ClientConfig
+from bitget_keys._applier import ItemResult, Status, apply_plan, generate_passphrase
+from bitget_keys._journal import Journal
+from bitget_keys._plan import AccountSpec, parse_plan
+from bitget_keys._vault import SecretsVault
+from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
+
+MASTERS = [
+    EmulatorAccount(
+        uid=f"100000000{i}",
+        api_key=f"bg_m{i}",
+        secret_key=f"master-secret-{i}",
+        passphrase=f"MasterPass{i}",
+    )
+    for i in range(1, 4)
+]
+ENV = {
+    f"DESK{i}_{field.upper()}": value
+    for i, account in enumerate(MASTERS, start=1)
+    for field, value in (
+        ("api_key", account.api_key),
+        ("secret_key", account.secret_key.reveal()),
+        ("passphrase", account.passphrase.reveal()),
+        ("uid", account.uid),
+    )
+}
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def plan_data(accounts: int = 3, subaccounts: int = 7, keys: int = 2) -> dict[str, Any]:
+    rows = []
+    for a in range(accounts):
+        subs = [
+            {
+                "name": f"{LETTERS[a]}{LETTERS[s]}subacc",
+                "label": f"sub{a}x{s}",
+                "keys": [
+                    {"label": "first", "permissions": ["spot_trade"]},
+                    *({"label": f"extra{k}", "permissions": ["read"]} for k in range(keys - 1)),
+                ],
+            }
+            for s in range(subaccounts)
+        ]
+        rows.append(
+            {"name": f"desk{a + 1}", "credentials": f"env:DESK{a + 1}", "subaccounts": subs}
+        )
+    return {
+        "defaults": {"ip_list": ["203.0.113.7"], "perm_type": "read_and_write"},
+        "accounts": rows,
+    }
+
+
+async def run_apply(emulator: Emulator, tmp_path: Path, data: dict[str, Any]) -> list[ItemResult]:
+    plan = parse_plan(data, environ=ENV)
+    clients: dict[str, Client] = {}
+
+    def client_for(account: AccountSpec) -> Client:
+        if account.name not in clients:
+            clients[account.name] = Client(
+                account.credentials,
+                transport=emulator.transport(),
+                scheduler=Unpaced(),
+                config=ClientConfig(sync_clock=False),
+            )
+        return clients[account.name]
+
+    vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
+    with Journal(tmp_path / "state.db") as journal:
+        results = await apply_plan(plan, clients=client_for, vault=vault, journal=journal)
+    for client in clients.values():
+        await client.aclose()
+    return results
+
+
+def created_keys(emulator: Emulator) -> dict[str, str]:
+    """Every virtual sub-account key on the exchange: API key -> secret."""
+    keys = {}
+    for account in MASTERS:
+        for sub in emulator.exchange.subaccounts(account.uid):
+            for _, api_key in sub["keys"]:
+                secret = emulator.exchange.secret_of(api_key)
+                assert secret is not None
+                keys[api_key] = secret
+    return keys
+
+
+async def test_apply_creates_everything_and_rerun_creates_nothing(tmp_path: Path) -> None:
+    """A three-master plan is applied whole; every secret is in the vault; a re-run sends no create."""
+    emulator = Emulator(MASTERS, limits=Limits(per_uid=False, ip_limit=None))
+    results = await run_apply(emulator, tmp_path, plan_data())
+    assert {r.status for r in results} == {Status.CREATED}
+    assert sum(r.kind == "key" for r in results) == 3 * 7 * 2
+    keys = created_keys(emulator)
+    assert len(keys) == 3 * 7 * 2
+    vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
+    stored = {record.api_key: record.secret_key.reveal() for record in vault.records()}
+    assert stored == keys
+    creates_before = _creates(emulator)
+    again = await run_apply(emulator, tmp_path, plan_data())
+    assert {r.status for r in again} == {Status.UNCHANGED}
+    assert _creates(emulator) == creates_before
+
+
+def _creates(emulator: Emulator) -> int:
+    return sum(
+        len(lane.accepted)
+        for (uid, name), lane in emulator.audit.lanes.items()
+        if name in ("batch_create_virtual_subaccounts", "create_virtual_subaccount_api_key")
+    )
+
+
+async def test_dropped_answers_become_orphans_not_duplicates(tmp_path: Path) -> None:
+    """With every create's answer lost, nothing is created twice and the lost keys are reported."""
+    faults = Faults(
+        drop_after_commit=0.3,
+        endpoints=frozenset(
+            {"batch_create_virtual_subaccounts", "create_virtual_subaccount_api_key"}
+        ),
+        seed=3,
+    )
+    emulator = Emulator(MASTERS, limits=Limits(per_uid=False, ip_limit=None), faults=faults)
+    results = await run_apply(emulator, tmp_path, plan_data(subaccounts=6))
+    keys = created_keys(emulator)
+    # Exactly the planned keys exist, no more, whatever was dropped.
+    assert len(keys) == 3 * 6 * 2
+    vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
+    stored = {record.api_key for record in vault.records()}
+    orphans = {r.api_key for r in results if r.status is Status.ORPHAN}
+    assert orphans, "the seed drops some answers"
+    assert stored | orphans == set(keys)
+    assert not stored & orphans
+
+
+def test_generated_passphrases_are_valid() -> None:
+    """Generated passphrases are 24 letters and digits with at least one of each."""
+    for _ in range(200):
+        text = generate_passphrase().reveal()
+        assert len(text) == 24
+        assert text.isalnum()
+        assert text.isascii()
+        assert any(c.isdigit() for c in text)
+        assert any(c.isalpha() for c in text)
+
+
+@pytest.mark.parametrize("code", ["40085"])
+async def test_one_failing_account_does_not_stop_the_others(tmp_path: Path, code: str) -> None:
+    """A unified-account master fails alone; the other masters are provisioned."""
+    unified = EmulatorAccount(
+        uid=MASTERS[1].uid,
+        api_key=MASTERS[1].api_key,
+        secret_key=MASTERS[1].secret_key,
+        passphrase=MASTERS[1].passphrase,
+        unified=True,
+    )
+    emulator = Emulator(
+        [MASTERS[0], unified, MASTERS[2]], limits=Limits(per_uid=False, ip_limit=None)
+    )
+    results = await run_apply(emulator, tmp_path, plan_data(subaccounts=2))
+    failed = [r for r in results if r.status is Status.FAILED]
+    assert [r.account for r in failed] == ["desk2"]
+    assert code in failed[0].detail
+    assert sum(r.status is Status.CREATED and r.kind == "key" for r in results) == 2 * 2 * 2
