@@ -31,9 +31,11 @@ each lane's observed jitter, which is the number to set the margin from.
 about a second (plus up to 20% random jitter, so lanes throttled together do not retry
 together), its margin grows by half (up to ``max_margin``) and shrinks back by 0.01 per
 quiet minute, and the request is queued again at the head of its lane and retried, up
-to ``retries`` times. Other lanes carry on. A slot is never given back once its request
-was dispatched: a request that failed, timed out or was cancelled after sending may
-well have been counted.
+to ``retries`` times. When 429s hit three or more lanes within one pause, that is a
+storm (the IP, or the exchange), not a thin margin: the lanes pause but their margins
+stay, so they are back at full speed as soon as the storm ends. Other lanes carry on.
+A slot is never given back once its request was dispatched: a request that failed,
+timed out or was cancelled after sending may well have been counted.
 
 IP budget. Bitget allows 6,000 requests per IP per minute and locks an IP out for five
 minutes when it sees more, so from one egress IP this, not the per-UID limits, is the
@@ -58,20 +60,22 @@ must cover, so ``send()`` should sign and write without waiting for anything els
 
 Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)``
 (``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window). It would fit a plain
-spacing lane, but the lane design measures better here and is used for the lanes and
-for the IP budget alike. aiolimiter spends its capacity inside ``acquire()``, before the
-in-flight permit can be taken, so a wait for a connection falls between the slot and
-the send. With 50 UIDs bursting on three endpoints each (1, 5 and 10/s, 3N workers
-per lane, 30-40 ms answers) on two cores and a 20-connection pool, per-lane
-``AsyncLimiter(1, 1.05·W/N)`` let two requests of a lane leave 0.58·W/N apart, while
-the lanes never let them closer than 1.03·W/N; with 100 connections the figures were
-0.86 and 1.04. aiolimiter also lets a newcomer take a free slot ahead of a woken
-waiter (which then goes to the back of the queue), has no exact sliding log (so the
-5,700-per-minute count could not be expressed with it), and cannot pause one lane,
-widen its interval or put a retry at the head of its queue without being replaced.
-Each lane here is a deque of futures with a runner task that exists only while the
-lane has waiters; all the arithmetic is in small pure functions (`next_slot`,
-`widened_margin`, `decayed_margin`, `jitter`).
+spacing lane, but the lane design measures better here and is used for the lanes and for
+the IP budget alike. aiolimiter spends its capacity inside ``acquire()``, before the
+in-flight permit can be taken, so a wait for a connection falls between the slot and the
+send. Measured with 50 UIDs bursting on three endpoints each (1, 5 and 10/s, 3N workers
+per lane, 30-40 ms answers) on two cores through a 20-connection pool, per-lane
+``AsyncLimiter(1, 1.05·W/N)`` let two requests of one lane leave as little as
+0.58-0.86·W/N apart (a spacing server rejects those); the lanes kept every gap above
+1.02·W/N. Neither helps when ``send()`` itself yields to an overloaded loop before the
+bytes leave: with 100 connections and such a yield, both let gaps fall to about 0.45·W/N
+and about 40 of 6,000 one-second windows held N+1 requests. aiolimiter also lets a
+newcomer take a free slot ahead of a woken waiter (which then goes to the back of the
+queue), has no exact sliding log (so the 5,700-per-minute count could not be expressed
+with it), and cannot pause one lane, widen its interval or put a retry at the head of
+its queue without being replaced. Each lane here is a deque of futures with a runner
+task that exists only while the lane has waiters; all the arithmetic is in small pure
+functions (`next_slot`, `widened_margin`, `decayed_margin`, `jitter`).
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ _DECAY_STEP: Final = 0.01
 _DECAY_EVERY: Final = 60.0
 #: The pause after a 429 is the backoff plus up to this fraction of it, at random.
 _BACKOFF_JITTER: Final = 0.2
+#: 429s on this many lanes within one pause are a storm, which widens no margin.
+_STORM_LANES: Final = 3
 #: Jitter is measured over the responses of the last five minutes (at most 1,000).
 _JITTER_WINDOW: Final = 300.0
 _JITTER_SAMPLES: Final = 1000
@@ -381,6 +387,7 @@ class RateLimitScheduler:
         "_max_margin",
         "_paused_until",
         "_policies",
+        "_recent_throttles",
         "_retries",
         "_sent",
         "_sweep_at",
@@ -434,6 +441,8 @@ class RateLimitScheduler:
         )
         self._paused_until = -math.inf
         self._sweep_at = -math.inf
+        #: (time, lane) of recent 429s, to tell a storm from one lane's thin margin.
+        self._recent_throttles: deque[tuple[float, tuple[str, str]]] = deque()
 
     def __repr__(self) -> str:
         busy = sum(1 for lane in self._lanes.values() if lane.runner is not None)
@@ -584,9 +593,20 @@ class RateLimitScheduler:
 
     def _throttle(self, lane: _Lane, now: float) -> None:
         lane.throttled += 1
-        lane.raised = widened_margin(lane.margin(now), self._max_margin)
+        # 429s on many lanes at once point at the IP or the exchange, not at one
+        # lane's margin being too thin (reference §5.5): widening every lane then would
+        # only slow everything down for the many minutes the margins take to decay.
+        recent = self._recent_throttles
+        while recent and recent[0][0] < now - self._backoff * (1 + _BACKOFF_JITTER):
+            recent.popleft()
+        recent.append((now, (lane.uid, lane.endpoint.name)))
+        if len({key for _, key in recent}) < _STORM_LANES:
+            lane.raised = widened_margin(lane.margin(now), self._max_margin)
+        else:
+            lane.raised = lane.margin(now)
         lane.throttled_at = now
-        jittered = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311 - not security
+        # Random so that lanes throttled together do not all come back together.
+        jittered = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311
         lane.paused_until = max(lane.paused_until, now + jittered)
         # Only our own count proves the IP cap was breached; a storm of 429s on many
         # lanes may have other causes, and the lanes recover from it on their own.
@@ -626,7 +646,8 @@ class RateLimitScheduler:
             lane.waiters.append(waiter)
         lane.queued += 1
         if lane.runner is None:
-            lane.runner = loop.create_task(self._drive(lane), name=f"lane {lane!r}")
+            name = f"bitget-keys lane {lane.uid}/{lane.endpoint.name}"
+            lane.runner = loop.create_task(self._drive(lane), name=name)
         try:
             async with asyncio.timeout(max_wait):
                 handoff = await waiter

@@ -440,6 +440,17 @@ async def test_margin_decays_per_quiet_minute(clock: LoopClock) -> None:
     assert lane(limits).margin == 0.05
 
 
+async def test_a_storm_on_many_lanes_widens_no_margin(clock: LoopClock) -> None:
+    """429s on many lanes at once pause them but leave their margins as they were."""
+    limits = make(retries=2)
+    tasks = [asyncio.create_task(limits.run(f"u{i}", FIVE, _raise_throttled)) for i in range(5)]
+    await clock.advance(5.0)
+    assert all(isinstance(task.exception(), RateLimitExceededError) for task in tasks)
+    # The first two lanes widened before the storm was recognised; the rest did not.
+    margins = sorted(lane(limits, f"u{i}").margin for i in range(5))
+    assert margins == pytest.approx([0.05, 0.05, 0.05, 0.075, 0.075])
+
+
 async def _raise_throttled() -> None:
     raise throttled()
 
