@@ -146,6 +146,9 @@ async def _load(scenario: Scenario, duration: float, target: str | Emulator) -> 
         margin=scenario.margin,
         policies={endpoint.name: scenario.policy for endpoint in scenario.endpoints},
         ip_budget=scenario.ip_budget,
+        # "IP limit off in both": without it, 850/s passes the 6,000-a-minute cap in
+        # 7 s, and the scheduler rightly reads the next 429 as an IP lockout.
+        ip_cap=6000 if scenario.emulator_ip_limit is not None else 10**9,
         max_in_flight=1000,
     )
     clients = []
