@@ -181,6 +181,13 @@ class _AccountRun:
         _log.info("%s %s %s: %s", result.account, kind, target, status.value)
         self.on_result(result)
 
+    def create_failed(self, entry: int, kind: str, target: str, exc: BaseException) -> None:
+        """Settle and report a create that failed: unknown if it may have taken effect."""
+        unknown = _ambiguous(exc)
+        detail = _describe(exc)
+        self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
+        self.report(kind, target, Status.UNKNOWN if unknown else Status.FAILED, detail=detail)
+
     def persist(self, record: VaultRecord) -> None:
         # Synchronous on purpose: nothing else in this run sends while a secret is
         # being made durable.
@@ -229,11 +236,8 @@ class _AccountRun:
         try:
             rows = await self.client.batch_create_virtual_subaccounts(request)
         except (APIError, TransportError) as exc:
-            status = Status.UNKNOWN if _ambiguous(exc) else Status.FAILED
             for sub in batch:
-                outcome = Outcome.UNKNOWN if status is Status.UNKNOWN else Outcome.FAILED
-                self.journal.settle(entries[sub.label], outcome, detail=_describe(exc))
-                self.report("subaccount", sub.label, status, detail=_describe(exc))
+                self.create_failed(entries[sub.label], "subaccount", sub.label, exc)
             return
         by_label = {row.label: row for row in rows}
         for sub in batch:
@@ -281,13 +285,7 @@ class _AccountRun:
                 )
             )
         except (APIError, TransportError) as exc:
-            unknown = _ambiguous(exc)
-            self.journal.settle(
-                entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=_describe(exc)
-            )
-            self.report(
-                "key", target, Status.UNKNOWN if unknown else Status.FAILED, detail=_describe(exc)
-            )
+            self.create_failed(entry, "key", target, exc)
             return
         self.persist(
             VaultRecord(
@@ -361,16 +359,7 @@ class _AccountRun:
             self.report("copy_key", target, Status.ORPHAN, detail=_describe(exc))
             return
         except (APIError, TransportError) as exc:
-            unknown = _ambiguous(exc)
-            self.journal.settle(
-                entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=_describe(exc)
-            )
-            self.report(
-                "copy_key",
-                target,
-                Status.UNKNOWN if unknown else Status.FAILED,
-                detail=_describe(exc),
-            )
+            self.create_failed(entry, "copy_key", target, exc)
             return
         self.persist(
             VaultRecord(
