@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import sys
 import tomllib
@@ -18,7 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bitget_keys.errors import BitgetKeysError, ConfigurationError
+from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
+from bitget_keys._client import Client, ClientConfig
+from bitget_keys._journal import Journal
+from bitget_keys._plan import AccountSpec, load_plan
+from bitget_keys._planner import diff_account
+from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault
+from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 __all__ = ["main"]
@@ -130,16 +138,103 @@ async def run_emulator(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with emulator:
-        print(emulator.base_url, flush=True)  # noqa: T201 - the command's output
+        print(emulator.base_url, flush=True)
         if args.print_credentials:
             for account in emulator.accounts:
-                print(  # noqa: T201 - the user asked to see them
+                print(
                     f"uid={account.uid} api_key={account.api_key} "
                     f"secret_key={account.secret_key.reveal()} "
                     f"passphrase={account.passphrase.reveal()}",
                     flush=True,
                 )
         await stop.wait()
+    return 0
+
+
+def _vault_key() -> str:
+    key = os.environ.get(VAULT_KEY_ENV)
+    if not key:
+        msg = f"set {VAULT_KEY_ENV} to the vault passphrase (12 characters or more)"
+        raise ConfigurationError(msg)
+    return key
+
+
+def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
+    clients: dict[str, Client] = {}
+
+    def client_for(account: AccountSpec) -> Client:
+        if account.name not in clients:
+            clients[account.name] = Client(
+                account.credentials, base_url=base_url, config=ClientConfig()
+            )
+        return clients[account.name]
+
+    return clients, client_for
+
+
+async def run_plan(args: argparse.Namespace) -> int:
+    """Print what apply would create or change; send nothing that changes anything."""
+    plan = load_plan(args.plan)
+    clients, client_for = _clients(args.base_url)
+    try:
+        for account in plan.accounts:
+            live = await read_live_state(client_for(account), account)
+            diff = diff_account(account, live)
+            for sub in diff.new_subaccounts:
+                keys = len(sub.keys)
+                print(f"{account.name}: create sub-account {sub.label} ({sub.name}), {keys} key(s)")
+            for missing in diff.new_keys:
+                print(f"{account.name}: create key {missing.subaccount.label}/{missing.key.label}")
+            for spec in diff.broker_changes:
+                print(f"{account.name}: modify broker key {spec.sub_uid}/{spec.api_key}")
+            for conflict in diff.conflicts:
+                print(f"{account.name}: conflict: {conflict}")
+            if diff.empty and not diff.conflicts:
+                print(f"{account.name}: up to date")
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return 0
+
+
+async def run_apply(args: argparse.Namespace) -> int:
+    """Make live state match the plan; one line (or JSON object) per item."""
+    plan = load_plan(args.plan)
+    vault = SecretsVault.open(args.vault, _vault_key())
+    clients, client_for = _clients(args.base_url)
+
+    def show(result: ItemResult) -> None:
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        else:
+            detail = f" ({result.detail})" if result.detail else ""
+            print(
+                f"{result.account}: {result.kind} {result.target}: {result.status}{detail}",
+                flush=True,
+            )
+
+    try:
+        with Journal(args.state) as journal:
+            results = await apply_plan(
+                plan, clients=client_for, vault=vault, journal=journal, on_result=show
+            )
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
+    return 0 if all(result.status in good for result in results) else 1
+
+
+async def run_vault_list(args: argparse.Namespace) -> int:
+    """List the vault's keys, without their secrets."""
+    vault = SecretsVault.open(args.vault, _vault_key())
+    for record in vault.records():
+        where = (
+            f"{record.label}"
+            if record.subaccount_name is None
+            else f"{record.subaccount_name}/{record.label}"
+        )
+        print(f"{record.account}\t{record.kind}\t{where}\t{record.api_key}")
     return 0
 
 
@@ -166,6 +261,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-credentials", action="store_true", help="print each account's secrets"
     )
     emulator.set_defaults(run=run_emulator)
+    plan = commands.add_parser("plan", help="show what apply would create or change")
+    plan.add_argument("plan", type=Path)
+    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
+    plan.set_defaults(run=run_plan)
+    apply = commands.add_parser("apply", help="create what the plan says is missing")
+    apply.add_argument("plan", type=Path)
+    apply.add_argument(
+        "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
+    )
+    apply.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
+    apply.add_argument("--json", action="store_true", help="one JSON object per item")
+    apply.set_defaults(run=run_apply)
+    vault = commands.add_parser("vault", help="read the secrets vault")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
+    vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    vault_list.set_defaults(run=run_vault_list)
     return parser
 
 
@@ -179,8 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(asyncio.run(args.run(args)))
+    except PlanError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except BitgetKeysError as exc:
-        print(f"bitget-keys: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"bitget-keys: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
