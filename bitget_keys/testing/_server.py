@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 from bitget_keys._endpoints import Endpoint
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, RateLimitExceededError, TransportError
-from bitget_keys.testing._state import Answer, Audit, EmulatorAccount, Exchange, Limits
+from bitget_keys.testing._state import BY_PATH, Answer, Audit, EmulatorAccount, Exchange, Limits
 
 __all__ = ["Emulator", "EmulatorTransport", "Faults", "Unpaced"]
 
@@ -174,7 +174,8 @@ class Emulator:
         Returns the answer (``None`` when the connection is to be cut after the
         request took effect) and whether it took effect.
         """
-        endpoint = _endpoint_name(method, path)
+        found = BY_PATH.get((method, path))
+        endpoint = found.name if found is not None else None
         await self._delay(endpoint)
         if self._draw(self.faults.server_error, endpoint):
             body_503 = orjson.dumps(
@@ -257,15 +258,6 @@ class Emulator:
     def transport(self, client_ip: str = _LOCAL_IP) -> EmulatorTransport:
         """A `bitget_keys.Transport` that reaches this emulator without sockets."""
         return EmulatorTransport(self, client_ip)
-
-
-def _endpoint_name(method: str, path: str) -> str | None:
-    from bitget_keys._endpoints import ENDPOINTS  # noqa: PLC0415
-
-    for endpoint in ENDPOINTS.values():
-        if endpoint.method == method and endpoint.path == path:
-            return endpoint.name
-    return None
 
 
 class EmulatorTransport:

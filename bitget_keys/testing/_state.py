@@ -42,7 +42,8 @@ __all__ = [
 
 _STRICT: Final = make_converter(forbid_extra_keys=True)
 _WIRE: Final = make_converter()
-_BY_PATH: Final[dict[tuple[str, str], ep.Endpoint]] = {
+#: Every endpoint by (method, path), as a request names it.
+BY_PATH: Final[dict[tuple[str, str], ep.Endpoint]] = {
     (e.method, e.path): e for e in ep.ENDPOINTS.values()
 }
 _ALPHANUMERIC: Final = string.ascii_letters + string.digits
@@ -323,7 +324,7 @@ class Exchange:
         ``now_ms`` is monotonic arrival time (rate limits, audit); ``wall_ms`` is the
         exchange's wall clock (timestamps, ``requestTime``).
         """
-        endpoint = _BY_PATH.get((method, path))
+        endpoint = BY_PATH.get((method, path))
         try:
             data = self._pipeline(
                 endpoint,
@@ -701,8 +702,7 @@ class Exchange:
         key = next((k for k in sub.keys if k.api_key == request.api_key), None)
         if key is None:
             raise _Refused("40065", "This subApikey does not exist")
-        if not hmac.compare_digest(key.passphrase.encode(), request.passphrase.reveal().encode()):
-            raise _Refused("40036", "passphrase is error")
+        _check_key_passphrase(key, request.passphrase)
         key.label = request.label
         key.ip_list = list(request.ip_list)
         if request.permissions is not None:
@@ -742,8 +742,7 @@ class Exchange:
         _, key = self._broker_key(account, request.sub_uid, request.api_key)
         if key is None:
             raise _Refused("40065", "This subApikey does not exist")
-        if not hmac.compare_digest(key.passphrase.encode(), request.passphrase.reveal().encode()):
-            raise _Refused("40036", "passphrase is error")
+        _check_key_passphrase(key, request.passphrase)
         key.permissions = [str(p) for p in request.permissions]
         key.perm_type = str(request.perm_type)
         if request.ip_list:
@@ -799,6 +798,12 @@ def _parse_query(query: str) -> dict[str, str]:
                 "40017", "Parameter verification failed (malformed query string)"
             ) from exc
     return params
+
+
+def _check_key_passphrase(key: _Key, passphrase: Secret) -> None:
+    """A modify names the target key's passphrase; a wrong one is 40036."""
+    if not hmac.compare_digest(key.passphrase.encode(), passphrase.reveal().encode()):
+        raise _Refused("40036", "passphrase is error")
 
 
 def _first_validation_error(exc: BaseException) -> ValidationError | None:
