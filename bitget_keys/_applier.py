@@ -188,6 +188,32 @@ class _AccountRun:
         self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
         self.report(kind, target, Status.UNKNOWN if unknown else Status.FAILED, detail=detail)
 
+    def persist_key(  # noqa: PLR0917 - every part of the record
+        self,
+        sub: SubaccountSpec,
+        key: KeySpec,
+        api_key: str,
+        secret_key: Secret,
+        passphrase: Secret,
+        subaccount_uid: str,
+    ) -> None:
+        """Store a new sub-account key (see `persist`)."""
+        self.persist(
+            VaultRecord(
+                kind="virtual_subaccount_key",
+                account=self.account.name,
+                master_uid=self.master_uid,
+                api_key=api_key,
+                secret_key=secret_key,
+                passphrase=passphrase,
+                label=key.label,
+                subaccount_uid=subaccount_uid,
+                subaccount_name=sub.name,
+                permissions=[str(p) for p in key.permissions],
+                ip_list=key.ip_list,
+            )
+        )
+
     def persist(self, record: VaultRecord) -> None:
         # Synchronous on purpose: nothing else in this run sends while a secret is
         # being made durable.
@@ -249,20 +275,8 @@ class _AccountRun:
                 self.report("subaccount", sub.label, Status.UNKNOWN, detail=detail)
                 continue
             first = sub.keys[0]
-            self.persist(
-                VaultRecord(
-                    kind="virtual_subaccount_key",
-                    account=self.account.name,
-                    master_uid=self.master_uid,
-                    api_key=row.api_key,
-                    secret_key=row.secret_key,
-                    passphrase=passphrases[sub.label],
-                    label=first.label,
-                    subaccount_uid=row.subaccount_uid,
-                    subaccount_name=sub.name,
-                    permissions=[str(p) for p in first.permissions],
-                    ip_list=first.ip_list,
-                )
+            self.persist_key(
+                sub, first, row.api_key, row.secret_key, passphrases[sub.label], row.subaccount_uid
             )
             self.journal.settle(entries[sub.label], Outcome.DONE, api_key=row.api_key)
             self.report("subaccount", sub.label, Status.CREATED, api_key=row.api_key)
@@ -287,20 +301,13 @@ class _AccountRun:
         except (APIError, TransportError) as exc:
             self.create_failed(entry, "key", target, exc)
             return
-        self.persist(
-            VaultRecord(
-                kind="virtual_subaccount_key",
-                account=self.account.name,
-                master_uid=self.master_uid,
-                api_key=created.api_key,
-                secret_key=created.secret_key,
-                passphrase=passphrase,
-                label=key.label,
-                subaccount_uid=missing.subaccount_uid,
-                subaccount_name=missing.subaccount.name,
-                permissions=[str(p) for p in key.permissions],
-                ip_list=key.ip_list,
-            )
+        self.persist_key(
+            missing.subaccount,
+            key,
+            created.api_key,
+            created.secret_key,
+            passphrase,
+            missing.subaccount_uid,
         )
         self.journal.settle(entry, Outcome.DONE, api_key=created.api_key)
         self.report("key", target, Status.CREATED, api_key=created.api_key)
