@@ -14,9 +14,20 @@ default policy, `Policy.SPACING`, releases a lane's requests at least ``(W/N)·(
 seconds apart. Any N+1 consecutive releases then span more than W, so no window of W
 seconds, rolling or fixed, ever holds more than N, and a server that enforces spacing
 accepts them too. `Policy.SLIDING` keeps an exact log instead and allows up to N
-releases in any ``W·(1+m)``, so after a quiet spell N requests go at once. That is
+requests in any ``W·(1+m)``, so after a quiet spell N requests go at once. That is
 faster for short bursts but a spacing server rejects most of them; use it only for an
 endpoint that calibration showed to be counted in a rolling window.
+
+Counted from completions. Under both policies a dispatch waits until W (sliding:
+``W·(1+m)``) after the dispatch N before it *completed* (its answer arrived, or it
+failed or was abandoned). The server had received that request by then, and it cannot
+receive the new one before it is sent, so however the two were delayed on the way (a
+busy event loop, a connection wait, the network), no window of W seconds at the server
+holds both: against a rolling window this is exact, not probabilistic. Spacing on send
+stamps alone is not: when the first of N+1 requests is held up on our side and the
+last is not, the server sees them closer than we sent them. A dispatch whose answer
+has not come holds its lane until it does. The cost is one round trip per N requests,
+not per request.
 
 Margins. The server counts arrival times, not our send times. When the first of N+1
 requests takes the slow path and the last the fast one, their span shrinks by the
@@ -39,24 +50,25 @@ timed out or was cancelled after sending may well have been counted.
 
 IP budget. Bitget allows 6,000 requests per IP per minute and locks an IP out for five
 minutes when it sees more, so from one egress IP this, not the per-UID limits, is the
-real ceiling for bulk work. Every lane takes an IP token before it dispatches: tokens
-are spaced ``1/rate`` seconds apart (95/s by default) and at most ``limit`` (5,700) are
-taken in any ``window`` (60 s). A token is never refunded, not even when the caller
-gives its slot back. When a 429 arrives while the scheduler's own count of the last
-minute is above ``ip_cap`` (Bitget's 6,000), the IP cap was certainly breached, so
-every lane pauses for ``lockout`` seconds (`RateLimitScheduler.pause_all`). A storm of
-429s on many lanes at once is not taken as proof: the lanes back off on their own and
-recover as soon as the storm ends.
+real ceiling for bulk work. Every lane takes an IP token before it dispatches: token k
+is due ``k/rate`` seconds after the first (95/s by default; GCRA, so a wake-up that
+comes late is made up by the next token instead of lowering the rate for good, and a
+token may go up to 2 ms before it is due), and at most ``limit`` (5,700) are taken in
+any ``window`` (60 s). A token is never refunded, not even when the caller gives its
+slot back. When a 429 arrives while the scheduler's own count of the last minute is
+above ``ip_cap`` (Bitget's 6,000), the IP cap was certainly breached, so every lane
+pauses for ``lockout`` seconds (`RateLimitScheduler.pause_all`). A storm of 429s on
+many lanes at once is not taken as proof: the lanes back off on their own and recover
+as soon as the storm ends.
 
 Stamping at dispatch. A lane's slot is stamped with ``loop.time()`` read in the
 caller's own task immediately before it calls ``send()``, not when the waiter was
-woken. The lane's runner hands out one slot at a time and does not compute the next
-one until the previous one is stamped, and it takes the global in-flight permit (keep
-``max_in_flight`` no larger than the HTTP connection pool) before handing out the
-slot. A busy event loop, a stall or a wait for a pooled connection can then only make
-a lane later, never denser. What happens inside ``send()`` is beyond the scheduler:
-if it yields to a busy loop before the bytes leave, that delay is jitter the margin
-must cover, so ``send()`` should sign and write without waiting for anything else.
+woken. A lane hands out one slot at a time and does not compute the next one until the
+previous one is stamped, and it takes the global in-flight permit (keep
+``max_in_flight`` no larger than the HTTP connection pool) and the IP token before it
+wakes the caller. A busy event loop, a stall or a wait for a pooled connection can then
+only make a lane later, never denser; what happens inside ``send()`` before the bytes
+leave is covered by counting from completions (above).
 
 Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)``
 (``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window). It would fit a plain
@@ -73,9 +85,15 @@ and about 40 of 6,000 one-second windows held N+1 requests. aiolimiter also lets
 newcomer take a free slot ahead of a woken waiter (which then goes to the back of the
 queue), has no exact sliding log (so the 5,700-per-minute count could not be expressed
 with it), and cannot pause one lane, widen its interval or put a retry at the head of
-its queue without being replaced. Each lane here is a deque of futures with a runner
-task that exists only while the lane has waiters; all the arithmetic is in small pure
-functions (`next_slot`, `widened_margin`, `decayed_margin`, `jitter`).
+its queue without being replaced, nor count a slot from when its request completed.
+
+No task per lane or per request. A lane is a FIFO of futures, one per waiting caller
+(the smallest thing that wakes exactly one task), its last N send and completion
+stamps, and at most one timer handle: when its head may go, a loop callback wakes it,
+or queues the lane for a permit and an IP token, which are granted in the order lanes
+became ready. A completion, a give-back or a timer is what moves a lane on. All the
+arithmetic is in small pure functions (`next_slot`, `widened_margin`,
+`decayed_margin`, `jitter`).
 """
 
 from __future__ import annotations
@@ -133,9 +151,9 @@ _JITTER_WINDOW: Final = 300.0
 _JITTER_SAMPLES: Final = 1000
 #: Idle lanes are looked for at most this often (seconds), by the next `run` call.
 _SWEEP_EVERY: Final = 10.0
-#: asyncio may run a timer up to its clock's resolution early; a shorter nap would find
-#: the lane still not ready and spin.
-_MIN_NAP: Final = 1e-6
+#: An IP token may go this much before its due time (GCRA tolerance), so a timer that
+#: fires late does not lose the budget's rate for good.
+_IP_TOLERANCE: Final = 0.002
 
 
 class Policy(enum.Enum):
@@ -251,22 +269,26 @@ def jitter(delays: Sequence[float]) -> float | None:
 
 
 class _Lane:
-    """One (UID, endpoint) lane: its waiters, its recent stamps and its 429 state."""
+    """One (UID, endpoint) lane: its waiters, its recent dispatches and its 429 state."""
 
     __slots__ = (
+        "blocked",
         "delays",
         "dispatched",
+        "done",
         "endpoint",
         "floor",
+        "granted",
+        "head",
         "in_flight",
         "paused_until",
         "policy",
         "queued",
         "raised",
-        "runner",
-        "stamps",
+        "sent",
         "throttled",
         "throttled_at",
+        "timer",
         "uid",
         "waiters",
     )
@@ -275,15 +297,24 @@ class _Lane:
         self.uid = uid
         self.endpoint = endpoint
         self.policy = policy
-        #: FIFO of waiting callers; each future resolves to the handoff future that
-        #: the caller completes once it has stamped its slot (or given it back).
-        #: Cancelled futures stay until they reach the head, where the runner drops them.
-        self.waiters: deque[asyncio.Future[asyncio.Future[None]]] = deque()
+        #: FIFO of waiting callers from index ``head`` on (a list with a moving head is
+        #: a fifth of a deque's size for the few waiters a lane usually holds). A future
+        #: resolves when its caller may stamp its slot. Cancelled futures stay until they
+        #: reach the head, where they are dropped.
+        self.waiters: list[asyncio.Future[None]] = []
+        self.head = 0
         #: Live (not cancelled) waiters.
         self.queued = 0
-        self.runner: asyncio.Task[None] | None = None
-        #: The last dispatch times the policy needs: one for spacing, N for sliding.
-        self.stamps: deque[float] = deque(maxlen=self.shape(margin)[0])
+        #: The head was woken and has not stamped its slot (or given it back) yet.
+        self.granted = False
+        #: The lane's head waits in the scheduler's queue for a permit or an IP token.
+        self.blocked = False
+        #: The wake-up call for when the lane's head may go.
+        self.timer: asyncio.TimerHandle | None = None
+        #: Dispatch stamps and completion stamps (``inf`` while in flight) of the last
+        #: N dispatches, oldest first.
+        self.sent: list[float] = []
+        self.done: list[float] = []
         self.floor = margin
         self.raised = margin
         self.throttled_at: float | None = None
@@ -299,34 +330,106 @@ class _Lane:
         return (
             f"<_Lane {self.uid}/{self.endpoint.name} {self.policy.value} "
             f"queued={self.queued} in_flight={self.in_flight} "
-            f"dispatched={self.dispatched} throttled={self.throttled} "
-            f"runner={'yes' if self.runner else 'no'}>"
+            f"dispatched={self.dispatched} throttled={self.throttled}>"
         )
+
+    # -- the FIFO ----------------------------------------------------------------------
+
+    def push(self, waiter: asyncio.Future[None], *, first: bool) -> None:
+        if not first:
+            self.waiters.append(waiter)
+        elif self.head:
+            self.head -= 1
+            self.waiters[self.head] = waiter
+        else:
+            self.waiters.insert(0, waiter)
+        self.queued += 1
+
+    def live_head(self) -> asyncio.Future[None] | None:
+        """The first waiter that still waits, dropping cancelled ones before it."""
+        waiters = self.waiters
+        while self.head < len(waiters):
+            waiter = waiters[self.head]
+            if not waiter.done():
+                return waiter
+            self.pop()
+        return None
+
+    def pop(self) -> asyncio.Future[None]:
+        waiters = self.waiters
+        waiter = waiters[self.head]
+        self.head += 1
+        if self.head == len(waiters):
+            waiters.clear()
+            self.head = 0
+        elif self.head > 32 and 2 * self.head > len(waiters):
+            del waiters[: self.head]
+            self.head = 0
+        return waiter
+
+    # -- the rule ----------------------------------------------------------------------
 
     def margin(self, now: float) -> float:
         if self.throttled_at is None:
             return self.floor
         return decayed_margin(self.raised, self.floor, now - self.throttled_at)
 
-    def shape(self, margin: float) -> tuple[int, float]:
-        """The lane's rule at this margin: (dispatches, per seconds)."""
-        rate, window = self.endpoint.rate, self.endpoint.window
-        if self.policy is Policy.SLIDING:
-            return rate, window * (1 + margin)
-        return 1, window / rate * (1 + margin)
+    def interval(self, margin: float) -> float:
+        return self.endpoint.window / self.endpoint.rate * (1 + margin)
 
-    def next_at(self, now: float, ahead: int = 0) -> float:
-        limit, period = self.shape(self.margin(now))
-        return next_slot(self.stamps, limit=limit, period=period, now=now, ahead=ahead)
+    def next_at(self, now: float, ahead: int = 0, *, estimate: bool = False) -> float:
+        """
+        When the lane's next dispatch (after ``ahead`` others) may go by the lane's rule.
+
+        ``inf`` while the dispatch N back is still in flight; with ``estimate``, such a
+        dispatch counts as completed when it was sent, for a guess at a wait.
+        """
+        rate, window = self.endpoint.rate, self.endpoint.window
+        margin = self.margin(now)
+        done = self.done
+        if estimate and math.inf in done:
+            done = [
+                sent if at == math.inf else at for sent, at in zip(self.sent, done, strict=True)
+            ]
+        if self.policy is Policy.SLIDING:
+            return next_slot(done, limit=rate, period=window * (1 + margin), now=now, ahead=ahead)
+        interval = self.interval(margin)
+        first = max(now, self.sent[-1] + interval) if self.sent else now
+        if len(done) >= rate:
+            first = max(first, done[-rate] + window)
+        return first + ahead * interval
+
+    def stamp(self, now: float) -> int:
+        """Record a dispatch at ``now``; returns its sequence number."""
+        seq = self.dispatched
+        self.dispatched = seq + 1
+        self.in_flight += 1
+        sent, done = self.sent, self.done
+        sent.append(now)
+        done.append(math.inf)
+        if len(sent) > self.endpoint.rate:
+            del sent[0], done[0]
+        return seq
+
+    def settle(self, seq: int, now: float) -> None:
+        """Record that dispatch ``seq`` completed (answered, failed or abandoned) at ``now``."""
+        self.in_flight -= 1
+        index = seq - (self.dispatched - len(self.done))
+        if index >= 0:
+            self.done[index] = now
 
     def fresh(self, now: float) -> bool:
         """Whether the lane behaves exactly as a new one would, so it can be dropped."""
         return (
-            self.runner is None
+            self.queued == 0
+            and self.timer is None
+            and not self.granted
+            and not self.blocked
             and self.in_flight == 0
             and self.paused_until <= now
             and self.margin(now) == self.floor
-            and (not self.stamps or self.stamps[-1] + self.shape(self.floor)[1] <= now)
+            and (not self.sent or self.sent[-1] + self.interval(self.floor) <= now)
+            and (not self.done or max(self.done) + self.endpoint.window * (1 + self.floor) <= now)
         )
 
     def statistics(self, now: float) -> LaneStatistics:
@@ -342,7 +445,7 @@ class _Lane:
             dispatched=self.dispatched,
             throttled=self.throttled,
             margin=margin,
-            interval=self.endpoint.window / self.endpoint.rate * (1 + margin),
+            interval=self.interval(margin),
             paused_until=self.paused_until if self.paused_until > now else None,
             jitter=spread / 1000 if spread is not None else None,
         )
@@ -375,10 +478,12 @@ class RateLimitScheduler:
 
     __slots__ = (
         "_backoff",
-        "_in_flight",
+        "_blocked",
+        "_free",
         "_ip_budget",
         "_ip_cap",
-        "_ip_gate",
+        "_ip_tat",
+        "_ip_timer",
         "_lanes",
         "_lockout",
         "_loop",
@@ -432,9 +537,14 @@ class RateLimitScheduler:
         self._lockout = lockout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lanes: dict[tuple[str, str], _Lane] = {}
-        self._in_flight = asyncio.Semaphore(max_in_flight)
-        #: Runners waiting for the IP budget queue here, so only the head one sleeps.
-        self._ip_gate = asyncio.Lock()
+        #: In-flight permits left.
+        self._free = max_in_flight
+        #: Lanes whose head may go by its own rule and waits for a permit or an IP
+        #: token, in the order they became ready.
+        self._blocked: deque[_Lane] = deque()
+        self._ip_timer: asyncio.TimerHandle | None = None
+        #: The IP budget's theoretical arrival time (GCRA): the next token is due then.
+        self._ip_tat = -math.inf
         #: When the last IP tokens were taken, as many as the budget and the cap need.
         self._sent: deque[float] = deque(
             maxlen=max(ip_cap + 1, ip_budget.limit if ip_budget else 0)
@@ -445,10 +555,10 @@ class RateLimitScheduler:
         self._recent_throttles: deque[tuple[float, tuple[str, str]]] = deque()
 
     def __repr__(self) -> str:
-        busy = sum(1 for lane in self._lanes.values() if lane.runner is not None)
+        busy = sum(1 for lane in self._lanes.values() if lane.queued)
         return (
             f"<RateLimitScheduler lanes={len(self._lanes)} busy={busy} "
-            f"in_flight={sum(lane.in_flight for lane in self._lanes.values())}"
+            f"in_flight={self._max_in_flight - self._free}"
             f"/{self._max_in_flight} margin={self._margin} "
             f"loop={'bound' if self._loop else 'unbound'}>"
         )
@@ -474,6 +584,7 @@ class RateLimitScheduler:
             uid: the UID that owns the calling API key (ignored for IP-scoped endpoints).
             endpoint: what is called; its rate, window and scope set the limit.
             send: sends the request once; called at the instant the slot is stamped.
+                The slot counts as completed when it returns or raises.
             max_wait: the longest this call may wait for a slot, each attempt alike.
 
         Raises:
@@ -487,7 +598,30 @@ class RateLimitScheduler:
         lane = self._lane(uid, endpoint, loop.time())
         attempt = 0
         while True:
-            await self._turn(lane, max_wait, retry=attempt > 0)
+            # No coroutine of its own for the wait: a queued request costs its future.
+            now = loop.time()
+            if self._free_now(lane, now):
+                seq = self._dispatch(lane, now)
+            else:
+                waiter = self._enqueue(loop, lane, now, max_wait, retry=attempt > 0)
+                try:
+                    if max_wait is None:
+                        await waiter
+                    else:
+                        async with asyncio.timeout(max_wait):
+                            await waiter
+                except BaseException as exc:
+                    self._abandon(lane, waiter)
+                    if isinstance(exc, TimeoutError) and max_wait is not None:
+                        wait = max_wait + self._wait(lane, loop.time(), retry=True)
+                        raise RateLimitWaitTooLongError(
+                            lane.endpoint.path, lane.uid, wait, max_wait
+                        ) from None
+                    raise
+                # Stamped here, in the caller's task, at the instant it runs: a busy
+                # loop can only make the lane later, never denser.
+                lane.granted = False
+                seq = self._dispatch(lane, loop.time(), taken=True)
             try:
                 return await send()
             except RateLimitExceededError:
@@ -499,8 +633,7 @@ class RateLimitScheduler:
                 ):
                     raise
             finally:
-                lane.in_flight -= 1
-                self._in_flight.release()
+                self._settle(loop, lane, seq)
 
     def pause_all(self, duration: float) -> None:
         """
@@ -581,15 +714,20 @@ class RateLimitScheduler:
         budget = self._ip_budget
         if budget is None:
             return now
-        spaced = next_slot(self._sent, limit=1, period=1 / budget.rate, now=now)
+        spaced = self._ip_tat - _IP_TOLERANCE
         counted = next_slot(self._sent, limit=budget.limit, period=budget.window, now=now)
-        return max(spaced, counted)
+        return max(now, spaced, counted)
+
+    def _take_ip(self, now: float) -> None:
+        self._sent.append(now)
+        if self._ip_budget is not None:
+            self._ip_tat = max(self._ip_tat, now) + 1 / self._ip_budget.rate
 
     def _wait(self, lane: _Lane, now: float, *, retry: bool) -> float:
         """Roughly how long a new request (or a retry, at the head) would wait."""
         start = max(now, lane.paused_until, self._paused_until)
         ahead = 0 if retry else lane.queued
-        return max(lane.next_at(start, ahead), self._ip_ready_at(now)) - now
+        return max(lane.next_at(start, ahead, estimate=True), self._ip_ready_at(now)) - now
 
     def _throttle(self, lane: _Lane, now: float) -> None:
         lane.throttled += 1
@@ -615,117 +753,122 @@ class RateLimitScheduler:
 
     # -- the caller's side -----------------------------------------------------------
 
-    def _stamp(self, lane: _Lane, now: float) -> None:
-        lane.stamps.append(now)
-        lane.dispatched += 1
-        lane.in_flight += 1
-
-    async def _turn(self, lane: _Lane, max_wait: float | None, *, retry: bool) -> None:
-        """Wait for the lane's next slot and stamp it; the caller then holds a permit."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if (
-            lane.runner is None
+    def _free_now(self, lane: _Lane, now: float) -> bool:
+        """Whether a request may go at once: nobody waits for anything it needs."""
+        return (
+            lane.queued == 0
+            and lane.timer is None
+            and not lane.granted
+            and self._free > 0
+            and not self._blocked
             and self._ready_at(lane, now) <= now
             and self._ip_ready_at(now) <= now
-            and not self._in_flight.locked()
-            and not self._ip_gate.locked()
-        ):
-            # Nobody is waiting for anything this request needs: go at once, without
-            # the runner. An unlocked semaphore is acquired without suspending.
-            await self._in_flight.acquire()
-            self._sent.append(now)
-            self._stamp(lane, now)
-            return
+        )
+
+    def _dispatch(self, lane: _Lane, now: float, *, taken: bool = False) -> int:
+        """Stamp a slot at ``now``, taking its permit and IP token unless ``taken``."""
+        if not taken:
+            self._free -= 1
+            self._take_ip(now)
+        seq = lane.stamp(now)
+        if taken:
+            self._pump(lane)
+        return seq
+
+    def _enqueue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: _Lane,
+        now: float,
+        max_wait: float | None,
+        *,
+        retry: bool,
+    ) -> asyncio.Future[None]:
+        """Queue a request (a retry at the head); its future resolves when it may go."""
         if max_wait is not None and (wait := self._wait(lane, now, retry=retry)) > max_wait:
             raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
-        waiter: asyncio.Future[asyncio.Future[None]] = loop.create_future()
-        if retry:
-            lane.waiters.appendleft(waiter)
+        waiter: asyncio.Future[None] = loop.create_future()
+        lane.push(waiter, first=retry)
+        self._pump(lane)
+        return waiter
+
+    def _abandon(self, lane: _Lane, waiter: asyncio.Future[None]) -> None:
+        """The caller stopped waiting (cancelled, timed out): consume nothing."""
+        if waiter.done() and not waiter.cancelled():
+            # Granted but not stamped: give the slot back (the IP token is spent).
+            lane.granted = False
+            self._release()
         else:
-            lane.waiters.append(waiter)
-        lane.queued += 1
-        if lane.runner is None:
-            name = f"bitget-keys lane {lane.uid}/{lane.endpoint.name}"
-            lane.runner = loop.create_task(self._drive(lane), name=name)
-        try:
-            async with asyncio.timeout(max_wait):
-                handoff = await waiter
-        except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():
-                # Granted but not stamped: give the slot back (the IP token is spent).
-                self._in_flight.release()
-                _complete(waiter.result())
-            else:
-                waiter.cancel()
-                lane.queued -= 1
-            if isinstance(exc, TimeoutError) and max_wait is not None:
-                wait = max_wait + self._wait(lane, loop.time(), retry=True)
-                raise RateLimitWaitTooLongError(
-                    lane.endpoint.path, lane.uid, wait, max_wait
-                ) from None
-            raise
-        self._stamp(lane, loop.time())
-        _complete(handoff)
+            waiter.cancel()
+            lane.queued -= 1
+        # If it was the head, the lane's next look drops it.
+        self._pump(lane)
 
-    # -- the lane's runner -----------------------------------------------------------
+    def _settle(self, loop: asyncio.AbstractEventLoop, lane: _Lane, seq: int) -> None:
+        lane.settle(seq, loop.time())
+        # The lane's next slot may have waited for this completion.
+        self._pump(lane)
+        self._release()
 
-    async def _drive(self, lane: _Lane) -> None:
-        """Serve the lane's waiters in order; exists only while there are waiters."""
-        waiters = lane.waiters
-        loop = asyncio.get_running_loop()
-        try:
-            while waiters:
-                if waiters[0].done():  # cancelled or timed out while waiting
-                    waiters.popleft()
-                    continue
-                now = loop.time()
-                ready = self._ready_at(lane, now)
-                if ready > now:
-                    # Then look again: the head may leave or the lane pause meanwhile.
-                    await asyncio.sleep(max(ready - now, _MIN_NAP))
-                    continue
-                handoff = await self._grant(lane)
-                if handoff is not None:
-                    # The next slot is measured from this one's stamp, so wait for it.
-                    await handoff
-        finally:
-            lane.runner = None
+    def _release(self) -> None:
+        self._free += 1
+        if self._blocked:
+            self._serve_blocked()
 
-    async def _grant(self, lane: _Lane) -> asyncio.Future[None] | None:
-        """
-        Take a permit and an IP token, then wake the lane's head.
+    # -- waking lanes: callbacks, no task per lane or per request ------------------------
 
-        Returns the future the head completes once it has stamped its slot, or ``None``
-        when the head can no longer go now (it left, or the lane was paused meanwhile).
-        """
-        loop = asyncio.get_running_loop()
-        await self._in_flight.acquire()
-        granted = False
-        try:
-            async with self._ip_gate:
-                while True:
-                    now = loop.time()
-                    waiters = lane.waiters
-                    if not waiters or waiters[0].done() or self._ready_at(lane, now) > now:
-                        return None
-                    ip_ready = self._ip_ready_at(now)
-                    if ip_ready <= now:
-                        break
-                    await asyncio.sleep(max(ip_ready - now, _MIN_NAP))
-                self._sent.append(now)
-                handoff: asyncio.Future[None] = loop.create_future()
-                waiters.popleft().set_result(handoff)
-                lane.queued -= 1
-                # From here on the permit belongs to the woken caller.
-                granted = True
-                return handoff
-        finally:
-            if not granted:
-                self._in_flight.release()
+    def _pump(self, lane: _Lane) -> None:
+        """Wake the lane's head if it may go now, or arrange to look again when it may."""
+        if lane.granted or lane.blocked or lane.timer is not None:
+            return
+        if lane.live_head() is None:
+            return
+        loop = self._loop
+        assert loop is not None  # noqa: S101 - bound by run() before any waiter exists
+        now = loop.time()
+        ready = self._ready_at(lane, now)
+        if ready > now:
+            if ready < math.inf:
+                lane.timer = loop.call_at(ready, self._wake, lane)
+            # else: a dispatch still in flight decides; its completion pumps the lane.
+            return
+        lane.blocked = True
+        self._blocked.append(lane)
+        self._serve_blocked()
 
+    def _wake(self, lane: _Lane) -> None:
+        lane.timer = None
+        self._pump(lane)
 
-def _complete(handoff: asyncio.Future[None]) -> None:
-    # The runner may have been cancelled (the loop is shutting down).
-    if not handoff.done():
-        handoff.set_result(None)
+    def _wake_ip(self) -> None:
+        self._ip_timer = None
+        self._serve_blocked()
+
+    def _serve_blocked(self) -> None:
+        """Grant permits and IP tokens to ready lanes, in the order they became ready."""
+        blocked = self._blocked
+        loop = self._loop
+        assert loop is not None  # noqa: S101 - bound by run() before any waiter exists
+        while blocked and self._free > 0:
+            lane = blocked[0]
+            now = loop.time()
+            head = lane.live_head()
+            if head is None or self._ready_at(lane, now) > now:
+                # Left, or paused meanwhile: the lane looks again on its own.
+                blocked.popleft()
+                lane.blocked = False
+                self._pump(lane)
+                continue
+            ip_ready = self._ip_ready_at(now)
+            if ip_ready > now:
+                if self._ip_timer is None:
+                    self._ip_timer = loop.call_at(ip_ready, self._wake_ip)
+                return
+            blocked.popleft()
+            lane.blocked = False
+            self._free -= 1
+            self._take_ip(now)
+            lane.pop()
+            lane.queued -= 1
+            lane.granted = True
+            head.set_result(None)

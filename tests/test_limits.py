@@ -516,14 +516,35 @@ async def test_429_storm_on_many_lanes_recovers_without_lockout(clock: LoopClock
 
 
 async def test_ip_budget_spaces_all_lanes(clock: LoopClock) -> None:
-    """The IP budget spaces dispatches of different lanes, in the order they came."""
+    """
+    The IP budget spaces dispatches of different lanes, in the order they came.
+
+    Token k is due at k/rate (GCRA) and may go up to 2 ms early, so a wake-up that comes
+    late does not lower the budget's rate for good.
+    """
     limits = make(ip_budget=IPBudget(rate=10.0))
     log: Log = []
     for uid in ("u1", "u2", "u3", "u4", "u5"):
         submit(limits, clock, log, uid, FIVE, uid)
     await clock.advance(1.0)
     assert [tag for _, tag in log] == ["u1", "u2", "u3", "u4", "u5"]
-    assert times(log) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert times(log) == pytest.approx([0.0, 0.098, 0.198, 0.298, 0.398])
+
+
+async def test_ip_budget_keeps_its_rate_when_woken_late(clock: LoopClock) -> None:
+    """Tokens taken up to 2 ms late still come at the budget's rate: lateness is not kept."""
+    limits = make(ip_budget=IPBudget(rate=10.0))
+    log: Log = []
+    for k in range(11):
+        submit(limits, clock, log, k, FIVE, f"u{k}")
+    await clock.settle()
+    late = [0.001 if k % 2 else 0.0 for k in range(11)]
+    for k in range(1, 11):
+        # The loop only gets round to the timers now, as a busy loop would.
+        clock.now = START + 0.1 * k + late[k]
+        await clock.settle()
+    expected = [0.1 * k + late[k] for k in range(11)]
+    assert times(log) == pytest.approx(expected)
 
 
 async def test_ip_budget_caps_the_count_per_window(clock: LoopClock) -> None:
@@ -535,7 +556,7 @@ async def test_ip_budget_caps_the_count_per_window(clock: LoopClock) -> None:
     await clock.advance(59.0)
     assert len(log) == 5
     await clock.advance(2.0)
-    assert times(log) == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04, 60.0, 60.01])
+    assert times(log) == pytest.approx([0.0, 0.008, 0.018, 0.028, 0.038, 60.0, 60.008])
 
 
 async def test_in_flight_cap(clock: LoopClock) -> None:
@@ -747,3 +768,57 @@ def test_invalid_ip_budget() -> None:
     """An IP budget needs positive numbers."""
     with pytest.raises(ConfigurationError, match="rate"):
         IPBudget(rate=0.0)
+
+
+def slow(clock: LoopClock, log: Log, tag: Any, seconds: float) -> Callable[[], Awaitable[Any]]:
+    """A send() that records when it was called and completes ``seconds`` later."""
+
+    async def send() -> Any:
+        log.append((clock.now, tag))
+        await asyncio.sleep(seconds)
+        return tag
+
+    return send
+
+
+async def test_spacing_waits_a_window_after_the_completion_n_back(clock: LoopClock) -> None:
+    """
+    The (N+1)-th dispatch goes no sooner than W after the first one completed.
+
+    The server received the first request by the time its answer came back, so no
+    window of W can then hold both: whatever the delays on the way.
+    """
+    limits = make()
+    log: Log = []
+    first = asyncio.create_task(limits.run("u1", ONE, slow(clock, log, "a", 0.5)))
+    second = submit(limits, clock, log, "b", ONE)
+    await clock.advance(3.0)
+    await asyncio.gather(first, second)
+    # Spacing alone would allow 1.05; the first answer came at 0.5.
+    assert times(log) == pytest.approx([0.0, 1.5])
+
+
+async def test_sliding_log_counts_completions(clock: LoopClock) -> None:
+    """Sliding: at most N in any W·(1+m) counted from when each dispatch completed."""
+    limits = make(policies={FIVE.name: Policy.SLIDING})
+    log: Log = []
+    tasks = [
+        asyncio.create_task(limits.run("u1", FIVE, slow(clock, log, k, 0.3))) for k in range(6)
+    ]
+    await clock.advance(3.0)
+    await asyncio.gather(*tasks)
+    assert times(log) == pytest.approx([0.0] * 5 + [0.3 + 1.05])
+
+
+async def test_a_dispatch_in_flight_holds_the_lane_until_it_completes(clock: LoopClock) -> None:
+    """While the dispatch N back is unanswered, the lane waits for it, not for a timer."""
+    limits = make()
+    log: Log = []
+    first = asyncio.create_task(limits.run("u1", ONE, slow(clock, log, "a", 3.0)))
+    second = submit(limits, clock, log, "b", ONE)
+    await clock.advance(2.9)
+    assert [tag for _, tag in log] == ["a"]
+    assert limits.statistics().lane("u1", ONE.name) is not None
+    await clock.advance(2.0)
+    await asyncio.gather(first, second)
+    assert times(log) == pytest.approx([0.0, 4.0])
