@@ -316,17 +316,20 @@ def scenarios() -> dict[str, Scenario]:
             **fifty,
         ),
         "loopback-1ms-spacing": Scenario(
-            name="50 UIDs x 4, 1 ms jitter, spacing m=5%", jitter=0.001, **fifty
+            name="50 UIDs x 4, 1 ms jitter, spacing m=2%", jitter=0.001, margin=0.02, **fifty
         ),
         "loopback-10ms": Scenario(
-            name="50 UIDs x 4, 10 ms exp jitter, sliding m=5%",
+            name="50 UIDs x 4, 10 ms exp jitter, sliding m=2%",
             jitter=0.010,
-            margin=0.05,
+            margin=0.02,
             policy=Policy.SLIDING,
             **fifty,
         ),
         "loopback-10ms-spacing": Scenario(
-            name="50 UIDs x 4, 10 ms exp jitter, spacing m=5%", jitter=0.010, **fifty
+            name="50 UIDs x 4, 10 ms exp jitter, spacing m=2%",
+            jitter=0.010,
+            margin=0.02,
+            **fifty,
         ),
         "inprocess-1000": Scenario(
             name="1000 UIDs x (copy, batch) in process, sliding m=2%",

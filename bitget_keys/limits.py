@@ -52,8 +52,8 @@ IP budget. Bitget allows 6,000 requests per IP per minute and locks an IP out fo
 minutes when it sees more, so from one egress IP this, not the per-UID limits, is the
 real ceiling for bulk work. Every lane takes an IP token before it dispatches: token k
 is due ``k/rate`` seconds after the first (95/s by default; GCRA, so a wake-up that
-comes late is made up by the next token instead of lowering the rate for good, and a
-token may go up to 2 ms before it is due), and at most ``limit`` (5,700) are taken in
+comes up to one interval late is made up by the next token instead of lowering the rate
+for good, so two tokens may go at once), and at most ``limit`` (5,700) are taken in
 any ``window`` (60 s). A token is never refunded, not even when the caller gives its
 slot back. When a 429 arrives while the scheduler's own count of the last minute is
 above ``ip_cap`` (Bitget's 6,000), the IP cap was certainly breached, so every lane
@@ -151,9 +151,9 @@ _JITTER_WINDOW: Final = 300.0
 _JITTER_SAMPLES: Final = 1000
 #: Idle lanes are looked for at most this often (seconds), by the next `run` call.
 _SWEEP_EVERY: Final = 10.0
-#: An IP token may go this much before its due time (GCRA tolerance), so a timer that
-#: fires late does not lose the budget's rate for good.
-_IP_TOLERANCE: Final = 0.002
+#: asyncio runs a timer up to its clock's resolution early: a slot due within this many
+#: seconds counts as due, or the lane would re-arm its timer for the same instant.
+_EARLY: Final = 1e-6
 
 
 class Policy(enum.Enum):
@@ -714,7 +714,9 @@ class RateLimitScheduler:
         budget = self._ip_budget
         if budget is None:
             return now
-        spaced = self._ip_tat - _IP_TOLERANCE
+        # One token of tolerance (GCRA burst 2): a wake-up up to one interval late is
+        # made up, so the budget's rate holds on a busy loop.
+        spaced = self._ip_tat - 1 / budget.rate
         counted = next_slot(self._sent, limit=budget.limit, period=budget.window, now=now)
         return max(now, spaced, counted)
 
@@ -761,8 +763,8 @@ class RateLimitScheduler:
             and not lane.granted
             and self._free > 0
             and not self._blocked
-            and self._ready_at(lane, now) <= now
-            and self._ip_ready_at(now) <= now
+            and self._ready_at(lane, now) <= now + _EARLY
+            and self._ip_ready_at(now) <= now + _EARLY
         )
 
     def _dispatch(self, lane: _Lane, now: float, *, taken: bool = False) -> int:
@@ -827,7 +829,7 @@ class RateLimitScheduler:
         assert loop is not None  # noqa: S101 - bound by run() before any waiter exists
         now = loop.time()
         ready = self._ready_at(lane, now)
-        if ready > now:
+        if ready > now + _EARLY:
             if ready < math.inf:
                 lane.timer = loop.call_at(ready, self._wake, lane)
             # else: a dispatch still in flight decides; its completion pumps the lane.
@@ -853,14 +855,14 @@ class RateLimitScheduler:
             lane = blocked[0]
             now = loop.time()
             head = lane.live_head()
-            if head is None or self._ready_at(lane, now) > now:
+            if head is None or self._ready_at(lane, now) > now + _EARLY:
                 # Left, or paused meanwhile: the lane looks again on its own.
                 blocked.popleft()
                 lane.blocked = False
                 self._pump(lane)
                 continue
             ip_ready = self._ip_ready_at(now)
-            if ip_ready > now:
+            if ip_ready > now + _EARLY:
                 if self._ip_timer is None:
                     self._ip_timer = loop.call_at(ip_ready, self._wake_ip)
                 return
