@@ -210,11 +210,21 @@ class SecretsVault:
             raise VaultError(str(path), f"unknown vault version {header.get('version')!r}")
         return header
 
-    @classmethod
-    def _create(cls, path: Path, passphrase: Secret) -> SecretsVault:
+    @staticmethod
+    def check_new_passphrase(passphrase: str | Secret) -> None:
+        """
+        Refuse a passphrase too weak for a new vault, before anything is created.
+
+        Raises:
+            ConfigurationError: the passphrase is shorter than 12 characters.
+        """
         if len(passphrase) < _MIN_PASSPHRASE:
             msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
             raise ConfigurationError(msg)
+
+    @classmethod
+    def _create(cls, path: Path, passphrase: Secret) -> SecretsVault:
+        cls.check_new_passphrase(passphrase)
         salt = secrets.token_bytes(16)
         aead = AESGCM(_derive_key(passphrase, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P))
         nonce = secrets.token_bytes(_NONCE_BYTES)
