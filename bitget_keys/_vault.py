@@ -18,6 +18,9 @@ File format (one line each, UTF-8)::
   with one ``write`` and ``fsync``-ed before `append` returns, so a record that was
   reported stored survives a crash. A crash in the middle of a write can leave a torn
   last line, which readers report (`VaultError`) instead of silently skipping.
+
+Exports of the secrets in clear go through `write_private_file`: mode 0600 from the
+first byte, written whole and fsynced before it appears under its name.
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from bitget_keys._secret import Secret, to_secret
+from bitget_keys._secret import REDACTED, Secret, to_secret
 from bitget_keys.errors import ConfigurationError, VaultError
 
-__all__ = ["VAULT_KEY_ENV", "SecretsVault", "VaultRecord"]
+__all__ = ["VAULT_KEY_ENV", "SecretsVault", "VaultRecord", "write_private_file"]
 
 #: The environment variable holding the vault passphrase.
 VAULT_KEY_ENV: Final = "BITGET_KEYS_VAULT_KEY"
@@ -88,14 +91,31 @@ class VaultRecord:
     ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     created_at: str = attrs.field(factory=_now)
 
-    def to_json(self) -> bytes:
-        """The record's plaintext, secrets included: only ever encrypted."""
+    @property
+    def qualified_label(self) -> str:
+        """``SUBACCOUNT/LABEL`` for a sub-account key (its Bitget name), else the label."""
+        if self.subaccount_name is None:
+            return self.label
+        return f"{self.subaccount_name}/{self.label}"
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        """
+        A JSON-ready view, fields in declaration order.
+
+        The secret key and passphrase are ``********`` unless ``reveal`` is true; a key
+        without a passphrase has ``None`` either way.
+        """
         data = attrs.asdict(self, recurse=False)
-        data["secret_key"] = self.secret_key.reveal()
-        data["passphrase"] = None if self.passphrase is None else self.passphrase.reveal()
+        data["secret_key"] = self.secret_key.reveal() if reveal else REDACTED
+        if self.passphrase is not None:
+            data["passphrase"] = self.passphrase.reveal() if reveal else REDACTED
         data["permissions"] = list(self.permissions)
         data["ip_list"] = list(self.ip_list)
-        return orjson.dumps(data)
+        return data
+
+    def to_json(self) -> bytes:
+        """The record's plaintext, secrets included: only ever encrypted."""
+        return orjson.dumps(self.to_dict(reveal=True))
 
     @classmethod
     def from_json(cls, raw: bytes) -> VaultRecord:
@@ -142,6 +162,12 @@ class SecretsVault:
     def __len__(self) -> int:
         return self._count
 
+    @staticmethod
+    def exists(path: str | os.PathLike[str]) -> bool:
+        """Whether `open` would find a vault at ``path`` (rather than create one)."""
+        vault_path = Path(path)
+        return vault_path.exists() and vault_path.stat().st_size > 0
+
     @classmethod
     def open(cls, path: str | os.PathLike[str], passphrase: str | Secret) -> SecretsVault:
         """
@@ -153,7 +179,7 @@ class SecretsVault:
         """
         secret = to_secret(passphrase)
         vault_path = Path(path)
-        if not vault_path.exists() or vault_path.stat().st_size == 0:
+        if not cls.exists(vault_path):
             return cls._create(vault_path, secret)
         with vault_path.open("rb") as file:
             header_line = file.readline()
@@ -184,11 +210,21 @@ class SecretsVault:
             raise VaultError(str(path), f"unknown vault version {header.get('version')!r}")
         return header
 
-    @classmethod
-    def _create(cls, path: Path, passphrase: Secret) -> SecretsVault:
+    @staticmethod
+    def check_new_passphrase(passphrase: str | Secret) -> None:
+        """
+        Refuse a passphrase too weak for a new vault, before anything is created.
+
+        Raises:
+            ConfigurationError: the passphrase is shorter than 12 characters.
+        """
         if len(passphrase) < _MIN_PASSPHRASE:
             msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
             raise ConfigurationError(msg)
+
+    @classmethod
+    def _create(cls, path: Path, passphrase: Secret) -> SecretsVault:
+        cls.check_new_passphrase(passphrase)
         salt = secrets.token_bytes(16)
         aead = AESGCM(_derive_key(passphrase, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P))
         nonce = secrets.token_bytes(_NONCE_BYTES)
@@ -205,16 +241,9 @@ class SecretsVault:
             "check": _b64(nonce + aead.encrypt(nonce, _CHECK_PLAINTEXT, salt)),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Written to a temporary file and renamed, so a vault file always has its header.
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(descriptor, orjson.dumps(header) + b"\n")
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        temporary.replace(path)
-        _fsync_directory(path.parent)
+        # Written whole and renamed into place, so a vault file always has its header. An
+        # empty file left where the vault belongs is replaced.
+        write_private_file(path, orjson.dumps(header) + b"\n", overwrite=True)
         return cls(path, aead, salt, 0)
 
     def append(self, record: VaultRecord) -> None:
@@ -262,6 +291,42 @@ class SecretsVault:
                     )
                     raise VaultError(str(self._path), f"line {number} is {reason}") from exc
                 yield VaultRecord.from_json(plaintext)
+
+
+def write_private_file(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
+) -> None:
+    """
+    Write ``data`` to a file only its owner can read (mode 0600), atomically.
+
+    The bytes go to a temporary file beside ``path``, are fsynced, and the file is then
+    moved into place, so ``path`` either does not change or holds all of ``data`` (never
+    a part, never a moment with looser permissions). Without ``overwrite`` the move
+    refuses an existing ``path``, even one that appears meanwhile.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        OSError: the file could not be written; nothing was left behind.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        if overwrite:
+            temporary.replace(target)
+        else:
+            # A hard link is an atomic "create unless it exists".
+            os.link(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_directory(target.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

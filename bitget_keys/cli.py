@@ -10,23 +10,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
+import getpass
+import io
 import json
 import logging
 import os
 import signal
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
 from bitget_keys._client import Client, ClientConfig
 from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, load_plan
+from bitget_keys._plan import AccountSpec, Plan, load_plan
 from bitget_keys._planner import diff_account
-from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault
-from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError
+from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault, VaultRecord, write_private_file
+from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError, VaultError
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 __all__ = ["main"]
@@ -151,12 +156,102 @@ async def run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vault_key() -> str:
+VAULT_KEY_HELP = f"""\
+The vault passphrase comes from ${VAULT_KEY_ENV}; when that is unset and
+stdin is a terminal, it is asked for (twice for a new vault); otherwise the command
+stops. A new vault's passphrase needs 12 characters or more.
+"""
+
+APPLY_HELP = f"""\
+Create what the plan says is missing, and store every new key's secret and passphrase
+in the encrypted vault (--vault) the moment Bitget answers.
+
+Without --yes, apply first shows what it would create or change (as `plan` does) and
+asks before creating or changing anything; answer y to go on. When stdin is not a terminal, or with
+--json, there is no one to ask: apply then refuses to start unless --yes is given
+(review with `bitget-keys plan` first).
+
+{VAULT_KEY_HELP}
+Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
+"""
+
+VAULT_HELP = f"""\
+Read the encrypted secrets vault that apply writes.
+
+{VAULT_KEY_HELP}"""
+
+VAULT_SHOW_HELP = f"""\
+Show the vault record of one key. Secrets are printed as ******** unless --reveal.
+
+LABEL is what `bitget-keys vault list` shows in its third column: SUBACCOUNT/KEY (the
+Bitget sub-account name and the key's label) for a sub-account key, or just the label
+for other keys (a copy key is "copy"). An API key works too. Exactly one record must
+match: exit status 1 when none does, 2 when several do (narrow with --account, the
+plan's account name, or give the API key).
+
+{VAULT_KEY_HELP}"""
+
+VAULT_EXPORT_HELP = f"""\
+Write every record of the vault, with its secret key and passphrase in clear.
+
+With --output FILE the export goes to a new file created with mode 0600, written whole
+and fsynced before it appears; an existing FILE is kept unless --force (the replacement
+is 0600 too). Without --output, the secrets go to stdout, and only with --reveal.
+
+--format json (the default) is one array of objects; csv has a header row, and
+permissions and IP whitelists as space-separated lists.
+
+{VAULT_KEY_HELP}"""
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _ask_secret(prompt: str) -> str:
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
+def _vault_key(path: Path, *, new: bool) -> str:
+    """
+    The vault passphrase: ``$BITGET_KEYS_VAULT_KEY``, else asked for on the terminal.
+
+    A new vault's passphrase is asked for twice, and the two must match; it is checked
+    for length before anything is created.
+    """
     key = os.environ.get(VAULT_KEY_ENV)
-    if not key:
-        msg = f"set {VAULT_KEY_ENV} to the vault passphrase (12 characters or more)"
+    if key:
+        if new:
+            SecretsVault.check_new_passphrase(key)
+        return key
+    if not _stdin_is_terminal():
+        msg = (
+            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase, "
+            "or run from a terminal to be asked for it"
+        )
+        raise ConfigurationError(msg)
+    if not new:
+        key = _ask_secret(f"Passphrase of the vault {path}: ")
+        if not key:
+            msg = f"no vault passphrase given (or set {VAULT_KEY_ENV})"
+            raise ConfigurationError(msg)
+        return key
+    key = _ask_secret(f"Passphrase for the new vault {path} (12 characters or more): ")
+    SecretsVault.check_new_passphrase(key)
+    if key != _ask_secret("The same passphrase again: "):
+        msg = "the two passphrases differ; no vault was created"
         raise ConfigurationError(msg)
     return key
+
+
+def _open_vault(path: Path) -> SecretsVault:
+    """Open the existing vault at ``path`` (reading never creates one)."""
+    if not SecretsVault.exists(path):
+        raise VaultError(str(path), "no vault here (apply creates one)")
+    return SecretsVault.open(path, _vault_key(path, new=False))
 
 
 def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
@@ -172,35 +267,79 @@ def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
     return clients, client_for
 
 
+async def _show_changes(
+    plan: Plan, client_for: Any, vaulted_copy_keys: Collection[str] | None = None
+) -> bool:
+    """
+    Print what apply would create or change; return whether there is anything.
+
+    Given the accounts whose copy keys are in the vault, a planned copy key not among
+    them is shown too (apply would create it).
+    """
+    changes = False
+    for account in plan.accounts:
+        live = await read_live_state(client_for(account), account)
+        diff = diff_account(account, live)
+        for sub in diff.new_subaccounts:
+            keys = len(sub.keys)
+            print(f"{account.name}: create sub-account {sub.label} ({sub.name}), {keys} key(s)")
+        for missing in diff.new_keys:
+            print(f"{account.name}: create key {missing.subaccount.label}/{missing.key.label}")
+        for spec in diff.broker_changes:
+            print(f"{account.name}: modify broker key {spec.sub_uid}/{spec.api_key}")
+        copy_key = (
+            vaulted_copy_keys is not None
+            and account.copy_api_key
+            and account.name not in vaulted_copy_keys
+        )
+        if copy_key:
+            print(f"{account.name}: create copy key")
+        for conflict in diff.conflicts:
+            print(f"{account.name}: conflict: {conflict}")
+        if diff.empty and not diff.conflicts and not copy_key:
+            print(f"{account.name}: up to date")
+        changes = changes or not diff.empty or copy_key
+    return changes
+
+
 async def run_plan(args: argparse.Namespace) -> int:
     """Print what apply would create or change; send nothing that changes anything."""
     plan = load_plan(args.plan)
     clients, client_for = _clients(args.base_url)
     try:
-        for account in plan.accounts:
-            live = await read_live_state(client_for(account), account)
-            diff = diff_account(account, live)
-            for sub in diff.new_subaccounts:
-                keys = len(sub.keys)
-                print(f"{account.name}: create sub-account {sub.label} ({sub.name}), {keys} key(s)")
-            for missing in diff.new_keys:
-                print(f"{account.name}: create key {missing.subaccount.label}/{missing.key.label}")
-            for spec in diff.broker_changes:
-                print(f"{account.name}: modify broker key {spec.sub_uid}/{spec.api_key}")
-            for conflict in diff.conflicts:
-                print(f"{account.name}: conflict: {conflict}")
-            if diff.empty and not diff.conflicts:
-                print(f"{account.name}: up to date")
+        await _show_changes(plan, client_for)
     finally:
         for client in clients.values():
             await client.aclose()
     return 0
 
 
+async def _confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> bool:
+    """Show what apply would do and ask for a yes; nothing to do needs no yes."""
+    copy_keys = (
+        set() if vault is None else {r.account for r in vault.records() if r.kind == "copy_key"}
+    )
+    if not await _show_changes(plan, client_for, copy_keys):
+        return True
+    print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+
+
 async def run_apply(args: argparse.Namespace) -> int:
     """Make live state match the plan; one line (or JSON object) per item."""
     plan = load_plan(args.plan)
-    vault = SecretsVault.open(args.vault, _vault_key())
+    if not args.yes and (args.json or not _stdin_is_terminal()):
+        why = "with --json" if args.json else "when stdin is not a terminal"
+        msg = (
+            f"apply asks for confirmation, which it cannot do {why}: review the changes "
+            "with `bitget-keys plan`, then run apply with --yes"
+        )
+        raise ConfigurationError(msg)
+    new_vault = not SecretsVault.exists(args.vault)
+    vault_key = _vault_key(args.vault, new=new_vault)
+    # An existing vault is opened now, so a wrong key stops apply before anything is
+    # sent; a new one is made only once the changes are confirmed.
+    vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
     clients, client_for = _clients(args.base_url)
 
     def show(result: ItemResult) -> None:
@@ -214,6 +353,11 @@ async def run_apply(args: argparse.Namespace) -> int:
             )
 
     try:
+        if not args.yes and not await _confirm_changes(plan, client_for, vault):
+            print("bitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
+            return 1
+        if vault is None:
+            vault = SecretsVault.open(args.vault, vault_key)
         with Journal(args.state) as journal:
             results = await apply_plan(
                 plan, clients=client_for, vault=vault, journal=journal, on_result=show
@@ -227,14 +371,91 @@ async def run_apply(args: argparse.Namespace) -> int:
 
 async def run_vault_list(args: argparse.Namespace) -> int:
     """List the vault's keys, without their secrets."""
-    vault = SecretsVault.open(args.vault, _vault_key())
+    vault = _open_vault(args.vault)
     for record in vault.records():
-        where = (
-            f"{record.label}"
-            if record.subaccount_name is None
-            else f"{record.subaccount_name}/{record.label}"
+        print(f"{record.account}\t{record.kind}\t{record.qualified_label}\t{record.api_key}")
+    return 0
+
+
+async def run_vault_show(args: argparse.Namespace) -> int:
+    """Show one key's record; its secrets only with ``--reveal``."""
+    vault = _open_vault(args.vault)
+    found = [
+        record
+        for record in vault.records()
+        if args.label in {record.qualified_label, record.api_key}
+        and args.account in {None, record.account}
+    ]
+    where = f"in account {args.account!r} of" if args.account else "in"
+    if not found:
+        print(
+            f"bitget-keys: no key {args.label!r} {where} vault {args.vault} (LABEL is "
+            "SUBACCOUNT/KEY, or the label of a key without a sub-account, as `vault list` "
+            "shows it, or an API key)",
+            file=sys.stderr,
         )
-        print(f"{record.account}\t{record.kind}\t{where}\t{record.api_key}")
+        return 1
+    if len(found) > 1:
+        matches = ", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found)
+        print(
+            f"bitget-keys: {args.label!r} matches {len(found)} keys {where} vault "
+            f"{args.vault} ({matches}); give the API key, or --account",
+            file=sys.stderr,
+        )
+        return 2
+    data = found[0].to_dict(reveal=args.reveal)
+    if args.json:
+        print(json.dumps(data))
+    else:
+        for name, value in data.items():
+            text = ", ".join(value) if isinstance(value, list) else value
+            print(f"{name + ':':<17}{'-' if text in {None, ''} else text}")
+    return 0
+
+
+_EXPORT_FIELDS = tuple(field.name for field in attrs.fields(VaultRecord))
+
+
+def _export_text(records: list[VaultRecord], form: str) -> str:
+    rows = [record.to_dict(reveal=True) for record in records]
+    if form == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+async def run_vault_export(args: argparse.Namespace) -> int:
+    """Write every record, secrets in clear, to a new 0600 file (or stdout with --reveal)."""
+    output = None if args.output in {None, Path("-")} else args.output
+    if output is None and not args.reveal:
+        msg = (
+            "export writes every secret in clear: give --output FILE (created with mode "
+            "0600), or --reveal to print them to stdout"
+        )
+        raise ConfigurationError(msg)
+    if output is not None and not args.force and output.exists():
+        msg = f"{output} exists; pass --force to replace it"
+        raise ConfigurationError(msg)
+    vault = _open_vault(args.vault)
+    records = list(vault.records())
+    text = _export_text(records, args.format)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    try:
+        write_private_file(output, text.encode(), overwrite=args.force)
+    except FileExistsError as exc:
+        msg = f"{output} exists; pass --force to replace it"
+        raise ConfigurationError(msg) from exc
+    except OSError as exc:
+        msg = f"{output}: cannot write ({exc.strerror})"
+        raise ConfigurationError(msg) from exc
+    print(f"exported {len(records)} key(s), secrets in clear, to {output}", file=sys.stderr)
     return 0
 
 
@@ -265,7 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("plan", type=Path)
     plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
     plan.set_defaults(run=run_plan)
-    apply = commands.add_parser("apply", help="create what the plan says is missing")
+    apply = commands.add_parser(
+        "apply",
+        help="create what the plan says is missing",
+        description=APPLY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     apply.add_argument("plan", type=Path)
     apply.add_argument(
         "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
@@ -273,12 +499,50 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
+    apply.add_argument(
+        "--yes",
+        action="store_true",
+        help="apply without asking (required when stdin is not a terminal, and with --json)",
+    )
     apply.set_defaults(run=run_apply)
-    vault = commands.add_parser("vault", help="read the secrets vault")
+    vault = commands.add_parser(
+        "vault",
+        help="read the secrets vault",
+        description=VAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
     vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
     vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     vault_list.set_defaults(run=run_vault_list)
+    show = vault_commands.add_parser(
+        "show",
+        help="show one key (secrets masked unless --reveal)",
+        description=VAULT_SHOW_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("label", metavar="LABEL", help="SUBACCOUNT/KEY, a key's label, or API key")
+    show.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    show.add_argument("--account", help="only keys of this plan account")
+    show.add_argument("--reveal", action="store_true", help="print the secret and passphrase")
+    show.add_argument("--json", action="store_true", help="one JSON object (masked alike)")
+    show.set_defaults(run=run_vault_show)
+    export = vault_commands.add_parser(
+        "export",
+        help="write every key with its secrets, to a new 0600 file",
+        description=VAULT_EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    export.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="new file to write (mode 0600)"
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--force", action="store_true", help="replace an existing --output")
+    export.add_argument(
+        "--reveal", action="store_true", help="without --output: print the secrets to stdout"
+    )
+    export.set_defaults(run=run_vault_export)
     return parser
 
 

@@ -68,7 +68,16 @@ async def test_plan_apply_reapply_and_vault(
         assert "desk-a: create sub-account alpha (alphabot), 2 key(s)" in shown
         assert (
             await cli(
-                "apply", str(plan), "--base-url", url, "--vault", vault, "--state", state, "--json"
+                "apply",
+                str(plan),
+                "--base-url",
+                url,
+                "--vault",
+                vault,
+                "--state",
+                state,
+                "--json",
+                "--yes",
             )
             == 0
         )
@@ -85,7 +94,9 @@ async def test_plan_apply_reapply_and_vault(
         for secret in [*secrets, MASTER.secret_key.reveal(), MASTER.passphrase.reveal()]:
             assert secret not in out + err
         assert (
-            await cli("apply", str(plan), "--base-url", url, "--vault", vault, "--state", state)
+            await cli(
+                "apply", str(plan), "--base-url", url, "--vault", vault, "--state", state, "--yes"
+            )
             == 0
         )
         again = capfd.readouterr().out
@@ -107,7 +118,13 @@ async def test_invalid_plan_exits_2_and_sends_nothing(
     plan.write_text(PLAN.replace('"alphabot"', '"alpha"').replace('"read"]', '"withdraw"]'))
     async with Emulator([MASTER]) as emulator:
         code = await cli(
-            "apply", str(plan), "--base-url", emulator.base_url, "--vault", str(tmp_path / "v")
+            "apply",
+            str(plan),
+            "--base-url",
+            emulator.base_url,
+            "--vault",
+            str(tmp_path / "v"),
+            "--yes",
         )
         assert emulator.audit.accepted == 0
     assert code == 2

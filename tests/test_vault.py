@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys._vault import SecretsVault, VaultRecord
+from bitget_keys._vault import SecretsVault, VaultRecord, write_private_file
 from bitget_keys.errors import ConfigurationError, VaultError
 
 KEY = "correct horse battery staple"
@@ -125,3 +125,30 @@ def test_reprs_hide_secrets(tmp_path: Path) -> None:
     assert "HiddenSecret99" not in text
     assert "Passw0rd1234" not in text
     assert "bg_bot01" in text
+
+
+def test_record_dict_masks_unless_revealed() -> None:
+    """`to_dict` shows ******** for the secrets, and the values only with reveal."""
+    item = record(secret="DictSecret0001")
+    masked, revealed = item.to_dict(), item.to_dict(reveal=True)
+    assert masked["secret_key"] == masked["passphrase"] == "********"
+    assert "DictSecret0001" not in str(masked)
+    assert revealed["secret_key"] == "DictSecret0001"
+    assert revealed["passphrase"] == "Passw0rd1234"
+    assert VaultRecord.from_json(item.to_json()) == item
+    assert item.qualified_label == "alphabot/bot01"
+
+
+def test_private_file_is_0600_and_never_clobbered(tmp_path: Path) -> None:
+    """A private file is created 0600; an existing one is kept unless overwrite is asked."""
+    path = tmp_path / "export.json"
+    write_private_file(path, b"first")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        write_private_file(path, b"second")
+    assert path.read_bytes() == b"first"
+    path.chmod(0o644)
+    write_private_file(path, b"third", overwrite=True)
+    assert path.read_bytes() == b"third"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.json"]
