@@ -107,7 +107,11 @@ class Scenario:
 
     @property
     def physical(self) -> float:
-        return float(self.uids * sum(endpoint.rate for endpoint in self.endpoints))
+        """The sum of the lanes' rates, or the IP cap where it is lower and in force."""
+        lanes = float(self.uids * sum(endpoint.rate for endpoint in self.endpoints))
+        if self.emulator_ip_limit is None:
+            return lanes
+        return min(lanes, self.emulator_ip_limit / 60)
 
 
 # -- the emulator in a child process (HTTP on loopback uses the second core) -----------
