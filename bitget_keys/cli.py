@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -20,11 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
+from rich.text import Text
+
+from bitget_keys._applier import Status, read_live_state
 from bitget_keys._client import Client, ClientConfig
 from bitget_keys._journal import Journal
 from bitget_keys._plan import AccountSpec, load_plan
 from bitget_keys._planner import diff_account
+from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode
 from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault
 from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
@@ -198,29 +200,24 @@ async def run_plan(args: argparse.Namespace) -> int:
 
 
 async def run_apply(args: argparse.Namespace) -> int:
-    """Make live state match the plan; one line (or JSON object) per item."""
+    """
+    Make live state match the plan: a live display on a terminal, else one line (or JSON
+    object) per item.
+    """
     plan = load_plan(args.plan)
     vault = SecretsVault.open(args.vault, _vault_key())
     clients, client_for = _clients(args.base_url)
-
-    def show(result: ItemResult) -> None:
-        if args.json:
-            print(json.dumps(result.to_dict()), flush=True)
-        else:
-            detail = f" ({result.detail})" if result.detail else ""
-            print(
-                f"{result.account}: {result.kind} {result.target}: {result.status}{detail}",
-                flush=True,
-            )
-
+    reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     try:
         with Journal(args.state) as journal:
-            results = await apply_plan(
-                plan, clients=client_for, vault=vault, journal=journal, on_result=show
+            results = await apply_with_progress(
+                plan, clients=client_for, vault=vault, journal=journal, reporter=reporter
             )
     finally:
         for client in clients.values():
             await client.aclose()
+    if reporter.mode is Mode.LIVE:
+        reporter.console.print(Text(reporter.summary()))
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
     return 0 if all(result.status in good for result in results) else 1
 
