@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from rich.text import Text
 
 from bitget_keys._applier import Status, read_live_state
 from bitget_keys._client import Client, ClientConfig
+from bitget_keys._demo import DemoSize, run_demo
 from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, load_plan
+from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, load_plan
 from bitget_keys._planner import diff_account
 from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode
 from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault
@@ -235,6 +236,25 @@ async def run_vault_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_demo_command(args: argparse.Namespace) -> int:
+    """Provision against the bundled emulator and summarise; see `bitget_keys._demo`."""
+    size = DemoSize(accounts=args.accounts, subaccounts=args.subaccounts, keys=args.keys)
+    mode = choose_mode(json_lines=args.json, stream=sys.stdout)
+    return await run_demo(size, mode=mode, workdir=args.workdir)
+
+
+def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f"{low} or more"
+            msg = f"must be {bounds} (got {value})"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -271,6 +291,24 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
     apply.set_defaults(run=run_apply)
+    demo = commands.add_parser(
+        "demo",
+        help="provision sub-accounts and keys at scale against the bundled emulator",
+        description=(
+            "Serve the bundled emulator (Bitget's rate limits and quotas) in process, write "
+            "an example plan, apply it with the progress display, apply it again to show "
+            "that nothing is left to do, and summarise what the emulator saw. Needs no "
+            "Bitget account; everything is written to --workdir."
+        ),
+    )
+    demo.add_argument("--accounts", type=_at_least(1), default=5, help="master accounts (5)")
+    demo.add_argument(
+        "--subaccounts", type=_at_least(1, MAX_SUBACCOUNTS), default=20, help="per master (20)"
+    )
+    demo.add_argument("--keys", type=_at_least(1, MAX_KEYS), default=2, help="per sub-account (2)")
+    demo.add_argument("--workdir", type=Path, help="where to write (default: a new temp dir)")
+    demo.add_argument("--json", action="store_true", help="JSON lines: items, then a summary")
+    demo.set_defaults(run=run_demo_command)
     vault = commands.add_parser("vault", help="read the secrets vault")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
     vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
