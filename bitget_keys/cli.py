@@ -19,17 +19,20 @@ import os
 import signal
 import sys
 import tomllib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+from rich.text import Text
 
-from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
+from bitget_keys._applier import Status, read_live_state
 from bitget_keys._client import Client, ClientConfig
+from bitget_keys._demo import DemoSize, run_demo
 from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, Plan, load_plan
+from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, Plan, load_plan
 from bitget_keys._planner import diff_account
+from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode
 from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault, VaultRecord, write_private_file
 from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError, VaultError
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
@@ -326,7 +329,10 @@ async def _confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | No
 
 
 async def run_apply(args: argparse.Namespace) -> int:
-    """Make live state match the plan; one line (or JSON object) per item."""
+    """
+    Make live state match the plan: a live display on a terminal, else one line (or JSON
+    object) per item.
+    """
     plan = load_plan(args.plan)
     if not args.yes and (args.json or not _stdin_is_terminal()):
         why = "with --json" if args.json else "when stdin is not a terminal"
@@ -341,17 +347,7 @@ async def run_apply(args: argparse.Namespace) -> int:
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
     clients, client_for = _clients(args.base_url)
-
-    def show(result: ItemResult) -> None:
-        if args.json:
-            print(json.dumps(result.to_dict()), flush=True)
-        else:
-            detail = f" ({result.detail})" if result.detail else ""
-            print(
-                f"{result.account}: {result.kind} {result.target}: {result.status}{detail}",
-                flush=True,
-            )
-
+    reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     try:
         if not args.yes and not await _confirm_changes(plan, client_for, vault):
             print("bitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
@@ -359,12 +355,14 @@ async def run_apply(args: argparse.Namespace) -> int:
         if vault is None:
             vault = SecretsVault.open(args.vault, vault_key)
         with Journal(args.state) as journal:
-            results = await apply_plan(
-                plan, clients=client_for, vault=vault, journal=journal, on_result=show
+            results = await apply_with_progress(
+                plan, clients=client_for, vault=vault, journal=journal, reporter=reporter
             )
     finally:
         for client in clients.values():
             await client.aclose()
+    if reporter.mode is Mode.LIVE:
+        reporter.console.print(Text(reporter.summary()))
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
     return 0 if all(result.status in good for result in results) else 1
 
@@ -459,6 +457,47 @@ async def run_vault_export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_demo_command(args: argparse.Namespace) -> int:
+    """Provision against the bundled emulator and summarise; see `bitget_keys._demo`."""
+    size = DemoSize(accounts=args.accounts, subaccounts=args.subaccounts, keys=args.keys)
+    mode = choose_mode(json_lines=args.json, stream=sys.stdout)
+    return await run_demo(size, mode=mode, workdir=args.workdir)
+
+
+def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f"{low} or more"
+            msg = f"must be {bounds} (got {value})"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
+
+
+def _add_demo(commands: Any) -> None:
+    """The ``demo`` command's arguments."""
+    demo = commands.add_parser(
+        "demo",
+        help="provision sub-accounts and keys at scale against the bundled emulator",
+        description=(
+            "Serve the bundled emulator (Bitget's rate limits and quotas) in process, write "
+            "an example plan, apply it with the progress display, apply it again to show "
+            "that nothing is left to do, and summarise what the emulator saw. Needs no "
+            "Bitget account; everything is written to --workdir."
+        ),
+    )
+    demo.add_argument("--accounts", type=_at_least(1), default=5, help="master accounts (5)")
+    demo.add_argument(
+        "--subaccounts", type=_at_least(1, MAX_SUBACCOUNTS), default=20, help="per master (20)"
+    )
+    demo.add_argument("--keys", type=_at_least(1, MAX_KEYS), default=2, help="per sub-account (2)")
+    demo.add_argument("--workdir", type=Path, help="where to write (default: a new temp dir)")
+    demo.add_argument("--json", action="store_true", help="JSON lines: items, then a summary")
+    demo.set_defaults(run=run_demo_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -505,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply without asking (required when stdin is not a terminal, and with --json)",
     )
     apply.set_defaults(run=run_apply)
+    _add_demo(commands)
     vault = commands.add_parser(
         "vault",
         help="read the secrets vault",

@@ -1,0 +1,174 @@
+"""`bitget-keys demo`: provisioning against the bundled emulator, end to end, as users run it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+
+from bitget_keys import _demo
+from bitget_keys._demo import DEMO_VAULT_KEY, DemoSize, example_plan, subaccount_name
+from bitget_keys._plan import parse_plan
+from bitget_keys._vault import SecretsVault
+from bitget_keys.cli import main
+from bitget_keys.testing import Emulator
+
+ESCAPE = "\x1b"
+
+
+@pytest.fixture
+def emulators(monkeypatch: pytest.MonkeyPatch) -> list[Emulator]:
+    """Every emulator the demo starts, kept for the test to inspect afterwards."""
+    started: list[Emulator] = []
+
+    class Recorded(Emulator):
+        async def __aenter__(self) -> Self:
+            started.append(self)
+            return await super().__aenter__()
+
+    monkeypatch.setattr(_demo, "Emulator", Recorded)
+    return started
+
+
+def held(emulator: Emulator) -> tuple[int, list[str]]:
+    """The sub-accounts the emulator holds, and all their keys."""
+    subaccounts = [
+        sub for master in emulator.accounts for sub in emulator.exchange.subaccounts(master.uid)
+    ]
+    return len(subaccounts), [api_key for sub in subaccounts for _, api_key in sub["keys"]]
+
+
+def secrets_of(emulator: Emulator, vault: SecretsVault) -> list[str]:
+    """Every secret of the run: masters', created keys' (from the emulator) and the vault's."""
+    found = [
+        text
+        for master in emulator.accounts
+        for text in (master.secret_key.reveal(), master.passphrase.reveal())
+    ]
+    for record in vault.records():
+        found.append(emulator.exchange.secret_of(record.api_key) or "missing")
+        found.append(record.secret_key.reveal())
+        if record.passphrase is not None:
+            found.append(record.passphrase.reveal())
+    return found
+
+
+def test_demo_json_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulators: list[Emulator]
+) -> None:
+    """Everything planned is made once, matches the emulator and the vault; no secret shown."""
+    workdir = tmp_path / "demo"
+    argv = ["demo", "--accounts", "2", "--subaccounts", "6", "--keys", "2"]
+    code = main([*argv, "--workdir", str(workdir), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    *items, last = [json.loads(line) for line in out.splitlines()]
+    summary = last["summary"]
+    statuses = [item["status"] for item in items]
+    # Two masters x six sub-accounts: each sub-account and its two keys, made then found.
+    assert statuses == ["created"] * 36 + ["unchanged"] * 36
+    (emulator,) = emulators
+    subaccounts, keys = held(emulator)
+    assert (subaccounts, len(keys)) == (12, 24)
+    assert summary["ok"] is True
+    assert summary["created"] == {"subaccounts": 12, "keys": 24}
+    assert summary["emulator"] == {"subaccounts": subaccounts, "keys": len(keys)}
+    assert summary["rerun"] == {"changed": 0, "create_requests": 0}
+    assert summary["requests"] == {
+        "accepted": emulator.audit.accepted,
+        "throttled": emulator.audit.throttled,
+        "refused": 0,
+    }
+    assert summary["busiest_second"]["batch_create_virtual_subaccounts"] == {
+        "accepted": 1,
+        "limit": 1,
+    }
+    assert all(row["accepted"] <= row["limit"] for row in summary["busiest_second"].values())
+    vault = SecretsVault.open(workdir / "demo.vault", DEMO_VAULT_KEY)
+    records = list(vault.records())
+    assert summary["vault_records"] == len(records) == 24
+    assert sorted(record.api_key for record in records) == sorted(keys)
+    for record in records:
+        assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
+    for secret in secrets_of(emulator, vault):
+        assert secret not in out + err
+    assert ESCAPE not in out + err
+    assert (workdir / "demo-plan.toml").read_text().startswith("# An example bitget-keys plan")
+    assert f"work directory: {workdir}" in err  # the prose goes to stderr with --json
+
+
+def test_demo_plain_output_in_a_pipe(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    emulators: list[Emulator],
+) -> None:
+    """Without a terminal: no escape codes, a readable summary, and a vault list that works."""
+    workdir = tmp_path / "demo"
+    code = main(
+        ["demo", "--accounts", "1", "--subaccounts", "2", "--keys", "3", "--workdir", str(workdir)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert ESCAPE not in out + err
+    assert "first apply:   2 sub-accounts and 6 keys created, 0 failed" in out
+    assert "second apply:  0 created or modified, 0 create requests" in out
+    assert "emulator:      holds 2 sub-accounts and 6 keys" in out
+    assert "0 answered 429" in out
+    assert ": created" not in out  # in a pipe the demo prints only items that went wrong
+    command = next(line for line in out.splitlines() if "list them:" in line)
+    vault_path = workdir / "demo.vault"
+    assert command.split("list them:")[1].split() == [
+        f"BITGET_KEYS_VAULT_KEY={DEMO_VAULT_KEY}",
+        "bitget-keys",
+        "vault",
+        "list",
+        "--vault",
+        str(vault_path),
+    ]
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", DEMO_VAULT_KEY)
+    assert main(["vault", "list", "--vault", str(vault_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 6
+    (emulator,) = emulators
+    vault = SecretsVault.open(vault_path, DEMO_VAULT_KEY)
+    for secret in secrets_of(emulator, vault):
+        assert secret not in out + err + "\n".join(listed)
+
+
+def test_demo_refuses_a_workdir_that_holds_a_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulators: list[Emulator]
+) -> None:
+    """An earlier demo's vault is never appended to or overwritten; exit code 2."""
+    (tmp_path / "demo.vault").write_text("earlier")
+    assert main(["demo", "--workdir", str(tmp_path)]) == 2
+    assert "already holds a demo (demo.vault)" in capsys.readouterr().err
+    assert (tmp_path / "demo.vault").read_text() == "earlier"
+    assert not emulators
+
+
+@pytest.mark.parametrize("argv", [["--accounts", "0"], ["--subaccounts", "21"], ["--keys", "11"]])
+def test_demo_sizes_stay_within_bitget_quotas(argv: list[str]) -> None:
+    """Sizes the quotas forbid are refused before anything starts."""
+    with pytest.raises(SystemExit) as raised:
+        main(["demo", *argv])
+    assert raised.value.code == 2
+
+
+def test_example_plan_is_valid_at_the_largest_size() -> None:
+    """The example plan passes the plan checks, up to 20 sub-accounts and 10 keys each."""
+    size = DemoSize(accounts=5, subaccounts=20, keys=10)
+    environ: dict[str, Any] = {}
+    for index in range(1, 6):
+        for field in ("API_KEY", "SECRET_KEY", "PASSPHRASE"):
+            environ[f"DEMO_MASTER_{index}_{field}"] = f"demo-{field.lower()}-{index}"
+    plan = parse_plan(tomllib.loads(example_plan(size)), environ=environ)
+    assert len(plan.accounts) == 5
+    assert plan.key_count == 1000
+    names = {sub.name for account in plan.accounts for sub in account.subaccounts}
+    assert len(names) == 100
+    assert subaccount_name(0, 0) == "demoaaaa"
+    assert subaccount_name(4, 19) == "demoaeat"
