@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bitget_keys import Client, ClientConfig, Credentials
+from bitget_keys.cli import main
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -95,3 +96,16 @@ def test_accounts_file_typos_are_refused(tmp_path: Path) -> None:
             _load_accounts(path)
     path.write_text(base + 'copy_trader = "none"\n')
     assert _load_accounts(path)[0][0].copy_trader is None
+
+
+def test_a_closed_pipe_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`bitget-keys vault list | head`: the reader leaving is not an error with a traceback."""
+
+    async def reader_left(_args: object) -> int:
+        raise BrokenPipeError
+
+    monkeypatch.setattr("bitget_keys.cli.run_vault_list", reader_left)
+    assert main(["vault", "list", "--vault", "nowhere.vault"]) == 141
+    assert "Traceback" not in capfd.readouterr().err
