@@ -149,20 +149,33 @@ async def _list_subaccounts(client: Client) -> tuple[m.VirtualSubaccount, ...]:
     return await _read(every_page)
 
 
+async def _all(reads: Sequence[Awaitable[T]]) -> list[T]:
+    """
+    Run reads at once (the scheduler paces them on their lanes, whatever the round
+    trip); once all have ended, raise the first error, if any.
+    """
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    values = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        values.append(result)
+    return values
+
+
 async def _list_keys(
     client: Client, uids: Sequence[str]
 ) -> list[tuple[m.VirtualSubaccountAPIKey, ...]]:
-    # All at once: the scheduler paces them on their lane, whatever the round trip.
-    return await asyncio.gather(
-        *(_read(functools.partial(client.list_virtual_subaccount_api_keys, uid)) for uid in uids)
+    return await _all(
+        [_read(functools.partial(client.list_virtual_subaccount_api_keys, uid)) for uid in uids]
     )
 
 
 async def _list_broker_keys(
     client: Client, uids: Sequence[str]
 ) -> list[tuple[m.BrokerSubaccountAPIKey, ...]]:
-    return await asyncio.gather(
-        *(_read(functools.partial(client.list_broker_subaccount_api_keys, uid)) for uid in uids)
+    return await _all(
+        [_read(functools.partial(client.list_broker_subaccount_api_keys, uid)) for uid in uids]
     )
 
 

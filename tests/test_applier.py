@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bitget_keys import Client, ClientConfig, RateLimitScheduler
+from bitget_keys import Client, ClientConfig, RateLimitScheduler, _applier
 from bitget_keys._applier import ItemResult, Status, apply_plan, generate_passphrase
 from bitget_keys._journal import Journal
 from bitget_keys._plan import AccountSpec, parse_plan
@@ -274,3 +274,19 @@ async def test_a_vault_write_failure_stops_the_run_with_its_error(
     monkeypatch.setattr(SecretsVault, "append", refuse)
     with pytest.raises(VaultError, match="No space left"):
         await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=2))
+
+
+async def test_a_read_that_keeps_failing_fails_its_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key lists that always get 503 are tried five times each, then the account fails, alone."""
+    monkeypatch.setattr(_applier, "_READ_BACKOFF", 0.001)
+    emulator = Emulator(MASTERS[:2], limits=Limits(per_uid=False, ip_limit=None))
+    await run_apply(emulator, tmp_path, plan_data(accounts=2, subaccounts=3))
+    emulator.faults = Faults(
+        server_error=1.0, endpoints=frozenset({"list_virtual_subaccount_api_keys"})
+    )
+    results = await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=3))
+    assert [(r.account, r.kind, r.status) for r in results] == [("desk1", "account", Status.FAILED)]
+    assert "40015" in results[0].detail
+    assert emulator.server_errors == ["list_virtual_subaccount_api_keys"] * 3 * 5
