@@ -16,9 +16,10 @@ Nothing is created twice:
 - Each run starts from live state, so a re-run (or a run after a crash) creates only
   what is still missing; re-running a completed plan sends no create.
 - A create whose answer never came (timeout, dropped connection, server error) is
-  *unknown*: it is not sent again in this round, and the round ends by reading live
-  state again; only what is still absent then is created in the next round. A round
-  in which every answer arrived needs no such read: what it created is known exactly.
+  *unknown*: it is not sent again in this round, and the round ends by reading again
+  what it may have changed (the sub-account list, or that sub-account's keys); only
+  what is still absent then is created in the next round. A round in which every
+  answer arrived needs no such read: what it created is known exactly.
 - The copy key can be created once per trader, ever, so an unknown copy-key outcome is
   reported and never retried.
 - Reads change nothing, so a read that failed (server error, lost connection) is tried
