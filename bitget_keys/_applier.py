@@ -1,27 +1,35 @@
 """
 Applying a plan: make live state match it, account by account, all accounts at once.
 
-Each account runs in rounds. A round reads live state (the list endpoints), diffs it
-against the plan, and creates only what is missing: new sub-accounts in batches of at
-most five (each with its first key), further keys of sub-accounts that exist, broker key
-changes, and the copy key. Bitget masks new sub-accounts' UIDs, so keys of sub-accounts
-made in one round are made in the next, after the list shows their UIDs.
+Each account starts by reading live state (the list endpoints) and diffing it against
+the plan, then runs in rounds. A round creates what is missing, as soon as it can be
+created: new sub-accounts in batches of at most five (each with its first key), further
+keys of sub-accounts that exist, broker key changes, and the copy key. Bitget masks new
+sub-accounts' UIDs in the batch answer, so after batches are answered the sub-account
+list is read to learn their UIDs, and their further keys are created at once, while the
+next batches are still going out (the keys' lane and the batches' lane are separate
+budgets). While keys are still being created, later batches join one list read instead
+of each costing one.
 
 Nothing is created twice:
 
-- Every round starts from live state, so a re-run (or a run after a crash) creates only
+- Each run starts from live state, so a re-run (or a run after a crash) creates only
   what is still missing; re-running a completed plan sends no create.
 - A create whose answer never came (timeout, dropped connection, server error) is
-  *unknown*: it is not sent again in this round; the next round reads live state first,
-  and only what is still absent is created again.
+  *unknown*: it is not sent again in this round, and the round ends by reading again
+  what it may have changed (the sub-account list, or that sub-account's keys); only
+  what is still absent then is created in the next round. A round in which every
+  answer arrived needs no such read: what it created is known exactly.
 - The copy key can be created once per trader, ever, so an unknown copy-key outcome is
   reported and never retried.
+- Reads change nothing, so a read that failed (server error, lost connection) is tried
+  again, a few times, before the account gives up.
 
 Nothing created is lost: each secret is appended to the vault (fsynced, synchronously, so
 no other request of the run starts meanwhile) the moment its answer arrives, before the
-item is reported. A key that exists live but whose secret is not in the vault is
-reported as an orphan that needs attention (neutralise it, or delete it in the web UI);
-it is never silently recreated.
+item is journalled as done or reported. A key that exists live but whose secret is not
+in the vault is reported as an orphan that needs attention (neutralise it, or delete it
+in the web UI); it is never silently recreated.
 
 One failing account or item never stops the others: every failure becomes a result.
 """
@@ -30,11 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import secrets
 import string
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
 
 import attrs
 
@@ -58,6 +67,12 @@ __all__ = ["ItemResult", "Status", "apply_plan", "generate_passphrase", "read_li
 _log: Final = logging.getLogger("bitget_keys.apply")
 
 _PASSPHRASE_ALPHABET: Final = string.ascii_letters + string.digits
+#: How often a read is tried in all, and the pause before the first retry (doubled each
+#: time): enough to ride out a few lost answers, short enough not to stall the run.
+_READ_ATTEMPTS: Final = 5
+_READ_BACKOFF: Final = 0.2
+
+T = TypeVar("T")
 
 
 def generate_passphrase(length: int = 24) -> Secret:
@@ -111,21 +126,82 @@ class ItemResult:
 OnResult = Callable[[ItemResult], None]
 
 
+async def _read(call: Callable[[], Awaitable[T]]) -> T:
+    """
+    Run a read, and run it again after a failure a later attempt may not meet.
+
+    Reads change nothing, so a lost answer or a server error costs only the retry; any
+    other error (a refused key, a missing permission) would come back the same, and is
+    raised at once.
+    """
+    for attempt in range(_READ_ATTEMPTS - 1):
+        try:
+            return await call()
+        except (ServerError, TransportError) as exc:
+            _log.debug("read failed (%s), trying again", _describe(exc))
+            await asyncio.sleep(_READ_BACKOFF * 2**attempt)
+    return await call()
+
+
+async def _list_subaccounts(client: Client) -> tuple[m.VirtualSubaccount, ...]:
+    async def every_page() -> tuple[m.VirtualSubaccount, ...]:
+        return tuple([sub async for sub in client.iter_virtual_subaccounts(page_size=100)])
+
+    return await _read(every_page)
+
+
+async def _all(reads: Sequence[Awaitable[T]]) -> list[T]:
+    """
+    Run reads at once (the scheduler paces them on their lanes, whatever the round
+    trip); once all have ended, raise the first error, if any.
+    """
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    values = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        values.append(result)
+    return values
+
+
+async def _list_keys(
+    client: Client, uids: Sequence[str]
+) -> list[tuple[m.VirtualSubaccountAPIKey, ...]]:
+    return await _all(
+        [_read(functools.partial(client.list_virtual_subaccount_api_keys, uid)) for uid in uids]
+    )
+
+
+async def _list_broker_keys(
+    client: Client, uids: Sequence[str]
+) -> list[tuple[m.BrokerSubaccountAPIKey, ...]]:
+    return await _all(
+        [_read(functools.partial(client.list_broker_subaccount_api_keys, uid)) for uid in uids]
+    )
+
+
 async def read_live_state(client: Client, account: AccountSpec) -> LiveState:
-    """Read what exists for ``account``: sub-accounts, their keys, broker keys."""
-    subaccounts = tuple([sub async for sub in client.iter_virtual_subaccounts(page_size=100)])
+    """
+    Read what exists for ``account``: sub-accounts, their keys, broker keys.
+
+    A read that fails on the server's side or loses its answer is tried again a few
+    times before its error is raised.
+    """
+    subaccounts = await _list_subaccounts(client)
     planned_labels = {sub.label for sub in account.subaccounts}
-    keys: dict[str, tuple[m.VirtualSubaccountAPIKey, ...]] = {}
-    for sub in subaccounts:
-        if sub.label in planned_labels and sub.status is not m.SubaccountStatus.DELETED:
-            keys[sub.subaccount_uid] = await client.list_virtual_subaccount_api_keys(
-                sub.subaccount_uid
-            )
-    broker_keys = {
-        sub_uid: await client.list_broker_subaccount_api_keys(sub_uid)
-        for sub_uid in sorted({spec.sub_uid for spec in account.broker_keys})
-    }
-    return LiveState(subaccounts=subaccounts, keys=keys, broker_keys=broker_keys)
+    uids = [
+        sub.subaccount_uid
+        for sub in subaccounts
+        if sub.label in planned_labels and sub.status is not m.SubaccountStatus.DELETED
+    ]
+    broker_uids = sorted({spec.sub_uid for spec in account.broker_keys})
+    return LiveState(
+        subaccounts=subaccounts,
+        keys=dict(zip(uids, await _list_keys(client, uids), strict=True)),
+        broker_keys=dict(
+            zip(broker_uids, await _list_broker_keys(client, broker_uids), strict=True)
+        ),
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -137,6 +213,116 @@ def _ambiguous(exc: BaseException) -> bool:
     if isinstance(exc, TransportError):
         return exc.maybe_sent
     return isinstance(exc, ServerError)
+
+
+class _Known:
+    """
+    Live state as last read, plus what the current round created since.
+
+    While every create's answer arrives, this is exactly what exists (this run is the
+    only writer), so the next round can diff against it without reading again. An
+    outcome that is not known marks what it may have changed as stale, and `refresh`
+    reads exactly that again: the sub-account list, or one sub-account's keys.
+    """
+
+    __slots__ = (
+        "broker_keys",
+        "keys",
+        "stale_broker_keys",
+        "stale_keys",
+        "stale_list",
+        "subaccounts",
+    )
+
+    def __init__(self, live: LiveState) -> None:
+        self.subaccounts = {sub.subaccount_uid: sub for sub in live.subaccounts}
+        self.keys = {uid: list(keys) for uid, keys in live.keys.items()}
+        self.broker_keys = {uid: list(keys) for uid, keys in live.broker_keys.items()}
+        #: The sub-account list may lack sub-accounts that exist.
+        self.stale_list = False
+        #: Sub-accounts (by UID) that may have keys not listed here.
+        self.stale_keys: set[str] = set()
+        #: Broker sub-accounts whose keys may not have the settings listed here.
+        self.stale_broker_keys: set[str] = set()
+
+    @property
+    def exact(self) -> bool:
+        """Whether this is known to be what exists."""
+        return not (self.stale_list or self.stale_keys or self.stale_broker_keys)
+
+    def listed(self, subaccounts: Sequence[m.VirtualSubaccount]) -> None:
+        """A fresh sub-account list replaces the old one (keys are kept)."""
+        self.subaccounts = {sub.subaccount_uid: sub for sub in subaccounts}
+
+    def add_key(self, key: m.VirtualSubaccountAPIKey) -> None:
+        self.keys.setdefault(key.subaccount_uid, []).append(key)
+
+    def modified(self, spec: BrokerKeySpec) -> None:
+        """A broker key now has the settings of ``spec``."""
+        keys = self.broker_keys.setdefault(spec.sub_uid, [])
+        for index, key in enumerate(keys):
+            if key.api_key == spec.api_key:
+                keys[index] = attrs.evolve(
+                    key,
+                    permissions=spec.permissions,
+                    perm_type=spec.perm_type,
+                    ip_list=key.ip_list if spec.ip_list is None else spec.ip_list,
+                    label=key.label if spec.label is None else spec.label,
+                )
+
+    async def refresh(self, client: Client, account: AccountSpec) -> None:
+        """
+        Read again what is stale, and only that.
+
+        A re-read list may show planned sub-accounts whose keys were never read (an
+        unknown batch that took effect): their keys are read too.
+        """
+        if self.stale_list:
+            self.listed(await _list_subaccounts(client))
+            planned = {sub.label for sub in account.subaccounts}
+            self.stale_keys |= {
+                uid
+                for uid, sub in self.subaccounts.items()
+                if sub.label in planned
+                and sub.status is not m.SubaccountStatus.DELETED
+                and uid not in self.keys
+            }
+            self.stale_list = False
+        uids = sorted(self.stale_keys)
+        for uid, keys in zip(uids, await _list_keys(client, uids), strict=True):
+            self.keys[uid] = list(keys)
+        self.stale_keys.clear()
+        broker_uids = sorted(self.stale_broker_keys)
+        broker = await _list_broker_keys(client, broker_uids)
+        for uid, broker_keys in zip(broker_uids, broker, strict=True):
+            self.broker_keys[uid] = list(broker_keys)
+        self.stale_broker_keys.clear()
+
+    def live(self) -> LiveState:
+        return LiveState(
+            subaccounts=tuple(self.subaccounts.values()),
+            keys={uid: tuple(keys) for uid, keys in self.keys.items()},
+            broker_keys={uid: tuple(keys) for uid, keys in self.broker_keys.items()},
+        )
+
+
+@attrs.frozen(kw_only=True)
+class _Created:
+    """A sub-account whose batch answer arrived: its first key is in the vault."""
+
+    spec: SubaccountSpec
+    row: m.CreatedVirtualSubaccount
+
+
+def _first_key(uid: str, created: _Created) -> m.VirtualSubaccountAPIKey:
+    # Batch-create gives the first key the sub-account's label.
+    return m.VirtualSubaccountAPIKey(
+        subaccount_uid=uid,
+        api_key=created.row.api_key,
+        label=created.spec.label,
+        permissions=created.row.permissions,
+        ip_list=created.row.ip_list,
+    )
 
 
 class _AccountRun:
@@ -159,6 +345,14 @@ class _AccountRun:
         self.vault_keys = vault_keys
         self.master_uid = ""
         self.reported: set[tuple[str, str]] = set()
+        # The current round's state (see `round`).
+        self.known = _Known(LiveState())
+        self.group: asyncio.TaskGroup | None = None
+        #: Sub-accounts created this round whose UIDs are not known yet, by label.
+        self.unlocated: dict[str, _Created] = {}
+        self.batches_done = True
+        self.keys_in_progress = 0
+        self.wake = asyncio.Event()
 
     def report(
         self,
@@ -182,7 +376,11 @@ class _AccountRun:
         self.on_result(result)
 
     def create_failed(self, entry: int, kind: str, target: str, exc: BaseException) -> None:
-        """Settle and report a create that failed: unknown if it may have taken effect."""
+        """
+        Settle and report a create that failed: unknown if it may have taken effect.
+
+        The caller marks what an unknown outcome may have changed as stale.
+        """
         unknown = _ambiguous(exc)
         detail = _describe(exc)
         self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
@@ -195,9 +393,14 @@ class _AccountRun:
         api_key: str,
         secret_key: Secret,
         passphrase: Secret,
-        subaccount_uid: str,
+        subaccount_uid: str | None,
     ) -> None:
-        """Store a new sub-account key (see `persist`)."""
+        """
+        Store a new sub-account key (see `persist`).
+
+        A first key's sub-account UID is ``None`` when the batch answer masked it: the
+        record names the sub-account by its name and label instead.
+        """
         self.persist(
             VaultRecord(
                 kind="virtual_subaccount_key",
@@ -221,27 +424,134 @@ class _AccountRun:
         self.vault_keys.add(record.api_key)
 
     async def run(self, max_rounds: int) -> None:
-        self.master_uid = await self.client.uid()
-        live = LiveState()
-        for _ in range(max_rounds):
-            live = await read_live_state(self.client, self.account)
+        self.master_uid = await _read(self.client.uid)
+        live = await read_live_state(self.client, self.account)
+        for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
                 if ("subaccount", conflict) not in self.reported:
                     self.report("subaccount", conflict, Status.CONFLICT, detail=conflict)
-            if diff.empty:
+            if diff.empty or number == max_rounds:
                 break
-            await self.round(diff)
+            known = await self.round(diff, live)
+            await known.refresh(self.client, self.account)
+            live = known.live()
         await self.copy_key()
         self.final_report(live)
 
-    async def round(self, diff: AccountDiff) -> None:
-        for start in range(0, len(diff.new_subaccounts), m.MAX_BATCH_ITEMS):
-            await self.create_subaccounts(diff.new_subaccounts[start : start + m.MAX_BATCH_ITEMS])
-        await asyncio.gather(*(self.create_key(missing) for missing in diff.new_keys))
-        await asyncio.gather(*(self.modify_broker_key(spec) for spec in diff.broker_changes))
+    async def round(self, diff: AccountDiff, live: LiveState) -> _Known:
+        """
+        Create everything ``diff`` lacks, each item as soon as it can go.
 
-    async def create_subaccounts(self, batch: Sequence[SubaccountSpec]) -> None:
+        Returns live state as the round left it, with what unknown outcomes may have
+        changed marked stale.
+        """
+        self.known = _Known(live)
+        self.unlocated = {}
+        self.batches_done = not diff.new_subaccounts
+        self.keys_in_progress = 0
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.group = group
+                for missing in diff.new_keys:
+                    self.start_key(missing)
+                for spec in diff.broker_changes:
+                    group.create_task(self.modify_broker_key(spec))
+                if diff.new_subaccounts:
+                    group.create_task(self.create_new_subaccounts(diff.new_subaccounts))
+                    group.create_task(self.locate())
+        except BaseExceptionGroup as errors:
+            # Every expected failure became a result; this is a vault or journal write
+            # that failed, or a bug: stop the account with it, as a plain exception.
+            raise errors.exceptions[0] from errors
+        finally:
+            self.group = None
+        return self.known
+
+    def start_key(self, missing: MissingKey) -> None:
+        if self.group is None:  # pragma: no cover - only called inside a round
+            msg = "start_key outside a round"
+            raise RuntimeError(msg)
+        self.keys_in_progress += 1
+        self.group.create_task(self.create_key(missing)).add_done_callback(self.key_finished)
+
+    def key_finished(self, _task: asyncio.Task[None]) -> None:
+        self.keys_in_progress -= 1
+        if not self.keys_in_progress:
+            self.wake.set()
+
+    async def create_new_subaccounts(self, subs: Sequence[SubaccountSpec]) -> None:
+        """Send the batches one after another; `locate` picks up what they created."""
+        try:
+            for start in range(0, len(subs), m.MAX_BATCH_ITEMS):
+                for created in await self.create_subaccounts(
+                    subs[start : start + m.MAX_BATCH_ITEMS]
+                ):
+                    if created.row.subaccount_uid.isdigit():
+                        # Bitget sent the UID in clear: nothing to look up.
+                        self.located(created.row.subaccount_uid, created)
+                    else:
+                        self.unlocated[created.spec.label] = created
+                self.wake.set()
+        finally:
+            self.batches_done = True
+            self.wake.set()
+
+    async def locate(self) -> None:
+        """
+        Learn new sub-accounts' UIDs from the list, then start their further keys.
+
+        A read goes out as soon as some are waiting, unless keys are still being
+        created and more batches are to come: then the key lane is busy anyway, and
+        the next read serves every batch answered meanwhile.
+        """
+        while self.unlocated or not self.batches_done:
+            if not self.unlocated or (self.keys_in_progress and not self.batches_done):
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            await self.locate_once()
+
+    async def locate_once(self) -> None:
+        asked = set(self.unlocated)
+        try:
+            listed = await _list_subaccounts(self.client)
+        except (APIError, TransportError) as exc:
+            # The round ends by listing sub-accounts again (and the keys of any it did
+            # not know); their further keys go in the next round.
+            _log.info("%s: sub-account list failed: %s", self.account.name, _describe(exc))
+            for label in asked:
+                del self.unlocated[label]
+            self.known.stale_list = True
+            return
+        self.known.listed(listed)
+        by_label = {
+            sub.label: sub for sub in listed if sub.status is not m.SubaccountStatus.DELETED
+        }
+        for label, created in list(self.unlocated.items()):
+            found = by_label.get(label)
+            if found is not None:
+                del self.unlocated[label]
+                self.located(found.subaccount_uid, created)
+            elif label in asked:
+                # Read after its answer arrived, and not listed: live state decides.
+                del self.unlocated[label]
+                self.known.stale_list = True
+
+    def located(self, uid: str, created: _Created) -> None:
+        """A new sub-account's UID is known: record its first key, start the others."""
+        if uid not in self.known.subaccounts:
+            self.known.subaccounts[uid] = m.VirtualSubaccount(
+                subaccount_uid=uid,
+                subaccount_name=created.row.subaccount_name,
+                label=created.spec.label,
+            )
+        self.known.add_key(_first_key(uid, created))
+        for key in created.spec.keys[1:]:
+            self.start_key(MissingKey(subaccount=created.spec, subaccount_uid=uid, key=key))
+
+    async def create_subaccounts(self, batch: Sequence[SubaccountSpec]) -> list[_Created]:
+        """Create one batch; return the sub-accounts whose answer arrived."""
         passphrases = {sub.label: sub.keys[0].passphrase or generate_passphrase() for sub in batch}
         request = m.BatchCreateVirtualSubaccountsRequest(
             items=[
@@ -262,25 +572,29 @@ class _AccountRun:
         try:
             rows = await self.client.batch_create_virtual_subaccounts(request)
         except (APIError, TransportError) as exc:
+            self.known.stale_list |= _ambiguous(exc)
             for sub in batch:
                 self.create_failed(entries[sub.label], "subaccount", sub.label, exc)
-            return
+            return []
         by_label = {row.label: row for row in rows}
+        created = []
         for sub in batch:
             row = by_label.get(sub.label)
             if row is None:
                 # Bitget answered but left this item out: treat as unknown until listed.
                 detail = "missing from the batch answer"
+                self.known.stale_list = True
                 self.journal.settle(entries[sub.label], Outcome.UNKNOWN, detail=detail)
                 self.report("subaccount", sub.label, Status.UNKNOWN, detail=detail)
                 continue
             first = sub.keys[0]
-            self.persist_key(
-                sub, first, row.api_key, row.secret_key, passphrases[sub.label], row.subaccount_uid
-            )
+            uid = row.subaccount_uid if row.subaccount_uid.isdigit() else None
+            self.persist_key(sub, first, row.api_key, row.secret_key, passphrases[sub.label], uid)
             self.journal.settle(entries[sub.label], Outcome.DONE, api_key=row.api_key)
             self.report("subaccount", sub.label, Status.CREATED, api_key=row.api_key)
             self.report("key", f"{sub.label}/{first.label}", Status.CREATED, api_key=row.api_key)
+            created.append(_Created(spec=sub, row=row))
+        return created
 
     async def create_key(self, missing: MissingKey) -> None:
         key: KeySpec = missing.key
@@ -299,6 +613,8 @@ class _AccountRun:
                 )
             )
         except (APIError, TransportError) as exc:
+            if _ambiguous(exc):
+                self.known.stale_keys.add(missing.subaccount_uid)
             self.create_failed(entry, "key", target, exc)
             return
         self.persist_key(
@@ -311,6 +627,15 @@ class _AccountRun:
         )
         self.journal.settle(entry, Outcome.DONE, api_key=created.api_key)
         self.report("key", target, Status.CREATED, api_key=created.api_key)
+        self.known.add_key(
+            m.VirtualSubaccountAPIKey(
+                subaccount_uid=missing.subaccount_uid,
+                api_key=created.api_key,
+                label=key.label,
+                permissions=created.permissions,
+                ip_list=created.ip_list,
+            )
+        )
 
     async def modify_broker_key(self, spec: BrokerKeySpec) -> None:
         target = f"{spec.sub_uid}/{spec.api_key}"
@@ -329,9 +654,13 @@ class _AccountRun:
         except (APIError, TransportError) as exc:
             # A modify sets absolute values, so whatever its outcome, the next round
             # reads the key again and sends it once more only if it still differs.
-            status = Status.UNKNOWN if _ambiguous(exc) else Status.FAILED
+            unknown = _ambiguous(exc)
+            if unknown:
+                self.known.stale_broker_keys.add(spec.sub_uid)
+            status = Status.UNKNOWN if unknown else Status.FAILED
             self.report("broker_key", target, status, api_key=spec.api_key, detail=_describe(exc))
             return
+        self.known.modified(spec)
         self.report("broker_key", target, Status.MODIFIED, api_key=spec.api_key)
 
     async def copy_key(self) -> None:

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from bitget_keys import Client, ClientConfig
+from bitget_keys import Client, ClientConfig, RateLimitScheduler, _applier
 from bitget_keys._applier import ItemResult, Status, apply_plan, generate_passphrase
 from bitget_keys._journal import Journal
 from bitget_keys._plan import AccountSpec, parse_plan
 from bitget_keys._vault import SecretsVault
+from bitget_keys.errors import VaultError
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
 
 MASTERS = [
@@ -59,7 +60,13 @@ def plan_data(accounts: int = 3, subaccounts: int = 7, keys: int = 2) -> dict[st
     }
 
 
-async def run_apply(emulator: Emulator, tmp_path: Path, data: dict[str, Any]) -> list[ItemResult]:
+async def run_apply(
+    emulator: Emulator,
+    tmp_path: Path,
+    data: dict[str, Any],
+    *,
+    scheduler: RateLimitScheduler | None = None,
+) -> list[ItemResult]:
     plan = parse_plan(data, environ=ENV)
     clients: dict[str, Client] = {}
 
@@ -68,7 +75,7 @@ async def run_apply(emulator: Emulator, tmp_path: Path, data: dict[str, Any]) ->
             clients[account.name] = Client(
                 account.credentials,
                 transport=emulator.transport(),
-                scheduler=Unpaced(),
+                scheduler=scheduler or Unpaced(),
                 config=ClientConfig(sync_clock=False),
             )
         return clients[account.name]
@@ -169,3 +176,117 @@ async def test_one_failing_account_does_not_stop_the_others(tmp_path: Path, code
     assert [r.account for r in failed] == ["desk2"]
     assert code in failed[0].detail
     assert sum(r.status is Status.CREATED and r.kind == "key" for r in results) == 2 * 2 * 2
+
+
+def _accepted(emulator: Emulator, endpoint: str) -> list[float]:
+    return sorted(
+        at
+        for (_, name), lane in emulator.audit.lanes.items()
+        if name == endpoint
+        for at in lane.accepted
+    )
+
+
+async def test_further_keys_start_before_the_last_batch(tmp_path: Path) -> None:
+    """Under real per-UID limits, a new sub-account's further keys go out while later batches wait."""
+    emulator = Emulator(MASTERS[:1], limits=Limits(ip_limit=None))
+    scheduler = RateLimitScheduler(ip_budget=None)
+    results = await run_apply(
+        emulator, tmp_path, plan_data(accounts=1, subaccounts=10), scheduler=scheduler
+    )
+    assert {r.status for r in results} == {Status.CREATED}
+    batches = _accepted(emulator, "batch_create_virtual_subaccounts")
+    keys = _accepted(emulator, "create_virtual_subaccount_api_key")
+    assert len(batches) == 2
+    assert len(keys) == 10
+    assert keys[0] < batches[1]
+    assert emulator.audit.throttled == 0
+
+
+async def test_a_round_without_unknowns_reads_no_key_list(tmp_path: Path) -> None:
+    """When every answer arrives, the sub-account list is read to learn new UIDs, and nothing else."""
+    emulator = Emulator(MASTERS, limits=Limits(per_uid=False, ip_limit=None))
+    results = await run_apply(emulator, tmp_path, plan_data(subaccounts=7))
+    assert {r.status for r in results} == {Status.CREATED}
+    assert _accepted(emulator, "list_virtual_subaccount_api_keys") == []
+    # Per master: the first read, then at most one read per batch.
+    assert 3 * 2 <= len(_accepted(emulator, "list_virtual_subaccounts")) <= 3 * 3
+
+
+async def test_clear_uids_in_the_batch_answer_need_no_list(tmp_path: Path) -> None:
+    """When the batch answer shows the new UIDs, keys start without a list read, and the vault keeps the UIDs."""
+    emulator = Emulator(
+        MASTERS, limits=Limits(per_uid=False, ip_limit=None, mask_batch_names=False)
+    )
+    results = await run_apply(emulator, tmp_path, plan_data(subaccounts=7))
+    assert {r.status for r in results} == {Status.CREATED}
+    assert len(_accepted(emulator, "list_virtual_subaccounts")) == 3
+    vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
+    uids = {sub["uid"] for m in MASTERS for sub in emulator.exchange.subaccounts(m.uid)}
+    assert {record.subaccount_uid for record in vault.records()} == uids
+
+
+async def test_masked_uids_are_not_written_to_the_vault(tmp_path: Path) -> None:
+    """A first key's vault record has no sub-account UID when the batch answer masked it, never the mask."""
+    emulator = Emulator(MASTERS[:1], limits=Limits(per_uid=False, ip_limit=None))
+    await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=2))
+    vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
+    by_label = {record.label: record.subaccount_uid for record in vault.records()}
+    assert by_label["first"] is None
+    assert by_label["extra0"] is not None
+    assert by_label["extra0"].isdigit()
+
+
+async def test_failed_reads_are_tried_again(tmp_path: Path) -> None:
+    """Half of all reads fail (503 or a cut connection); every account is still provisioned."""
+    reads = frozenset({"list_virtual_subaccounts", "list_virtual_subaccount_api_keys"})
+    faults = Faults(server_error=0.3, drop_after_commit=0.3, endpoints=reads, seed=11)
+    emulator = Emulator(MASTERS, limits=Limits(per_uid=False, ip_limit=None), faults=faults)
+    results = await run_apply(emulator, tmp_path, plan_data(subaccounts=6))
+    assert emulator.server_errors
+    assert emulator.dropped
+    assert {r.status for r in results} == {Status.CREATED}
+    assert len(created_keys(emulator)) == 3 * 6 * 2
+
+
+async def test_an_unknown_key_create_rereads_only_its_sub_account(tmp_path: Path) -> None:
+    """A key create whose answer was lost costs one read of that sub-account's keys, not a full read."""
+    faults = Faults(
+        drop_after_commit=1.0, endpoints=frozenset({"create_virtual_subaccount_api_key"})
+    )
+    emulator = Emulator(MASTERS[:1], limits=Limits(per_uid=False, ip_limit=None), faults=faults)
+    results = await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=5))
+    assert len(_accepted(emulator, "list_virtual_subaccount_api_keys")) == 5
+    assert len(_accepted(emulator, "create_virtual_subaccount_api_key")) == 5
+    orphans = {r.target for r in results if r.status is Status.ORPHAN}
+    assert orphans == {f"sub0x{s}/extra0" for s in range(5)}
+
+
+async def test_a_vault_write_failure_stops_the_run_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret that cannot be stored stops the run with the vault's own error."""
+    emulator = Emulator(MASTERS[:1], limits=Limits(per_uid=False, ip_limit=None))
+
+    def refuse(_self: SecretsVault, _record: object) -> None:
+        raise VaultError("vault.bkv", "could not write: No space left on device")
+
+    monkeypatch.setattr(SecretsVault, "append", refuse)
+    with pytest.raises(VaultError, match="No space left"):
+        await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=2))
+
+
+async def test_a_read_that_keeps_failing_fails_its_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key lists that always get 503 are tried five times each, then the account fails, alone."""
+    monkeypatch.setattr(_applier, "_READ_BACKOFF", 0.001)
+    emulator = Emulator(MASTERS[:2], limits=Limits(per_uid=False, ip_limit=None))
+    await run_apply(emulator, tmp_path, plan_data(accounts=2, subaccounts=3))
+    emulator.faults = Faults(
+        server_error=1.0, endpoints=frozenset({"list_virtual_subaccount_api_keys"})
+    )
+    results = await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=3))
+    assert [(r.account, r.kind, r.status) for r in results] == [("desk1", "account", Status.FAILED)]
+    assert "40015" in results[0].detail
+    assert emulator.server_errors == ["list_virtual_subaccount_api_keys"] * 3 * 5

@@ -7,19 +7,27 @@ point a `bitget_keys.Client` at ``emulator.base_url`` with
 receives, enforces each endpoint's documented per-UID rate with an exact sliding
 window, the per-IP limit with its lockout, the quotas (20 sub-accounts, 10 keys) and
 global name uniqueness, answers with Bitget's envelopes and codes, can inject faults
-(latency, dropped connections after the fact, server errors, clock skew), and audits
-every lane so tests can prove no window held more than the limit.
+(latency, dropped connections after the fact, server errors, clock skew) and records
+which it injected, and audits every lane so tests can prove no window held more than the
+limit.
 
 `LoopClock` drives a running loop's clock by hand, so tests of anything rate-limited
 (the emulator's windows and the client's scheduler alike) run without sleeping.
 """
 
 from bitget_keys.testing._clock import LoopClock
-from bitget_keys.testing._server import Emulator, EmulatorTransport, Faults, Unpaced
+from bitget_keys.testing._server import (
+    DroppedAnswer,
+    Emulator,
+    EmulatorTransport,
+    Faults,
+    Unpaced,
+)
 from bitget_keys.testing._state import Audit, EmulatorAccount, Exchange, LaneAudit, Limits
 
 __all__ = [
     "Audit",
+    "DroppedAnswer",
     "Emulator",
     "EmulatorAccount",
     "EmulatorTransport",

@@ -21,14 +21,16 @@ import yarl
 from aiohttp import web
 from multidict import CIMultiDict
 
-from bitget_keys._endpoints import Endpoint
+from bitget_keys._endpoints import ENDPOINTS, Endpoint
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, RateLimitExceededError, TransportError
 from bitget_keys.testing._state import BY_PATH, Answer, Audit, EmulatorAccount, Exchange, Limits
 
-__all__ = ["Emulator", "EmulatorTransport", "Faults", "Unpaced"]
+__all__ = ["DroppedAnswer", "Emulator", "EmulatorTransport", "Faults", "Unpaced"]
 
 _LOCAL_IP: Final = "127.0.0.1"
+#: Where a create's answer names the key it made, per answer shape.
+_API_KEY_FIELDS: Final = ("subAccountApiKey", "apikey", "apiKey")
 
 T = TypeVar("T")
 
@@ -60,6 +62,33 @@ class Faults:
         return self.endpoints is None or endpoint in self.endpoints
 
 
+@attrs.frozen(kw_only=True)
+class DroppedAnswer:
+    """A request the exchange carried out whose answer was then withheld (connection cut)."""
+
+    #: The endpoint's name, or ``None`` for a path the exchange does not know.
+    endpoint: str | None
+    status: int
+    #: The answer as it would have been sent; a create's holds the new secrets.
+    body: bytes = attrs.field(repr=False)
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The API keys a create made but whose answer (and secret) never arrived."""
+        found = ENDPOINTS.get(self.endpoint or "")
+        if found is None or not found.creates:
+            return ()
+        data = orjson.loads(self.body).get("data")
+        rows = data if isinstance(data, list) else [data]
+        return tuple(
+            row[field]
+            for row in rows
+            if isinstance(row, dict)
+            for field in _API_KEY_FIELDS
+            if isinstance(row.get(field), str)
+        )
+
+
 class Emulator:
     """
     A strict emulation of Bitget's key-management API, for tests and demos.
@@ -68,7 +97,8 @@ class Emulator:
     ``emulator.base_url`` (a real aiohttp server on 127.0.0.1), or pass
     ``transport=emulator.transport()`` to skip sockets. Three accounts are generated
     unless ``accounts`` are given; ``emulator.accounts[i].credentials`` signs as one.
-    ``emulator.audit`` tells what was accepted and throttled per (UID, endpoint).
+    ``emulator.audit`` tells what was accepted and throttled per (UID, endpoint);
+    ``emulator.dropped`` and ``emulator.server_errors`` tell which faults were injected.
 
     Args:
         accounts: the master accounts; generated when ``None``.
@@ -88,10 +118,12 @@ class Emulator:
         "_wall_clock",
         "accounts",
         "base_url",
+        "dropped",
         "exchange",
         "faults",
         "host",
         "port",
+        "server_errors",
     )
 
     def __init__(
@@ -116,6 +148,10 @@ class Emulator:
         self.exchange = Exchange(self.accounts, limits=limits, seed=seed)
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
+        #: Requests carried out whose answers were withheld, in order.
+        self.dropped: list[DroppedAnswer] = []
+        #: Endpoint names of the requests answered 503 without being carried out.
+        self.server_errors: list[str | None] = []
         self._wall_clock = wall_clock
         self._monotonic = monotonic
         self.host = host
@@ -178,6 +214,7 @@ class Emulator:
         endpoint = found.name if found is not None else None
         await self._delay(endpoint)
         if self._draw(self.faults.server_error, endpoint):
+            self.server_errors.append(endpoint)
             body_503 = orjson.dumps(
                 {
                     "code": "40015",
@@ -198,6 +235,9 @@ class Emulator:
             wall_ms=self._wall_ms(),
         )
         if took_effect and self._draw(self.faults.drop_after_commit, endpoint):
+            self.dropped.append(
+                DroppedAnswer(endpoint=endpoint, status=answer.status, body=answer.body)
+            )
             return None, True
         return answer, took_effect
 
