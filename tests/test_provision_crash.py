@@ -114,7 +114,7 @@ class Apply:
 
     @classmethod
     async def start(cls, url: str, tmp_path: Path) -> Apply:
-        argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml"), "--json"]
+        argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml"), "--json", "--yes"]
         argv += ["--base-url", url, "--vault", str(tmp_path / "keys.vault")]
         argv += ["--state", str(tmp_path / "apply.state")]
         process = await asyncio.create_subprocess_exec(
