@@ -62,7 +62,7 @@ from typing import Any
 
 import attrs
 
-from bitget_keys import Client, ClientConfig, RateLimitScheduler
+from bitget_keys import Client, ClientConfig, RateLimitScheduler, ServerClock
 from bitget_keys import models as m
 from bitget_keys._applier import ItemResult, Status, apply_plan
 from bitget_keys._journal import Journal
@@ -87,6 +87,8 @@ class Setup:
     margin: float = 0.05
     sync_clock: bool = False
     in_process: bool = False
+    #: Whether the batch answer shows the new sub-accounts' UIDs (Bitget's example masks them).
+    clear_uids: bool = False
     #: Where the vault and the journal live (their fsyncs are part of the cost).
     workdir: Path = attrs.field(factory=Path.cwd)
 
@@ -101,7 +103,7 @@ class Setup:
     @property
     def necessary_requests(self) -> int:
         """Creates, and the sub-account list reads no applier can do without."""
-        reads = 1 + (1 if self.extra_keys else 0)
+        reads = 1 + (1 if self.extra_keys and not self.clear_uids else 0)
         return self.creates + self.masters * reads
 
 
@@ -179,7 +181,9 @@ def build_plan(setup: Setup) -> Plan:
 
 
 def emulator_for(setup: Setup) -> Emulator:
-    limits = Limits(ip_limit=6000 if setup.ip_budget else None)
+    limits = Limits(
+        ip_limit=6000 if setup.ip_budget else None, mask_batch_names=not setup.clear_uids
+    )
     return Emulator(masters(setup.masters), limits=limits)
 
 
@@ -226,6 +230,7 @@ async def apply(
     )
     config = ClientConfig(sync_clock=setup.sync_clock, request_timeout=60)
     clients: dict[str, Client] = {}
+    server_clock = ServerClock()  # measured once for all masters, as the CLI does
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
@@ -235,10 +240,15 @@ async def apply(
                     transport=target.transport(),
                     scheduler=scheduler,
                     config=config,
+                    server_clock=server_clock,
                 )
             else:
                 clients[account.name] = Client(
-                    account.credentials, base_url=target, scheduler=scheduler, config=config
+                    account.credentials,
+                    base_url=target,
+                    scheduler=scheduler,
+                    config=config,
+                    server_clock=server_clock,
                 )
         return clients[account.name]
 
@@ -305,6 +315,7 @@ def report(
             f"(1 + {setup.extra_keys}) keys, IP budget {'on' if setup.ip_budget else 'off'}, "
             f"{'in process' if setup.in_process else 'loopback'}"
             f"{', clock sync' if setup.sync_clock else ''}"
+            f"{', UIDs in clear in batch answers' if setup.clear_uids else ''}"
         ),
         "makespan_s": round(makespan, 2),
         "bound_s": round(bound, 2),
@@ -347,6 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--in-process", action="store_true", help="no sockets, one process")
     parser.add_argument(
+        "--clear-uids",
+        action="store_true",
+        help="the emulator shows new UIDs in the batch answer (no list read needed before keys)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=Path.cwd(),
@@ -361,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         margin=args.margin,
         sync_clock=args.sync_clock,
         in_process=args.in_process,
+        clear_uids=args.clear_uids,
         workdir=args.workdir,
     )
     started = time.perf_counter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler
+from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, RawResponse, Transport
@@ -26,6 +26,7 @@ __all__ = [
     "RawResponse",
     "Scheduler",
     "Secret",
+    "ServerClock",
     "Transport",
 ]
 

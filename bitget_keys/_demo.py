@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bitget_keys._applier import ItemResult, Status
-from bitget_keys._client import Client, ClientConfig
+from bitget_keys._client import Client, ClientConfig, ServerClock
 from bitget_keys._endpoints import ENDPOINTS
 from bitget_keys._journal import Journal
 from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, load_plan
@@ -363,11 +363,15 @@ class _Demo:
         started = self.clock()
         plan = load_plan(self.plan_path, environ=self.environ)
         clients: dict[str, Client] = {}
+        server_clock = ServerClock()  # one time request for every master
 
         def client_for(account: AccountSpec) -> Client:
             if account.name not in clients:
                 clients[account.name] = Client(
-                    account.credentials, base_url=emulator.base_url, config=ClientConfig()
+                    account.credentials,
+                    base_url=emulator.base_url,
+                    config=ClientConfig(),
+                    server_clock=server_clock,
                 )
             return clients[account.name]
 

@@ -27,7 +27,7 @@ import attrs
 from rich.text import Text
 
 from bitget_keys._applier import Status, read_live_state
-from bitget_keys._client import Client, ClientConfig
+from bitget_keys._client import Client, ClientConfig, ServerClock
 from bitget_keys._demo import DemoSize, run_demo
 from bitget_keys._journal import Journal
 from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, Plan, load_plan
@@ -259,11 +259,16 @@ def _open_vault(path: Path) -> SecretsVault:
 
 def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
     clients: dict[str, Client] = {}
+    # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
+    server_clock = ServerClock()
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
             clients[account.name] = Client(
-                account.credentials, base_url=base_url, config=ClientConfig()
+                account.credentials,
+                base_url=base_url,
+                config=ClientConfig(),
+                server_clock=server_clock,
             )
         return clients[account.name]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -13,7 +14,7 @@ import orjson
 import pytest
 import yarl
 
-from bitget_keys import Client, ClientConfig
+from bitget_keys import Client, ClientConfig, ServerClock
 from bitget_keys import models as m
 from bitget_keys.errors import (
     AuthenticationError,
@@ -878,3 +879,28 @@ async def test_a_dropped_get_is_not_sent_again_behind_our_back() -> None:
             await client.account_info()
     assert info.value.maybe_sent
     assert len(emu.audit.lane(MASTER.uid, "account_info").accepted) == 1
+
+
+async def test_clients_sharing_a_server_clock_measure_it_once() -> None:
+    """One `ServerClock` for many clients: one time request, every client on its offset."""
+    skewed = Emulator(ACCOUNTS, faults=Faults(clock_skew_ms=60_000))
+    shared = ServerClock()
+    async with skewed:
+        clients = [
+            Client(
+                account.credentials,
+                base_url=skewed.base_url,
+                scheduler=Unpaced(),
+                server_clock=shared,
+            )
+            for account in (MASTER, BROKER, TRADER)
+        ]
+        try:
+            infos = await asyncio.gather(*(client.account_info() for client in clients))
+        finally:
+            for client in clients:
+                await client.aclose()
+    assert [info.user_id for info in infos] == [MASTER.uid, BROKER.uid, TRADER.uid]
+    time_lanes = [lane for (_, name), lane in skewed.audit.lanes.items() if name == "server_time"]
+    assert sum(len(lane.accepted) for lane in time_lanes) == 1
+    assert all(59_000 < client.clock_offset_ms < 61_000 for client in clients)
