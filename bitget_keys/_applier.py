@@ -412,6 +412,7 @@ class _AccountRun:
                 label=key.label,
                 subaccount_uid=subaccount_uid,
                 subaccount_name=sub.name,
+                subaccount_label=sub.label,
                 permissions=[str(p) for p in key.permissions],
                 ip_list=key.ip_list,
             )

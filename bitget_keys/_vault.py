@@ -87,6 +87,8 @@ class VaultRecord:
     label: str = ""
     subaccount_uid: str | None = None
     subaccount_name: str | None = None
+    #: The plan's label for the sub-account (records written before it existed: ``None``).
+    subaccount_label: str | None = None
     permissions: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     created_at: str = attrs.field(factory=_now)
@@ -97,6 +99,13 @@ class VaultRecord:
         if self.subaccount_name is None:
             return self.label
         return f"{self.subaccount_name}/{self.label}"
+
+    @property
+    def plan_label(self) -> str | None:
+        """``SUBACCOUNT-LABEL/LABEL`` as the plan and apply's output name the key, if known."""
+        if self.subaccount_label is None:
+            return None
+        return f"{self.subaccount_label}/{self.label}"
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         """

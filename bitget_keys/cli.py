@@ -188,7 +188,8 @@ Show the vault record of one key. Secrets are printed as ******** unless --revea
 
 LABEL is what `bitget-keys vault list` shows in its third column: SUBACCOUNT/KEY (the
 Bitget sub-account name and the key's label) for a sub-account key, or just the label
-for other keys (a copy key is "copy"). An API key works too. Exactly one record must
+for other keys (a copy key is "copy"). The plan's names work too: SUB-LABEL/KEY, as
+apply's output shows the key (e.g. alpha/trade). So does an API key. Exactly one record must
 match: exit status 1 when none does, 2 when several do (narrow with --account, the
 plan's account name, or give the API key).
 
@@ -386,7 +387,7 @@ async def run_vault_show(args: argparse.Namespace) -> int:
     found = [
         record
         for record in vault.records()
-        if args.label in {record.qualified_label, record.api_key}
+        if args.label in {record.qualified_label, record.plan_label, record.api_key}
         and args.account in {None, record.account}
     ]
     where = f"in account {args.account!r} of" if args.account else "in"

@@ -251,14 +251,27 @@ def test_show_by_api_key_and_by_account(
     assert "'desk-b'" in err
 
 
+def test_show_by_the_plans_labels(
+    provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """SUB-LABEL/KEY, as the plan and apply's output name a key, finds the same record."""
+    vault = str(provisioned.vault)
+    assert main(["vault", "show", "alpha/trade", "--vault", vault, "--json"]) == 0
+    by_plan = json.loads(capfd.readouterr().out)
+    assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--json"]) == 0
+    assert json.loads(capfd.readouterr().out) == by_plan
+    assert by_plan["subaccount_label"] == "alpha"
+    assert by_plan["secret_key"] == "********"
+
+
 def test_show_unknown_label_exits_1_and_names_it(
     provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A label no record has (here the plan's label, not the Bitget name) exits 1, naming it."""
-    assert main(["vault", "show", "alpha/trade", "--vault", str(provisioned.vault)]) == 1
+    """A label no record has exits 1, naming it."""
+    assert main(["vault", "show", "alpha/nothing", "--vault", str(provisioned.vault)]) == 1
     out, err = capfd.readouterr()
     assert out == ""
-    assert "no key 'alpha/trade'" in err
+    assert "no key 'alpha/nothing'" in err
     assert str(provisioned.vault) in err
     assert "SUBACCOUNT/KEY" in err
 
