@@ -411,9 +411,10 @@ async def run_vault_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data))
     else:
+        width = max(len(name) for name in data) + 2
         for name, value in data.items():
             text = ", ".join(value) if isinstance(value, list) else value
-            print(f"{name + ':':<17}{'-' if text in {None, ''} else text}")
+            print(f"{name + ':':<{width}}{'-' if text in {None, ''} else text}")
     return 0
 
 
