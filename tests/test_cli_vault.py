@@ -199,10 +199,10 @@ def test_show_masks_secrets_without_reveal(
     out, err = capfd.readouterr()
     assert_no_secret(out + err, provisioned)
     assert trade.api_key in out
-    assert "secret_key:      ********" in out
-    assert "passphrase:      ********" in out
+    assert "secret_key:       ********" in out
+    assert "passphrase:       ********" in out
     assert "subaccount_name: alphabot" in out
-    assert "ip_list:         203.0.113.7" in out
+    assert "ip_list:          203.0.113.7" in out
     assert (
         main(["vault", "show", "alphabot/trade", "--vault", str(provisioned.vault), "--json"]) == 0
     )
@@ -223,8 +223,8 @@ def test_show_reveal_prints_the_secret_and_passphrase(
     vault = str(provisioned.vault)
     assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--reveal"]) == 0
     out = capfd.readouterr().out
-    assert f"secret_key:      {secret}" in out
-    assert f"passphrase:      {passphrase.reveal()}" in out
+    assert f"secret_key:       {secret}" in out
+    assert f"passphrase:       {passphrase.reveal()}" in out
     assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--reveal", "--json"]) == 0
     shown = json.loads(capfd.readouterr().out)
     assert shown["secret_key"] == secret
