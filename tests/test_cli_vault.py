@@ -201,7 +201,7 @@ def test_show_masks_secrets_without_reveal(
     assert trade.api_key in out
     assert "secret_key:       ********" in out
     assert "passphrase:       ********" in out
-    assert "subaccount_name: alphabot" in out
+    assert "subaccount_name:  alphabot" in out
     assert "ip_list:          203.0.113.7" in out
     assert (
         main(["vault", "show", "alphabot/trade", "--vault", str(provisioned.vault), "--json"]) == 0
