@@ -823,3 +823,35 @@ async def test_a_dispatch_in_flight_holds_the_lane_until_it_completes(clock: Loo
     await clock.advance(2.0)
     await asyncio.gather(first, second)
     assert times(log) == pytest.approx([0.0, 4.0])
+
+
+@pytest.mark.parametrize("policy", [Policy.SPACING, Policy.SLIDING])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_no_server_window_holds_n_plus_one_whatever_the_delays(
+    clock: LoopClock, policy: Policy, seed: int
+) -> None:
+    """
+    Random delays on the way there and back: no 1 s window at the server holds N+1.
+
+    Each request reaches the "server" some time after it was sent and answers some time
+    after that, both at random; the arrival times must never put N+1 into one window.
+    """
+    rng = random.Random(seed)
+    limits = make(margin=0.0, policies={FIVE.name: policy})
+    arrivals: list[float] = []
+
+    def send_with_delays() -> Callable[[], Awaitable[None]]:
+        there, back = rng.expovariate(1 / 0.05), rng.expovariate(1 / 0.05)
+
+        async def send() -> None:
+            await asyncio.sleep(there)
+            arrivals.append(clock.now)
+            await asyncio.sleep(back)
+
+        return send
+
+    tasks = [asyncio.create_task(limits.run("u1", FIVE, send_with_delays())) for _ in range(60)]
+    await clock.advance(60.0)
+    await asyncio.gather(*tasks)
+    assert len(arrivals) == 60
+    assert densest(arrivals) <= FIVE.rate
