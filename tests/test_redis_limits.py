@@ -28,6 +28,8 @@ import redis.asyncio as aioredis
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import _endpoints as ep
+from bitget_keys._plan import load_plan
+from bitget_keys.cli import main, shard_plan
 from bitget_keys.errors import (
     APIError,
     ClientStateError,
@@ -898,3 +900,106 @@ async def test_stopping_redis_mid_run_sends_nothing_without_a_slot() -> None:
     assert f"127.0.0.1:{server.port}" in text
     assert password not in text
     assert stats.backend_errors >= 1
+
+
+# -- the command line: apply --redis, --shard --------------------------------------------------
+
+
+def _plan_text(names: list[str]) -> str:
+    """A plan with one account per name, each with one sub-account and one key."""
+    blocks = ['[defaults]\nip_list = ["203.0.113.7"]\n']
+    for index, name in enumerate(names):
+        letters = "".join(chr(ord("a") + int(digit)) for digit in f"{index:02d}")
+        blocks.append(
+            f'[[accounts]]\nname = "{name}"\ncredentials = "env:{name.upper()}"\n\n'
+            f'[[accounts.subaccounts]]\nname = "shardx{letters}"\nlabel = "s{index}"\n\n'
+            f'[[accounts.subaccounts.keys]]\nlabel = "trade"\npermissions = ["spot_trade"]\n'
+        )
+    return "\n".join(blocks)
+
+
+def _plan_environment(names: list[str], masters: list[EmulatorAccount]) -> dict[str, str]:
+    environ = {"BITGET_KEYS_VAULT_KEY": "a long vault passphrase"}
+    for name, master in zip(names, masters, strict=True):
+        prefix = name.upper()
+        environ |= {
+            f"{prefix}_API_KEY": master.api_key,
+            f"{prefix}_SECRET_KEY": master.secret_key.reveal(),
+            f"{prefix}_PASSPHRASE": master.passphrase.reveal(),
+            f"{prefix}_UID": master.uid,
+        }
+    return environ
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "1-2", "a/b", "1/0", "2"])
+def test_shard_syntax_is_checked(
+    shard: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad --shard exits 2 with a message, before the plan is even read."""
+    with pytest.raises(SystemExit) as exited:
+        main(["apply", str(tmp_path / "missing.toml"), "--shard", shard, "--yes"])
+    assert exited.value.code == 2
+    assert "--shard" in capsys.readouterr().err
+
+
+def test_shards_cover_the_plan_once(tmp_path: Path) -> None:
+    """Shards 1/n .. n/n hold every account exactly once: position % n == i - 1."""
+    names = [f"desk{letter}" for letter in "abcde"]
+    (tmp_path / "plan.toml").write_text(_plan_text(names))
+    plan = load_plan(tmp_path / "plan.toml", environ=_plan_environment(names, accounts(5)))
+    for count in (1, 2, 3, 5, 7):
+        shards = [shard_plan(plan, index, count) for index in range(1, count + 1)]
+        seen = [account.name for shard in shards for account in shard.accounts]
+        assert sorted(seen) == sorted(names)
+        for index, shard in enumerate(shards, start=1):
+            assert [a.name for a in shard.accounts] == names[index - 1 :: count]
+
+
+async def test_two_shards_apply_through_one_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two apply processes split a plan by --shard and share their limits through --redis."""
+    _require_redis()
+    names = ["deska", "deskb", "deskc"]
+    masters = accounts(3, base=4_000_000_000)
+    for variable, value in _plan_environment(names, masters).items():
+        monkeypatch.setenv(variable, value)
+    (tmp_path / "plan.toml").write_text(_plan_text(names))
+    password = "apply-redis-pass"
+    with RedisServer(password=password) as server:
+        async with Emulator(masters) as emulator:
+
+            def apply(index: int) -> int:
+                return main(
+                    [
+                        "apply",
+                        str(tmp_path / "plan.toml"),
+                        "--base-url",
+                        emulator.base_url,
+                        "--redis",
+                        server.url,
+                        "--shard",
+                        f"{index}/2",
+                        "--vault",
+                        str(tmp_path / f"shard{index}.vault"),
+                        "--state",
+                        str(tmp_path / f"shard{index}.state"),
+                        "--json",
+                        "--yes",
+                    ]
+                )
+
+            # Each command runs its own event loop (as a separate process would).
+            codes = await asyncio.gather(*(asyncio.to_thread(apply, i) for i in (1, 2)))
+        async with aioredis.Redis.from_url(server.url) as client:
+            keys = {key.decode() async for key in client.scan_iter("bitget-keys:*")}
+    assert codes == [0, 0]
+    out, err = capfd.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    created = {(row["account"], row["kind"]) for row in rows if row["status"] == "created"}
+    assert created == {(name, kind) for name in names for kind in ("subaccount", "key")}
+    for master in masters:
+        assert len(emulator.exchange.subaccounts(master.uid)) == 1
+        assert f"bitget-keys:{{{master.uid}}}:batch_create_virtual_subaccounts" in keys
+    assert emulator.audit.throttled == 0
+    assert password not in out + err
