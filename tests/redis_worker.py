@@ -5,12 +5,14 @@ The OS processes of the cross-process test and benchmark of `RedisRateLimitSched
 that shares its limits through Redis, against an emulator served elsewhere::
 
     python tests/redis_worker.py load --redis URL --base-url URL --accounts FILE \
-        --duration 4 [--margin 0.05] [--prefix NAME]
+        --duration 4 [--margin 0.05] [--prefix NAME] [--local]
 
 It opens its clients and prints ``ready``, then waits for a line ``go <start>`` on
 stdin, where ``<start>`` is a ``time.monotonic()`` value (one clock for every process on
 the machine, the emulator's included), saturates from then until ``start + duration``,
-cancels what still waits for a slot, and prints one JSON object of its counts.
+cancels what still waits for a slot, and prints one JSON object of its counts. With
+``--local`` it uses a `RateLimitScheduler` of its own instead (the control: what
+processes that do not share their limits draw).
 
 ``emulator`` serves the strict emulator for those accounts on 127.0.0.1 (with no IP
 limit), prints its base URL, and on a line ``stop`` prints its audit as JSON: per
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bitget_keys import Client, ClientConfig, Credentials, Secret
+from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler, Secret
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.errors import APIError, RateLimitBackendError, RateLimitExceededError
@@ -79,17 +81,17 @@ def call_for(endpoint: ep.Endpoint) -> Callable[[Client], Awaitable[object]]:
     return lambda client: client.modify_broker_subaccount_api_key(modify)
 
 
+def make_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | RateLimitScheduler:
+    # The IP limit is off on both sides: at 170/s this process alone would pass Bitget's
+    # 6,000 a minute, and read the next 429 as an IP lockout.
+    common: dict[str, Any] = {"margin": args.margin, "ip_budget": None, "ip_cap": 10**9}
+    if args.local:
+        return RateLimitScheduler(max_in_flight=1000, **common)
+    return RedisRateLimitScheduler(args.redis, prefix=args.prefix, max_in_flight=1000, **common)
+
+
 async def saturate(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict[str, Any]:
-    scheduler = RedisRateLimitScheduler(
-        args.redis,
-        prefix=args.prefix,
-        margin=args.margin,
-        ip_budget=None,
-        # The IP limit is off on both sides: at 170/s this process alone would pass
-        # Bitget's 6,000 a minute, and read the next 429 as an IP lockout.
-        ip_cap=10**9,
-        max_in_flight=1000,
-    )
+    scheduler = make_scheduler(args)
     clients = [
         Client(
             Credentials(row["api_key"], row["secret_key"], row["passphrase"], uid=row["uid"]),
@@ -137,13 +139,14 @@ async def saturate(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict
     stats = scheduler.statistics()
     for client in clients:
         await client.aclose()
-    await scheduler.aclose()
+    if isinstance(scheduler, RedisRateLimitScheduler):
+        await scheduler.aclose()
     counts["sent"] = sum(lane.dispatched for lane in stats.lanes)
     return {
         **counts,
         "start": start,
         "deadline": deadline,
-        "round_trips": stats.round_trips,
+        "round_trips": getattr(stats, "round_trips", 0),
         "lanes_throttled": sum(lane.throttled for lane in stats.lanes),
     }
 
@@ -181,6 +184,9 @@ def main() -> int:
     load.add_argument("--duration", type=float, default=4.0)
     load.add_argument("--margin", type=float, default=0.05)
     load.add_argument("--prefix", default="bitget-keys")
+    load.add_argument(
+        "--local", action="store_true", help="the in-memory scheduler instead (a control)"
+    )
     emulator = commands.add_parser("emulator")
     emulator.add_argument("--accounts", required=True)
     args = parser.parse_args()
