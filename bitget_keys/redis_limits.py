@@ -663,7 +663,6 @@ class _Lane:
     __slots__ = (
         "delays",
         "dispatched",
-        "drained",
         "endpoint",
         "fallback_pending",
         "hold_until",
@@ -676,6 +675,7 @@ class _Lane:
         "paused_until",
         "policy",
         "queued",
+        "shared_until",
         "throttled",
         "uid",
         "waiters",
@@ -702,9 +702,10 @@ class _Lane:
         self.paused_until = -math.inf
         #: No Redis slot before this loop time (after sending through the fallback).
         self.hold_until = -math.inf
-        #: Requests of this lane inside the fallback, and an event set when none is.
+        #: No local send before this loop time (a window after the last Redis slot).
+        self.shared_until = -math.inf
+        #: Requests of this lane inside the fallback.
         self.fallback_pending = 0
-        self.drained: asyncio.Event | None = None
         self.last_used = -math.inf
         self.delays: deque[tuple[float, float]] | None = None
 
@@ -798,6 +799,7 @@ class RedisRateLimitScheduler:
         "_backend",
         "_backoff",
         "_closed",
+        "_detours",
         "_down_since",
         "_down_until",
         "_egress",
@@ -825,6 +827,7 @@ class RedisRateLimitScheduler:
         "_sent",
         "_sweep_at",
         "_tasks",
+        "_window_timer",
     )
 
     def __init__(
@@ -927,6 +930,9 @@ class RedisRateLimitScheduler:
         self._last_detail = ""
         self._errors = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Requests inside the fallback, and the call that ends the outage window.
+        self._detours: dict[_Detour, None] = {}
+        self._window_timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def _connect(
@@ -1002,6 +1008,8 @@ class RedisRateLimitScheduler:
         if self._closed:
             return
         self._closed = True
+        if self._window_timer is not None:
+            self._window_timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -1046,11 +1054,10 @@ class RedisRateLimitScheduler:
         attempt = 0
         while True:
             if self._local(loop.time()):
-                return await self._run_fallback(loop, lane, send, max_wait)
-            if lane.fallback_pending:
-                # Back from the fallback: its requests go first, then Redis takes over.
-                await self._drained(lane)
-                continue
+                try:
+                    return await self._run_fallback(loop, lane, send, max_wait)
+                except _Rerouted:
+                    continue  # Redis is to be tried again; this request was not sent.
             try:
                 await self._acquire(loop, lane, max_wait, retry=attempt > 0)
             except RateLimitBackendError:
@@ -1232,7 +1239,10 @@ class RedisRateLimitScheduler:
                 answered = loop.time()
                 lane.margin = grant.margin
                 if grant.paused_for:
-                    lane.paused_until = max(lane.paused_until, answered + grant.paused_for)
+                    # Redis placed this slot after the pause; on the calibrated clock the
+                    # slot may come a little before the pause's end counted from here.
+                    until = answered + min(grant.paused_for, grant.wait)
+                    lane.paused_until = max(lane.paused_until, until)
                 _check_grant(lane, grant, answered - started, max_wait)
                 delay = answered + grant.wait - loop.time()
                 if delay > 0:
@@ -1257,6 +1267,7 @@ class RedisRateLimitScheduler:
         lane.dispatched += 1
         lane.in_flight += 1
         lane.last_used = now
+        lane.shared_until = now + lane.endpoint.window * (1 + lane.margin)
         self._in_flight += 1
         self._sent.append(now)
         self._pass_turn(lane)
@@ -1337,6 +1348,10 @@ class RedisRateLimitScheduler:
         self._errors += 1
         self._last_detail = detail
         self._down_until = now + self._recheck
+        if self._fallback is not None and self._loop is not None:
+            if self._window_timer is not None:
+                self._window_timer.cancel()
+            self._window_timer = self._loop.call_at(self._down_until, self._close_window)
         if self._down_since is not None:
             _log.debug("rate-limit backend %s still down: %s", self._backend.described, detail)
             return
@@ -1366,29 +1381,72 @@ class RedisRateLimitScheduler:
         send: Callable[[], Awaitable[T]],
         max_wait: float | None,
     ) -> T:
+        """
+        Send through the local fallback while Redis is down.
+
+        Raises:
+            _Rerouted: Redis is to be tried again before this request was sent.
+        """
         fallback = self._fallback
         assert fallback is not None  # noqa: S101 - only called with a fallback
         hold = lane.endpoint.window * (1 + self._margin)
+        detour = _Detour()
 
         async def stamped() -> T:
             now = loop.time()
-            # Once Redis is back, this lane's next Redis slot comes a window after this.
+            if not self._local(now):
+                # Redis is tried again from now on: no local send may follow a Redis slot.
+                raise _Rerouted
+            detour.sent = True
+            # Back on Redis, this lane's next slot comes a window after this send.
             lane.hold_until = max(lane.hold_until, now + hold)
             lane.last_used = now
             self._fallback_dispatched += 1
             return await send()
 
+        async def detour_run() -> T:
+            # Nothing local within a window of this lane's last Redis slot: slots other
+            # processes booked are unknown, but this process never crowds its own.
+            if (delay := lane.shared_until - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            return await fallback.run(lane.uid, lane.endpoint, stamped, max_wait=max_wait)
+
+        # A task of its own, so that it can be taken out of the fallback's queue when the
+        # outage window closes (it costs a task per request only while Redis is down).
+        task = loop.create_task(detour_run())
+        detour.task = task
+        self._detours[detour] = None
         lane.fallback_pending += 1
         try:
-            return await fallback.run(lane.uid, lane.endpoint, stamped, max_wait=max_wait)
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if detour.rerouted and current is not None and not current.cancelling():
+                raise _Rerouted from None
+            raise
         finally:
             lane.fallback_pending -= 1
-            if lane.fallback_pending == 0 and lane.drained is not None:
-                lane.drained.set()
-                lane.drained = None
+            self._detours.pop(detour, None)
 
-    @staticmethod
-    async def _drained(lane: _Lane) -> None:
-        if lane.drained is None:
-            lane.drained = asyncio.Event()
-        await lane.drained.wait()
+    def _close_window(self) -> None:
+        """The outage window ended: what still waits in the fallback goes back to Redis."""
+        self._window_timer = None
+        for detour in list(self._detours):
+            if not detour.sent and detour.task is not None and not detour.task.done():
+                detour.rerouted = True
+                detour.task.cancel()
+
+
+class _Rerouted(Exception):  # noqa: N818 - control flow, never leaves the scheduler
+    """A request leaves the fallback unsent, to be tried through Redis again."""
+
+
+class _Detour:
+    """One request sent (or waiting to be sent) through the fallback."""
+
+    __slots__ = ("rerouted", "sent", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.sent = False
+        self.rerouted = False

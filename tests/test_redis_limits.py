@@ -569,30 +569,28 @@ async def test_fallback_paces_locally_then_hands_back(
 ) -> None:
     """With fallback=0.5 a local scheduler takes over at half the rate, then Redis again."""
     caplog.set_level(logging.WARNING, "bitget_keys.redis_limits")
-    limits, slots = fake(fallback=0.5, recheck=2.0)
+    limits, slots = fake(fallback=0.5, recheck=1.0)
     log: Log = []
     slots.down = True
-    for tag in range(4):
-        submit(limits, clock, log, tag)
-    await clock.advance(1.0)
-    stats = limits.statistics()
-    assert stats.fallback_active
+    tasks = [submit(limits, clock, log, tag) for tag in range(5)]
+    await clock.advance(0.9)
+    assert limits.statistics().fallback_active
     # Half the rate: 0.2 s · (1.05 / 0.5) apart.
     assert times(log) == pytest.approx([0.0, 0.42, 0.84])
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "pacing locally at 50%" in warnings[0]
     slots.down = False
-    await clock.advance(1.0)  # at the recheck; the fourth went locally at 1.26 s
-    assert len(log) == 4
-    after = submit(limits, clock, log, "redis")
     await clock.advance(3.0)
-    assert after.done()
-    # Redis again, held one window W·(1+m) after the last local dispatch.
-    assert times(log)[-1] == pytest.approx(1.26 + 1.05)
-    assert slots.holds[-1] == pytest.approx(1.26 + 1.05 - 2.0)
-    assert not limits.statistics().fallback_active
-    assert limits.statistics().fallback_dispatched == 4
+    assert all(task.done() for task in tasks)
+    # At 1.0 s the outage window closed: what still waited in the fallback went back to
+    # Redis, held one window W·(1+m) after the last local send, then one interval apart.
+    assert [tag for _, tag in log] == [0, 1, 2, 3, 4]
+    assert times(log)[3:] == pytest.approx([0.84 + 1.05, 0.84 + 1.05 + T5])
+    assert slots.holds[0] == pytest.approx(0.84 + 1.05 - 1.0)
+    stats = limits.statistics()
+    assert not stats.fallback_active
+    assert stats.fallback_dispatched == 3
     assert any("is back" in r.getMessage() for r in caplog.records)
 
 
@@ -1003,3 +1001,51 @@ async def test_two_shards_apply_through_one_redis(
         assert f"bitget-keys:{{{master.uid}}}:batch_create_virtual_subaccounts" in keys
     assert emulator.audit.throttled == 0
     assert password not in out + err
+
+
+async def test_fallback_paces_locally_while_redis_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With fallback=0.5, requests go on at half the rate while Redis is down, then share again."""
+    _require_redis()
+    caplog.set_level(logging.WARNING, "bitget_keys.redis_limits")
+    master = accounts(1)[0]
+    emulator = Emulator([master], limits=Limits(ip_limit=None))
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+    errors: list[tuple[float, BaseException]] = []
+    with RedisServer() as server:
+        limits = RedisRateLimitScheduler(server.url, ip_budget=None, fallback=0.5, recheck=0.3)
+        client = Client(
+            master.credentials, transport=emulator.transport(), scheduler=limits, config=CONFIG
+        )
+        end = loop.time() + 4.2
+        tasks = [
+            asyncio.create_task(_keep_calling(client, FIVE, end, sent, errors)) for _ in range(6)
+        ]
+        await asyncio.sleep(0.6)
+        await asyncio.to_thread(server.stop)
+        down = loop.time()
+        await asyncio.sleep(1.8)
+        await asyncio.to_thread(server.start)
+        up = loop.time()
+        await asyncio.gather(*tasks)
+        stats = limits.statistics()
+        await client.aclose()
+        await limits.aclose()
+    assert errors == []
+    lane = emulator.audit.lane(master.uid, ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS.name)
+    assert lane.throttled == 0
+    assert lane.max_in_window() <= 5
+    # While Redis was down: nothing within a window of the last Redis slot, then one
+    # request per 0.2 s · 1.05 / 0.5 = 0.42 s at most.
+    outage = [at / 1000 for at in lane.accepted if down + 0.25 <= at / 1000 < up]
+    assert 2 <= len(outage) <= 3
+    assert min(b - a for a, b in itertools.pairwise(outage)) >= 0.419
+    # Shared again once Redis answered, a window after the last local send: full speed.
+    assert len([at for at in lane.accepted if at / 1000 >= end - 0.8]) >= 3
+    assert stats.fallback_dispatched == len(outage)
+    assert not stats.fallback_active
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("pacing locally at 50%" in message for message in messages) == 1
+    assert any("is back" in message for message in messages)
