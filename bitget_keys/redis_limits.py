@@ -13,22 +13,36 @@ API as the in-memory one; the in-memory scheduler stays the default.
 One atomic script per acquire, timed by Redis. Each lane is a small Redis hash, and
 each slot is taken by one Lua script that reads Redis ``TIME`` (never the caller's
 clock, so hosts need not agree on the time), decides and writes in one step, and
-answers with a *relative* wait: one round trip per acquire, no polling. The default
-policy, `Policy.SPACING`, is a GCRA reservation with burst 1: the hash holds the lane's
+answers with a *relative* wait: one round trip per acquire, no polling (the scripts are
+loaded once per process, then run with EVALSHA). The default policy,
+`Policy.SPACING`, is a GCRA reservation with burst 1: the hash holds the lane's
 theoretical arrival time ``tat``; a caller is granted ``t = max(tat, now, pause)``,
 the script stores ``tat = t + (W/N)·(1+m)`` and returns ``t - now``, which the caller
-sleeps before it sends. Callers across processes are therefore served in reservation
+waits before it sends. Callers across processes are therefore served in reservation
 order, each at its own booked time. `Policy.SLIDING` keeps an exact sliding log
 instead: the last N reserved times (a capped list, which is all an exact log needs),
 and grants ``t = max(now, pause, newest, N-th newest + W·(1+m))``. Times are integer
 microseconds (epoch µs is below 2**53, exact in a Lua number).
 
+Sending at the booked time. Counted from when the answer arrived, the wait would make
+a slow answer (a new connection, a busy event loop) delay the send by as much, and the
+next process's slot would then land closer to it: at start-up, with forty lanes opening
+connections at once, answers took up to 200 ms where they take well under 10 ms later.
+So the answer also carries Redis's time, and each process keeps an estimate of Redis
+``TIME`` minus its loop clock from its fastest recent round trips (within half a round
+trip, plus 500 ppm of drift per second of age). The caller waits until the booked time
+on that clock, bounded by what the answer proves: no earlier than the send of the call
+plus the wait, no later than the answer plus the wait. (Under Redis Cluster, whose
+nodes may keep different clocks, the wait counts from the answer.)
+
 Local FIFO. Within a process each lane is a FIFO of waiting callers, and only its head
 holds a Redis reservation at a time: the head takes the in-flight permit, reserves,
 sleeps until its slot, stamps it and calls ``send()``; the next caller reserves only
-then. A throttled request re-enters at the head of its lane. A caller cancelled while
-it waits consumes nothing; one cancelled after its reservation wastes that slot (a
-reservation is never given back, which errs on the safe side).
+then. A throttled request re-enters at the head of its lane, and a caller whose slot
+falls into a pause that began while it waited (a 429 on its lane, `pause_all`) drops
+the slot and reserves again, first in line. A caller cancelled while it waits consumes
+nothing; one cancelled after its reservation wastes that slot (a reservation is never
+given back, which errs on the safe side).
 
 Margins and 429 feedback. The interval carries the caller's margin, or the lane's raised
 margin when that is larger, which is stored in the lane's hash and shared: after a 429
@@ -78,10 +92,14 @@ at once without trying Redis. With ``fallback=f`` (0 < f ≤ 1) a local in-memor
 `RateLimitScheduler` paced at the fraction ``f`` of every rate (its margin is
 ``(1+m)/f - 1``) takes over instead, with a WARNING log, and Redis is tried again every
 ``recheck`` seconds. The fraction must cover every process that may fall back at once:
-with P processes sharing a UID, choose ``f ≤ 1/P``. When Redis is back, a lane that
-sent through the fallback first lets those requests finish, then asks Redis for a slot
-at least one window after its last local dispatch (failover can also lose the latest
-reservations; the same hold covers this process's part of that).
+with P processes sharing a UID, choose ``f ≤ 1/P``. On a lane, the first local send
+comes at least one window ``W·(1+m)`` after this process's last Redis slot, and once
+Redis answers again its first Redis slot comes at least one window after the last local
+send; requests still queued in the fallback when Redis is tried again leave it unsent
+and reserve through Redis. Slots that other processes booked before the outage are
+unknown here, which is one more reason for a small ``f``, and why failing closed is the
+default. (A Redis failover can lose the latest reservations too; the hold after a
+fallback covers this process's share of that.)
 
 Testing hook. Each script accepts an optional ``now`` in microseconds (the last
 argument, empty in production, where Redis ``TIME`` is used), so tests can check the

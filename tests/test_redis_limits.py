@@ -10,6 +10,7 @@ tested with a fake reservation source on a `LoopClock`, so those tests never sle
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import json
 import logging
@@ -638,6 +639,13 @@ async def test_one_loop_and_closed_state() -> None:
 
 
 # -- configuration, naming and the error ------------------------------------------------------
+
+
+def test_public_names() -> None:
+    """The module's __all__ names exist; the error is exported where errors live."""
+    module = importlib.import_module("bitget_keys.redis_limits")
+    assert all(hasattr(module, name) for name in module.__all__)
+    assert "RateLimitBackendError" in importlib.import_module("bitget_keys.errors").__all__
 
 
 def test_mask_url_hides_passwords() -> None:
