@@ -27,7 +27,7 @@ import attrs
 from rich.text import Text
 
 from bitget_keys._applier import Status, read_live_state
-from bitget_keys._client import Client, ClientConfig, ServerClock
+from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._demo import DemoSize, run_demo
 from bitget_keys._journal import Journal
 from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, Plan, load_plan
@@ -35,9 +35,13 @@ from bitget_keys._planner import diff_account
 from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode
 from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault, VaultRecord, write_private_file
 from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError, VaultError
+from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 __all__ = ["main"]
+
+#: Where ``apply --redis`` comes from when it is not given.
+REDIS_URL_ENV = "BITGET_KEYS_REDIS_URL"
 
 EMULATOR_HELP = """\
 Serve the bundled Bitget emulator on loopback until interrupted.
@@ -174,6 +178,12 @@ asks before creating or changing anything; answer y to go on. When stdin is not 
 --json, there is no one to ask: apply then refuses to start unless --yes is given
 (review with `bitget-keys plan` first).
 
+Several apply processes, on one host or many, can split a plan: run it with
+--shard 1/N, ..., --shard N/N (each with its own --vault and --state), and give
+them all the same --redis URL so that they share Bitget's per-UID limits. Without
+--redis each process keeps its own limits, which is exact only while no two processes
+use the same master account. When Redis is unreachable, nothing is sent.
+
 {VAULT_KEY_HELP}
 Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
 """
@@ -258,7 +268,9 @@ def _open_vault(path: Path) -> SecretsVault:
     return SecretsVault.open(path, _vault_key(path, new=False))
 
 
-def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
+def _clients(
+    base_url: str | None, scheduler: Scheduler | None = None
+) -> tuple[dict[str, Client], Any]:
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
     server_clock = ServerClock()
@@ -269,11 +281,37 @@ def _clients(base_url: str | None) -> tuple[dict[str, Client], Any]:
                 account.credentials,
                 base_url=base_url,
                 config=ClientConfig(),
+                scheduler=scheduler,
                 server_clock=server_clock,
             )
         return clients[account.name]
 
     return clients, client_for
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` with 1 <= I <= N, for ``apply --shard``."""
+    index, slash, count = text.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit():
+        msg = f"expected I/N such as 1/4 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        msg = f"I must be between 1 and N in I/N (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return i, n
+
+
+def shard_plan(plan: Plan, index: int, count: int) -> Plan:
+    """The accounts of shard ``index`` of ``count`` (1-based): position % count == index - 1."""
+    return attrs.evolve(
+        plan, accounts=tuple(a for k, a in enumerate(plan.accounts) if k % count == index - 1)
+    )
+
+
+def _redis_scheduler(url: str | None) -> RedisRateLimitScheduler | None:
+    """One scheduler sharing limits through Redis for every client of this apply, if asked."""
+    return RedisRateLimitScheduler(url) if url else None
 
 
 async def _show_changes(
@@ -340,6 +378,8 @@ async def run_apply(args: argparse.Namespace) -> int:
     object) per item.
     """
     plan = load_plan(args.plan)
+    if args.shard is not None:
+        plan = shard_plan(plan, *args.shard)
     if not args.yes and (args.json or not _stdin_is_terminal()):
         why = "with --json" if args.json else "when stdin is not a terminal"
         msg = (
@@ -352,7 +392,8 @@ async def run_apply(args: argparse.Namespace) -> int:
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
-    clients, client_for = _clients(args.base_url)
+    scheduler = _redis_scheduler(args.redis)
+    clients, client_for = _clients(args.base_url, scheduler)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     try:
         if not args.yes and not await _confirm_changes(plan, client_for, vault):
@@ -367,6 +408,8 @@ async def run_apply(args: argparse.Namespace) -> int:
     finally:
         for client in clients.values():
             await client.aclose()
+        if scheduler is not None:
+            await scheduler.aclose()
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
@@ -549,6 +592,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes",
         action="store_true",
         help="apply without asking (required when stdin is not a terminal, and with --json)",
+    )
+    apply.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get(REDIS_URL_ENV) or None,
+        help=(
+            "share rate limits with every other process using this Redis, such as "
+            f"redis://:PASSWORD@host:6379/0 (default ${REDIS_URL_ENV}, which keeps the "
+            "password out of the process list); needs bitget-keys[redis]"
+        ),
+    )
+    apply.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help=(
+            "apply only shard I of N (1-based): the accounts whose position in the plan, "
+            "counted from 0, leaves I-1 when divided by N"
+        ),
     )
     apply.set_defaults(run=run_apply)
     _add_demo(commands)

@@ -24,7 +24,8 @@ Every exception derives from `BitgetKeysError`::
     │   ├── RateLimitExceededError           HTTP 429, body code "429", 1001, 50009
     │   └── ServerError                      5xx, 40010, 40015, 40067, 40200, 45001, ...
     ├── ResponseDecodeError                  the response does not have the documented shape
-    └── RateLimitWaitTooLongError            a slot would come later than the caller allows
+    ├── RateLimitWaitTooLongError            a slot would come later than the caller allows
+    └── RateLimitBackendError                the shared limiter (Redis) failed; nothing was sent
 
 How an answer is classified (`from_response`):
 
@@ -62,6 +63,7 @@ __all__ = [
     "PlanError",
     "Problem",
     "QuotaExceededError",
+    "RateLimitBackendError",
     "RateLimitExceededError",
     "RateLimitWaitTooLongError",
     "RequestTimeoutError",
@@ -308,6 +310,37 @@ class RateLimitWaitTooLongError(BitgetKeysError):
         return (
             f"{self.endpoint} for UID {self.uid}: the next slot is {self.wait:.3f} s away, "
             f"more than the allowed {self.max_wait:.3f} s; nothing was sent"
+        )
+
+
+@attrs.define(slots=False, eq=False)
+class RateLimitBackendError(BitgetKeysError):
+    """
+    The shared rate-limit backend (Redis) could not hand out a slot; nothing was sent.
+
+    Raised by `bitget_keys.redis_limits.RedisRateLimitScheduler` when Redis is
+    unreachable, times out or fails, unless a local fallback was configured. ``backend``
+    names the server without credentials; the request was never sent, so it is safe to
+    try again once the backend is back.
+    """
+
+    #: The backend's address with any password masked, such as ``redis://:***@host:6379/0``.
+    backend: str
+    #: What went wrong, such as ``ConnectionError: Connection refused``.
+    detail: str
+    #: The endpoint's path and the lane's UID, when a request was waiting for its slot.
+    endpoint: str = ""
+    uid: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.backend, self.detail, self.endpoint, self.uid)
+
+    def __str__(self) -> str:
+        where = f"{self.endpoint} for UID {self.uid}: " if self.endpoint else ""
+        return (
+            f"{where}the shared rate-limit backend {self.backend} failed ({self.detail}); "
+            "no request was sent (check that Redis is reachable, or let the scheduler "
+            "pace locally while it is down with fallback=)"
         )
 
 

@@ -1,0 +1,200 @@
+"""
+The OS processes of the cross-process test and benchmark of `RedisRateLimitScheduler`.
+
+``load`` keeps every (UID, endpoint) lane it is given saturated through one scheduler
+that shares its limits through Redis, against an emulator served elsewhere::
+
+    python tests/redis_worker.py load --redis URL --base-url URL --accounts FILE \
+        --duration 4 [--margin 0.05] [--prefix NAME] [--local]
+
+It opens its clients and prints ``ready``, then waits for a line ``go <start>`` on
+stdin, where ``<start>`` is a ``time.monotonic()`` value (one clock for every process on
+the machine, the emulator's included), saturates from then until ``start + duration``,
+cancels what still waits for a slot, and prints one JSON object of its counts. With
+``--local`` it uses a `RateLimitScheduler` of its own instead (the control: what
+processes that do not share their limits draw).
+
+``emulator`` serves the strict emulator for those accounts on 127.0.0.1 (with no IP
+limit), prints its base URL, and on a line ``stop`` prints its audit as JSON: per
+(UID, endpoint), the accepted arrival times (ms of ``time.monotonic()``) and the 429s.
+It runs in its own process so that its arrival stamps do not wait for the test's loop.
+
+``FILE`` is a JSON list of accounts (uid, api_key, secret_key, passphrase).
+"""
+
+# ruff: noqa: T201 - a command-line helper: it talks to the test through stdout
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler, Secret
+from bitget_keys import _endpoints as ep
+from bitget_keys import models as m
+from bitget_keys.errors import APIError, RateLimitBackendError, RateLimitExceededError
+from bitget_keys.redis_limits import RedisRateLimitScheduler
+from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+
+#: The four seed endpoints: 1, 5, 1 and 10 per second per UID.
+ENDPOINTS = (
+    ep.CREATE_COPY_API_KEY,
+    ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY,
+    ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
+    ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,
+)
+PASS = "Passw0rd1234"
+CONFIG = ClientConfig(sync_clock=False, request_timeout=30)
+
+
+def call_for(endpoint: ep.Endpoint) -> Callable[[Client], Awaitable[object]]:
+    """One request on ``endpoint``; past the first, most are refused, all are counted."""
+    if endpoint is ep.CREATE_COPY_API_KEY:
+        copy = m.CreateCopyAPIKeyRequest(passphrase=PASS)
+        return lambda client: client.create_copy_api_key(copy)
+    if endpoint is ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY:
+        key = m.CreateVirtualSubaccountAPIKeyRequest(
+            subaccount_uid="1", passphrase=PASS, label="load", ip_list=[], permissions=["read"]
+        )
+        return lambda client: client.create_virtual_subaccount_api_key(key)
+    if endpoint is ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS:
+        batch = m.BatchCreateVirtualSubaccountsRequest(
+            items=[
+                m.NewVirtualSubaccount(
+                    name="loadtest", passphrase=PASS, label="load", permissions=["read"], ip_list=[]
+                )
+            ]
+        )
+        return lambda client: client.batch_create_virtual_subaccounts(batch)
+    modify = m.ModifyBrokerSubaccountAPIKeyRequest(
+        sub_uid="1",
+        api_key="bg_x",
+        passphrase=PASS,
+        permissions=["spot_trade"],
+        perm_type="readonly",
+    )
+    return lambda client: client.modify_broker_subaccount_api_key(modify)
+
+
+def make_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | RateLimitScheduler:
+    # The IP limit is off on both sides: at 170/s this process alone would pass Bitget's
+    # 6,000 a minute, and read the next 429 as an IP lockout.
+    common: dict[str, Any] = {"margin": args.margin, "ip_budget": None, "ip_cap": 10**9}
+    if args.local:
+        return RateLimitScheduler(max_in_flight=1000, **common)
+    return RedisRateLimitScheduler(args.redis, prefix=args.prefix, max_in_flight=1000, **common)
+
+
+async def saturate(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict[str, Any]:
+    scheduler = make_scheduler(args)
+    clients = [
+        Client(
+            Credentials(row["api_key"], row["secret_key"], row["passphrase"], uid=row["uid"]),
+            base_url=args.base_url,
+            scheduler=scheduler,
+            config=CONFIG,
+        )
+        for row in rows
+    ]
+    loop = asyncio.get_running_loop()
+    print("ready", flush=True)
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    start = float(line.split()[1])
+    deadline = start + args.duration
+    await asyncio.sleep(max(0.0, start - loop.time()))
+    counts = {"sent": 0, "throttled": 0, "backend_errors": 0, "other_errors": 0}
+
+    async def worker(client: Client, call: Callable[[Client], Awaitable[object]]) -> None:
+        while loop.time() < deadline:
+            try:
+                await call(client)
+            except RateLimitExceededError:
+                counts["throttled"] += 1
+            except RateLimitBackendError:
+                counts["backend_errors"] += 1
+                await asyncio.sleep(0.05)
+            except APIError:
+                pass  # refused after the rate limit counted it: still load
+            except Exception:  # reported, not fatal to the run
+                counts["other_errors"] += 1
+
+    tasks = [
+        asyncio.create_task(worker(client, call_for(endpoint)))
+        for client in clients
+        for endpoint in ENDPOINTS
+        for _ in range(endpoint.rate + 1)
+    ]
+    await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+    # Whatever still waits for a slot gives up (a waiting request consumes nothing);
+    # a request already sent is let finish.
+    await asyncio.sleep(0.2)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stats = scheduler.statistics()
+    for client in clients:
+        await client.aclose()
+    if isinstance(scheduler, RedisRateLimitScheduler):
+        await scheduler.aclose()
+    counts["sent"] = sum(lane.dispatched for lane in stats.lanes)
+    return {
+        **counts,
+        "start": start,
+        "deadline": deadline,
+        "round_trips": getattr(stats, "round_trips", 0),
+        "lanes_throttled": sum(lane.throttled for lane in stats.lanes),
+    }
+
+
+async def serve(_args: argparse.Namespace, rows: list[dict[str, str]]) -> dict[str, Any]:
+    accounts = [
+        EmulatorAccount(
+            uid=row["uid"],
+            api_key=row["api_key"],
+            secret_key=Secret(row["secret_key"]),
+            passphrase=Secret(row["passphrase"]),
+            broker=True,
+            copy_trader="new",
+        )
+        for row in rows
+    ]
+    loop = asyncio.get_running_loop()
+    async with Emulator(accounts, limits=Limits(ip_limit=None)) as emulator:
+        print(emulator.base_url, flush=True)
+        while (await loop.run_in_executor(None, sys.stdin.readline)).strip() != "stop":
+            pass
+    return {
+        f"{uid} {name}": {"accepted": lane.accepted, "throttled": lane.throttled}
+        for (uid, name), lane in emulator.audit.lanes.items()
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    load = commands.add_parser("load")
+    load.add_argument("--redis", required=True)
+    load.add_argument("--base-url", required=True)
+    load.add_argument("--accounts", required=True)
+    load.add_argument("--duration", type=float, default=4.0)
+    load.add_argument("--margin", type=float, default=0.05)
+    load.add_argument("--prefix", default="bitget-keys")
+    load.add_argument(
+        "--local", action="store_true", help="the in-memory scheduler instead (a control)"
+    )
+    emulator = commands.add_parser("emulator")
+    emulator.add_argument("--accounts", required=True)
+    args = parser.parse_args()
+    rows = json.loads(Path(args.accounts).read_text())
+    run = saturate if args.command == "load" else serve
+    print(json.dumps(asyncio.run(run(args, rows))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
