@@ -119,14 +119,19 @@ from bitget_keys.errors import (
 __all__ = [
     "ANY_UID",
     "DEFAULT_IP_BUDGET",
+    "DelayLog",
     "IPBudget",
     "LaneStatistics",
     "Policy",
     "RateLimitScheduler",
     "SchedulerStatistics",
+    "StormWatch",
     "decayed_margin",
     "jitter",
+    "lane_key",
     "next_slot",
+    "recent_jitter",
+    "record_delay",
     "widened_margin",
 ]
 
@@ -268,6 +273,53 @@ def jitter(delays: Sequence[float]) -> float | None:
     return ordered[math.ceil(0.99 * len(ordered)) - 1] - ordered[0]
 
 
+#: Per lane: (loop time, Bitget's requestTime minus our send time in ms) per response.
+DelayLog = deque[tuple[float, float]]
+
+
+def record_delay(log: DelayLog | None, now: float, delay_ms: float) -> DelayLog:
+    """Add one response's delay to a lane's log (made on the first, as most lanes have none)."""
+    if log is None:
+        log = deque(maxlen=_JITTER_SAMPLES)
+    log.append((now, delay_ms))
+    return log
+
+
+def recent_jitter(log: DelayLog | None, now: float) -> float | None:
+    """The lane's observed jitter in seconds over the last five minutes, if any."""
+    spread = jitter([delay for at, delay in log or () if at >= now - _JITTER_WINDOW])
+    return spread / 1000 if spread is not None else None
+
+
+def lane_key(uid: str, endpoint: Endpoint) -> tuple[str, str]:
+    """The lane of a request: (owner UID, endpoint name), or (`ANY_UID`, name) per IP."""
+    return (uid if endpoint.scope == "uid" else ANY_UID, endpoint.name)
+
+
+class StormWatch:
+    """
+    Tells a storm of 429s from one lane's thin margin.
+
+    429s on `_STORM_LANES` or more lanes within ``window`` seconds point at the IP or
+    the exchange: widening every lane's margin then would only slow everything down for
+    the many minutes the margins take to decay (reference §5.5).
+    """
+
+    __slots__ = ("_recent", "_window")
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._recent: deque[tuple[float, tuple[str, str]]] = deque()
+
+    def seen(self, now: float, key: tuple[str, str]) -> bool:
+        """Record a 429 on lane ``key``; return whether it is part of a storm."""
+        recent = self._recent
+        while recent and recent[0][0] < now - self._window:
+            recent.popleft()
+        recent.append((now, key))
+        return len({lane for _, lane in recent}) >= _STORM_LANES
+
+
 class _Lane:
     """One (UID, endpoint) lane: its waiters, its recent dispatches and its 429 state."""
 
@@ -324,7 +376,7 @@ class _Lane:
         self.throttled = 0
         #: (loop time, Bitget's requestTime minus our send time in ms) per response;
         #: made on the first one, since most lanes are never observed.
-        self.delays: deque[tuple[float, float]] | None = None
+        self.delays: DelayLog | None = None
 
     def __repr__(self) -> str:
         return (
@@ -434,8 +486,6 @@ class _Lane:
 
     def statistics(self, now: float) -> LaneStatistics:
         margin = self.margin(now)
-        recent = [delay for at, delay in self.delays or () if at >= now - _JITTER_WINDOW]
-        spread = jitter(recent)
         return LaneStatistics(
             uid=self.uid,
             endpoint=self.endpoint.name,
@@ -447,7 +497,7 @@ class _Lane:
             margin=margin,
             interval=self.interval(margin),
             paused_until=self.paused_until if self.paused_until > now else None,
-            jitter=spread / 1000 if spread is not None else None,
+            jitter=recent_jitter(self.delays, now),
         )
 
 
@@ -492,9 +542,9 @@ class RateLimitScheduler:
         "_max_margin",
         "_paused_until",
         "_policies",
-        "_recent_throttles",
         "_retries",
         "_sent",
+        "_storms",
         "_sweep_at",
     )
 
@@ -551,8 +601,7 @@ class RateLimitScheduler:
         )
         self._paused_until = -math.inf
         self._sweep_at = -math.inf
-        #: (time, lane) of recent 429s, to tell a storm from one lane's thin margin.
-        self._recent_throttles: deque[tuple[float, tuple[str, str]]] = deque()
+        self._storms = StormWatch(backoff * (1 + _BACKOFF_JITTER))
 
     def __repr__(self) -> str:
         busy = sum(1 for lane in self._lanes.values() if lane.queued)
@@ -657,12 +706,10 @@ class RateLimitScheduler:
             ClientStateError: the scheduler is bound to another event loop.
         """
         now = self._bind().time()
-        lane = self._lanes.get(self._key(uid, endpoint))
+        lane = self._lanes.get(lane_key(uid, endpoint))
         if lane is None:
             return
-        if lane.delays is None:
-            lane.delays = deque(maxlen=_JITTER_SAMPLES)
-        lane.delays.append((now, float(request_time_ms - sent_ms)))
+        lane.delays = record_delay(lane.delays, now, float(request_time_ms - sent_ms))
 
     def statistics(self) -> SchedulerStatistics:
         """A frozen snapshot of every lane and of the shared budgets."""
@@ -690,16 +737,12 @@ class RateLimitScheduler:
             raise ClientStateError(msg)
         return loop
 
-    @staticmethod
-    def _key(uid: str, endpoint: Endpoint) -> tuple[str, str]:
-        return (uid if endpoint.scope == "uid" else ANY_UID, endpoint.name)
-
     def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
         if now >= self._sweep_at:
             # Only lanes that equal a fresh one go, so dropping them changes nothing.
             self._lanes = {key: lane for key, lane in self._lanes.items() if not lane.fresh(now)}
             self._sweep_at = now + _SWEEP_EVERY
-        key = self._key(uid, endpoint)
+        key = lane_key(uid, endpoint)
         lane = self._lanes.get(key)
         if lane is None:
             policy = self._policies.get(endpoint.name, Policy.SPACING)
@@ -733,17 +776,10 @@ class RateLimitScheduler:
 
     def _throttle(self, lane: _Lane, now: float) -> None:
         lane.throttled += 1
-        # 429s on many lanes at once point at the IP or the exchange, not at one
-        # lane's margin being too thin (reference §5.5): widening every lane then would
-        # only slow everything down for the many minutes the margins take to decay.
-        recent = self._recent_throttles
-        while recent and recent[0][0] < now - self._backoff * (1 + _BACKOFF_JITTER):
-            recent.popleft()
-        recent.append((now, (lane.uid, lane.endpoint.name)))
-        if len({key for _, key in recent}) < _STORM_LANES:
-            lane.raised = widened_margin(lane.margin(now), self._max_margin)
-        else:
+        if self._storms.seen(now, (lane.uid, lane.endpoint.name)):
             lane.raised = lane.margin(now)
+        else:
+            lane.raised = widened_margin(lane.margin(now), self._max_margin)
         lane.throttled_at = now
         # Random so that lanes throttled together do not all come back together.
         jittered = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311

@@ -136,21 +136,22 @@ from bitget_keys.limits import (
     _DECAY_EVERY,
     _DECAY_STEP,
     _IP_CAP_WINDOW,
-    _JITTER_SAMPLES,
-    _JITTER_WINDOW,
     _MARGIN_SEED,
-    _STORM_LANES,
     _SWEEP_EVERY,
     _WIDEN,
     ANY_UID,
     DEFAULT_IP_BUDGET,
+    DelayLog,
     IPBudget,
     LaneStatistics,
     Policy,
     RateLimitScheduler,
     SchedulerStatistics,
-    jitter,
+    StormWatch,
+    lane_key,
     next_slot,
+    recent_jitter,
+    record_delay,
 )
 
 if TYPE_CHECKING:
@@ -725,7 +726,7 @@ class _Lane:
         #: Requests of this lane inside the fallback.
         self.fallback_pending = 0
         self.last_used = -math.inf
-        self.delays: deque[tuple[float, float]] | None = None
+        self.delays: DelayLog | None = None
 
     def __repr__(self) -> str:
         return (
@@ -745,8 +746,6 @@ class _Lane:
         )
 
     def statistics(self, now: float) -> LaneStatistics:
-        recent = [delay for at, delay in self.delays or () if at >= now - _JITTER_WINDOW]
-        spread = jitter(recent)
         return LaneStatistics(
             uid=self.uid,
             endpoint=self.endpoint.name,
@@ -758,7 +757,7 @@ class _Lane:
             margin=self.margin,
             interval=self.endpoint.window / self.endpoint.rate * (1 + self.margin),
             paused_until=self.paused_until if self.paused_until > now else None,
-            jitter=spread / 1000 if spread is not None else None,
+            jitter=recent_jitter(self.delays, now),
         )
 
 
@@ -839,10 +838,10 @@ class RedisRateLimitScheduler:
         "_permits",
         "_policies",
         "_prefix",
-        "_recent_throttles",
         "_recheck",
         "_retries",
         "_sent",
+        "_storms",
         "_sweep_at",
         "_tasks",
         "_window_timer",
@@ -939,7 +938,7 @@ class RedisRateLimitScheduler:
         self._in_flight = 0
         #: This process's recent dispatches, as many as the IP-lockout rule needs.
         self._sent: deque[float] = deque(maxlen=ip_cap + 1)
-        self._recent_throttles: deque[tuple[float, tuple[str, str]]] = deque()
+        self._storms = StormWatch(backoff * (1 + _BACKOFF_JITTER))
         self._paused_until = -math.inf
         self._sweep_at = -math.inf
         #: While Redis is down: since when, until when it is not tried, and why.
@@ -1122,12 +1121,10 @@ class RedisRateLimitScheduler:
             ClientStateError: the scheduler is closed or bound to another event loop.
         """
         now = self._bind().time()
-        lane = self._lanes.get(self._key(uid, endpoint))
+        lane = self._lanes.get(lane_key(uid, endpoint))
         if lane is None:
             return
-        if lane.delays is None:
-            lane.delays = deque(maxlen=_JITTER_SAMPLES)
-        lane.delays.append((now, float(request_time_ms - sent_ms)))
+        lane.delays = record_delay(lane.delays, now, float(request_time_ms - sent_ms))
 
     def statistics(self) -> RedisSchedulerStatistics:
         """A frozen snapshot of this process's lanes and of what it knows of the shared state."""
@@ -1163,15 +1160,11 @@ class RedisRateLimitScheduler:
             raise ClientStateError(msg)
         return loop
 
-    @staticmethod
-    def _key(uid: str, endpoint: Endpoint) -> tuple[str, str]:
-        return (uid if endpoint.scope == "uid" else ANY_UID, endpoint.name)
-
     def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
         if now >= self._sweep_at:
             self._lanes = {key: lane for key, lane in self._lanes.items() if not lane.idle(now)}
             self._sweep_at = now + _SWEEP_EVERY
-        key = self._key(uid, endpoint)
+        key = lane_key(uid, endpoint)
         lane = self._lanes.get(key)
         if lane is None:
             policy = self._policies.get(endpoint.name, Policy.SPACING)
@@ -1315,13 +1308,7 @@ class RedisRateLimitScheduler:
         """Record a 429 for every process; returns how long the lane is paused."""
         now = loop.time()
         lane.throttled += 1
-        # 429s on many lanes at once point at the IP or the exchange, not at one lane's
-        # margin being too thin: widening every lane would only slow everything down.
-        recent = self._recent_throttles
-        while recent and recent[0][0] < now - self._backoff * (1 + _BACKOFF_JITTER):
-            recent.popleft()
-        recent.append((now, (lane.uid, lane.endpoint.name)))
-        storm = len({key for _, key in recent}) >= _STORM_LANES
+        storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))
         pause = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311
         try:
             raised, paused_for = await self._backend.throttle(

@@ -22,6 +22,7 @@ from bitget_keys.limits import (
     IPBudget,
     Policy,
     RateLimitScheduler,
+    StormWatch,
     decayed_margin,
     jitter,
     next_slot,
@@ -855,3 +856,14 @@ async def test_no_server_window_holds_n_plus_one_whatever_the_delays(
     await asyncio.gather(*tasks)
     assert len(arrivals) == 60
     assert densest(arrivals) <= FIVE.rate
+
+
+def test_storm_watch_counts_distinct_lanes_within_its_window() -> None:
+    """Three lanes throttled within the window are a storm; one lane three times is not."""
+    watch = StormWatch(1.2)
+    assert not watch.seen(0.0, ("u1", "a"))
+    assert not watch.seen(0.1, ("u1", "a"))
+    assert not watch.seen(0.2, ("u2", "a"))
+    assert watch.seen(0.3, ("u3", "a"))
+    # Long after, the old 429s have left the window.
+    assert not watch.seen(5.0, ("u4", "a"))
