@@ -55,14 +55,17 @@ process's own count of the last minute is above ``ip_cap`` pauses every lane for
 ``lockout`` seconds, through the shared IP pause) are applied per process, from what
 that process saw.
 
-Not counted from completions. The in-memory scheduler also waits until W after the
-request N before *completed*, which makes it exact against a rolling window however
-requests are delayed on the way. Across processes that would need a second round trip
-per request (to record the completion) and callers polling for completions made
-elsewhere, so this scheduler spaces by reservation time only, as the reference design
-does: the margin must cover the spread J of the delay between a slot's time and
-Bitget's arrival stamp (``m ≥ J/W`` for a rolling window). The default 5% covers 50 ms
-per second of window, and the 429 feedback above handles the rare outlier.
+Counted from completions within a process only. The in-memory scheduler also waits
+until W after the request N before *completed*, which makes it exact against a rolling
+window however requests are delayed on the way. This scheduler does the same for the
+requests this process sent (a slot is reserved no earlier than W after this process's
+request N before on the lane completed), which covers a UID owned by one process, as
+when a plan is split with ``--shard``. Across processes that would need a second round
+trip per request (to record the completion) and callers polling for completions made
+elsewhere, so between processes the spacing is by reservation time only, as the
+reference design does: the margin must cover the spread J of the delay between a slot's
+time and Bitget's arrival stamp (``m ≥ J/W`` for a rolling window). The default 5%
+covers 50 ms per second of window, and the 429 feedback above handles the rare outlier.
 
 IP budget. With an `IPBudget` (95/s and 5,700 per 60 s by default), every acquire also
 takes a token from a GCRA key per egress IP name (``<prefix>:{ip:<egress>}``),
@@ -682,6 +685,7 @@ class _Lane:
     __slots__ = (
         "delays",
         "dispatched",
+        "done",
         "endpoint",
         "fallback_pending",
         "hold_until",
@@ -694,6 +698,7 @@ class _Lane:
         "paused_until",
         "policy",
         "queued",
+        "settled",
         "shared_until",
         "throttled",
         "uid",
@@ -727,6 +732,38 @@ class _Lane:
         self.fallback_pending = 0
         self.last_used = -math.inf
         self.delays: DelayLog | None = None
+        #: When this process's last N dispatches on the lane completed (``inf`` while in
+        #: flight), oldest first.
+        self.done: list[float] = []
+        #: Resolved at the next completion, for a caller waiting for one.
+        self.settled: asyncio.Future[None] | None = None
+
+    def local_ready(self) -> float:
+        """No slot before this: W after this process's dispatch N before completed."""
+        rate = self.endpoint.rate
+        if len(self.done) < rate:
+            return -math.inf
+        return self.done[-rate] + self.endpoint.window
+
+    def stamp(self) -> int:
+        """Record a dispatch; returns its sequence number."""
+        seq = self.dispatched
+        self.dispatched = seq + 1
+        self.in_flight += 1
+        self.done.append(math.inf)
+        if len(self.done) > self.endpoint.rate:
+            del self.done[0]
+        return seq
+
+    def settle(self, seq: int, now: float) -> None:
+        """Record that dispatch ``seq`` completed (answered, failed or abandoned)."""
+        self.in_flight -= 1
+        index = seq - (self.dispatched - len(self.done))
+        if index >= 0:
+            self.done[index] = now
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
+        self.settled = None
 
     def __repr__(self) -> str:
         return (
@@ -759,6 +796,14 @@ class _Lane:
             paused_until=self.paused_until if self.paused_until > now else None,
             jitter=recent_jitter(self.delays, now),
         )
+
+
+async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: _Lane) -> None:
+    """Wait until this process's dispatch N back on the lane has completed."""
+    while lane.local_ready() == math.inf:
+        if lane.settled is None:
+            lane.settled = loop.create_future()
+        await asyncio.shield(lane.settled)
 
 
 def _check_grant(lane: _Lane, grant: _Grant, waited: float, max_wait: float | None) -> None:
@@ -1076,7 +1121,7 @@ class RedisRateLimitScheduler:
                 except _Rerouted:
                     continue  # Redis is to be tried again; this request was not sent.
             try:
-                await self._acquire(loop, lane, max_wait, retry=attempt > 0)
+                seq = await self._acquire(loop, lane, max_wait, retry=attempt > 0)
             except RateLimitBackendError:
                 if self._fallback is None:
                     raise
@@ -1089,7 +1134,7 @@ class RedisRateLimitScheduler:
                 if attempt > self._retries or (max_wait is not None and paused_for > max_wait):
                     raise
             finally:
-                lane.in_flight -= 1
+                lane.settle(seq, loop.time())
                 self._in_flight -= 1
                 self._permits.release()
 
@@ -1217,11 +1262,12 @@ class RedisRateLimitScheduler:
         max_wait: float | None,
         *,
         retry: bool,
-    ) -> None:
+    ) -> int:
         """
         Wait for the turn and a permit, reserve a slot in Redis, wait for it, stamp it.
 
-        Returns holding an in-flight permit; on any exception holds nothing.
+        Returns the dispatch's sequence number, holding an in-flight permit; on any
+        exception holds nothing.
         """
         started = loop.time()
         deadline = None if max_wait is None else started + max_wait
@@ -1235,6 +1281,7 @@ class RedisRateLimitScheduler:
                         turn = True
                         await self._permits.acquire()
                         permit = True
+                        await _answered_n_back(loop, lane)
                 except TimeoutError:
                     assert max_wait is not None  # noqa: S101 - only a deadline times out
                     estimate = max_wait + lane.queued * lane.endpoint.window / lane.endpoint.rate
@@ -1244,7 +1291,7 @@ class RedisRateLimitScheduler:
                 now = loop.time()
                 # Waiting callers find out about an outage without calling Redis each.
                 self._check_backend(lane, now)
-                hold = max(0.0, self._paused_until - now, lane.hold_until - now)
+                hold = max(self._paused_until, lane.hold_until, lane.local_ready(), now) - now
                 remaining = None if deadline is None else max(0.0, deadline - now)
                 grant = await self._reserve(loop, lane, remaining, hold)
                 answered = loop.time()
@@ -1275,13 +1322,13 @@ class RedisRateLimitScheduler:
             retry = True
         # Stamped here, in the caller's task, just before it sends: the next caller of
         # this lane may reserve now.
-        lane.dispatched += 1
-        lane.in_flight += 1
+        seq = lane.stamp()
         lane.last_used = now
         lane.shared_until = now + lane.endpoint.window * (1 + lane.margin)
         self._in_flight += 1
         self._sent.append(now)
         self._pass_turn(lane)
+        return seq
 
     async def _reserve(
         self, loop: asyncio.AbstractEventLoop, lane: _Lane, max_wait: float | None, hold: float

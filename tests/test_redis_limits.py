@@ -462,6 +462,34 @@ async def test_only_the_head_holds_a_reservation(clock: LoopClock) -> None:
     assert slots.round_trips == 3
 
 
+async def test_a_slot_waits_a_window_after_this_process_completion_n_back(
+    clock: LoopClock,
+) -> None:
+    """
+    As in memory: no slot before W after this process's dispatch N back completed.
+
+    The first request's answer takes 0.5 s, so the second is booked no earlier than 1.5 s
+    (the reservation alone would allow 1.05 s), and nobody calls Redis for it before the
+    first has been answered.
+    """
+    limits, slots = fake()
+    log: Log = []
+
+    async def slow() -> str:
+        log.append((clock.now, "a"))
+        await asyncio.sleep(0.5)
+        return "a"
+
+    first = asyncio.create_task(limits.run("u1", ONE, slow))
+    await clock.settle()
+    second = submit(limits, clock, log, "b", ONE)
+    await clock.advance(0.4)
+    assert slots.round_trips == 1  # the second waits for the first's answer
+    await clock.advance(2.0)
+    await asyncio.gather(first, second)
+    assert times(log) == pytest.approx([0.0, 1.5])
+
+
 @pytest.mark.usefixtures("no_jitter")
 async def test_429_pauses_and_retries_first(clock: LoopClock) -> None:
     """A throttled request pauses its lane, drops the slot booked behind it, goes again first."""
@@ -1007,7 +1035,9 @@ async def test_two_shards_apply_through_one_redis(
     for master in masters:
         assert len(emulator.exchange.subaccounts(master.uid)) == 1
         assert f"bitget-keys:{{{master.uid}}}:batch_create_virtual_subaccounts" in keys
-    assert emulator.audit.throttled == 0
+    assert emulator.audit.throttled == 0, {
+        k: v.throttled for k, v in emulator.audit.lanes.items() if v.throttled
+    }
     assert password not in out + err
 
 
