@@ -126,9 +126,11 @@ __all__ = [
     "RateLimitScheduler",
     "SchedulerStatistics",
     "StormWatch",
+    "bound_loop",
     "decayed_margin",
     "jitter",
     "lane_key",
+    "mark_completed",
     "next_slot",
     "recent_jitter",
     "record_delay",
@@ -296,6 +298,32 @@ def lane_key(uid: str, endpoint: Endpoint) -> tuple[str, str]:
     return (uid if endpoint.scope == "uid" else ANY_UID, endpoint.name)
 
 
+def mark_completed(done: list[float], dispatched: int, seq: int, now: float) -> None:
+    """
+    Record in ``done`` that dispatch ``seq`` completed at ``now``.
+
+    ``done`` holds the completion times of the last dispatches, the newest being
+    dispatch ``dispatched - 1``; a dispatch already out of it is ignored.
+    """
+    index = seq - (dispatched - len(done))
+    if index >= 0:
+        done[index] = now
+
+
+def bound_loop(bound: asyncio.AbstractEventLoop | None, owner: str) -> asyncio.AbstractEventLoop:
+    """
+    The running loop, which must be ``bound`` unless the scheduler is not bound yet.
+
+    Raises:
+        ClientStateError: ``owner`` is bound to another event loop.
+    """
+    loop = asyncio.get_running_loop()
+    if bound is not None and bound is not loop:
+        msg = f"this {owner} is bound to another event loop; create one scheduler per loop"
+        raise ClientStateError(msg)
+    return loop
+
+
 class StormWatch:
     """
     Tells a storm of 429s from one lane's thin margin.
@@ -447,8 +475,7 @@ class _Lane:
             return next_slot(done, limit=rate, period=window * (1 + margin), now=now, ahead=ahead)
         interval = self.interval(margin)
         first = max(now, self.sent[-1] + interval) if self.sent else now
-        if len(done) >= rate:
-            first = max(first, done[-rate] + window)
+        first = next_slot(done, limit=rate, period=window, now=first)
         return first + ahead * interval
 
     def stamp(self, now: float) -> int:
@@ -466,9 +493,7 @@ class _Lane:
     def settle(self, seq: int, now: float) -> None:
         """Record that dispatch ``seq`` completed (answered, failed or abandoned) at ``now``."""
         self.in_flight -= 1
-        index = seq - (self.dispatched - len(self.done))
-        if index >= 0:
-            self.done[index] = now
+        mark_completed(self.done, self.dispatched, seq, now)
 
     def fresh(self, now: float) -> bool:
         """Whether the lane behaves exactly as a new one would, so it can be dropped."""
@@ -726,16 +751,8 @@ class RateLimitScheduler:
     # -- lanes -----------------------------------------------------------------------
 
     def _bind(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            msg = (
-                "this RateLimitScheduler is bound to another event loop; "
-                "create one scheduler per loop"
-            )
-            raise ClientStateError(msg)
-        return loop
+        self._loop = bound_loop(self._loop, "RateLimitScheduler")
+        return self._loop
 
     def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
         if now >= self._sweep_at:

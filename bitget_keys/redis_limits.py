@@ -151,7 +151,9 @@ from bitget_keys.limits import (
     RateLimitScheduler,
     SchedulerStatistics,
     StormWatch,
+    bound_loop,
     lane_key,
+    mark_completed,
     next_slot,
     recent_jitter,
     record_delay,
@@ -740,10 +742,9 @@ class _Lane:
 
     def local_ready(self) -> float:
         """No slot before this: W after this process's dispatch N before completed."""
-        rate = self.endpoint.rate
-        if len(self.done) < rate:
-            return -math.inf
-        return self.done[-rate] + self.endpoint.window
+        return next_slot(
+            self.done, limit=self.endpoint.rate, period=self.endpoint.window, now=-math.inf
+        )
 
     def stamp(self) -> int:
         """Record a dispatch; returns its sequence number."""
@@ -758,9 +759,7 @@ class _Lane:
     def settle(self, seq: int, now: float) -> None:
         """Record that dispatch ``seq`` completed (answered, failed or abandoned)."""
         self.in_flight -= 1
-        index = seq - (self.dispatched - len(self.done))
-        if index >= 0:
-            self.done[index] = now
+        mark_completed(self.done, self.dispatched, seq, now)
         if self.settled is not None and not self.settled.done():
             self.settled.set_result(None)
         self.settled = None
@@ -1194,16 +1193,8 @@ class RedisRateLimitScheduler:
         if self._closed:
             msg = "this RedisRateLimitScheduler is closed"
             raise ClientStateError(msg)
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            msg = (
-                "this RedisRateLimitScheduler is bound to another event loop; "
-                "create one scheduler per loop"
-            )
-            raise ClientStateError(msg)
-        return loop
+        self._loop = bound_loop(self._loop, "RedisRateLimitScheduler")
+        return self._loop
 
     def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
         if now >= self._sweep_at:
