@@ -87,11 +87,12 @@ queue), has no exact sliding log (so the 5,700-per-minute count could not be exp
 with it), and cannot pause one lane, widen its interval or put a retry at the head of
 its queue without being replaced, nor count a slot from when its request completed.
 
-No task per lane or per request. A lane is a FIFO of futures, one per waiting caller
-(the smallest thing that wakes exactly one task), its last N send and completion
-stamps, and at most one timer handle: when its head may go, a loop callback wakes it,
-or queues the lane for a permit and an IP token, which are granted in the order lanes
-became ready. A completion, a give-back or a timer is what moves a lane on. All the
+No task per lane or per request. A lane is a FIFO of waiters, one per waiting caller
+(a 72-byte future-like object that wakes exactly one task, where an `asyncio.Future`
+and its ``await`` iterator take 183), its last N send and completion stamps, and at
+most one timer handle: when its head may go, a loop callback wakes it, or queues the
+lane for a permit and an IP token, which are granted in the order lanes became
+ready. A completion, a give-back or a timer is what moves a lane on. All the
 arithmetic is in small pure functions (`next_slot`, `widened_margin`,
 `decayed_margin`, `jitter`).
 """
@@ -109,6 +110,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
+from bitget_keys._waiter import Waiter
 from bitget_keys.errors import (
     ClientStateError,
     ConfigurationError,
@@ -378,10 +380,10 @@ class _Lane:
         self.endpoint = endpoint
         self.policy = policy
         #: FIFO of waiting callers from index ``head`` on (a list with a moving head is
-        #: a fifth of a deque's size for the few waiters a lane usually holds). A future
-        #: resolves when its caller may stamp its slot. Cancelled futures stay until they
+        #: a fifth of a deque's size for the few waiters a lane usually holds). A waiter
+        #: is granted when its caller may stamp its slot. Cancelled waiters stay until they
         #: reach the head, where they are dropped.
-        self.waiters: list[asyncio.Future[None]] = []
+        self.waiters: list[Waiter] = []
         self.head = 0
         #: Live (not cancelled) waiters.
         self.queued = 0
@@ -415,7 +417,7 @@ class _Lane:
 
     # -- the FIFO ----------------------------------------------------------------------
 
-    def push(self, waiter: asyncio.Future[None], *, first: bool) -> None:
+    def push(self, waiter: Waiter, *, first: bool) -> None:
         if not first:
             self.waiters.append(waiter)
         elif self.head:
@@ -425,7 +427,7 @@ class _Lane:
             self.waiters.insert(0, waiter)
         self.queued += 1
 
-    def live_head(self) -> asyncio.Future[None] | None:
+    def live_head(self) -> Waiter | None:
         """The first waiter that still waits, dropping cancelled ones before it."""
         waiters = self.waiters
         while self.head < len(waiters):
@@ -435,7 +437,7 @@ class _Lane:
             self.pop()
         return None
 
-    def pop(self) -> asyncio.Future[None]:
+    def pop(self) -> Waiter:
         waiters = self.waiters
         waiter = waiters[self.head]
         self.head += 1
@@ -672,7 +674,7 @@ class RateLimitScheduler:
         lane = self._lane(uid, endpoint, loop.time())
         attempt = 0
         while True:
-            # No coroutine of its own for the wait: a queued request costs its future.
+            # No coroutine of its own for the wait: a queued request costs its waiter.
             now = loop.time()
             if self._free_now(lane, now):
                 seq = self._dispatch(lane, now)
@@ -838,16 +840,16 @@ class RateLimitScheduler:
         max_wait: float | None,
         *,
         retry: bool,
-    ) -> asyncio.Future[None]:
-        """Queue a request (a retry at the head); its future resolves when it may go."""
+    ) -> Waiter:
+        """Queue a request (a retry at the head); its waiter is granted when it may go."""
         if max_wait is not None and (wait := self._wait(lane, now, retry=retry)) > max_wait:
             raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter = Waiter(loop)
         lane.push(waiter, first=retry)
         self._pump(lane)
         return waiter
 
-    def _abandon(self, lane: _Lane, waiter: asyncio.Future[None]) -> None:
+    def _abandon(self, lane: _Lane, waiter: Waiter) -> None:
         """The caller stopped waiting (cancelled, timed out): consume nothing."""
         if waiter.done() and not waiter.cancelled():
             # Granted but not stamped: give the slot back (the IP token is spent).
@@ -926,4 +928,4 @@ class RateLimitScheduler:
             lane.pop()
             lane.queued -= 1
             lane.granted = True
-            head.set_result(None)
+            head.grant()

@@ -127,6 +127,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 
 from bitget_keys._endpoints import Endpoint
+from bitget_keys._waiter import Waiter
 from bitget_keys.errors import (
     ClientStateError,
     ConfigurationError,
@@ -718,7 +719,7 @@ class _Lane:
         self.holder = False
         #: Callers waiting for the turn, oldest first (a retry goes first). Cancelled
         #: futures stay until they reach the head.
-        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.waiters: deque[Waiter] = deque()
         self.queued = 0
         self.in_flight = 0
         self.dispatched = 0
@@ -1218,7 +1219,7 @@ class RedisRateLimitScheduler:
             # nobody waits.
             lane.holder = True
             return
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter = Waiter(loop)
         if first:
             lane.waiters.appendleft(waiter)
         else:
@@ -1242,7 +1243,7 @@ class RedisRateLimitScheduler:
             waiter = waiters.popleft()
             if not waiter.done():
                 lane.queued -= 1
-                waiter.set_result(None)
+                waiter.grant()
                 return
         lane.holder = False
 

@@ -38,10 +38,26 @@ START = 1000.0
 T5 = 0.2 * 1.05
 
 Log = list[tuple[float, Any]]
+#: asyncio's pure-Python Task (the C one is the default).
+PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-async def clock() -> AsyncIterator[LoopClock]:
+def python_task(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Future[Any]:
+    task: asyncio.Future[Any] = PyTask(coro, loop=loop, **options)
+    return task
+
+
+@pytest.fixture(params=["c-task", "python-task"])
+async def clock(request: pytest.FixtureRequest) -> AsyncIterator[LoopClock]:
+    """
+    The fake clock; every test runs with asyncio's C tasks and with its pure-Python ones,
+    since waiters speak asyncio's future protocol to whichever task awaits them.
+    """
+    if request.param == "python-task":
+        asyncio.get_running_loop().set_task_factory(python_task)
+    probe = asyncio.ensure_future(asyncio.sleep(0))
+    assert (type(probe) is PyTask) == (request.param == "python-task")
+    await probe
     with LoopClock(start=START) as fake:
         yield fake
 
