@@ -42,6 +42,8 @@ __all__ = ["main"]
 
 #: Where ``apply --redis`` comes from when it is not given.
 REDIS_URL_ENV = "BITGET_KEYS_REDIS_URL"
+#: Where ``apply --egress`` comes from when it is not given.
+EGRESS_ENV = "BITGET_KEYS_EGRESS"
 
 EMULATOR_HELP = """\
 Serve the bundled Bitget emulator on loopback until interrupted.
@@ -182,7 +184,10 @@ Several apply processes, on one host or many, can split a plan: run it with
 --shard 1/N, ..., --shard N/N (each with its own --vault and --state), and give
 them all the same --redis URL so that they share Bitget's per-UID limits. Without
 --redis each process keeps its own limits, which is exact only while no two processes
-use the same master account. When Redis is unreachable, nothing is sent.
+use the same master account. When Redis is unreachable, nothing is sent. Processes
+behind one public IP share its budget (6,000 requests a minute); on hosts behind
+different public IPs, give each IP its own --egress name, so that each host gets its
+own budget instead of sharing one.
 
 {VAULT_KEY_HELP}
 Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
@@ -309,9 +314,15 @@ def shard_plan(plan: Plan, index: int, count: int) -> Plan:
     )
 
 
-def _redis_scheduler(url: str | None) -> RedisRateLimitScheduler | None:
+def _redis_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | None:
     """One scheduler sharing limits through Redis for every client of this apply, if asked."""
-    return RedisRateLimitScheduler(url) if url else None
+    if not args.redis:
+        if args.egress is not None:
+            msg = "--egress names an IP budget shared through Redis: give --redis as well"
+            raise ConfigurationError(msg)
+        return None
+    egress = args.egress or os.environ.get(EGRESS_ENV) or "default"
+    return RedisRateLimitScheduler(args.redis, egress=egress)
 
 
 async def _show_changes(
@@ -392,7 +403,7 @@ async def run_apply(args: argparse.Namespace) -> int:
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
-    scheduler = _redis_scheduler(args.redis)
+    scheduler = _redis_scheduler(args)
     clients, client_for = _clients(args.base_url, scheduler)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     try:
@@ -601,6 +612,15 @@ def build_parser() -> argparse.ArgumentParser:
             "share rate limits with every other process using this Redis, such as "
             f"redis://:PASSWORD@host:6379/0 (default ${REDIS_URL_ENV}, which keeps the "
             "password out of the process list); needs bitget-keys[redis]"
+        ),
+    )
+    apply.add_argument(
+        "--egress",
+        metavar="NAME",
+        help=(
+            "with --redis: the name of this host's public IP, whose per-IP budget every "
+            "process with the same name shares (default $"
+            f"{EGRESS_ENV}, else 'default'); up to 64 letters, digits and . _ : -"
         ),
     )
     apply.add_argument(

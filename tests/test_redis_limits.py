@@ -976,6 +976,32 @@ def test_shard_syntax_is_checked(
     assert "--shard" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--egress", "host-1"], "--egress names an IP budget shared through Redis"),
+        (["--redis", "redis://127.0.0.1:1/0", "--egress", "eu nat"], "egress must match"),
+    ],
+)
+def test_egress_is_checked(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--egress without --redis, or a name Redis keys cannot hold, exits 2 with nothing sent."""
+    names = ["deska"]
+    for variable, value in _plan_environment(names, accounts(1)).items():
+        monkeypatch.setenv(variable, value)
+    (tmp_path / "plan.toml").write_text(_plan_text(names))
+    vault = tmp_path / "keys.vault"
+    code = main(["apply", str(tmp_path / "plan.toml"), "--vault", str(vault), "--yes", *options])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not vault.exists()
+
+
 def test_shards_cover_the_plan_once(tmp_path: Path) -> None:
     """Shards 1/n .. n/n hold every account exactly once: position % n == i - 1."""
     names = [f"desk{letter}" for letter in "abcde"]
@@ -992,7 +1018,10 @@ def test_shards_cover_the_plan_once(tmp_path: Path) -> None:
 async def test_two_shards_apply_through_one_redis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Two apply processes split a plan by --shard and share their limits through --redis."""
+    """
+    Two apply processes split a plan by --shard and share their limits through --redis;
+    with different --egress names, each has its own IP budget.
+    """
     _require_redis()
     names = ["deska", "deskb", "deskc"]
     masters = accounts(3, base=4_000_000_000)
@@ -1014,6 +1043,8 @@ async def test_two_shards_apply_through_one_redis(
                         server.url,
                         "--shard",
                         f"{index}/2",
+                        "--egress",
+                        f"host-{index}",
                         "--vault",
                         str(tmp_path / f"shard{index}.vault"),
                         "--state",
@@ -1035,6 +1066,12 @@ async def test_two_shards_apply_through_one_redis(
     for master in masters:
         assert len(emulator.exchange.subaccounts(master.uid)) == 1
         assert f"bitget-keys:{{{master.uid}}}:batch_create_virtual_subaccounts" in keys
+    # The IP budgets (and the lanes of IP-scoped endpoints) are per egress name.
+    assert {key.split("}")[0] for key in keys if ":{ip:" in key} == {
+        "bitget-keys:{ip:host-1",
+        "bitget-keys:{ip:host-2",
+    }
+    assert {"bitget-keys:{ip:host-1}", "bitget-keys:{ip:host-2}"} <= keys
     assert emulator.audit.throttled == 0, {
         k: v.throttled for k, v in emulator.audit.lanes.items() if v.throttled
     }
