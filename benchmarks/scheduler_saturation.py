@@ -29,18 +29,11 @@ import attrs
 
 from bitget_keys import Client, ClientConfig, RateLimitScheduler
 from bitget_keys import _endpoints as ep
-from bitget_keys import models as m
 from bitget_keys.errors import APIError, RateLimitExceededError
 from bitget_keys.limits import IPBudget, Policy
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, LaneAudit, Limits
+from bitget_keys.testing._load import SEED_ENDPOINTS, load_request
 
-SEED_ENDPOINTS = (
-    ep.CREATE_COPY_API_KEY,
-    ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY,
-    ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
-    ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,
-)
-PASS = "Passw0rd1234"
 CONFIG = ClientConfig(sync_clock=False, request_timeout=30)
 
 
@@ -56,39 +49,6 @@ def accounts(count: int) -> list[EmulatorAccount]:
         )
         for i in range(count)
     ]
-
-
-def call_for(endpoint: ep.Endpoint) -> Callable[[Client], Awaitable[object]]:
-    """One request on ``endpoint``; past the first, most are refused, all are counted."""
-    if endpoint is ep.CREATE_COPY_API_KEY:
-        request = m.CreateCopyAPIKeyRequest(passphrase=PASS)
-        return lambda client: client.create_copy_api_key(request)
-    if endpoint is ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY:
-        key = m.CreateVirtualSubaccountAPIKeyRequest(
-            subaccount_uid="1", passphrase=PASS, label="bench", ip_list=[], permissions=["read"]
-        )
-        return lambda client: client.create_virtual_subaccount_api_key(key)
-    if endpoint is ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS:
-        batch = m.BatchCreateVirtualSubaccountsRequest(
-            items=[
-                m.NewVirtualSubaccount(
-                    name="benchmrk",
-                    passphrase=PASS,
-                    label="bench",
-                    permissions=["read"],
-                    ip_list=[],
-                )
-            ]
-        )
-        return lambda client: client.batch_create_virtual_subaccounts(batch)
-    modify = m.ModifyBrokerSubaccountAPIKeyRequest(
-        sub_uid="1",
-        api_key="bg_x",
-        passphrase=PASS,
-        permissions=["spot_trade"],
-        perm_type="readonly",
-    )
-    return lambda client: client.modify_broker_subaccount_api_key(modify)
 
 
 @attrs.frozen(kw_only=True)
@@ -193,7 +153,7 @@ async def _load(scenario: Scenario, duration: float, target: str | Emulator) -> 
             lags.append(loop.time() - started - 0.01)
 
     tasks = [
-        asyncio.create_task(worker(client, call_for(endpoint)))
+        asyncio.create_task(worker(client, load_request(endpoint)))
         for client in clients
         for endpoint in scenario.endpoints
         for _ in range(endpoint.rate + 1)

@@ -35,50 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler, Secret
-from bitget_keys import _endpoints as ep
-from bitget_keys import models as m
 from bitget_keys.errors import APIError, RateLimitBackendError, RateLimitExceededError
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+from bitget_keys.testing._load import SEED_ENDPOINTS, load_request
 
-#: The four seed endpoints: 1, 5, 1 and 10 per second per UID.
-ENDPOINTS = (
-    ep.CREATE_COPY_API_KEY,
-    ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY,
-    ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
-    ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,
-)
-PASS = "Passw0rd1234"
 CONFIG = ClientConfig(sync_clock=False, request_timeout=30)
-
-
-def call_for(endpoint: ep.Endpoint) -> Callable[[Client], Awaitable[object]]:
-    """One request on ``endpoint``; past the first, most are refused, all are counted."""
-    if endpoint is ep.CREATE_COPY_API_KEY:
-        copy = m.CreateCopyAPIKeyRequest(passphrase=PASS)
-        return lambda client: client.create_copy_api_key(copy)
-    if endpoint is ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY:
-        key = m.CreateVirtualSubaccountAPIKeyRequest(
-            subaccount_uid="1", passphrase=PASS, label="load", ip_list=[], permissions=["read"]
-        )
-        return lambda client: client.create_virtual_subaccount_api_key(key)
-    if endpoint is ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS:
-        batch = m.BatchCreateVirtualSubaccountsRequest(
-            items=[
-                m.NewVirtualSubaccount(
-                    name="loadtest", passphrase=PASS, label="load", permissions=["read"], ip_list=[]
-                )
-            ]
-        )
-        return lambda client: client.batch_create_virtual_subaccounts(batch)
-    modify = m.ModifyBrokerSubaccountAPIKeyRequest(
-        sub_uid="1",
-        api_key="bg_x",
-        passphrase=PASS,
-        permissions=["spot_trade"],
-        perm_type="readonly",
-    )
-    return lambda client: client.modify_broker_subaccount_api_key(modify)
 
 
 def make_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | RateLimitScheduler:
@@ -124,9 +86,9 @@ async def saturate(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict
                 counts["other_errors"] += 1
 
     tasks = [
-        asyncio.create_task(worker(client, call_for(endpoint)))
+        asyncio.create_task(worker(client, load_request(endpoint)))
         for client in clients
-        for endpoint in ENDPOINTS
+        for endpoint in SEED_ENDPOINTS
         for _ in range(endpoint.rate + 1)
     ]
     await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))

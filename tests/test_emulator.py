@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -15,8 +16,10 @@ import pytest
 import yarl
 
 from bitget_keys import Client, ClientConfig, ServerClock
+from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.errors import (
+    APIError,
     AuthenticationError,
     ClockSkewError,
     ConflictError,
@@ -31,6 +34,7 @@ from bitget_keys.errors import (
     UnifiedAccountModeError,
 )
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
+from bitget_keys.testing._load import SEED_ENDPOINTS, load_request
 
 PASS = "Passw0rd1234"
 IP = "203.0.113.7"
@@ -904,3 +908,28 @@ async def test_clients_sharing_a_server_clock_measure_it_once() -> None:
     time_lanes = [lane for (_, name), lane in skewed.audit.lanes.items() if name == "server_time"]
     assert sum(len(lane.accepted) for lane in time_lanes) == 1
     assert all(59_000 < client.clock_offset_ms < 61_000 for client in clients)
+
+
+async def test_load_requests_reach_their_own_lanes() -> None:
+    """Each seed endpoint's load request is sent on that endpoint, and only there."""
+    account = EmulatorAccount(
+        uid="1000000077",
+        api_key="bg_load",
+        secret_key="load-secret-0077",
+        passphrase="LoadPass123",
+        broker=True,
+        copy_trader="new",
+    )
+    emu = Emulator([account])
+    config = ClientConfig(sync_clock=False)
+    transport = emu.transport()
+    async with Client(
+        account.credentials, transport=transport, scheduler=Unpaced(), config=config
+    ) as client:
+        for endpoint in SEED_ENDPOINTS:
+            with contextlib.suppress(APIError):
+                await load_request(endpoint)(client)
+    seen = {name: len(lane.accepted) for (_, name), lane in emu.audit.lanes.items()}
+    assert seen == {endpoint.name: 1 for endpoint in SEED_ENDPOINTS}
+    with pytest.raises(ValueError, match="server_time"):
+        load_request(ep.SERVER_TIME)
