@@ -16,7 +16,9 @@ itself is cancelled. Like a future, a waiter wakes its task through ``loop.call_
 never from inside `grant` or `cancel`.
 
 Unlike a future, a waiter has one callback (one waiting task), no exceptions and no
-result value: it is granted or cancelled, once.
+result value: it is granted or cancelled, once. Like a future, a cancelled waiter keeps
+only the message and raises a new `asyncio.CancelledError` each time, so a waiter left
+in a queue after its caller gave up holds none of the caller's frames.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class Waiter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        #: None while waiting, True once granted, or the error that cancelled it.
-        self._state: bool | asyncio.CancelledError | None = None
+        #: None while waiting, True once granted, or once cancelled the arguments of
+        #: its CancelledError (the message, if any).
+        self._state: bool | tuple[Any, ...] | None = None
         self._callback: Callable[[Waiter], object] | None = None
         self._context: contextvars.Context | None = None
         #: asyncio's marker of a future-like object yielded to its task (see module doc).
@@ -66,13 +69,13 @@ class Waiter:
         return self._state is not None
 
     def cancelled(self) -> bool:
-        return isinstance(self._state, asyncio.CancelledError)
+        return type(self._state) is tuple
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel a waiting waiter and wake its task with `asyncio.CancelledError`."""
         if self._state is not None:
             return False
-        self._state = asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
+        self._state = () if msg is None else (msg,)
         self._schedule()
         return True
 
@@ -80,8 +83,8 @@ class Waiter:
         state = self._state
         if state is None:
             raise asyncio.InvalidStateError(f"{self!r} is not done")
-        if isinstance(state, asyncio.CancelledError):
-            raise state
+        if type(state) is tuple:
+            raise asyncio.CancelledError(*state)
 
     def add_done_callback(
         self,
@@ -92,9 +95,16 @@ class Waiter:
         if self._callback is not None:
             raise RuntimeError(f"{self!r} wakes one task and has its callback already")
         self._callback = fn
-        self._context = context
+        self._context = contextvars.copy_context() if context is None else context
         if self._state is not None:
             self._schedule()
+
+    def remove_done_callback(self, fn: Callable[[Waiter], object]) -> int:
+        """Forget ``fn`` if it is the callback; return how many were removed (0 or 1)."""
+        if self._callback is None or self._callback != fn:
+            return 0
+        self._callback = self._context = None
+        return 1
 
     def __await__(self) -> Generator[Any, None, None]:
         # Its own iterator, so that awaiting it allocates nothing.
@@ -104,8 +114,9 @@ class Waiter:
 
     def __next__(self) -> Waiter:
         if self._state is None:
-            if self._callback is not None:
-                # The task was stepped while its waiter still waits.
+            if self._callback is not None or self._asyncio_future_blocking:
+                # Stepped again while it still waits: the task was woken by something
+                # else, or whatever drives the await is not an asyncio task.
                 raise RuntimeError(f"{self!r}: await wasn't used with a task")
             self._asyncio_future_blocking = True
             return self

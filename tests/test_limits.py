@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import itertools
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -269,6 +271,41 @@ async def test_cancelled_waiter_behind_head_consumes_nothing(clock: LoopClock) -
     await clock.advance(5.0)
     assert [tag for _, tag in log] == [0, 1, 3]
     assert times(log) == pytest.approx([0.0, 1.05, 2.1])
+
+
+async def test_a_cancelled_waiter_keeps_nothing_of_its_caller(clock: LoopClock) -> None:
+    """
+    A caller that gave up leaves its waiter in the queue until the lane reaches it (here
+    a five-minute pause), but not its frames: its request is freed at once.
+    """
+    limits = make()
+    limits.pause_all(300.0)
+
+    class Body:
+        pass
+
+    bodies: list[weakref.ref[Body]] = []
+
+    async def call() -> None:
+        body = Body()
+        bodies.append(weakref.ref(body))
+
+        async def send() -> Body:
+            return body
+
+        await limits.run("u1", ONE, send)
+
+    tasks = [asyncio.create_task(call()) for _ in range(5)]
+    await clock.settle()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    del task, tasks
+    await clock.settle()  # the gather's own callbacks
+    gc.collect()
+    assert lane(limits, endpoint=ONE).queued == 0
+    assert len(bodies) == 5
+    assert [ref() for ref in bodies] == [None] * 5
 
 
 async def test_cancelled_after_grant_gives_the_slot_back(clock: LoopClock) -> None:

@@ -151,14 +151,56 @@ async def test_future_protocol_edges() -> None:
         late.result()
 
 
-async def test_awaiting_outside_a_task_is_refused() -> None:
+@pytest.mark.parametrize("registered", [True, False], ids=["woken-early", "no-task"])
+async def test_stepping_a_waiting_waiter_again_is_refused(registered: bool) -> None:
     """A waiter stepped again while it still waits says so, as a future does."""
     waiter = Waiter(asyncio.get_running_loop())
     steps = waiter.__await__()
     assert next(steps) is waiter
-    waiter.add_done_callback(lambda _: None)
+    if registered:  # what a task does; without it, whatever drives the await is no task
+        waiter._asyncio_future_blocking = False
+        waiter.add_done_callback(lambda _: None)
     with pytest.raises(RuntimeError, match="await wasn't used"):
         next(steps)
+
+
+async def test_each_result_raises_a_new_cancelled_error() -> None:
+    """Like a future, it keeps only the message: no traceback, so no caller frames."""
+    waiter = Waiter(asyncio.get_running_loop())
+    waiter.cancel("why")
+    raised = []
+    for _ in range(2):
+        with pytest.raises(asyncio.CancelledError) as error:
+            waiter.result()
+        raised.append(error.value)
+    assert raised[0] is not raised[1]
+    assert [error.args for error in raised] == [("why",), ("why",)]
+
+
+async def test_callbacks_can_be_removed_and_keep_their_context() -> None:
+    loop = asyncio.get_running_loop()
+    name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="granter")
+    seen: list[str] = []
+
+    def record(_: Waiter) -> None:
+        seen.append(name.get())
+
+    waiter = Waiter(loop)
+    token = name.set("registrar")
+    waiter.add_done_callback(record)  # no context given: the registrar's, as a future
+    name.reset(token)
+    assert waiter.remove_done_callback(lambda _: None) == 0  # not the callback
+    waiter.grant()
+    await turns(1)
+    assert seen == ["registrar"]
+
+    removed = Waiter(loop)
+    removed.add_done_callback(record)
+    assert removed.remove_done_callback(record) == 1
+    assert removed.remove_done_callback(record) == 0
+    removed.grant()
+    await turns(1)
+    assert seen == ["registrar"]
 
 
 async def test_smaller_than_a_future() -> None:
