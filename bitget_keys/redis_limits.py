@@ -718,7 +718,7 @@ class _Lane:
         #: Someone holds the lane's turn: it reserves, waits for its slot or stamps it.
         self.holder = False
         #: Callers waiting for the turn, oldest first (a retry goes first). Cancelled
-        #: futures stay until they reach the head.
+        #: waiters stay until they reach the head.
         self.waiters: deque[Waiter] = deque()
         self.queued = 0
         self.in_flight = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -12,6 +13,8 @@ from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
 from bitget_keys import Client, Credentials, Secret
+from bitget_keys.testing import LoopClock
+from tests.scheduling import START, PyTask, python_task
 
 API_KEY = "bg_test_api_key_0001"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -43,6 +46,22 @@ def secrets_seen(
     logged = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in records)
     leaked = sorted(value for value in seen if value in logged)
     assert not leaked, f"{len(leaked)} secret value(s) appeared in the log output"
+
+
+@pytest.fixture(params=["c-task", "python-task"])
+async def clock(request: pytest.FixtureRequest) -> AsyncIterator[LoopClock]:
+    """
+    A fake loop clock from START; every test that uses it runs with asyncio's C tasks and
+    with its pure-Python ones, since the schedulers' waiters speak asyncio's future
+    protocol to whichever task awaits them.
+    """
+    if request.param == "python-task":
+        asyncio.get_running_loop().set_task_factory(python_task)
+    probe = asyncio.ensure_future(asyncio.sleep(0))
+    assert (type(probe) is PyTask) == (request.param == "python-task")
+    await probe
+    with LoopClock(start=START) as fake:
+        yield fake
 
 
 def pytest_report_header() -> list[str]:

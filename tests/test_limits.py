@@ -8,7 +8,7 @@ import gc
 import itertools
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -31,37 +31,10 @@ from bitget_keys.limits import (
     widened_margin,
 )
 from bitget_keys.testing._clock import LoopClock
+from tests.scheduling import FIVE, ONE, START, TEN, Log, submit, times
 
-ONE = ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS  # 1/s
-FIVE = ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY  # 5/s
-TEN = ep.MODIFY_BROKER_SUBACCOUNT_API_KEY  # 10/s
-START = 1000.0
 #: The spacing of a 5/s lane at the default 5% margin.
 T5 = 0.2 * 1.05
-
-Log = list[tuple[float, Any]]
-#: asyncio's pure-Python Task (the C one is the default).
-PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
-
-
-def python_task(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Future[Any]:
-    task: asyncio.Future[Any] = PyTask(coro, loop=loop, **options)
-    return task
-
-
-@pytest.fixture(params=["c-task", "python-task"])
-async def clock(request: pytest.FixtureRequest) -> AsyncIterator[LoopClock]:
-    """
-    The fake clock; every test runs with asyncio's C tasks and with its pure-Python ones,
-    since waiters speak asyncio's future protocol to whichever task awaits them.
-    """
-    if request.param == "python-task":
-        asyncio.get_running_loop().set_task_factory(python_task)
-    probe = asyncio.ensure_future(asyncio.sleep(0))
-    assert (type(probe) is PyTask) == (request.param == "python-task")
-    await probe
-    with LoopClock(start=START) as fake:
-        yield fake
 
 
 def make(**options: Any) -> RateLimitScheduler:
@@ -72,32 +45,6 @@ def make(**options: Any) -> RateLimitScheduler:
 
 def throttled(endpoint: ep.Endpoint = FIVE) -> RateLimitExceededError:
     return RateLimitExceededError(429, "429", "Too Many Requests", endpoint.path)
-
-
-def recorder(clock: LoopClock, log: Log, tag: Any) -> Callable[[], Awaitable[Any]]:
-    """A send() that records when it was called."""
-
-    async def send() -> Any:
-        log.append((clock.now, tag))
-        return tag
-
-    return send
-
-
-def submit(
-    limits: RateLimitScheduler,
-    clock: LoopClock,
-    log: Log,
-    tag: Any,
-    endpoint: ep.Endpoint = FIVE,
-    uid: str = "u1",
-    **options: Any,
-) -> asyncio.Task[Any]:
-    return asyncio.create_task(limits.run(uid, endpoint, recorder(clock, log, tag), **options))
-
-
-def times(log: Log) -> list[float]:
-    return [at - START for at, _ in log]
 
 
 def densest(stamps: list[float], window: float = 1.0, *, closed: bool = False) -> int:

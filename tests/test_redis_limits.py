@@ -20,7 +20,7 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +51,15 @@ from bitget_keys.redis_limits import (
 )
 from bitget_keys.testing import Audit, Emulator, EmulatorAccount, LaneAudit, Limits, LoopClock
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
+from tests.scheduling import FIVE, ONE, TEN, Log, submit, times
 
-ONE = ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS  # 1/s
-FIVE = ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY  # 5/s
-TEN = ep.MODIFY_BROKER_SUBACCOUNT_API_KEY  # 10/s
 #: A 5/s lane's interval at the default 5% margin, in seconds.
 T5 = 0.21
 #: An arbitrary Redis time for the scripts' testing hook, in µs.
 NOW = 1_800_000_000_000_000
 SECOND = 1_000_000
-START = 1000.0
 WORKER = Path(__file__).with_name("redis_worker.py")
 CONFIG = ClientConfig(sync_clock=False)
-
-Log = list[tuple[float, Any]]
 
 
 def _require_redis() -> None:
@@ -92,12 +87,6 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     client = aioredis.Redis.from_url(redis_server.url)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[LoopClock]:
-    with LoopClock(start=START) as fake:
-        yield fake
 
 
 def accounts(count: int, base: int = 3_000_000_000) -> list[EmulatorAccount]:
@@ -398,30 +387,6 @@ def fake(**options: Any) -> tuple[RedisRateLimitScheduler, FakeSlots]:
     slots = FakeSlots()
     scheduler._backend = slots
     return scheduler, slots
-
-
-def recorder(clock: LoopClock, log: Log, tag: Any) -> Callable[[], Awaitable[Any]]:
-    async def send() -> Any:
-        log.append((clock.now, tag))
-        return tag
-
-    return send
-
-
-def submit(
-    limits: RedisRateLimitScheduler,
-    clock: LoopClock,
-    log: Log,
-    tag: Any,
-    endpoint: ep.Endpoint = FIVE,
-    uid: str = "u1",
-    **options: Any,
-) -> asyncio.Task[Any]:
-    return asyncio.create_task(limits.run(uid, endpoint, recorder(clock, log, tag), **options))
-
-
-def times(log: Log) -> list[float]:
-    return [at - START for at, _ in log]
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bitget_keys._waiter import Waiter
+from tests.scheduling import PyTask
 
-PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
 CTask: Any = asyncio.Task
 
 #: Every test runs with asyncio's C task and with its pure-Python one.
