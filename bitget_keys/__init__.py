@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, RawResponse, Transport
@@ -22,6 +23,8 @@ __all__ = [
     "Client",
     "ClientConfig",
     "Credentials",
+    "DispatchGate",
+    "GateState",
     "RateLimitScheduler",
     "RawResponse",
     "Scheduler",

@@ -32,6 +32,14 @@ in the vault is reported as an orphan that needs attention (neutralise it, or de
 in the web UI); it is never silently recreated.
 
 One failing account or item never stops the others: every failure becomes a result.
+
+Stopping never abandons an answer. The run shares one `DispatchGate` with its clients:
+when it is closed (an interruption, a vault that cannot be written, a failing
+rate-limit backend, an unexpected error), creates still waiting for their slot are not
+sent (``stopped``), creates already on the wire are awaited and their secrets stored,
+and what those may have changed is read again, so the final report names every orphan.
+No task's error cancels another task: it closes the gate and is raised once all have
+ended.
 """
 
 from __future__ import annotations
@@ -46,10 +54,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
 import attrs
+import orjson
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
+from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._journal import Journal, Outcome
+from bitget_keys._ledger import Ledger
 from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, Plan, SubaccountSpec
 from bitget_keys._planner import AccountDiff, LiveState, MissingKey, diff_account
 from bitget_keys._secret import Secret
@@ -58,11 +69,22 @@ from bitget_keys.errors import (
     APIError,
     BitgetKeysError,
     CopyAPIKeyExistsError,
+    DispatchStoppedError,
+    RateLimitBackendError,
+    RateLimitWaitTooLongError,
     ServerError,
     TransportError,
+    VaultError,
 )
 
-__all__ = ["ItemResult", "Status", "apply_plan", "generate_passphrase", "read_live_state"]
+__all__ = [
+    "ItemKey",
+    "ItemResult",
+    "Status",
+    "apply_plan",
+    "generate_passphrase",
+    "read_live_state",
+]
 
 _log: Final = logging.getLogger("bitget_keys.apply")
 
@@ -96,6 +118,35 @@ class Status(enum.StrEnum):
     ORPHAN = "orphan"
     #: The plan and live state disagree in a way only a person can settle.
     CONFLICT = "conflict"
+    #: Not sent: the run stopped first (interrupted, or the vault or rate-limit backend
+    #: failed). Nothing was created; a re-run creates it.
+    STOPPED = "stopped"
+
+
+@attrs.frozen
+class ItemKey:
+    """
+    Which planned item a result is about: a structured key, never a joined string.
+
+    ``subaccount`` is the plan's sub-account label (a broker key's sub-account UID);
+    ``key`` is the key's label (a broker key's API key, ``copy`` for the copy key, the
+    account's name for an account-wide result).
+    """
+
+    kind: str
+    subaccount: str | None = None
+    key: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The item as shown, such as ``alpha/trade``."""
+        return "/".join(part for part in (self.subaccount, self.key) if part is not None)
+
+    def journal_target(self) -> str:
+        """How the journal names the item (``copy`` as journals always have)."""
+        if self.kind == "copy_key":
+            return "copy"
+        return orjson.dumps([self.kind, self.subaccount, self.key]).decode()
 
 
 @attrs.frozen(kw_only=True)
@@ -110,6 +161,10 @@ class ItemResult:
     status: Status
     api_key: str | None = None
     detail: str = ""
+    #: The plan's sub-account label (a broker key's sub-account UID), when there is one.
+    subaccount: str | None = None
+    #: The key's label (a broker key's API key), when the item is a key.
+    key: str | None = None
 
     def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready view (no secret is ever part of a result)."""
@@ -117,6 +172,8 @@ class ItemResult:
             "account": self.account,
             "kind": self.kind,
             "target": self.target,
+            "subaccount": self.subaccount,
+            "key": self.key,
             "status": self.status.value,
             "api_key": self.api_key,
             "detail": self.detail,
@@ -213,6 +270,13 @@ def _ambiguous(exc: BaseException) -> bool:
     if isinstance(exc, TransportError):
         return exc.maybe_sent
     return isinstance(exc, ServerError)
+
+
+#: Errors of a request that certainly never left: the run stopped it, or it never got
+#: a rate-limit slot.
+_NOT_SENT: Final = (DispatchStoppedError, RateLimitBackendError, RateLimitWaitTooLongError)
+#: Every error a create or read can end with that becomes a result.
+_EXPECTED: Final = (APIError, TransportError, *_NOT_SENT)
 
 
 class _Known:
@@ -332,19 +396,21 @@ class _AccountRun:
         self,
         account: AccountSpec,
         client: Client,
-        vault: SecretsVault,
-        journal: Journal,
+        ledger: Ledger,
+        gate: DispatchGate,
         on_result: OnResult,
-        vault_keys: set[str],
+        fail: Callable[[BaseException], None],
     ) -> None:
         self.account = account
         self.client = client
-        self.vault = vault
-        self.journal = journal
+        self.ledger = ledger
+        self.journal = ledger.journal
+        self.gate = gate
         self.on_result = on_result
-        self.vault_keys = vault_keys
+        #: Records an unexpected error of a task; the run goes on until all have ended.
+        self.fail = fail
         self.master_uid = ""
-        self.reported: set[tuple[str, str]] = set()
+        self.reported: set[ItemKey] = set()
         # The current round's state (see `round`).
         self.known = _Known(LiveState())
         self.group: asyncio.TaskGroup | None = None
@@ -354,37 +420,53 @@ class _AccountRun:
         self.keys_in_progress = 0
         self.wake = asyncio.Event()
 
+    @property
+    def sending(self) -> bool:
+        """Whether new creates may still go out."""
+        return self.gate.state is GateState.OPEN
+
     def report(
-        self,
-        kind: str,
-        target: str,
-        status: Status,
-        *,
-        api_key: str | None = None,
-        detail: str = "",
+        self, item: ItemKey, status: Status, *, api_key: str | None = None, detail: str = ""
     ) -> None:
-        self.reported.add((kind, target))
+        self.reported.add(item)
         result = ItemResult(
             account=self.account.name,
-            kind=kind,
-            target=target,
+            kind=item.kind,
+            target=item.target,
             status=status,
             api_key=api_key,
             detail=detail,
+            subaccount=item.subaccount,
+            key=item.key,
         )
-        _log.info("%s %s %s: %s", result.account, kind, target, status.value)
+        _log.info("%s %s %s: %s", result.account, item.kind, item.target, status.value)
         self.on_result(result)
 
-    def create_failed(self, entry: int, kind: str, target: str, exc: BaseException) -> None:
+    def stopped(self, item: ItemKey) -> None:
+        """Report an item that was not sent because the run is stopping."""
+        self.report(item, Status.STOPPED, detail=f"not sent: {self.gate.reason}")
+
+    def begin(self, item: ItemKey) -> int:
+        return self.journal.begin(self.account.name, item.kind, item.journal_target())
+
+    def create_failed(self, entry: int, item: ItemKey, exc: BaseException) -> None:
         """
         Settle and report a create that failed: unknown if it may have taken effect.
 
         The caller marks what an unknown outcome may have changed as stale.
         """
-        unknown = _ambiguous(exc)
         detail = _describe(exc)
+        if isinstance(exc, RateLimitBackendError):
+            # Every further request would fail the same way: stop sending.
+            self.gate.close(f"the rate-limit backend failed: {exc.detail}")
+        if isinstance(exc, _NOT_SENT):
+            self.journal.settle(entry, Outcome.FAILED, detail=f"not sent: {detail}")
+            status = Status.STOPPED if isinstance(exc, DispatchStoppedError) else Status.FAILED
+            self.report(item, status, detail=f"not sent: {detail}")
+            return
+        unknown = _ambiguous(exc)
         self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
-        self.report(kind, target, Status.UNKNOWN if unknown else Status.FAILED, detail=detail)
+        self.report(item, Status.UNKNOWN if unknown else Status.FAILED, detail=detail)
 
     def persist_key(  # noqa: PLR0917 - every part of the record
         self,
@@ -394,14 +476,14 @@ class _AccountRun:
         secret_key: Secret,
         passphrase: Secret,
         subaccount_uid: str | None,
-    ) -> None:
+    ) -> str:
         """
-        Store a new sub-account key (see `persist`).
+        Store a new sub-account key (see `persist`); return the result's detail.
 
         A first key's sub-account UID is ``None`` when the batch answer masked it: the
         record names the sub-account by its name and label instead.
         """
-        self.persist(
+        return self.persist(
             VaultRecord(
                 kind="virtual_subaccount_key",
                 account=self.account.name,
@@ -418,11 +500,16 @@ class _AccountRun:
             )
         )
 
-    def persist(self, record: VaultRecord) -> None:
-        # Synchronous on purpose: nothing else in this run sends while a secret is
-        # being made durable.
-        self.vault.append(record)
-        self.vault_keys.add(record.api_key)
+    def persist(self, record: VaultRecord) -> str:
+        """
+        Store a secret before anything else happens to its item.
+
+        When the vault cannot be written the ledger holds it in memory (and the run
+        stops sending); the returned detail says so, for the item's result.
+        """
+        if self.ledger.persist(record):
+            return ""
+        return "secret held in memory: the vault could not be written"
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await _read(self.client.uid)
@@ -430,15 +517,40 @@ class _AccountRun:
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
-                if ("subaccount", conflict) not in self.reported:
-                    self.report("subaccount", conflict, Status.CONFLICT, detail=conflict)
-            if diff.empty or number == max_rounds:
+                item = ItemKey("subaccount", conflict.label)
+                if item not in self.reported:
+                    self.report(item, Status.CONFLICT, detail=conflict.detail)
+            if diff.empty or number == max_rounds or not self.sending:
                 break
             known = await self.round(diff, live)
-            await known.refresh(self.client, self.account)
+            if self.gate.state is not GateState.ABORTED:
+                # Even when stopping: what unknown outcomes changed is read again, so
+                # the report names every key that exists without its secret.
+                await known.refresh(self.client, self.account)
             live = known.live()
+            if self.gate.state is GateState.ABORTED:
+                return
         await self.copy_key()
         self.final_report(live)
+
+    async def guarded(self, work: Awaitable[None]) -> None:
+        """
+        Run one task of a round; an error it did not expect closes the gate.
+
+        It never cancels the round's other tasks: those with a request on the wire still
+        get their answers (and their secrets are stored). The error is raised once
+        every task of the run has ended.
+        """
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 - recorded and raised by apply_plan
+            self.fail(exc)
+
+    def spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        if self.group is None:  # pragma: no cover - only called inside a round
+            msg = "a round's task started outside a round"
+            raise RuntimeError(msg)
+        return self.group.create_task(self.guarded(work))
 
     async def round(self, diff: AccountDiff, live: LiveState) -> _Known:
         """
@@ -457,24 +569,17 @@ class _AccountRun:
                 for missing in diff.new_keys:
                     self.start_key(missing)
                 for spec in diff.broker_changes:
-                    group.create_task(self.modify_broker_key(spec))
+                    self.spawn(self.modify_broker_key(spec))
                 if diff.new_subaccounts:
-                    group.create_task(self.create_new_subaccounts(diff.new_subaccounts))
-                    group.create_task(self.locate())
-        except BaseExceptionGroup as errors:
-            # Every expected failure became a result; this is a vault or journal write
-            # that failed, or a bug: stop the account with it, as a plain exception.
-            raise errors.exceptions[0] from errors
+                    self.spawn(self.create_new_subaccounts(diff.new_subaccounts))
+                    self.spawn(self.locate())
         finally:
             self.group = None
         return self.known
 
     def start_key(self, missing: MissingKey) -> None:
-        if self.group is None:  # pragma: no cover - only called inside a round
-            msg = "start_key outside a round"
-            raise RuntimeError(msg)
         self.keys_in_progress += 1
-        self.group.create_task(self.create_key(missing)).add_done_callback(self.key_finished)
+        self.spawn(self.create_key(missing)).add_done_callback(self.key_finished)
 
     def key_finished(self, _task: asyncio.Task[None]) -> None:
         self.keys_in_progress -= 1
@@ -517,7 +622,7 @@ class _AccountRun:
         asked = set(self.unlocated)
         try:
             listed = await _list_subaccounts(self.client)
-        except (APIError, TransportError) as exc:
+        except _EXPECTED as exc:
             # The round ends by listing sub-accounts again (and the keys of any it did
             # not know); their further keys go in the next round.
             _log.info("%s: sub-account list failed: %s", self.account.name, _describe(exc))
@@ -553,6 +658,10 @@ class _AccountRun:
 
     async def create_subaccounts(self, batch: Sequence[SubaccountSpec]) -> list[_Created]:
         """Create one batch; return the sub-accounts whose answer arrived."""
+        if not self.sending:
+            for sub in batch:
+                self.stopped(ItemKey("subaccount", sub.label))
+            return []
         passphrases = {sub.label: sub.keys[0].passphrase or generate_passphrase() for sub in batch}
         request = m.BatchCreateVirtualSubaccountsRequest(
             items=[
@@ -566,42 +675,54 @@ class _AccountRun:
                 for sub in batch
             ]
         )
-        entries = {
-            sub.label: self.journal.begin(self.account.name, "subaccount", f"sub:{sub.label}")
-            for sub in batch
-        }
+        entries = {sub.label: self.begin(ItemKey("subaccount", sub.label)) for sub in batch}
         try:
             rows = await self.client.batch_create_virtual_subaccounts(request)
-        except (APIError, TransportError) as exc:
+        except _EXPECTED as exc:
             self.known.stale_list |= _ambiguous(exc)
             for sub in batch:
-                self.create_failed(entries[sub.label], "subaccount", sub.label, exc)
+                self.create_failed(entries[sub.label], ItemKey("subaccount", sub.label), exc)
             return []
         by_label = {row.label: row for row in rows}
         created = []
+        # Every secret of the answer is stored before any item of it is reported.
+        details = {
+            sub.label: self.persist_key(
+                sub,
+                sub.keys[0],
+                row.api_key,
+                row.secret_key,
+                passphrases[sub.label],
+                row.subaccount_uid if row.subaccount_uid.isdigit() else None,
+            )
+            for sub in batch
+            if (row := by_label.get(sub.label)) is not None
+        }
         for sub in batch:
+            item = ItemKey("subaccount", sub.label)
             row = by_label.get(sub.label)
             if row is None:
                 # Bitget answered but left this item out: treat as unknown until listed.
                 detail = "missing from the batch answer"
                 self.known.stale_list = True
                 self.journal.settle(entries[sub.label], Outcome.UNKNOWN, detail=detail)
-                self.report("subaccount", sub.label, Status.UNKNOWN, detail=detail)
+                self.report(item, Status.UNKNOWN, detail=detail)
                 continue
-            first = sub.keys[0]
-            uid = row.subaccount_uid if row.subaccount_uid.isdigit() else None
-            self.persist_key(sub, first, row.api_key, row.secret_key, passphrases[sub.label], uid)
+            first = ItemKey("key", sub.label, sub.keys[0].label)
             self.journal.settle(entries[sub.label], Outcome.DONE, api_key=row.api_key)
-            self.report("subaccount", sub.label, Status.CREATED, api_key=row.api_key)
-            self.report("key", f"{sub.label}/{first.label}", Status.CREATED, api_key=row.api_key)
+            self.report(item, Status.CREATED, api_key=row.api_key)
+            self.report(first, Status.CREATED, api_key=row.api_key, detail=details[sub.label])
             created.append(_Created(spec=sub, row=row))
         return created
 
     async def create_key(self, missing: MissingKey) -> None:
         key: KeySpec = missing.key
-        target = f"{missing.subaccount.label}/{key.label}"
+        item = ItemKey("key", missing.subaccount.label, key.label)
+        if not self.sending:
+            self.stopped(item)
+            return
         passphrase = key.passphrase or generate_passphrase()
-        entry = self.journal.begin(self.account.name, "key", f"key:{target}")
+        entry = self.begin(item)
         try:
             created = await self.client.create_virtual_subaccount_api_key(
                 m.CreateVirtualSubaccountAPIKeyRequest(
@@ -613,12 +734,12 @@ class _AccountRun:
                     perm_type=key.perm_type,
                 )
             )
-        except (APIError, TransportError) as exc:
+        except _EXPECTED as exc:
             if _ambiguous(exc):
                 self.known.stale_keys.add(missing.subaccount_uid)
-            self.create_failed(entry, "key", target, exc)
+            self.create_failed(entry, item, exc)
             return
-        self.persist_key(
+        detail = self.persist_key(
             missing.subaccount,
             key,
             created.api_key,
@@ -627,7 +748,7 @@ class _AccountRun:
             missing.subaccount_uid,
         )
         self.journal.settle(entry, Outcome.DONE, api_key=created.api_key)
-        self.report("key", target, Status.CREATED, api_key=created.api_key)
+        self.report(item, Status.CREATED, api_key=created.api_key, detail=detail)
         self.known.add_key(
             m.VirtualSubaccountAPIKey(
                 subaccount_uid=missing.subaccount_uid,
@@ -639,7 +760,10 @@ class _AccountRun:
         )
 
     async def modify_broker_key(self, spec: BrokerKeySpec) -> None:
-        target = f"{spec.sub_uid}/{spec.api_key}"
+        item = ItemKey("broker_key", spec.sub_uid, spec.api_key)
+        if not self.sending:
+            self.stopped(item)
+            return
         try:
             await self.client.modify_broker_subaccount_api_key(
                 m.ModifyBrokerSubaccountAPIKeyRequest(
@@ -652,53 +776,67 @@ class _AccountRun:
                     label=spec.label,
                 )
             )
-        except (APIError, TransportError) as exc:
+        except _EXPECTED as exc:
             # A modify sets absolute values, so whatever its outcome, the next round
             # reads the key again and sends it once more only if it still differs.
+            if isinstance(exc, RateLimitBackendError):
+                self.gate.close(f"the rate-limit backend failed: {exc.detail}")
             unknown = _ambiguous(exc)
             if unknown:
                 self.known.stale_broker_keys.add(spec.sub_uid)
-            status = Status.UNKNOWN if unknown else Status.FAILED
-            self.report("broker_key", target, status, api_key=spec.api_key, detail=_describe(exc))
+            if isinstance(exc, DispatchStoppedError):
+                status = Status.STOPPED
+            else:
+                status = Status.UNKNOWN if unknown else Status.FAILED
+            self.report(item, status, api_key=spec.api_key, detail=_describe(exc))
             return
         self.known.modified(spec)
-        self.report("broker_key", target, Status.MODIFIED, api_key=spec.api_key)
+        self.report(item, Status.MODIFIED, api_key=spec.api_key)
 
     async def copy_key(self) -> None:
         if not self.account.copy_api_key:
             return
-        target = "copy"
+        item = ItemKey("copy_key", key="copy")
         if any(
             record.kind == "copy_key" and record.account == self.account.name
-            for record in self.vault.records()
+            for record in self.ledger.vault.records()
+        ) or any(
+            record.kind == "copy_key" and record.account == self.account.name
+            for record in self.ledger.unsaved
         ):
-            self.report("copy_key", target, Status.UNCHANGED)
+            self.report(item, Status.UNCHANGED)
             return
-        previous = [e for e in self.journal.unsettled(self.account.name) if e.target == target]
+        previous = [
+            e
+            for e in self.journal.unsettled(self.account.name)
+            if e.target == item.journal_target()
+        ]
         if previous:
             # Created at most once per trader, ever: an earlier attempt whose answer was
             # lost may have made it, and then its secret is gone. Never try again.
             self.report(
-                "copy_key",
-                target,
+                item,
                 Status.UNKNOWN,
                 detail="an earlier attempt got no answer; check the trader's copy key on Bitget",
             )
             return
+        if not self.sending:
+            self.stopped(item)
+            return
         passphrase = self.account.copy_passphrase or generate_passphrase()
-        entry = self.journal.begin(self.account.name, "copy_key", target)
+        entry = self.begin(item)
         try:
             created = await self.client.create_copy_api_key(
                 m.CreateCopyAPIKeyRequest(passphrase=passphrase)
             )
         except CopyAPIKeyExistsError as exc:
             self.journal.settle(entry, Outcome.FAILED, detail=_describe(exc))
-            self.report("copy_key", target, Status.ORPHAN, detail=_describe(exc))
+            self.report(item, Status.ORPHAN, detail=_describe(exc))
             return
-        except (APIError, TransportError) as exc:
-            self.create_failed(entry, "copy_key", target, exc)
+        except _EXPECTED as exc:
+            self.create_failed(entry, item, exc)
             return
-        self.persist(
+        detail = self.persist(
             VaultRecord(
                 kind="copy_key",
                 account=self.account.name,
@@ -711,53 +849,71 @@ class _AccountRun:
             )
         )
         self.journal.settle(entry, Outcome.DONE, api_key=created.api_key)
-        self.report("copy_key", target, Status.CREATED, api_key=created.api_key)
+        self.report(item, Status.CREATED, api_key=created.api_key, detail=detail)
+
+    def still_missing(self, item: ItemKey) -> None:
+        """A planned item that does not exist at the end of the run."""
+        if not self.sending:
+            self.stopped(item)
+        else:
+            self.report(item, Status.FAILED, detail="still missing after apply")
 
     def final_report(self, live: LiveState) -> None:
         """Settle every planned item not yet reported: unchanged, orphan, or still missing."""
         diff = diff_account(self.account, live)
-        missing_subs = {sub.label for sub in diff.new_subaccounts}
-        missing_keys = {(k.subaccount.label, k.key.label) for k in diff.new_keys}
+        conflicted = {conflict.label for conflict in diff.conflicts}
         for sub in self.account.subaccounts:
-            uid = diff.matched.get(sub.label)
-            live_keys = {key.label: key for key in live.keys.get(uid, ())} if uid else {}
-            if ("subaccount", sub.label) not in self.reported and sub.label not in missing_subs:
-                self.report("subaccount", sub.label, Status.UNCHANGED)
-            for index, key in enumerate(sub.keys):
-                target = f"{sub.label}/{key.label}"
-                found = live_keys.get(key.label) or (
-                    live_keys.get(sub.label) if index == 0 else None
-                )
-                if found is not None and found.api_key not in self.vault_keys:
-                    self.report(
-                        "key",
-                        target,
-                        Status.ORPHAN,
-                        api_key=found.api_key,
-                        detail=("exists on Bitget but its secret never reached the vault"),
-                    )
-                elif ("key", target) in self.reported:
-                    continue
-                elif sub.label in missing_subs or (sub.label, key.label) in missing_keys:
-                    self.report("key", target, Status.FAILED, detail="still missing after apply")
-                else:
-                    api_key = found.api_key if found is not None else None
-                    self.report("key", target, Status.UNCHANGED, api_key=api_key)
+            # A conflict was reported; its keys are not this plan's to judge.
+            if sub.label not in conflicted:
+                self.final_subaccount(sub, diff, live)
         changed = {spec.api_key for spec in diff.broker_changes}
         for spec in self.account.broker_keys:
-            target = f"{spec.sub_uid}/{spec.api_key}"
-            if ("broker_key", target) in self.reported:
+            item = ItemKey("broker_key", spec.sub_uid, spec.api_key)
+            if item in self.reported:
                 continue
-            status = Status.FAILED if spec.api_key in changed else Status.UNCHANGED
-            self.report("broker_key", target, status, api_key=spec.api_key)
+            if spec.api_key in changed:
+                self.still_missing(item)
+            else:
+                self.report(item, Status.UNCHANGED, api_key=spec.api_key)
+
+    def final_subaccount(self, sub: SubaccountSpec, diff: AccountDiff, live: LiveState) -> None:
+        missing_sub = any(new.label == sub.label for new in diff.new_subaccounts)
+        missing_keys = {k.key.label for k in diff.new_keys if k.subaccount.label == sub.label}
+        uid = diff.matched.get(sub.label)
+        live_keys = {key.label: key for key in live.keys.get(uid, ())} if uid else {}
+        sub_item = ItemKey("subaccount", sub.label)
+        if sub_item not in self.reported:
+            if missing_sub:
+                self.still_missing(sub_item)
+            else:
+                self.report(sub_item, Status.UNCHANGED)
+        for index, key in enumerate(sub.keys):
+            item = ItemKey("key", sub.label, key.label)
+            found = live_keys.get(key.label) or (live_keys.get(sub.label) if index == 0 else None)
+            if found is not None and found.api_key not in self.ledger.vault_keys:
+                self.report(
+                    item,
+                    Status.ORPHAN,
+                    api_key=found.api_key,
+                    detail="exists on Bitget but its secret never reached the vault",
+                )
+            elif item in self.reported:
+                continue
+            elif missing_sub or key.label in missing_keys:
+                self.still_missing(item)
+            else:
+                api_key = found.api_key if found is not None else None
+                self.report(item, Status.UNCHANGED, api_key=api_key)
 
 
 async def apply_plan(
     plan: Plan,
     *,
     clients: Callable[[AccountSpec], Client],
-    vault: SecretsVault,
-    journal: Journal,
+    vault: SecretsVault | None = None,
+    journal: Journal | None = None,
+    ledger: Ledger | None = None,
+    gate: DispatchGate | None = None,
     on_result: OnResult | None = None,
     max_rounds: int = 4,
 ) -> list[ItemResult]:
@@ -765,25 +921,74 @@ async def apply_plan(
     Make every account of ``plan`` match it, concurrently; return one result per item.
 
     ``clients`` gives the (open) client of an account; clients of one UID should share
-    one scheduler. Errors of one account become its results and never stop the others.
+    one scheduler, and every client should share ``gate``, through which the run is
+    stopped (`DispatchGate.close`): creates not yet sent are reported ``stopped``,
+    answers on the wire are awaited and stored. Give the vault and journal, or a
+    `Ledger` of both. Errors of one account become its results and never stop the
+    others.
+
+    Raises:
+        SecretsNotStoredError: the vault could not be written; the secrets are in the
+            error (and in ``ledger.unsaved``): save them elsewhere.
+        Exception: an error no result can express (a journal write failed, a bug),
+            raised once every request on the wire has been answered.
     """
-    results: list[ItemResult] = []
+    if ledger is None:
+        if vault is None or journal is None:
+            msg = "apply_plan needs vault= and journal=, or ledger="
+            raise TypeError(msg)
+        ledger = Ledger(vault, journal)
+    run = _PlanRun(ledger, gate if gate is not None else DispatchGate(), on_result)
+    await asyncio.gather(
+        *(run.account(account, clients(account), max_rounds) for account in plan.accounts)
+    )
+    await ledger.flush()
+    if run.errors:
+        raise run.errors[0]
+    return run.results
 
-    def collect(result: ItemResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
 
-    vault_keys = {record.api_key for record in vault.records()}
+class _PlanRun:
+    """What the accounts of one apply share: results, the gate, the first errors."""
 
-    async def one(account: AccountSpec) -> None:
-        run = _AccountRun(account, clients(account), vault, journal, collect, vault_keys)
+    def __init__(self, ledger: Ledger, gate: DispatchGate, on_result: OnResult | None) -> None:
+        self.ledger = ledger
+        self.gate = gate
+        self.on_result = on_result
+        self.results: list[ItemResult] = []
+        self.errors: list[BaseException] = []
+        also = ledger.on_vault_failure
+
+        def vault_failed(exc: VaultError) -> None:
+            gate.close(f"the vault could not be written: {exc.detail}")
+            if also is not None:
+                also(exc)
+
+        ledger.on_vault_failure = vault_failed
+
+    def collect(self, result: ItemResult) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def fail(self, exc: BaseException) -> None:
+        """An error no result expresses: stop sending, raise it once all have ended."""
+        self.errors.append(exc)
+        _log.error("apply stops sending: %s", _describe(exc))
+        self.gate.close(f"an error: {_describe(exc)}")
+
+    async def account(self, account: AccountSpec, client: Client, max_rounds: int) -> None:
+        run = _AccountRun(account, client, self.ledger, self.gate, self.collect, self.fail)
+        item = ItemKey("account", key=account.name)
         try:
             await run.run(max_rounds)
-        except (APIError, TransportError) as exc:
+        except DispatchStoppedError as exc:
+            run.report(item, Status.STOPPED, detail=str(exc))
+        except _EXPECTED as exc:
             # Reading live state failed (or the UID could not be learned): the whole
             # account stops here, with its reason; the other accounts go on.
-            run.report("account", account.name, Status.FAILED, detail=_describe(exc))
-
-    await asyncio.gather(*(one(account) for account in plan.accounts))
-    return results
+            if isinstance(exc, RateLimitBackendError):
+                self.gate.close(f"the rate-limit backend failed: {exc.detail}")
+            run.report(item, Status.FAILED, detail=_describe(exc))
+        except Exception as exc:  # noqa: BLE001 - raised by apply_plan once all ended
+            self.fail(exc)

@@ -39,14 +39,16 @@ import yarl
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._gate import DispatchGate
 from bitget_keys._serde import decode, encode_body, query_params
 from bitget_keys._signing import Credentials, build_query, signed_headers
-from bitget_keys._transport import AiohttpTransport, Transport
+from bitget_keys._transport import AiohttpTransport, RawResponse, Transport
 from bitget_keys.errors import (
     APIError,
     ClientStateError,
     ClockSkewError,
     ConfigurationError,
+    DispatchStoppedError,
     ResponseDecodeError,
     TransportError,
 )
@@ -149,6 +151,14 @@ class ServerClock:
         return self.wall_ms() + self.offset_ms
 
 
+def _current_task() -> asyncio.Task[object]:
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - a client call always runs in a task
+        msg = "a client call must run in an asyncio task"
+        raise ClientStateError(msg)
+    return task
+
+
 def _resolve_base_url(base_url: str | None) -> str:
     url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     parsed = yarl.URL(url)
@@ -241,6 +251,8 @@ class Client:
         clock_ms: the wall clock in epoch milliseconds, for signing.
         server_clock: Bitget's clock offset, shared with other clients (see
             `ServerClock`); by default the client keeps its own, on ``clock_ms``.
+        gate: stops new requests while letting those on the wire finish (see
+            `DispatchGate`); share one between the clients of a run.
     """
 
     __slots__ = (
@@ -248,6 +260,7 @@ class Client:
         "_clock_ms",
         "_config",
         "_credentials",
+        "_gate",
         "_owns_transport",
         "_scheduler",
         "_server_clock",
@@ -268,6 +281,7 @@ class Client:
         scheduler: Scheduler | None = None,
         clock_ms: Callable[[], int] = _wall_clock_ms,
         server_clock: ServerClock | None = None,
+        gate: DispatchGate | None = None,
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -290,6 +304,7 @@ class Client:
             ),
         )
         self._scheduler = scheduler
+        self._gate = gate
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()
@@ -466,9 +481,7 @@ class Client:
         started = time.monotonic()
         sent_ms = self._clock_ms()
         request_time: int | None = None
-        response = await self._transport.send(
-            endpoint.method, url, headers, payload, endpoint=endpoint.path
-        )
+        response = await self._on_wire(endpoint, url, headers, payload)
         try:
             value, request_time = decode(
                 response.body, response_type, http_status=response.status, endpoint=endpoint.path
@@ -486,6 +499,62 @@ class Client:
                     lane_uid, endpoint, sent_ms=sent_ms, request_time_ms=request_time
                 )
 
+    async def _on_wire(
+        self,
+        endpoint: ep.Endpoint,
+        url: yarl.URL,
+        headers: dict[str, str],
+        payload: bytes | None,
+    ) -> RawResponse:
+        """Hand the request to the transport, telling the gate it is on the wire."""
+        gate = self._gate
+        if gate is None:
+            return await self._transport.send(
+                endpoint.method, url, headers, payload, endpoint=endpoint.path
+            )
+        task = _current_task()
+        change = endpoint.method != "GET"
+        gate.sending(task, change=change, request=f"{endpoint.method} {endpoint.path}")
+        try:
+            return await self._transport.send(
+                endpoint.method, url, headers, payload, endpoint=endpoint.path
+            )
+        except asyncio.CancelledError:
+            if not gate.stopped(task):
+                raise
+            # The gate gave up on this answer: the request may have been carried out.
+            task.uncancel()
+            raise TransportError(
+                endpoint.path, f"answer abandoned ({gate.reason})", maybe_sent=True
+            ) from None
+        finally:
+            gate.answered(task, change=change)
+
+    async def _slot(
+        self, lane_uid: str, endpoint: ep.Endpoint, send_once: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Wait for the lane's slot and send; a closed gate stops a request still waiting."""
+        gate = self._gate
+        if gate is None:
+            return await self.scheduler.run(
+                lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
+            )
+        change = endpoint.method != "GET"
+        gate.check(change=change, endpoint=endpoint.path)
+        task = _current_task()
+        gate.waiting(task, change=change)
+        try:
+            return await self.scheduler.run(
+                lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
+            )
+        except asyncio.CancelledError:
+            if not gate.stopped(task):
+                raise
+            task.uncancel()
+            raise DispatchStoppedError(endpoint.path, gate.reason) from None
+        finally:
+            gate.left(task)
+
     async def _call(
         self,
         endpoint: ep.Endpoint,
@@ -502,7 +571,6 @@ class Client:
             self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
         )
         lane_uid = await self._lane_uid(endpoint)
-        scheduler = self.scheduler
         send_once = functools.partial(
             self._send_once,
             endpoint,
@@ -520,9 +588,7 @@ class Client:
             # newer than the offset this attempt was signed with.
             attempt_started = time.monotonic()
             try:
-                return await scheduler.run(
-                    lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
-                )
+                return await self._slot(lane_uid, endpoint, send_once)
             except TransportError as exc:
                 _log.debug("%s %s: %s", endpoint.method, endpoint.path, exc)
                 # Only a connection that never opened proves nothing was sent.

@@ -26,6 +26,7 @@ from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpe
 
 __all__ = [
     "AccountDiff",
+    "Conflict",
     "LiveState",
     "MissingKey",
     "diff_account",
@@ -54,6 +55,18 @@ class MissingKey:
     key: KeySpec
 
 
+@attrs.frozen
+class Conflict:
+    """A planned sub-account that live state contradicts; only a person can settle it."""
+
+    #: The plan's label of the sub-account.
+    label: str
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 @attrs.frozen(kw_only=True)
 class AccountDiff:
     """What must be done for one master account to match its plan."""
@@ -69,7 +82,7 @@ class AccountDiff:
     matched: Mapping[str, str] = attrs.field(factory=dict)
     #: Problems that stop an item (for example a label matching a differently named
     #: sub-account); reported, never "fixed" by creating something.
-    conflicts: tuple[str, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
 
     @property
     def creates(self) -> int:
@@ -113,7 +126,7 @@ def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
     new_subaccounts: list[SubaccountSpec] = []
     new_keys: list[MissingKey] = []
     matched: dict[str, str] = {}
-    conflicts: list[str] = []
+    conflicts: list[Conflict] = []
     for planned in account.subaccounts:
         found = by_label.get(planned.label)
         if found is None:
@@ -122,8 +135,11 @@ def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
         name = clear_name(found.subaccount_name)
         if name is not None and name != planned.name.lower():
             conflicts.append(
-                f"sub-account {planned.name!r}: label {planned.label!r} belongs to the live "
-                f"sub-account {found.subaccount_name!r} ({found.subaccount_uid})"
+                Conflict(
+                    planned.label,
+                    f"sub-account {planned.name!r}: label {planned.label!r} belongs to the "
+                    f"live sub-account {found.subaccount_name!r} ({found.subaccount_uid})",
+                )
             )
             continue
         matched[planned.label] = found.subaccount_uid

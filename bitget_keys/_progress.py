@@ -63,7 +63,9 @@ __all__ = [
 ]
 
 #: Results that need a person's attention; every other status is a success.
-FAILURES: Final = frozenset({Status.FAILED, Status.UNKNOWN, Status.ORPHAN, Status.CONFLICT})
+FAILURES: Final = frozenset(
+    {Status.FAILED, Status.UNKNOWN, Status.ORPHAN, Status.CONFLICT, Status.STOPPED}
+)
 
 #: How often the live display redraws (the rate and ETA move between results, too).
 _REFRESH_PER_SECOND: Final = 4

@@ -25,7 +25,8 @@ Every exception derives from `BitgetKeysError`::
     │   └── ServerError                      5xx, 40010, 40015, 40067, 40200, 45001, ...
     ├── ResponseDecodeError                  the response does not have the documented shape
     ├── RateLimitWaitTooLongError            a slot would come later than the caller allows
-    └── RateLimitBackendError                the shared limiter (Redis) failed; nothing was sent
+    ├── RateLimitBackendError                the shared limiter (Redis) failed; nothing was sent
+    └── DispatchStoppedError                 a DispatchGate stopped the request; nothing was sent
 
 How an answer is classified (`from_response`):
 
@@ -58,6 +59,7 @@ __all__ = [
     "ConflictError",
     "CopyAPIKeyExistsError",
     "CopyModelNotSupportedError",
+    "DispatchStoppedError",
     "InvalidRequestError",
     "PermissionDeniedError",
     "PlanError",
@@ -467,3 +469,23 @@ def from_response(
     """Build the exception for an error answer."""
     cls = classify(code, message, http_status)
     return cls(http_status, code, message, endpoint, request_time)
+
+
+@attrs.define(slots=False, eq=False)
+class DispatchStoppedError(BitgetKeysError):
+    """
+    The request was stopped before it was sent, by its client's `DispatchGate`.
+
+    Nothing left: it is safe to send it again later. ``reason`` says why the gate was
+    closed (an interruption, a failing vault or rate-limit backend).
+    """
+
+    endpoint: str
+    reason: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.endpoint, self.reason)
+
+    def __str__(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.endpoint}: not sent, sending has stopped{why}"

@@ -81,7 +81,8 @@ def test_clear_name_with_suffix_is_compared() -> None:
     assert diff.new_subaccounts == ()
     assert diff.new_keys == ()
     assert len(diff.conflicts) == 1
-    assert "gammabot" in diff.conflicts[0]
+    assert "gammabot" in diff.conflicts[0].detail
+    assert diff.conflicts[0].label == "alpha"
 
 
 def test_deleted_subaccounts_do_not_match() -> None:

@@ -16,7 +16,7 @@ from bitget_keys import models as m
 from bitget_keys._applier import ItemResult, Status
 from bitget_keys._journal import Journal
 from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec, parse_plan
-from bitget_keys._planner import AccountDiff, MissingKey
+from bitget_keys._planner import AccountDiff, Conflict, MissingKey
 from bitget_keys._progress import (
     Mode,
     ProgressTracker,
@@ -175,7 +175,7 @@ def test_planned_items_counts_what_the_results_will_report() -> None:
         new_subaccounts=(two, one),
         new_keys=(MissingKey(subaccount=two, subaccount_uid="7000000001", key=read),),
         broker_changes=(broker,),
-        conflicts=("label clash",),
+        conflicts=(Conflict("one", "label clash"),),
     )
     assert planned_items(diff) == 3 + 2 + 1 + 1 + 1
     assert planned_items(diff, copy_key=True) == 9
@@ -197,7 +197,16 @@ def test_choose_mode() -> None:
 def test_item_results_carry_no_secret() -> None:
     """What the display shows comes from ItemResult, which has no field for a secret."""
     fields = attrs.fields_dict(ItemResult)
-    assert set(fields) == {"account", "kind", "target", "status", "api_key", "detail"}
+    assert set(fields) == {
+        "account",
+        "kind",
+        "target",
+        "subaccount",
+        "key",
+        "status",
+        "api_key",
+        "detail",
+    }
     assert not any(field.type in (Secret, "Secret", "Secret | None") for field in fields.values())
 
 
