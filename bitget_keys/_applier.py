@@ -529,9 +529,29 @@ class _AccountRun:
                 await known.refresh(self.client, self.account)
             live = known.live()
             if self.gate.state is GateState.ABORTED:
+                self.report_the_rest()
                 return
         await self.copy_key()
         self.final_report(live)
+
+    def report_the_rest(self) -> None:
+        """
+        After an abort, with no read to tell: every item not reported yet is stopped.
+
+        Those were never sent (a create on the wire has been reported unknown), but
+        whether they already existed was not read again either.
+        """
+        detail = f"not checked: {self.gate.reason}"
+        items = [ItemKey("copy_key", key="copy")] if self.account.copy_api_key else []
+        for sub in self.account.subaccounts:
+            items.append(ItemKey("subaccount", sub.label))
+            items.extend(ItemKey("key", sub.label, key.label) for key in sub.keys)
+        items.extend(
+            ItemKey("broker_key", spec.sub_uid, spec.api_key) for spec in self.account.broker_keys
+        )
+        for item in items:
+            if item not in self.reported:
+                self.report(item, Status.STOPPED, detail=detail)
 
     async def guarded(self, work: Awaitable[None]) -> None:
         """
@@ -982,13 +1002,17 @@ class _PlanRun:
         item = ItemKey("account", key=account.name)
         try:
             await run.run(max_rounds)
-        except DispatchStoppedError as exc:
-            run.report(item, Status.STOPPED, detail=str(exc))
+        except DispatchStoppedError:
+            # Aborted while reading: nothing more is known about the rest.
+            run.report_the_rest()
         except _EXPECTED as exc:
             # Reading live state failed (or the UID could not be learned): the whole
             # account stops here, with its reason; the other accounts go on.
             if isinstance(exc, RateLimitBackendError):
                 self.gate.close(f"the rate-limit backend failed: {exc.detail}")
-            run.report(item, Status.FAILED, detail=_describe(exc))
+            detail = _describe(exc)
+            if isinstance(exc, _NOT_SENT):
+                detail = f"not sent: {detail}"
+            run.report(item, Status.FAILED, detail=detail)
         except Exception as exc:  # noqa: BLE001 - raised by apply_plan once all ended
             self.fail(exc)

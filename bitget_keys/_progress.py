@@ -41,7 +41,9 @@ from rich.text import Text
 
 from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
 from bitget_keys._client import Client
+from bitget_keys._gate import DispatchGate
 from bitget_keys._journal import Journal
+from bitget_keys._ledger import Ledger
 from bitget_keys._plan import AccountSpec, Plan
 from bitget_keys._planner import AccountDiff, diff_account
 from bitget_keys._vault import SecretsVault
@@ -400,20 +402,27 @@ async def apply_with_progress(
     plan: Plan,
     *,
     clients: Callable[[AccountSpec], Client],
-    vault: SecretsVault,
-    journal: Journal,
+    vault: SecretsVault | None = None,
+    journal: Journal | None = None,
+    ledger: Ledger | None = None,
+    gate: DispatchGate | None = None,
     reporter: Reporter,
 ) -> list[ItemResult]:
     """
-    Apply ``plan``, showing each result through ``reporter``.
+    Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
 
     For the live display the planned totals are read first (as ``plan`` does), with a
     spinner; the other modes need no totals and start at once.
     """
+    if ledger is None:
+        if vault is None or journal is None:
+            msg = "apply_with_progress needs vault= and journal=, or ledger="
+            raise TypeError(msg)
+        ledger = Ledger(vault, journal)
     if reporter.mode is Mode.LIVE:
         with reporter.console.status("reading live state"):
-            reporter.expect(await plan_totals(plan, clients, vault))
+            reporter.expect(await plan_totals(plan, clients, ledger.vault))
     with reporter:
         return await apply_plan(
-            plan, clients=clients, vault=vault, journal=journal, on_result=reporter.on_result
+            plan, clients=clients, ledger=ledger, gate=gate, on_result=reporter.on_result
         )

@@ -26,6 +26,7 @@ first byte, written whole and fsynced before it appears under its name.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -267,13 +268,23 @@ class SecretsVault:
         with self._lock:
             try:
                 descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND)
-                try:
-                    os.write(descriptor, line + b"\n")
-                    os.fsync(descriptor)
-                finally:
-                    os.close(descriptor)
             except OSError as exc:
                 raise VaultError(str(self._path), f"could not write: {exc.strerror}") from exc
+            try:
+                size = os.fstat(descriptor).st_size
+                try:
+                    view = memoryview(line + b"\n")
+                    while view:
+                        view = view[os.write(descriptor, view) :]
+                    os.fsync(descriptor)
+                except OSError as exc:
+                    # Never leave a torn record behind: cut back to the last whole one.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(descriptor, size)
+                        os.fsync(descriptor)
+                    raise VaultError(str(self._path), f"could not write: {exc.strerror}") from exc
+            finally:
+                os.close(descriptor)
             self._count += 1
 
     def records(self) -> Iterator[VaultRecord]:

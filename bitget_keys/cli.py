@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import datetime as dt
 import getpass
 import io
 import json
@@ -26,13 +27,17 @@ from typing import Any
 import attrs
 from rich.text import Text
 
-from bitget_keys._applier import Status, read_live_state
+from bitget_keys._applier import ItemResult, Status, read_live_state
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._demo import DemoSize, run_demo
+from bitget_keys._gate import DispatchGate, GateState
+from bitget_keys._interrupt import DRAIN_SECONDS, GracefulStop
 from bitget_keys._journal import Journal
+from bitget_keys._ledger import Ledger, SecretsNotStoredError, rescue
 from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, Plan, load_plan
 from bitget_keys._planner import diff_account
-from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode
+from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode, format_line
+from bitget_keys._secret import Secret
 from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault, VaultRecord, write_private_file
 from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError, VaultError
 from bitget_keys.redis_limits import RedisRateLimitScheduler
@@ -274,7 +279,7 @@ def _open_vault(path: Path) -> SecretsVault:
 
 
 def _clients(
-    base_url: str | None, scheduler: Scheduler | None = None
+    base_url: str | None, scheduler: Scheduler | None = None, gate: DispatchGate | None = None
 ) -> tuple[dict[str, Client], Any]:
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
@@ -288,6 +293,7 @@ def _clients(
                 config=ClientConfig(),
                 scheduler=scheduler,
                 server_clock=server_clock,
+                gate=gate,
             )
         return clients[account.name]
 
@@ -380,14 +386,18 @@ async def _confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | No
     if not await _show_changes(plan, client_for, copy_keys):
         return True
     print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+    # The event loop's own SIGINT handling only cancels its main task, which a blocking
+    # read of the terminal never notices: while asking, Ctrl-C interrupts the read.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer = sys.stdin.readline()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return answer.strip().lower() in {"y", "yes"}
 
 
-async def run_apply(args: argparse.Namespace) -> int:
-    """
-    Make live state match the plan: a live display on a terminal, else one line (or JSON
-    object) per item.
-    """
+def _plan_to_apply(args: argparse.Namespace) -> Plan:
+    """The plan (or shard) apply runs, once it is known that apply may run unattended."""
     plan = load_plan(args.plan)
     if args.shard is not None:
         plan = shard_plan(plan, *args.shard)
@@ -398,24 +408,48 @@ async def run_apply(args: argparse.Namespace) -> int:
             "with `bitget-keys plan`, then run apply with --yes"
         )
         raise ConfigurationError(msg)
+    return plan
+
+
+async def run_apply(args: argparse.Namespace) -> int:
+    """
+    Make live state match the plan: a live display on a terminal, else one line (or JSON
+    object) per item.
+    """
+    plan = _plan_to_apply(args)
     new_vault = not SecretsVault.exists(args.vault)
     vault_key = _vault_key(args.vault, new=new_vault)
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
     scheduler = _redis_scheduler(args)
-    clients, client_for = _clients(args.base_url, scheduler)
+    gate = DispatchGate()
+    clients, client_for = _clients(args.base_url, scheduler, gate)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
+    stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
-        if not args.yes and not await _confirm_changes(plan, client_for, vault):
-            print("bitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
-            return 1
+        try:
+            if not args.yes and not await _confirm_changes(plan, client_for, vault):
+                print(
+                    "bitget-keys: apply cancelled; nothing was created or changed",
+                    file=sys.stderr,
+                )
+                return 1
+        except KeyboardInterrupt:
+            print("\nbitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
+            return 130
         if vault is None:
             vault = SecretsVault.open(args.vault, vault_key)
-        with Journal(args.state) as journal:
-            results = await apply_with_progress(
-                plan, clients=client_for, vault=vault, journal=journal, reporter=reporter
-            )
+        with Journal(args.state) as journal, stop:
+            ledger = Ledger(vault, journal)
+            try:
+                results = await apply_with_progress(
+                    plan, clients=client_for, ledger=ledger, gate=gate, reporter=reporter
+                )
+            except SecretsNotStoredError as exc:
+                if reporter.mode is Mode.LIVE:
+                    reporter.console.print(Text(reporter.summary()))
+                return _rescue(exc, Secret(vault_key), args.rescue_dir)
     finally:
         for client in clients.values():
             await client.aclose()
@@ -423,8 +457,95 @@ async def run_apply(args: argparse.Namespace) -> int:
             await scheduler.aclose()
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
+    return _apply_exit(gate, stop, results)
+
+
+def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemResult]) -> int:
+    """Explain a stopped run; the exit status (128 + signal after a signal)."""
+    if gate.state is not GateState.OPEN:
+        _explain_stop(gate, results)
+    if stop.exit_code is not None:
+        return stop.exit_code
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
     return 0 if all(result.status in good for result in results) else 1
+
+
+def _operator_line(reporter: Reporter) -> Callable[[str], None]:
+    """Where apply tells the operator what it is doing: above the live display, or stderr."""
+
+    def say(line: str) -> None:
+        if reporter.mode is Mode.LIVE:
+            reporter.console.print(Text(f"bitget-keys: {line}", style="yellow"))
+        else:
+            print(f"bitget-keys: {line}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _explain_stop(gate: DispatchGate, results: Sequence[ItemResult]) -> None:
+    """After a stopped run: why, and which items need a look before anything else."""
+    stopped = sum(result.status is Status.STOPPED for result in results)
+    created = sum(result.status is Status.CREATED for result in results)
+    print(
+        f"bitget-keys: apply stopped ({gate.reason}): {created} item(s) created with their "
+        f"secrets stored, {stopped} not sent; a re-run reads live state and creates only "
+        "what is missing",
+        file=sys.stderr,
+    )
+    attention = [r for r in results if r.status in {Status.UNKNOWN, Status.ORPHAN}]
+    for result in attention:
+        print(
+            f"bitget-keys:   {result.status.value}: {format_line(result)}",
+            file=sys.stderr,
+        )
+
+
+def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | None) -> int:
+    """
+    Save secrets the vault could not take into an emergency vault elsewhere.
+
+    Tried in order: ``--rescue-dir``, a path asked for on a terminal, the home
+    directory. Each is a new vault file under the same passphrase.
+    """
+    count = len(exc.records)
+    print(
+        f"bitget-keys: the vault could not be written ({exc.cause}); {count} created key(s) "
+        "have their secrets only in memory. Saving them to an emergency vault (encrypted "
+        "with the vault passphrase).",
+        file=sys.stderr,
+    )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"bitget-keys-rescue-{stamp}.vault"
+    places: list[Path] = []
+    if rescue_dir is not None:
+        places.append(rescue_dir / name)
+    if _stdin_is_terminal():
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
+            answer = input(f"Directory for the emergency vault [{Path.home()}]: ").strip()
+            places.append(Path(answer or Path.home()).expanduser() / name)
+    places.append(Path.home() / name)
+    for place in places:
+        try:
+            rescue(exc.records, place, passphrase)
+        except (VaultError, OSError) as error:
+            print(f"bitget-keys: could not write {place}: {error}", file=sys.stderr)
+            continue
+        print(
+            f"bitget-keys: saved {count} secret(s) to {place}; read them with "
+            f"`bitget-keys vault export --vault {place} --output FILE`. Free space for "
+            "the vault before the next apply: it reports these keys as orphans until "
+            "their records are in it.",
+            file=sys.stderr,
+        )
+        return 1
+    keys = ", ".join(record.api_key for record in exc.records)
+    print(
+        f"bitget-keys: NO COPY of {count} secret(s) could be written anywhere; these keys "
+        f"exist on Bitget without a stored secret: {keys}. Disable or delete them in "
+        "Bitget's web UI, or free disk space and pass --rescue-dir next time.",
+        file=sys.stderr,
+    )
+    return 3
 
 
 async def run_vault_list(args: argparse.Namespace) -> int:
@@ -621,6 +742,25 @@ def build_parser() -> argparse.ArgumentParser:
             "with --redis: the name of this host's public IP, whose per-IP budget every "
             "process with the same name shares (default $"
             f"{EGRESS_ENV}, else 'default'); up to 64 letters, digits and . _ : -"
+        ),
+    )
+    apply.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=DRAIN_SECONDS,
+        metavar="SECONDS",
+        help=(
+            "on Ctrl-C or SIGTERM, how long to wait for answers to requests already sent, "
+            f"so their secrets are stored (default {DRAIN_SECONDS:.0f})"
+        ),
+    )
+    apply.add_argument(
+        "--rescue-dir",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "if the vault cannot be written (a full disk), save the secrets that arrived "
+            "to a new emergency vault in DIR (default: ask on a terminal, else $HOME)"
         ),
     )
     apply.add_argument(
