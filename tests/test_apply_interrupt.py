@@ -22,45 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys._vault import SecretsVault
 from bitget_keys.testing import Emulator, Faults
-from tests.test_provision_crash import (
+from tests.apply_process import (
+    CREATES,
     MASTERS,
     SUBACCOUNTS,
-    VAULT_KEY,
     Apply,
-    emulated,
+    complete,
     environment,
+    exchange_keys,
     plan_toml,
-    planned,
+    vault_keys,
 )
-
-CREATES = frozenset({"batch_create_virtual_subaccounts", "create_virtual_subaccount_api_key"})
-
-
-def exchange_keys(emulator: Emulator) -> dict[str, str]:
-    """Every sub-account key on the exchange: API key -> secret."""
-    return {
-        api_key: emulator.exchange.secret_of(api_key) or ""
-        for master in MASTERS
-        for sub in emulator.exchange.subaccounts(master.uid)
-        for _, api_key in sub["keys"]
-    }
-
-
-def vault_keys(tmp_path: Path) -> dict[str, str]:
-    records = list(SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY).records())
-    stored = {record.api_key: record.secret_key.reveal() for record in records}
-    assert len(stored) == len(records), "a key was stored twice"
-    return stored
-
-
-async def complete(url: str, tmp_path: Path, emulator: Emulator) -> Apply:
-    """A last apply, run to its end: the exchange then holds exactly the plan."""
-    last = await Apply.start(url, tmp_path)
-    await last.finish()
-    assert emulated(emulator) == planned(), last.stderr
-    return last
 
 
 @pytest.mark.parametrize(

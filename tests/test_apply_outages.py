@@ -26,16 +26,18 @@ from bitget_keys.cli import main
 from bitget_keys.errors import VaultError
 from bitget_keys.testing import Emulator, Faults
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
-from tests.test_apply_interrupt import CREATES, exchange_keys, vault_keys
-from tests.test_provision_crash import (
+from tests.apply_process import (
+    CREATES,
     MASTERS,
     SUBACCOUNTS,
     VAULT_KEY,
     Apply,
     emulated,
     environment,
+    exchange_keys,
     plan_toml,
     planned,
+    vault_keys,
 )
 
 

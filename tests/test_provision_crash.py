@@ -16,7 +16,6 @@ import json
 import os
 import random
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,16 @@ from bitget_keys import _endpoints as ep
 from bitget_keys._vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
 from bitget_keys.testing._state import Answer
+from tests.apply_process import (
+    MASTERS,
+    SUBACCOUNTS,
+    VAULT_KEY,
+    Apply,
+    emulated,
+    plan_toml,
+    planned,
+)
 
-VAULT_KEY = "a long vault passphrase"
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-MASTERS = [
-    EmulatorAccount(
-        uid=str(4_000_000_000 + i),
-        api_key=f"bg_crash_master_{i:02d}",
-        secret_key=f"crash-master-secret-{i:02d}",
-        passphrase=f"CrashMaster{i:02d}",
-    )
-    for i in range(6)
-]
-SUBACCOUNTS = 8
 SEED = 1122
 
 
@@ -77,106 +73,6 @@ class KillingEmulator(Emulator):
             # Long enough for the kill to land before this answer is written.
             await asyncio.sleep(0.1)
         return answer, took_effect
-
-
-def plan_toml() -> str:
-    """Each master gets its sub-accounts, each a first key and one extra key."""
-    lines = ['[defaults]\nip_list = ["203.0.113.7"]\nperm_type = "read_and_write"\n']
-    for a in range(len(MASTERS)):
-        lines.append(f'[[accounts]]\nname = "desk{a}"\ncredentials = "env:DESK{a}"\n')
-        lines.extend(
-            "[[accounts.subaccounts]]\n"
-            f'name = "{LETTERS[a]}{LETTERS[s]}crashd"\nlabel = "c{a}s{s}"\n'
-            '[[accounts.subaccounts.keys]]\nlabel = "first"\npermissions = ["spot_trade"]\n'
-            '[[accounts.subaccounts.keys]]\nlabel = "extra"\npermissions = ["read"]\n'
-            for s in range(SUBACCOUNTS)
-        )
-    return "\n".join(lines)
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ, BITGET_KEYS_VAULT_KEY=VAULT_KEY)
-    for a, master in enumerate(MASTERS):
-        env[f"DESK{a}_API_KEY"] = master.api_key
-        env[f"DESK{a}_SECRET_KEY"] = master.secret_key.reveal()
-        env[f"DESK{a}_PASSPHRASE"] = master.passphrase.reveal()
-        env[f"DESK{a}_UID"] = master.uid
-    return env
-
-
-class Apply:
-    """One ``python -m bitget_keys apply --json`` process and the lines it printed."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.rows: list[dict[str, Any]] = []
-        self.stderr = ""
-
-    @classmethod
-    async def start(cls, url: str, tmp_path: Path, *options: str) -> Apply:
-        """Start an apply of ``tmp_path/plan.toml``; later ``options`` win."""
-        argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml"), "--json", "--yes"]
-        argv += ["--base-url", url, "--vault", str(tmp_path / "keys.vault")]
-        argv += ["--state", str(tmp_path / "apply.state"), *options]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment(),
-        )
-        return cls(process)
-
-    async def read_rows(self, count: int) -> None:
-        """Read result lines until ``count`` have arrived (or the output ends)."""
-        assert self.process.stdout is not None
-        while len(self.rows) < count:
-            line = await self.process.stdout.readline()
-            if not line:
-                return
-            self.rows.append(json.loads(line))
-
-    async def kill(self) -> int:
-        """SIGKILL it; keep the lines it printed before it died; return its exit status."""
-        self.process.send_signal(signal.SIGKILL)
-        return await self.died()
-
-    async def died(self) -> int:
-        """Keep the lines it printed before it died; return its exit status."""
-        assert self.process.stdout is not None
-        rest = await self.process.stdout.read()
-        self.rows += [json.loads(line) for line in rest.splitlines()]
-        return await self.ended()
-
-    async def finish(self) -> int:
-        """Let it run to its end; return its exit code."""
-        async with asyncio.timeout(60):
-            await self.read_rows(sys.maxsize)
-            return await self.ended()
-
-    async def ended(self) -> int:
-        assert self.process.stderr is not None
-        self.stderr = (await self.process.stderr.read()).decode()
-        return await self.process.wait()
-
-
-def planned() -> dict[str, dict[str, list[str]]]:
-    return {
-        master.uid: {f"c{a}s{s}": sorted([f"c{a}s{s}", "extra"]) for s in range(SUBACCOUNTS)}
-        for a, master in enumerate(MASTERS)
-    }
-
-
-def emulated(emulator: Emulator) -> dict[str, dict[str, list[str]]]:
-    state = {}
-    for master in MASTERS:
-        subs = emulator.exchange.subaccounts(master.uid)
-        labels = Counter(sub["label"] for sub in subs)
-        assert all(count == 1 for count in labels.values()), f"duplicate sub-accounts: {labels}"
-        state[master.uid] = {
-            sub["label"]: sorted(label for label, _ in sub["keys"]) for sub in subs
-        }
-    return state
 
 
 async def test_applies_killed_at_random_points_then_completed_lose_nothing(
