@@ -13,7 +13,12 @@ at once, each with its location in the file, such as
 The first key of each sub-account is created together with the sub-account (by
 batch-create), so it follows batch-create's rules (permissions ``spot_trade``,
 ``margin_trade``, ``contract_trade``, ``read``); further keys follow
-create-virtual-subaccount-apikey's.
+create-virtual-subaccount-apikey's. Batch-create takes no permission type, so a
+``perm_type`` on a first key is refused rather than silently dropped, and
+``[defaults] perm_type`` applies to further keys only.
+
+Labels follow `bitget_keys.models.label_problem`, names
+`bitget_keys.models.subaccount_name_problem`: one rule each, shared with the requests.
 """
 
 from __future__ import annotations
