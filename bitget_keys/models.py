@@ -319,6 +319,7 @@ def _check_ip_list(out: Problems, field: str, values: tuple[str, ...] | None) ->
         verdict = ip_problem(value)  # callers without type checking can pass anything
         if verdict is not None:
             out.append(Problem(f"{field}[{index}]", verdict))
+            continue  # and it may not even be hashable
         if value in seen:
             out.append(Problem(f"{field}[{index}]", f"{value} is listed twice"))
         seen.add(value)

@@ -120,6 +120,7 @@ BAD_INPUT: list[tuple[str, Callable[[], object], str, str]] = [
     ("ip-benchmarking", lambda: e2(ip_list=["198.18.0.1"]), "ip_list[0]", "benchmarking"),
     ("ip-ietf", lambda: e2(ip_list=["192.0.0.1"]), "ip_list[0]", "192.0.0.0/24"),
     ("ip-not-a-string", lambda: e2(ip_list=[203]), "ip_list[0]", "must be a string"),
+    ("ip-a-list", lambda: e2(ip_list=[["203.0.113.7"]]), "ip_list[0]", "must be a string"),
     ("e3-ip-link-local", lambda: item(ip_list=["169.254.0.1"]), "ip_list[0]", "egress"),
     ("s7-ip-multicast", lambda: s7(ip_list=["224.1.2.3"]), "ip_list[0]", "multicast"),
     ("ip-duplicate", lambda: e2(ip_list=[IP, IP]), "ip_list[1]", "twice"),
