@@ -116,10 +116,12 @@ _HEADER: Final = """\
 #   DEMO_MASTER_1_API_KEY, DEMO_MASTER_1_SECRET_KEY, DEMO_MASTER_1_PASSPHRASE (and the
 #   optional DEMO_MASTER_1_UID) from the environment.
 # - A sub-account's name is 8 English letters, unique across all of Bitget; its label
-#   (1-20 characters, unique per master) is how apply recognises it later.
+#   (1-20 characters, unique per master) is how apply recognises it later. Labels hold
+#   no '/', backslash, edge spaces or control characters: they must print as written.
 # - The first key of a sub-account is created with it (batch-create, five per call, one
-#   call per second): spot_trade, margin_trade, contract_trade or read. Further keys are
-#   added one by one (five per second) and may also have a perm_type.
+#   call per second): spot_trade, margin_trade, contract_trade or read, and no
+#   perm_type. Further keys are added one by one (five per second) and may also have a
+#   perm_type ([defaults] perm_type applies to them only).
 # - At most 20 sub-accounts per master and 10 keys per sub-account.
 # - Passphrases are generated unless a key says `passphrase = "env:NAME"`; each new key's
 #   secret and passphrase go to the encrypted vault the moment Bitget answers.

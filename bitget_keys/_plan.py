@@ -13,7 +13,12 @@ at once, each with its location in the file, such as
 The first key of each sub-account is created together with the sub-account (by
 batch-create), so it follows batch-create's rules (permissions ``spot_trade``,
 ``margin_trade``, ``contract_trade``, ``read``); further keys follow
-create-virtual-subaccount-apikey's.
+create-virtual-subaccount-apikey's. Batch-create takes no permission type, so a
+``perm_type`` on a first key is refused rather than silently dropped, and
+``[defaults] perm_type`` applies to further keys only.
+
+Labels follow `bitget_keys.models.label_problem`, names
+`bitget_keys.models.subaccount_name_problem`: one rule each, shared with the requests.
 """
 
 from __future__ import annotations
@@ -110,6 +115,11 @@ class Plan:
         return sum(len(sub.keys) for account in self.accounts for sub in account.subaccounts)
 
 
+def _at(where: str, name: str) -> str:
+    """The location of ``name`` inside ``where`` (the file's top level when empty)."""
+    return f"{where}.{name}" if where else name
+
+
 class _Reader:
     """Walks the parsed TOML, collecting problems with their locations."""
 
@@ -123,7 +133,7 @@ class _Reader:
     def table(self, data: Mapping[str, Any], where: str, known: set[str]) -> None:
         for key in data:
             if key not in known:
-                self.problem(f"{where}.{key}" if where else key, "unknown setting")
+                self.problem(_at(where, key), "unknown setting")
 
     def text(
         self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True
@@ -131,10 +141,10 @@ class _Reader:
         value = data.get(key)
         if value is None:
             if required:
-                self.problem(f"{where}.{key}", "is required")
+                self.problem(_at(where, key), "is required")
             return None
         if not isinstance(value, str):
-            self.problem(f"{where}.{key}", f"must be a string, not {type(value).__name__}")
+            self.problem(_at(where, key), f"must be a string, not {type(value).__name__}")
             return None
         return value
 
@@ -143,14 +153,14 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self.problem(f"{where}.{key}", "must be a list of strings")
+            self.problem(_at(where, key), "must be a list of strings")
             return None
         return tuple(value)
 
     def tables(self, data: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            self.problem(f"{where}.{key}", "must be an array of tables ([[...]])")
+            self.problem(_at(where, key), "must be an array of tables ([[...]])")
             return []
         return value
 
@@ -160,11 +170,11 @@ class _Reader:
         if value is None:
             return None
         if not value.startswith("env:"):
-            self.problem(f"{where}.{key}", "must be env:NAME (secrets are not written in plans)")
+            self.problem(_at(where, key), "must be env:NAME (secrets are not written in plans)")
             return None
         name = value.removeprefix("env:")
         if not self.environ.get(name):
-            self.problem(f"{where}.{key}", f"environment variable {name} is not set")
+            self.problem(_at(where, key), f"environment variable {name} is not set")
             return None
         return Secret(self.environ[name])
 
@@ -177,7 +187,7 @@ class _Reader:
                 head, _, rest = problem.field.partition("[")
                 if head in fields:
                     target = fields[head] + (f"[{rest}" if rest else "")
-                    self.problem(f"{where}.{target}", problem.rule)
+                    self.problem(_at(where, target), problem.rule)
             return False
         return True
 
@@ -187,13 +197,13 @@ def _credentials(reader: _Reader, data: Mapping[str, Any], where: str) -> Creden
     if reference is None:
         return None
     if not reference.startswith("env:"):
-        reader.problem(f"{where}.credentials", "must be env:PREFIX")
+        reader.problem(_at(where, "credentials"), "must be env:PREFIX")
         return None
     prefix = reference.removeprefix("env:")
     try:
         return Credentials.from_env(prefix, environ=reader.environ)
     except ConfigurationError as exc:
-        reader.problem(f"{where}.credentials", str(exc))
+        reader.problem(_at(where, "credentials"), str(exc))
         return None
 
 
@@ -201,7 +211,7 @@ def _key(
     reader: _Reader,
     data: Mapping[str, Any],
     where: str,
-    defaults: Mapping[str, Any],
+    defaults: _Defaults,
     *,
     first: bool,
 ) -> KeySpec | None:
@@ -209,13 +219,27 @@ def _key(
     label = reader.text(data, "label", where)
     permissions = reader.strings(data, "permissions", where)
     if permissions is None and "permissions" not in data:
-        reader.problem(f"{where}.permissions", "is required")
+        reader.problem(_at(where, "permissions"), "is required")
     ip_list = reader.strings(data, "ip_list", where)
     if ip_list is None and "ip_list" not in data:
-        ip_list = defaults.get("ip_list")
+        ip_list = defaults.ip_list
         if ip_list is None:
-            reader.problem(f"{where}.ip_list", "is required (here or in [defaults])")
-    perm_type = data.get("perm_type", defaults.get("perm_type"))
+            reader.problem(_at(where, "ip_list"), "is required (here or in [defaults])")
+    perm_type: str | None = None
+    refused = first and "perm_type" in data
+    if refused:
+        # Refused rather than dropped: the key would otherwise be made without the
+        # permission type the plan asks for, and no later run could change it.
+        reader.problem(
+            _at(where, "perm_type"),
+            "the first key is created with its sub-account by batch-create, which takes no "
+            "permission type: leave it out (the permissions alone decide what this key may "
+            'do; ["read"] is read-only), or plan the key as a further one',
+        )
+    elif not first:
+        perm_type = reader.text(data, "perm_type", where, required=False)
+        if "perm_type" not in data:
+            perm_type = defaults.perm_type
     passphrase = reader.secret_reference(data, "passphrase", where)
     if label is None or permissions is None or ip_list is None:
         return None
@@ -246,43 +270,45 @@ def _key(
             ),
             fields | {"perm_type": "perm_type", "passphrase": "passphrase"},
         )
-    if not ok:
+    if not ok or refused:
         return None
     return KeySpec(
         label=label,
         permissions=tuple(m.permission(value) for value in permissions),
         ip_list=tuple(ip_list),
-        perm_type=None if first or perm_type is None else m.PermType(perm_type),
+        perm_type=None if perm_type is None else m.PermType(perm_type),
         passphrase=passphrase,
     )
 
 
 def _subaccount(
-    reader: _Reader, data: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
+    reader: _Reader, data: Mapping[str, Any], where: str, defaults: _Defaults
 ) -> SubaccountSpec | None:
     reader.table(data, where, {"name", "label", "keys"})
     name = reader.text(data, "name", where)
     label = reader.text(data, "label", where)
-    if name is not None and not (len(name) == 8 and name.isascii() and name.isalpha()):
-        reader.problem(f"{where}.name", f"must be exactly 8 English letters (got {name!r})")
-    if label is not None and not 1 <= len(label) <= 20:
-        reader.problem(f"{where}.label", f"must be 1-20 characters (got {len(label)})")
+    if name is not None and (rule := m.subaccount_name_problem(name)) is not None:
+        reader.problem(_at(where, "name"), rule)
+    if label is not None and (rule := m.label_problem(label)) is not None:
+        reader.problem(_at(where, "label"), rule)
     rows = reader.tables(data, "keys", where)
     if not rows:
-        reader.problem(f"{where}.keys", "must list at least one key (the first is made with it)")
+        reader.problem(_at(where, "keys"), "must list at least one key (the first is made with it)")
     if len(rows) > MAX_KEYS:
         reader.problem(
-            f"{where}.keys", f"at most {MAX_KEYS} keys per sub-account (got {len(rows)})"
+            _at(where, "keys"), f"at most {MAX_KEYS} keys per sub-account (got {len(rows)})"
         )
     keys: list[KeySpec] = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
-        key_where = f"{where}.keys[{index}]"
+        key_where = _at(where, f"keys[{index}]")
         key = _key(reader, row, key_where, defaults, first=index == 0)
         if key is None:
             continue
         if key.label in seen:
-            reader.problem(f"{key_where}.label", f"{key.label!r} is used twice in this sub-account")
+            reader.problem(
+                _at(key_where, "label"), f"{key.label!r} is used twice in this sub-account"
+            )
         seen.add(key.label)
         keys.append(key)
     if name is None or label is None or len(keys) != len(rows):
@@ -298,11 +324,11 @@ def _broker_key(reader: _Reader, data: Mapping[str, Any], where: str) -> BrokerK
     passphrase = reader.secret_reference(data, "passphrase", where)
     if passphrase is None and "passphrase" not in data:
         reader.problem(
-            f"{where}.passphrase", "is required (env:NAME): Bitget needs the key's passphrase"
+            _at(where, "passphrase"), "is required (env:NAME): Bitget needs the key's passphrase"
         )
     permissions = reader.strings(data, "permissions", where)
     if permissions is None and "permissions" not in data:
-        reader.problem(f"{where}.permissions", "is required")
+        reader.problem(_at(where, "permissions"), "is required")
     perm_type = reader.text(data, "perm_type", where)
     ip_list = reader.strings(data, "ip_list", where)
     label = reader.text(data, "label", where, required=False)
@@ -341,7 +367,7 @@ def _broker_key(reader: _Reader, data: Mapping[str, Any], where: str) -> BrokerK
 
 
 def _account(
-    reader: _Reader, data: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
+    reader: _Reader, data: Mapping[str, Any], where: str, defaults: _Defaults
 ) -> AccountSpec | None:
     known = {"name", "credentials", "copy_api_key", "copy_passphrase", "subaccounts", "broker_keys"}
     reader.table(data, where, known)
@@ -349,30 +375,30 @@ def _account(
     credentials = _credentials(reader, data, where)
     copy_api_key = data.get("copy_api_key", False)
     if not isinstance(copy_api_key, bool):
-        reader.problem(f"{where}.copy_api_key", "must be true or false")
+        reader.problem(_at(where, "copy_api_key"), "must be true or false")
         copy_api_key = False
     copy_passphrase = reader.secret_reference(data, "copy_passphrase", where)
     rows = reader.tables(data, "subaccounts", where)
     if len(rows) > MAX_SUBACCOUNTS:
         reader.problem(
-            f"{where}.subaccounts",
+            _at(where, "subaccounts"),
             f"at most {MAX_SUBACCOUNTS} sub-accounts per master account (got {len(rows)})",
         )
     subaccounts = []
     names: set[str] = set()
     labels: set[str] = set()
     for index, row in enumerate(rows):
-        sub_where = f"{where}.subaccounts[{index}]"
+        sub_where = _at(where, f"subaccounts[{index}]")
         sub = _subaccount(reader, row, sub_where, defaults)
         row_name, row_label = row.get("name"), row.get("label")
         if isinstance(row_name, str):
             if row_name.lower() in names:
-                reader.problem(f"{sub_where}.name", f"{row_name!r} is used twice")
+                reader.problem(_at(sub_where, "name"), f"{row_name!r} is used twice")
             names.add(row_name.lower())
         if isinstance(row_label, str):
             if row_label in labels:
                 reader.problem(
-                    f"{sub_where}.label",
+                    _at(sub_where, "label"),
                     f"{row_label!r} is used twice; labels identify sub-accounts per master",
                 )
             labels.add(row_label)
@@ -381,7 +407,7 @@ def _account(
     broker_keys = [
         key
         for index, row in enumerate(reader.tables(data, "broker_keys", where))
-        if (key := _broker_key(reader, row, f"{where}.broker_keys[{index}]")) is not None
+        if (key := _broker_key(reader, row, _at(where, f"broker_keys[{index}]"))) is not None
     ]
     if name is None or credentials is None:
         return None
@@ -395,17 +421,31 @@ def _account(
     )
 
 
-def _defaults(reader: _Reader, data: Mapping[str, Any]) -> Mapping[str, Any]:
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
+@attrs.frozen(kw_only=True)
+class _Defaults:
+    """``[defaults]``, each value valid or absent (a bad one is reported once, there)."""
+
+    ip_list: tuple[str, ...] | None = None
+    #: For keys after a sub-account's first: batch-create can't set a first key's.
+    perm_type: str | None = None
+
+
+def _defaults(reader: _Reader, data: Mapping[str, Any]) -> _Defaults:
+    table = data.get("defaults", {})
+    if not isinstance(table, dict):
         reader.problem("defaults", "must be a table")
-        return {}
-    reader.table(defaults, "defaults", {"ip_list", "perm_type"})
-    for index, address in enumerate(reader.strings(defaults, "ip_list", "defaults") or ()):
+        return _Defaults()
+    reader.table(table, "defaults", {"ip_list", "perm_type"})
+    ip_list = reader.strings(table, "ip_list", "defaults")
+    for index, address in enumerate(ip_list or ()):
         verdict = m.ip_problem(address)
         if verdict is not None:
             reader.problem(f"defaults.ip_list[{index}]", verdict)
-    return defaults
+    perm_type = reader.text(table, "perm_type", "defaults", required=False)
+    if perm_type is not None and (rule := m.perm_type_problem(perm_type)) is not None:
+        reader.problem("defaults.perm_type", rule)
+        perm_type = None
+    return _Defaults(ip_list=ip_list, perm_type=perm_type)
 
 
 def _check_unique_across_accounts(reader: _Reader, rows: list[dict[str, Any]]) -> None:
@@ -417,16 +457,17 @@ def _check_unique_across_accounts(reader: _Reader, rows: list[dict[str, Any]]) -
         name = row.get("name")
         if isinstance(name, str):
             if name in account_names:
-                reader.problem(f"{where}.name", f"{name!r} is used twice")
+                reader.problem(_at(where, "name"), f"{name!r} is used twice")
             account_names.add(name)
-        for sub_index, sub in enumerate(row.get("subaccounts") or []):
+        subs = row.get("subaccounts")
+        for sub_index, sub in enumerate(subs if isinstance(subs, list) else []):
             sub_name = sub.get("name") if isinstance(sub, dict) else None
             if not isinstance(sub_name, str):
                 continue
             first = subaccount_names.setdefault(sub_name.lower(), where)
             if first != where:
                 reader.problem(
-                    f"{where}.subaccounts[{sub_index}].name",
+                    _at(where, f"subaccounts[{sub_index}].name"),
                     f"{sub_name!r} is also planned under {first}; names are unique across Bitget",
                 )
 
@@ -469,6 +510,9 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError((Problem(source, f"cannot read: {exc.strerror}"),), source) from exc
+    except UnicodeDecodeError as exc:
+        rule = f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); TOML is UTF-8"
+        raise PlanError((Problem(source, rule),), source) from exc
     except tomllib.TOMLDecodeError as exc:
         raise PlanError((Problem(source, f"not valid TOML: {exc}"),), source) from exc
     return parse_plan(data, environ=environ, source=source)

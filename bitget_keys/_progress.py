@@ -18,6 +18,8 @@ was done, so the display always ends complete.
 
 Results carry no secret (an API key is an identifier; details are error messages,
 which never hold request headers or bodies), and nothing else reaches the display.
+What a result holds is shown escaped in the plain and live modes (JSON escapes it
+anyway), so a name, label or detail can never forge a line or move the cursor.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from rich.text import Text
 
 from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
 from bitget_keys._client import Client
+from bitget_keys._escape import escape
 from bitget_keys._gate import DispatchGate
 from bitget_keys._journal import Journal
 from bitget_keys._ledger import Ledger
@@ -226,9 +229,14 @@ def choose_mode(*, json_lines: bool, stream: TextIO) -> Mode:
 
 
 def format_line(result: ItemResult) -> str:
-    """One result as a plain line: ``account: kind target: status (detail)``."""
+    """
+    One result as a plain line: ``account: kind target: status (detail)``.
+
+    Always one line, as written: names, labels and details come from the plan and from
+    Bitget, so their control characters are shown escaped (`bitget_keys._escape`).
+    """
     detail = f" ({result.detail})" if result.detail else ""
-    return f"{result.account}: {result.kind} {result.target}: {result.status}{detail}"
+    return escape(f"{result.account}: {result.kind} {result.target}: {result.status}{detail}")
 
 
 def _duration(seconds: float | None) -> str:
@@ -259,7 +267,8 @@ def render(snapshot: Snapshot) -> Table:
         return Text(str(row.failed), style="red" if row.failed else "dim")
 
     for row in snapshot.accounts:
-        table.add_row(Text(row.name), bar(row), f"{row.done}/{row.total}", failed(row), "", "")
+        name = Text(escape(row.name))
+        table.add_row(name, bar(row), f"{row.done}/{row.total}", failed(row), "", "")
     overall = snapshot.overall
     rate = "-" if snapshot.rate is None else f"{snapshot.rate:.1f}/s"
     if snapshot.finished:

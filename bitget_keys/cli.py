@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import tomllib
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from rich.text import Text
 from bitget_keys._applier import ItemResult, Status, read_live_state
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._demo import DemoSize, run_demo
+from bitget_keys._escape import escape
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._interrupt import DRAIN_SECONDS, GracefulStop
 from bitget_keys._journal import Journal
@@ -89,6 +91,67 @@ _ACCOUNT_KEYS = frozenset(
         "broker_subaccounts",
     }
 )
+_BROKER_SUBACCOUNT_KEYS = frozenset(
+    {
+        "sub_uid",
+        "api_key",
+        "secret_key",
+        "passphrase",
+        "label",
+        "permissions",
+        "ip_list",
+        "perm_type",
+    }
+)
+# What each setting of the accounts file must be; the rest of a row is checked by
+# `EmulatorAccount` itself. A UID may be written as a TOML integer too.
+_ACCOUNT_TYPES: dict[str, tuple[type, ...]] = {
+    "uid": (str, int),
+    "api_key": (str,),
+    "secret_key": (str,),
+    "passphrase": (str,),
+    "broker": (bool,),
+    "copy_trader": (str,),
+    "unified": (bool,),
+    "ip_list": (list,),
+    "broker_subaccounts": (list,),
+    "sub_uid": (str, int),
+    "label": (str,),
+    "permissions": (list,),
+    "perm_type": (str,),
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+_REQUIRED_ACCOUNT_KEYS = ("uid", "api_key", "secret_key", "passphrase")
+_REQUIRED_BROKER_KEYS = ("sub_uid", "api_key", "passphrase")
+
+
+def _check_row(
+    path: Path, where: str, row: object, known: frozenset[str], required: tuple[str, ...]
+) -> dict[str, Any]:
+    """One table of the accounts file, with known keys of the right types."""
+    if not isinstance(row, dict):
+        msg = f"{path}: {where} must be a table"
+        raise ConfigurationError(msg)
+    unknown = sorted(set(row) - known)
+    if unknown:
+        msg = f"{path}: {where} has unknown keys: {', '.join(unknown)}"
+        raise ConfigurationError(msg)
+    missing = [key for key in required if key not in row]
+    if missing:
+        msg = f"{path}: {where} lacks {', '.join(missing)}"
+        raise ConfigurationError(msg)
+    for key, value in row.items():
+        types = _ACCOUNT_TYPES[key]
+        # bool is an int to Python, never a UID.
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if wrong:
+            allowed = " or ".join(_TYPE_NAMES[kind] for kind in types)
+            msg = f"{path}: {where}.{key} must be {allowed}, not {type(value).__name__}"
+            raise ConfigurationError(msg)
+        if key in {"ip_list", "permissions"} and not all(isinstance(v, str) for v in value):
+            msg = f"{path}: {where}.{key} must be a list of strings"
+            raise ConfigurationError(msg)
+    return row
 
 
 def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[dict[str, Any]]]]:
@@ -97,38 +160,43 @@ def _load_accounts(path: Path) -> tuple[list[EmulatorAccount], dict[str, list[di
     except (OSError, tomllib.TOMLDecodeError) as exc:
         msg = f"{path}: cannot read the accounts file ({exc})"
         raise ConfigurationError(msg) from exc
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: cannot read the accounts file (not UTF-8 text: byte {exc.start})"
+        raise ConfigurationError(msg) from exc
+    rows = data.get("accounts", [])
+    if not isinstance(rows, list):
+        msg = f"{path}: accounts must be an array of tables ([[accounts]])"
+        raise ConfigurationError(msg)
     accounts, seeds = [], {}
-    for index, row in enumerate(data.get("accounts", [])):
-        if not isinstance(row, dict):
-            msg = f"{path}: accounts[{index}] must be a table"
-            raise ConfigurationError(msg)
-        unknown = sorted(set(row) - _ACCOUNT_KEYS)
-        if unknown:
-            msg = f"{path}: accounts[{index}] has unknown keys: {', '.join(unknown)}"
-            raise ConfigurationError(msg)
-        for flag in ("broker", "unified"):
-            if not isinstance(row.get(flag, False), bool):
-                msg = f"{path}: accounts[{index}].{flag} must be true or false"
-                raise ConfigurationError(msg)
+    for index, entry in enumerate(rows):
+        where = f"accounts[{index}]"
+        row = _check_row(path, where, entry, _ACCOUNT_KEYS, _REQUIRED_ACCOUNT_KEYS)
+        subs = row.get("broker_subaccounts", [])
+        seeds[str(row["uid"])] = [
+            _check_row(
+                path,
+                f"{where}.broker_subaccounts[{sub_index}]",
+                sub,
+                _BROKER_SUBACCOUNT_KEYS,
+                _REQUIRED_BROKER_KEYS,
+            )
+            for sub_index, sub in enumerate(subs)
+        ]
         try:
-            seeds[str(row["uid"])] = list(row.get("broker_subaccounts", []))
             accounts.append(
                 EmulatorAccount(
                     uid=str(row["uid"]),
                     api_key=row["api_key"],
                     secret_key=row["secret_key"],
                     passphrase=row["passphrase"],
-                    broker=bool(row.get("broker", False)),
+                    broker=row.get("broker", False),
                     copy_trader=row.get("copy_trader"),
-                    unified=bool(row.get("unified", False)),
+                    unified=row.get("unified", False),
                     ip_list=row.get("ip_list", ()),
                 )
             )
-        except KeyError as exc:
-            msg = f"{path}: accounts[{index}] lacks {exc}"
-            raise ConfigurationError(msg) from exc
         except (TypeError, ValueError) as exc:
-            msg = f"{path}: accounts[{index}]: {exc}"
+            msg = f"{path}: {where}: {exc}"
             raise ConfigurationError(msg) from exc
     if not accounts:
         msg = f"{path}: no [[accounts]]"
@@ -160,12 +228,13 @@ async def run_emulator(args: argparse.Namespace) -> int:
         print(emulator.base_url, flush=True)
         if args.print_credentials:
             for account in emulator.accounts:
-                print(
+                # From the accounts file: escaped, one line per account whatever it holds.
+                line = (
                     f"uid={account.uid} api_key={account.api_key} "
                     f"secret_key={account.secret_key.reveal()} "
-                    f"passphrase={account.passphrase.reveal()}",
-                    flush=True,
+                    f"passphrase={account.passphrase.reveal()}"
                 )
+                print(escape(line), flush=True)
         await stop.wait()
     return 0
 
@@ -344,24 +413,31 @@ async def _show_changes(
     for account in plan.accounts:
         live = await read_live_state(client_for(account), account)
         diff = diff_account(account, live)
-        for sub in diff.new_subaccounts:
-            keys = len(sub.keys)
-            print(f"{account.name}: create sub-account {sub.label} ({sub.name}), {keys} key(s)")
-        for missing in diff.new_keys:
-            print(f"{account.name}: create key {missing.subaccount.label}/{missing.key.label}")
-        for spec in diff.broker_changes:
-            print(f"{account.name}: modify broker key {spec.sub_uid}/{spec.api_key}")
+        lines = [
+            f"create sub-account {sub.label} ({sub.name}), {len(sub.keys)} key(s)"
+            for sub in diff.new_subaccounts
+        ]
+        lines += [
+            f"create key {missing.subaccount.label}/{missing.key.label}"
+            for missing in diff.new_keys
+        ]
+        lines += [
+            f"modify broker key {spec.sub_uid}/{spec.api_key}" for spec in diff.broker_changes
+        ]
         copy_key = (
             vaulted_copy_keys is not None
             and account.copy_api_key
             and account.name not in vaulted_copy_keys
         )
         if copy_key:
-            print(f"{account.name}: create copy key")
-        for conflict in diff.conflicts:
-            print(f"{account.name}: conflict: {conflict}")
+            lines.append("create copy key")
+        lines += [f"conflict: {conflict}" for conflict in diff.conflicts]
         if diff.empty and not diff.conflicts and not copy_key:
-            print(f"{account.name}: up to date")
+            lines.append("up to date")
+        for line in lines:
+            # Names and labels come from the plan, conflicts quote Bitget: escaped, so
+            # that none can forge a line of this preview.
+            print(escape(f"{account.name}: {line}"))
         changes = changes or not diff.empty or copy_key
     return changes
 
@@ -388,6 +464,10 @@ async def _confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | No
     print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
     # The event loop's own SIGINT handling only cancels its main task, which a blocking
     # read of the terminal never notices: while asking, Ctrl-C interrupts the read.
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread handles signals (a program running the command line in
+        # a thread keeps its own).
+        return sys.stdin.readline().strip().lower() in {"y", "yes"}
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         answer = sys.stdin.readline()
@@ -826,10 +906,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(asyncio.run(args.run(args)))
     except PlanError as exc:
+        # One line per problem, each escaped by the error itself.
         print(exc, file=sys.stderr)
         return 2
     except BitgetKeysError as exc:
-        print(f"bitget-keys: {exc}", file=sys.stderr)
+        # Messages quote paths, plan values and Bitget's answers: one line, escaped.
+        print(escape(f"bitget-keys: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

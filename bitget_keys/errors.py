@@ -49,6 +49,8 @@ from typing import Final
 
 import attrs
 
+from bitget_keys._escape import escape
+
 __all__ = [
     "APIError",
     "AuthenticationError",
@@ -101,7 +103,9 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.rule}"
+        # One line, whatever the plan or the request held: a field named by a plan's
+        # key, or a rule quoting a value, can't forge a line of output.
+        return escape(f"{self.field}: {self.rule}")
 
 
 @attrs.define(slots=False, eq=False)
@@ -133,7 +137,7 @@ class PlanError(ValidationError):
     """A plan file is unreadable or breaks rules; each problem names its location."""
 
     def __str__(self) -> str:
-        lines = [f"{self.subject}: {len(self.problems)} problem(s)"]
+        lines = [f"{escape(self.subject)}: {len(self.problems)} problem(s)"]
         lines += [f"  {problem}" for problem in self.problems]
         return "\n".join(lines)
 

@@ -19,10 +19,11 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Final, Self
+from typing import Final, Self, cast
 
 import attrs
 
+from bitget_keys._escape import escape, first_unprintable
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys.errors import Problem, ValidationError
 
@@ -52,6 +53,10 @@ __all__ = [
     "VirtualSubaccount",
     "VirtualSubaccountAPIKey",
     "VirtualSubaccountPage",
+    "ip_problem",
+    "label_problem",
+    "perm_type_problem",
+    "subaccount_name_problem",
 ]
 
 
@@ -153,19 +158,42 @@ BROKER_KEY_PERMISSIONS: Final = frozenset(
 MAX_BATCH_ITEMS: Final = 5
 MAX_IP_LIST: Final = 30
 MAX_LIST_LIMIT: Final = 500
+#: Labels on user endpoints: 1-20 characters (error 40056).
+LABEL_MAX_LENGTH: Final = 20
+#: Labels on ND-broker endpoints: "less than 20".
+BROKER_LABEL_MAX_LENGTH: Final = 19
 
 _PASSPHRASE: Final = re.compile(r"[A-Za-z0-9]+")
 _SUBACCOUNT_NAME: Final = re.compile(r"[A-Za-z]{8}")
 _UID: Final = re.compile(r"[0-9]{1,32}")
 
-# The seed page on creating keys: these ranges cannot work in a whitelist, because
-# Bitget sees the caller's public (egress) address. Checked against the explicit
-# networks, not `is_private`, which also flags documentation ranges like 203.0.113.0/24.
+# A whitelist entry must be an address Bitget can see as a caller's public (egress) IP;
+# anything else could never match. The test is the address's global-ness (IANA's
+# special-purpose registry, as `ipaddress` knows it) plus multicast, which `ipaddress`
+# counts as global although no caller ever has a multicast source address.
+# Documentation ranges (TEST-NET-1/2/3) are not global either, but are allowed: they
+# are what examples and tests write for "your public IP", and a real deployment never
+# meets them, so refusing them would only break examples.
+_DOCUMENTATION_NETWORKS: Final = (
+    ipaddress.ip_network("192.0.2.0/24"),
+    ipaddress.ip_network("198.51.100.0/24"),
+    ipaddress.ip_network("203.0.113.0/24"),
+)
+# What to call an unusable address, for the message; the first match names it. An
+# address that is not global but in none of these is "not a public address".
 _UNUSABLE_NETWORKS: Final = (
+    (ipaddress.ip_network("0.0.0.0/8"), "an unspecified ('this network') address"),
     (ipaddress.ip_network("10.0.0.0/8"), "a private (intranet) address"),
     (ipaddress.ip_network("172.16.0.0/12"), "a private (intranet) address"),
     (ipaddress.ip_network("192.168.0.0/16"), "a private (intranet) address"),
+    (ipaddress.ip_network("100.64.0.0/10"), "a shared (carrier-grade NAT) address"),
     (ipaddress.ip_network("127.0.0.0/8"), "a loopback (host-internal) address"),
+    (ipaddress.ip_network("169.254.0.0/16"), "a link-local address"),
+    (ipaddress.ip_network("224.0.0.0/4"), "a multicast address"),
+    (ipaddress.ip_network("255.255.255.255/32"), "the broadcast address"),
+    (ipaddress.ip_network("240.0.0.0/4"), "a reserved address"),
+    (ipaddress.ip_network("198.18.0.0/15"), "a benchmarking address"),
+    (ipaddress.ip_network("192.0.0.0/24"), "an IETF protocol address"),
 )
 
 
@@ -184,9 +212,48 @@ def _check_passphrase(out: Problems, field: str, value: Secret, min_length: int 
         )
 
 
-def _check_label(out: Problems, field: str, value: str | None, max_length: int = 20) -> None:
-    if value is not None and not 1 <= len(value) <= max_length:
-        out.append(Problem(field, f"must be 1-{max_length} characters (got {len(value)})"))
+_LABEL_RESERVED: Final = (
+    ("/", "which joins a sub-account's label and a key's label"),
+    ("\\", "which output uses to show escaped characters"),
+)
+
+
+def label_problem(value: object, max_length: int = LABEL_MAX_LENGTH) -> str | None:
+    """
+    Why ``value`` can't be a key's or a sub-account's label, or ``None`` when it can.
+
+    Bitget documents only the length (1-20 on user endpoints, under 20 on broker ones).
+    The rest keeps labels unambiguous, because labels are what identify items: a key is
+    named ``SUB-LABEL/KEY-LABEL`` in output and in the vault, so a ``/`` would let two
+    different keys share a name; and a label must print as written, so characters that
+    output escapes (`bitget_keys._escape`), a backslash (which would read as an escape)
+    and spaces at either end (invisible, and perhaps trimmed by Bitget) are refused.
+    """
+    if not isinstance(value, str):
+        return "must be a string"
+    if not 1 <= len(value) <= max_length:
+        return f"must be 1-{max_length} characters (got {len(value)})"
+    bad = first_unprintable(value)
+    if bad is not None:
+        return (
+            f"must not contain {escape(bad)} (U+{ord(bad):04X}): control, format and "
+            "separator characters other than the space would not print as written"
+        )
+    for char, why in _LABEL_RESERVED:
+        if char in value:
+            return f"must not contain {char!r}, {why}"
+    if value != value.strip(" "):
+        return "must not begin or end with a space"
+    return None
+
+
+def _check_label(
+    out: Problems, field: str, value: str | None, max_length: int = LABEL_MAX_LENGTH
+) -> None:
+    if value is not None:
+        rule = label_problem(value, max_length)
+        if rule is not None:
+            out.append(Problem(field, rule))
 
 
 def _check_uid(out: Problems, field: str, value: object) -> None:
@@ -199,9 +266,17 @@ def _check_text(out: Problems, field: str, value: object) -> None:
         out.append(Problem(field, "must not be empty"))
 
 
-def _check_name(out: Problems, field: str, value: object) -> None:
+def subaccount_name_problem(value: object) -> str | None:
+    """Why ``value`` can't be a virtual sub-account's name, or ``None`` when it can."""
     if not isinstance(value, str) or not _SUBACCOUNT_NAME.fullmatch(value):
-        out.append(Problem(field, f"must be exactly 8 English letters (got {value!r})"))
+        return f"must be exactly 8 English letters (got {value!r})"
+    return None
+
+
+def _check_name(out: Problems, field: str, value: object) -> None:
+    rule = subaccount_name_problem(value)
+    if rule is not None:
+        out.append(Problem(field, rule))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -214,13 +289,19 @@ def _ip_verdict(value: str) -> str | None:
         return f"{value!r} is not an IP address"
     if address.version != 4:
         return f"{value!r}: only IPv4 addresses are known to work in a whitelist"
-    for network, kind in _UNUSABLE_NETWORKS:
+    if any(address in network for network in _DOCUMENTATION_NETWORKS):
+        return None
+    if address.is_global and not address.is_multicast:
+        return None
+    kind, where = "not a public address", ""
+    for network, name in _UNUSABLE_NETWORKS:
         if address in network:
-            return (
-                f"{value} is {kind} ({network}); a whitelist must hold the public egress IP "
-                "that Bitget sees, so this entry could never match"
-            )
-    return None
+            kind, where = name, f" ({network})"
+            break
+    return (
+        f"{value} is {kind}{where}; a whitelist must hold the public egress IP that Bitget "
+        "sees, so this entry could never match"
+    )
 
 
 def ip_problem(value: object) -> str | None:
@@ -235,10 +316,10 @@ def _check_ip_list(out: Problems, field: str, values: tuple[str, ...] | None) ->
         out.append(Problem(field, f"at most {MAX_IP_LIST} entries (got {len(values)})"))
     seen: set[str] = set()
     for index, value in enumerate(values):
-        entry: object = value  # callers without type checking can pass anything
-        verdict = _ip_verdict(value) if isinstance(entry, str) else "must be a string"
+        verdict = ip_problem(value)  # callers without type checking can pass anything
         if verdict is not None:
             out.append(Problem(f"{field}[{index}]", verdict))
+            continue  # and it may not even be hashable
         if value in seen:
             out.append(Problem(f"{field}[{index}]", f"{value} is listed twice"))
         seen.add(value)
@@ -270,6 +351,16 @@ def _check_permissions(
         seen.add(value)
 
 
+def perm_type_problem(value: object) -> str | None:
+    """Why ``value`` can't be a key's permission type, or ``None`` when it can."""
+    choices = ", ".join(member.value for member in PermType)
+    if not isinstance(value, str):
+        return f"must be one of: {choices} (got {type(value).__name__} {value!r})"
+    if not PermType(value).known:
+        return f"{value} is not valid; one of: {choices}"
+    return None
+
+
 def _check_perm_type(
     out: Problems,
     field: str,
@@ -277,8 +368,10 @@ def _check_perm_type(
     permissions: tuple[Permission, ...] | None,
     permissions_field: str,
 ) -> None:
-    if perm_type is not None and not perm_type.known:
-        out.append(Problem(field, f"{perm_type!s} is not valid; one of: read_and_write, readonly"))
+    if perm_type is not None:
+        rule = perm_type_problem(perm_type)
+        if rule is not None:
+            out.append(Problem(field, rule))
     perms = permissions or ()
     if Permission.WALLET_WITHDRAW in perms and perm_type is PermType.READONLY:
         out.append(
@@ -330,11 +423,15 @@ def _optional_permissions(
 
 
 def _perm_type(value: PermType | str) -> PermType:
+    checked: object = value
+    if not isinstance(checked, str):
+        # Kept as given, for `_check_perm_type` to refuse with the field's name.
+        return cast("PermType", checked)
     return PermType(value)
 
 
 def _optional_perm_type(value: PermType | str | None) -> PermType | None:
-    return None if value is None else PermType(value)
+    return None if value is None else _perm_type(value)
 
 
 def _optional_status(value: SubaccountStatus | str | None) -> SubaccountStatus | None:
@@ -485,7 +582,7 @@ class ModifyBrokerSubaccountAPIKeyRequest:
             out, "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
         )
         _check_perm_type(out, "perm_type", self.perm_type, self.permissions, "permissions")
-        _check_label(out, "label", self.label, max_length=19)
+        _check_label(out, "label", self.label, max_length=BROKER_LABEL_MAX_LENGTH)
         if self.ip_list == ():
             out.append(
                 Problem(
@@ -511,7 +608,7 @@ class CreateBrokerSubaccountAPIKeyRequest:
         out: Problems = []
         _check_uid(out, "sub_uid", self.sub_uid)
         _check_passphrase(out, "passphrase", self.passphrase, min_length=6)
-        _check_label(out, "label", self.label, max_length=19)
+        _check_label(out, "label", self.label, max_length=BROKER_LABEL_MAX_LENGTH)
         _check_permissions(
             out, "permissions", self.permissions, BROKER_KEY_PERMISSIONS, required=True
         )

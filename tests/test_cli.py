@@ -109,3 +109,130 @@ def test_a_closed_pipe_ends_quietly(
     monkeypatch.setattr("bitget_keys.cli.run_vault_list", reader_left)
     assert main(["vault", "list", "--vault", "nowhere.vault"]) == 141
     assert "Traceback" not in capfd.readouterr().err
+
+
+ACCOUNT = '[[accounts]]\nuid = "1"\napi_key = "k"\nsecret_key = "s"\npassphrase = "p"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        pytest.param("accounts = 5\n", "accounts must be an array of tables", id="accounts-int"),
+        pytest.param("accounts = [5]\n", "accounts[0] must be a table", id="account-int"),
+        pytest.param(
+            ACCOUNT.replace('api_key = "k"', "api_key = 5"),
+            "accounts[0].api_key must be a string, not int",
+            id="api-key-int",
+        ),
+        pytest.param(
+            ACCOUNT.replace('uid = "1"', "uid = true"),
+            "accounts[0].uid must be a string or an integer, not bool",
+            id="uid-bool",
+        ),
+        pytest.param(
+            ACCOUNT.replace('secret_key = "s"', "secret_key = [1]"),
+            "accounts[0].secret_key must be a string, not list",
+            id="secret-list",
+        ),
+        pytest.param(
+            ACCOUNT + "ip_list = [203]\n",
+            "accounts[0].ip_list must be a list of strings",
+            id="ip-list-ints",
+        ),
+        pytest.param(
+            ACCOUNT + 'broker_subaccounts = "x"\n',
+            "accounts[0].broker_subaccounts must be a list, not str",
+            id="broker-subaccounts-string",
+        ),
+        pytest.param(
+            ACCOUNT + '[[accounts.broker_subaccounts]]\napi_key = "b"\npassphrase = "SubPass1"\n',
+            "accounts[0].broker_subaccounts[0] lacks sub_uid",
+            id="broker-subaccount-no-uid",
+        ),
+        pytest.param(
+            ACCOUNT + "[[accounts.broker_subaccounts]]\nsub_uid = 5\napi_key = 7\n"
+            'passphrase = "SubPass1"\n',
+            "accounts[0].broker_subaccounts[0].api_key must be a string",
+            id="broker-subaccount-api-key-int",
+        ),
+        pytest.param(
+            ACCOUNT + '[[accounts.broker_subaccounts]]\nsub_uid = "5"\napi_key = "b"\n'
+            'passphrase = "SubPass1"\npermissions = "spot_trade"\n',
+            "broker_subaccounts[0].permissions must be a list",
+            id="broker-subaccount-permissions-string",
+        ),
+        pytest.param(
+            ACCOUNT + '[[accounts.broker_subaccounts]]\nsub_uid = "5"\napi_key = "b"\n'
+            'passphrase = "SubPass1"\ncolour = "red"\n',
+            "broker_subaccounts[0] has unknown keys: colour",
+            id="broker-subaccount-typo",
+        ),
+    ],
+)
+def test_accounts_file_of_the_wrong_shape_is_a_clear_error(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    """Wrong types anywhere in the accounts file name the file and the field."""
+    from bitget_keys.cli import _load_accounts
+    from bitget_keys.errors import ConfigurationError
+
+    path = tmp_path / "accounts.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as info:
+        _load_accounts(path)
+    assert fragment in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_accounts_file_with_broker_subaccounts_loads(tmp_path: Path) -> None:
+    """The checked shape is the documented one: a broker with a seeded sub-account key."""
+    from bitget_keys.cli import _load_accounts
+
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        ACCOUNT.replace('uid = "1"', "uid = 1000000002") + "broker = true\n"
+        '[[accounts.broker_subaccounts]]\nsub_uid = "5550001"\napi_key = "bg_sub"\n'
+        'passphrase = "SubKeyPass1"\npermissions = ["spot_trade"]\nperm_type = "readonly"\n'
+    )
+    accounts, seeds = _load_accounts(path)
+    assert (accounts[0].uid, accounts[0].broker) == ("1000000002", True)
+    assert [row["sub_uid"] for row in seeds["1000000002"]] == ["5550001"]
+
+
+def test_accounts_file_that_is_not_utf8(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An accounts file in another encoding exits 2 with one clear line, no traceback."""
+    path = tmp_path / "accounts.toml"
+    path.write_bytes(ACCOUNT.replace('"k"', '"k\xe9"').encode("latin-1"))
+    assert main(["emulator", "--accounts", str(path)]) == 2
+    err = capfd.readouterr().err
+    assert "not UTF-8" in err
+    assert str(path) in err
+    assert "Traceback" not in err
+
+
+def test_error_messages_are_one_escaped_line(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A path (or any quoted value) holding a newline or ESC can't forge a line of stderr."""
+    path = tmp_path / "gone\nbitget-keys: all fine\x1b[2J.toml"
+    assert main(["emulator", "--accounts", str(path)]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1
+    assert "\x1b" not in err
+    assert "gone\\nbitget-keys: all fine\\x1b[2J.toml" in err
+
+
+def test_printed_credentials_are_escaped(tmp_path: Path) -> None:
+    """An accounts file's values print escaped: one line per account, whatever they hold."""
+    path = tmp_path / "accounts.toml"
+    path.write_text(ACCOUNT.replace('"k"', '"k\\nuid=666 api_key=forged\\u202e"'))
+    process = start("--accounts", str(path), "--print-credentials")
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        line = process.stdout.readline()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=10)
+    assert line == "uid=1 api_key=k\\nuid=666 api_key=forged\\u202e secret_key=s passphrase=p\n"
+    assert "forged" not in rest

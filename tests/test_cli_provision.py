@@ -131,3 +131,102 @@ async def test_invalid_plan_exits_2_and_sends_nothing(
     err = capfd.readouterr().err
     assert "accounts[0].subaccounts[0].name: must be exactly 8 English letters" in err
     assert "accounts[0].subaccounts[0].keys[1].permissions[0]" in err
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize(
+    ("text", "location", "rule"),
+    [
+        pytest.param(
+            PLAN.replace('permissions = ["read"]', 'permissions = ["read"]\nperm_type = 5'),
+            "accounts[0].subaccounts[0].keys[1].perm_type",
+            "must be a string, not int",
+            id="perm-type-int",
+        ),
+        pytest.param(
+            PLAN.replace("[defaults]\n", "[defaults]\nperm_type = 5\n"),
+            "defaults.perm_type",
+            "must be a string, not int",
+            id="default-perm-type-int",
+        ),
+        pytest.param(
+            PLAN.replace(
+                'permissions = ["spot_trade"]', 'permissions = ["read"]\nperm_type = "readonly"'
+            ),
+            "accounts[0].subaccounts[0].keys[0].perm_type",
+            "the first key is created with its sub-account by batch-create",
+            id="first-key-perm-type",
+        ),
+        pytest.param(
+            'accounts = "desk-a"\n', "accounts", "must be an array of tables", id="top-level"
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["plan", "apply"])
+async def test_plan_mistakes_exit_2_with_their_location(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    command: str,
+    text: str,
+    location: str,
+    rule: str,
+) -> None:
+    """Wrong types and misplaced settings are located problems (exit 2), never tracebacks."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    async with Emulator([MASTER]) as emulator:
+        extra = ["--vault", str(tmp_path / "v"), "--yes"] if command == "apply" else []
+        code = await cli(command, str(plan), "--base-url", emulator.base_url, *extra)
+        assert emulator.audit.accepted == 0
+    err = capfd.readouterr().err
+    assert code == 2, err
+    assert f"\n  {location}: {rule}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize("command", ["plan", "apply"])
+async def test_a_plan_that_is_not_utf8_exits_2(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A plan saved in another encoding is named with the rule it breaks; nothing is sent."""
+    plan = tmp_path / "plan.toml"
+    plan.write_bytes(PLAN.replace('"alpha"', '"alph\xe4"').encode("latin-1"))
+    extra = ["--vault", str(tmp_path / "v"), "--yes"] if command == "apply" else []
+    assert await cli(command, str(plan), "--base-url", "http://127.0.0.1:9", *extra) == 2
+    err = capfd.readouterr().err
+    assert f"{plan}: not UTF-8 text" in err
+    assert "Traceback" not in err
+
+
+async def test_the_plan_preview_escapes_names_and_labels(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Names and labels that bypassed plan checks (a library caller's specs) print escaped."""
+    from bitget_keys import Client, ClientConfig
+    from bitget_keys._plan import AccountSpec, KeySpec, Plan, SubaccountSpec
+    from bitget_keys.cli import _show_changes
+    from bitget_keys.testing import Unpaced
+
+    key = KeySpec(label="k\nfake", permissions=(), ip_list=())
+    plan = Plan(
+        accounts=(
+            AccountSpec(
+                name="desk-a\ndesk-z: up to date",
+                credentials=MASTER.credentials,
+                copy_api_key=True,
+                subaccounts=(SubaccountSpec(name="alphabot", label="a\u202e\x1b[2J", keys=(key,)),),
+            ),
+        )
+    )
+    emulator = Emulator([MASTER], limits=Limits(per_uid=False))
+    config = ClientConfig(sync_clock=False)
+    async with Client(
+        MASTER.credentials, transport=emulator.transport(), scheduler=Unpaced(), config=config
+    ) as client:
+        assert await _show_changes(plan, lambda _: client, vaulted_copy_keys=())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "desk-a\\ndesk-z: up to date: create sub-account a\\u202e\\x1b[2J (alphabot), 1 key(s)",
+        "desk-a\\ndesk-z: up to date: create copy key",
+    ]

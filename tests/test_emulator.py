@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import hashlib
 import hmac
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -404,6 +406,7 @@ async def _raw(
     sign_body: bytes | None = None,
     stamp: int | None = None,
     passphrase: str = "MasterPass1",
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     import time
 
@@ -416,17 +419,18 @@ async def _raw(
         query if sign_query is None else sign_query,
         body if sign_body is None else sign_body,
     )
-    headers = {
+    sent = {
         "ACCESS-KEY": MASTER.api_key,
         "ACCESS-SIGN": signature,
         "ACCESS-TIMESTAMP": stamp_text,
         "ACCESS-PASSPHRASE": passphrase,
         "Content-Type": "application/json",
+        **(headers or {}),
     }
     url = emulator.base_url + path + (f"?{query}" if query else "")
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, url, data=body or None, headers=headers) as response,
+        session.request(method, url, data=body or None, headers=sent) as response,
     ):
         return response.status, orjson.loads(await response.read())
 
@@ -505,6 +509,52 @@ async def test_bad_input_gets_bitget_errors_never_500(
     )
     assert status == 400
     assert answer["code"] == code
+
+
+BATCH_PATH = "/api/v2/user/batch-create-subaccount-and-apikey"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "x-unknown"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\x00\xffnot compressed at all", id="garbage"),
+        pytest.param(gzip.compress(b"[]"), id="real-gzip"),
+        pytest.param(zlib.compress(b'{"a":1}'), id="real-zlib"),
+    ],
+)
+async def test_a_content_encoded_body_is_a_bitget_error_never_500(
+    emulator: Emulator, encoding: str, body: bytes
+) -> None:
+    """
+    A body under any Content-Encoding is taken as the bytes sent, as Bitget's signature
+    check takes it: signed over those bytes, it is not JSON, so 40017, never an HTTP 500.
+    """
+    status, answer = await _raw(
+        emulator, "POST", BATCH_PATH, body=body, headers={"Content-Encoding": encoding}
+    )
+    assert (status, answer["code"], answer["data"]) == (400, "40017", None)
+    assert emulator.exchange.subaccounts(MASTER.uid) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_an_unsigned_content_encoded_request_gets_an_envelope(
+    emulator: Emulator, encoding: str
+) -> None:
+    """Without credentials, a garbage encoded body gets 40001 like any unsigned request."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            emulator.base_url + BATCH_PATH,
+            data=b"\x1f\x8b garbage",
+            headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 400
+        assert orjson.loads(await response.read())["code"] == "40001"
+    # And the emulator goes on serving.
+    status, answer = await _raw(emulator, "GET", "/api/v2/user/virtual-subaccount-list")
+    assert (status, answer["code"]) == (200, "00000")
 
 
 # -- rules ---------------------------------------------------------------------------------

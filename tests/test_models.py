@@ -108,6 +108,21 @@ BAD_INPUT: list[tuple[str, Callable[[], object], str, str]] = [
     ("ip-loopback", lambda: e2(ip_list=["127.0.0.1"]), "ip_list[0]", "loopback"),
     ("ip-loopback-doc", lambda: e2(ip_list=["127.127.127.127"]), "ip_list[0]", "egress"),
     ("ip-v6", lambda: e2(ip_list=["2001:db8::1"]), "ip_list[0]", "IPv4"),
+    ("ip-unspecified", lambda: e2(ip_list=["0.0.0.0"]), "ip_list[0]", "unspecified"),  # noqa: S104
+    ("ip-this-network", lambda: e2(ip_list=["0.1.2.3"]), "ip_list[0]", "0.0.0.0/8"),
+    ("ip-link-local", lambda: e2(ip_list=["169.254.10.1"]), "ip_list[0]", "link-local"),
+    ("ip-shared-cgnat", lambda: e2(ip_list=["100.64.0.1"]), "ip_list[0]", "100.64.0.0/10"),
+    ("ip-shared-cgnat-top", lambda: e2(ip_list=["100.127.255.254"]), "ip_list[0]", "shared"),
+    ("ip-multicast", lambda: e2(ip_list=["224.0.0.1"]), "ip_list[0]", "multicast"),
+    ("ip-multicast-top", lambda: e2(ip_list=["239.255.255.250"]), "ip_list[0]", "multicast"),
+    ("ip-broadcast", lambda: e2(ip_list=["255.255.255.255"]), "ip_list[0]", "broadcast"),
+    ("ip-reserved", lambda: e2(ip_list=["240.0.0.1"]), "ip_list[0]", "reserved"),
+    ("ip-benchmarking", lambda: e2(ip_list=["198.18.0.1"]), "ip_list[0]", "benchmarking"),
+    ("ip-ietf", lambda: e2(ip_list=["192.0.0.1"]), "ip_list[0]", "192.0.0.0/24"),
+    ("ip-not-a-string", lambda: e2(ip_list=[203]), "ip_list[0]", "must be a string"),
+    ("ip-a-list", lambda: e2(ip_list=[["203.0.113.7"]]), "ip_list[0]", "must be a string"),
+    ("e3-ip-link-local", lambda: item(ip_list=["169.254.0.1"]), "ip_list[0]", "egress"),
+    ("s7-ip-multicast", lambda: s7(ip_list=["224.1.2.3"]), "ip_list[0]", "multicast"),
     ("ip-duplicate", lambda: e2(ip_list=[IP, IP]), "ip_list[1]", "twice"),
     ("e4-ip-private", lambda: e4(ip_list=["192.168.0.9"]), "ip_list[0]", "private"),
     ("e4-ip-empty", lambda: e4(ip_list=[]), "ip_list", "no change"),
@@ -170,6 +185,28 @@ BAD_INPUT: list[tuple[str, Callable[[], object], str, str]] = [
         "read_and_write",
     ),
     ("perm-type-unknown", lambda: e4(perm_type="admin"), "perm_type", "not valid"),
+    ("perm-type-int", lambda: e4(perm_type=5), "perm_type", "read_and_write, readonly (got int"),
+    ("e2-perm-type-int", lambda: e2(perm_type=5), "perm_type", "must be one of"),
+    ("s7-perm-type-list", lambda: s7(perm_type=["readonly"]), "perm_type", "must be one of"),
+    ("label-slash", lambda: e2(label="x/y"), "label", "'/'"),
+    ("label-backslash", lambda: e2(label="x\\ny"), "label", "'\\\\'"),
+    ("label-newline", lambda: e2(label="ok\nfake"), "label", "\\n (U+000A)"),
+    ("label-nul", lambda: e2(label="a\x00b"), "label", "U+0000"),
+    ("label-esc", lambda: e2(label="a\x1b[2Jb"), "label", "U+001B"),
+    ("label-rtl-override", lambda: e2(label="abc\u202edef"), "label", "U+202E"),
+    ("label-rtl-isolate", lambda: e2(label="abc\u2067def"), "label", "U+2067"),
+    ("label-zero-width", lambda: e2(label="ab\u200bc"), "label", "U+200B"),
+    ("label-line-separator", lambda: e2(label="a\u2028b"), "label", "U+2028"),
+    ("label-paragraph-separator", lambda: e2(label="a\u2029b"), "label", "U+2029"),
+    ("label-no-break-space", lambda: e2(label="a\u00a0b"), "label", "U+00A0"),
+    ("label-leading-space", lambda: e2(label=" bot"), "label", "begin or end with a space"),
+    ("label-trailing-space", lambda: e2(label="bot "), "label", "begin or end with a space"),
+    ("label-not-a-string", lambda: e2(label=5), "label", "must be a string"),
+    ("e3-label-slash", lambda: item(label="a/b"), "label", "'/'"),
+    ("e3-label-tab", lambda: item(label="a\tb"), "label", "control"),
+    ("s4-label-slash", lambda: s4(label="a/b"), "label", "'/'"),
+    ("e4-label-newline", lambda: e4(label="a\nb"), "label", "U+000A"),
+    ("s7-label-bidi", lambda: s7(label="a\u202eb"), "label", "U+202E"),
     ("uid-letters", lambda: e2(subaccount_uid="abc"), "subaccount_uid", "numeric UID"),
     ("uid-not-a-string", lambda: e2(subaccount_uid=1234567890), "subaccount_uid", "numeric UID"),
     (
@@ -260,8 +297,27 @@ def test_passphrase_never_appears_in_the_error() -> None:
 
 
 def test_documentation_ranges_are_accepted() -> None:
-    """203.0.113.0/24 is fine although Python's is_private flags it."""
-    assert e2(ip_list=["203.0.113.7", "198.51.100.1"]).ip_list == ("203.0.113.7", "198.51.100.1")
+    """The three documentation ranges are fine although they are not global (examples use them)."""
+    addresses = ("203.0.113.7", "198.51.100.1", "192.0.2.44")
+    assert e2(ip_list=addresses).ip_list == addresses
+    assert all(m.ip_problem(address) is None for address in addresses)
+
+
+def test_global_addresses_are_accepted() -> None:
+    """Public addresses pass, including global ones next to refused ranges."""
+    addresses = ("8.8.8.8", "100.63.255.255", "100.128.0.1", "169.253.0.1", "223.255.255.254")
+    assert e2(ip_list=addresses).ip_list == addresses
+
+
+def test_label_rule_is_one_function() -> None:
+    """The models' label rule is public, so a plan checks sub-account labels with it too."""
+    assert m.label_problem("alpha-1 bot_2.x") is None
+    assert m.label_problem("交易机器人") is None  # letters of any script print as written
+    assert m.label_problem("x" * 20) is None
+    assert m.label_problem("x" * 20, max_length=m.BROKER_LABEL_MAX_LENGTH) is not None
+    assert "'/'" in (m.label_problem("x/y") or "")
+    with pytest.raises(ValidationError, match="'/'"):
+        item(label="x/y")
 
 
 def test_lone_string_lists_are_refused() -> None:

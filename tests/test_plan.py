@@ -10,7 +10,7 @@ import pytest
 
 from bitget_keys import models as m
 from bitget_keys._plan import load_plan, parse_plan
-from bitget_keys.errors import PlanError
+from bitget_keys.errors import PlanError, Problem
 
 ENV = {
     "DESK_A_API_KEY": "bg_a",
@@ -240,6 +240,148 @@ BAD_PLANS: list[tuple[str, dict[str, Any], str, str]] = [
         "accounts[0].subaccounts[0].keys[0].ip_list",
         "is required",
     ),
+    (
+        "first-key-perm-type",
+        mutate([*KEY0, "perm_type"], "readonly"),
+        "accounts[0].subaccounts[0].keys[0].perm_type",
+        "batch-create, which takes no permission type",
+    ),
+    (
+        "first-key-perm-type-int",
+        mutate([*KEY0, "perm_type"], 5),
+        "accounts[0].subaccounts[0].keys[0].perm_type",
+        "batch-create",
+    ),
+    (
+        "perm-type-int",
+        mutate([*KEY1, "perm_type"], 5),
+        "accounts[0].subaccounts[0].keys[1].perm_type",
+        "must be a string, not int",
+    ),
+    (
+        "default-perm-type-int",
+        mutate(["defaults", "perm_type"], 5),
+        "defaults.perm_type",
+        "must be a string, not int",
+    ),
+    (
+        "default-perm-type-unknown",
+        mutate(["defaults", "perm_type"], "admin"),
+        "defaults.perm_type",
+        "not valid; one of: read_and_write, readonly",
+    ),
+    (
+        "default-ip-list-string",
+        mutate(["defaults", "ip_list"], "203.0.113.7"),
+        "defaults.ip_list",
+        "list of strings",
+    ),
+    (
+        "default-link-local",
+        mutate(["defaults", "ip_list"], ["169.254.1.1"]),
+        "defaults.ip_list[0]",
+        "link-local",
+    ),
+    (
+        "key-multicast-ip",
+        mutate([*KEY1, "ip_list"], ["224.0.0.251"]),
+        "accounts[0].subaccounts[0].keys[1].ip_list[0]",
+        "multicast",
+    ),
+    (
+        "sub-label-slash",
+        mutate([*SUB, "label"], "x/y"),
+        "accounts[0].subaccounts[0].label",
+        "'/'",
+    ),
+    (
+        "sub-label-newline",
+        mutate([*SUB, "label"], "alpha\nbeta"),
+        "accounts[0].subaccounts[0].label",
+        "U+000A",
+    ),
+    (
+        "sub-label-bidi",
+        mutate([*SUB, "label"], "alpha\u202e"),
+        "accounts[0].subaccounts[0].label",
+        "U+202E",
+    ),
+    (
+        "sub-label-nul",
+        mutate([*SUB, "label"], "a\x00"),
+        "accounts[0].subaccounts[0].label",
+        "U+0000",
+    ),
+    (
+        "first-key-label-slash",
+        mutate([*KEY0, "label"], "y/z"),
+        "accounts[0].subaccounts[0].keys[0].label",
+        "'/'",
+    ),
+    (
+        "key-label-esc",
+        mutate([*KEY1, "label"], "r\x1b[1A"),
+        "accounts[0].subaccounts[0].keys[1].label",
+        "U+001B",
+    ),
+    (
+        "key-label-not-a-string",
+        mutate([*KEY1, "label"], 7),
+        "accounts[0].subaccounts[0].keys[1].label",
+        "must be a string",
+    ),
+    ("accounts-not-tables", {"accounts": "desk-a"}, "accounts", "array of tables"),
+    ("top-level-unknown", mutate(["colour"], "red"), "colour", "unknown setting"),
+]
+
+BROKER = {
+    "sub_uid": "1234567890",
+    "api_key": "bg_broker",
+    "passphrase": "env:BROKER_KEY_PASS",
+    "permissions": ["spot_trade"],
+    "perm_type": "readonly",
+    "ip_list": ["203.0.113.7"],
+}
+BROKER_KEY = ["accounts", 0, "broker_keys", 0]
+
+
+def with_broker(field: str, value: Any) -> dict[str, Any]:
+    data = mutate(["accounts", 0, "broker_keys"], [dict(BROKER)])
+    data["accounts"][0]["broker_keys"][0][field] = value
+    return data
+
+
+BAD_PLANS += [
+    (
+        "broker-perm-type-int",
+        with_broker("perm_type", 5),
+        "accounts[0].broker_keys[0].perm_type",
+        "must be a string, not int",
+    ),
+    (
+        "broker-perm-type-unknown",
+        with_broker("perm_type", "writeonly"),
+        "accounts[0].broker_keys[0].perm_type",
+        "not valid",
+    ),
+    (
+        "broker-label-slash",
+        with_broker("label", "a/b"),
+        "accounts[0].broker_keys[0].label",
+        "'/'",
+    ),
+    (
+        "broker-label-newline",
+        with_broker("label", "a\nb"),
+        "accounts[0].broker_keys[0].label",
+        "U+000A",
+    ),
+    (
+        "broker-shared-ip",
+        with_broker("ip_list", ["100.100.0.1"]),
+        "accounts[0].broker_keys[0].ip_list[0]",
+        "shared",
+    ),
 ]
 
 
@@ -314,3 +456,110 @@ def test_plan_errors_never_show_secrets() -> None:
     with pytest.raises(PlanError) as info:
         parse_plan(data, environ=ENV)
     assert "MySecretPass99" not in str(info.value)
+
+
+def test_a_valid_broker_key_loads() -> None:
+    """The broker table the bad cases above start from is itself valid."""
+    plan = parse_plan(with_broker("label", "desk"), environ=ENV)
+    (broker,) = plan.accounts[0].broker_keys
+    assert (broker.perm_type, broker.label) == (m.PermType.READONLY, "desk")
+
+
+def test_default_perm_type_applies_to_further_keys_only() -> None:
+    """[defaults] perm_type reaches the keys made one by one, never the batch-made first key."""
+    plan = parse_plan(mutate(["defaults", "perm_type"], "readonly"), environ=ENV)
+    first, further = plan.accounts[0].subaccounts[0].keys
+    assert first.perm_type is None
+    assert further.perm_type is m.PermType.READONLY
+    data = mutate([*KEY1, "perm_type"], "read_and_write")
+    data["defaults"]["perm_type"] = "readonly"
+    assert parse_plan(data, environ=ENV).accounts[0].subaccounts[0].keys[1].perm_type is (
+        m.PermType.READ_AND_WRITE
+    )
+
+
+def test_a_bad_default_perm_type_is_reported_once() -> None:
+    """A broken default is reported where it is written, not again at every key using it."""
+    with pytest.raises(PlanError) as info:
+        parse_plan(mutate(["defaults", "perm_type"], "admin"), environ=ENV)
+    assert [p.field for p in info.value.problems] == ["defaults.perm_type"]
+
+
+def test_slash_labels_cannot_make_two_keys_share_a_name() -> None:
+    """`x/y` + `z` and `x` + `y/z` would both be the key x/y/z: both are refused."""
+    for sub_label, key_label in (("x/y", "z"), ("x", "y/z")):
+        data = mutate([*SUB, "label"], sub_label)
+        data["accounts"][0]["subaccounts"][0]["keys"][1]["label"] = key_label
+        with pytest.raises(PlanError) as info:
+            parse_plan(data, environ=ENV)
+        assert any("'/'" in p.rule for p in info.value.problems)
+
+
+def test_a_label_cannot_forge_a_line_of_the_error() -> None:
+    """Problems print one per line, whatever the plan's values and keys hold."""
+    data = mutate([*SUB, "label"], "a\nb: fine")
+    data["accounts"][0]["evil\nkey"] = 1
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV, source="plan\n.toml")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 + len(info.value.problems)
+    assert "  accounts[0].evil\\nkey: unknown setting" in lines
+    assert lines[0].startswith("plan\\n.toml: ")
+
+
+def test_top_level_locations_have_no_leading_dot() -> None:
+    """Problems at the top of the file are named `accounts`, never `.accounts`."""
+    for data in ({"accounts": 5}, {"accounts": "x", "colour": 1}, {"accounts": [1]}):
+        with pytest.raises(PlanError) as info:
+            parse_plan(data, environ=ENV)
+        assert info.value.problems
+        assert not any(p.field.startswith(".") for p in info.value.problems)
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a parsed plan, containers included."""
+    found = [path] if path else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*path, index))
+    return found
+
+
+WRONG_VALUES: list[Any] = [5, 1.5, True, "x", [], [5], {}, {"a": 1}, None]
+
+
+def test_any_wrong_type_anywhere_is_a_plan_error() -> None:
+    """Every value of a valid plan, replaced by each wrong type, gives a PlanError or a plan."""
+    data = mutate(["accounts", 0, "broker_keys"], [dict(BROKER)])
+    data["accounts"][0]["copy_passphrase"] = "env:BROKER_KEY_PASS"
+    checked = 0
+    for path in _paths(data):
+        for value in WRONG_VALUES:
+            broken = copy.deepcopy(data)
+            target: Any = broken
+            for step in path[:-1]:
+                target = target[step]
+            if value is None:
+                del target[path[-1]]
+            else:
+                target[path[-1]] = value
+            problems: tuple[Problem, ...] = ()
+            try:
+                parse_plan(broken, environ=ENV)
+            except PlanError as exc:
+                problems = exc.problems
+            assert not any(p.field.startswith(".") for p in problems)
+            checked += 1
+    assert checked >= 250  # the walk reached every place of the plan
+
+
+def test_a_plan_that_is_not_utf8(tmp_path: Path) -> None:
+    """A plan in another encoding is a PlanError naming the file, not a traceback."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(PLAN_TOML.replace('"alpha"', '"alpha\xe9"').encode("latin-1"))
+    with pytest.raises(PlanError, match="not UTF-8") as info:
+        load_plan(path, environ=ENV)
+    assert info.value.problems[0].field == str(path)

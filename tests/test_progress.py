@@ -9,11 +9,14 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import models as m
 from bitget_keys._applier import ItemResult, Status
+from bitget_keys._escape import escape
 from bitget_keys._journal import Journal
 from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec, parse_plan
 from bitget_keys._planner import AccountDiff, Conflict, MissingKey
@@ -233,6 +236,76 @@ def test_plain_lines_json_lines_and_quiet_lines() -> None:
     assert rows == [item.to_dict() for item in results]
     assert not any(ESCAPE in text for text in outputs.values())
     assert format_line(results[1]) == "a: key alpha/read: failed (boom)"
+
+
+# What a hostile name, label or detail could try: end the line and forge another, clear
+# the screen or set the terminal's title, or reverse the text shown after it.
+FORGED = "x\ndesk-a: key alpha/trade: created"
+HOSTILE_DETAIL = f"boom{FORGED}\r\x1b[2J\x1b]0;pwned\x07\u202edeliaf\u2028\x00"
+
+
+def hostile_results() -> list[ItemResult]:
+    return [
+        ItemResult(
+            account="desk-a\x1b[31m",
+            kind="key",
+            target="alpha/\u202ekey",
+            status=Status.FAILED,
+            detail=HOSTILE_DETAIL,
+        ),
+        result("desk-b", Status.CREATED, "beta/trade"),
+    ]
+
+
+def test_plain_lines_escape_what_results_hold() -> None:
+    """A detail, label or name with a newline, ESC or U+202E can't forge or hide a line."""
+    out = io.StringIO()
+    with Reporter(Mode.LINES, out=out, clock=FakeClock()) as reporter:
+        for item in hostile_results():
+            reporter.on_result(item)
+    lines = out.getvalue().split("\n")
+    assert lines[-1] == ""  # each line ends with its newline, and there are exactly two
+    assert len(lines) == 3
+    assert lines[0] == (
+        "desk-a\\x1b[31m: key alpha/\\u202ekey: failed (boomx\\ndesk-a: key alpha/trade: "
+        "created\\r\\x1b[2J\\x1b]0;pwned\\x07\\u202edeliaf\\u2028\\x00)"
+    )
+    assert lines[1] == "desk-b: key beta/trade: created"
+    assert all(line.isprintable() for line in lines)
+
+
+def test_json_lines_keep_what_results_hold_exactly() -> None:
+    """JSON escapes by itself: one object per line, and the detail decodes unchanged."""
+    out = io.StringIO()
+    with Reporter(Mode.JSON, out=out, clock=FakeClock()) as reporter:
+        for item in hostile_results():
+            reporter.on_result(item)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [row["detail"] for row in rows] == [HOSTILE_DETAIL, ""]
+
+
+def test_live_display_escapes_names_and_failures() -> None:
+    """The live table's account names and the failures above it are escaped too."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200, color_system=None)
+    planned = {"desk-a\x1b[31m": 1, "desk-b": 1}
+    with Reporter(Mode.LIVE, planned=planned, console=console, clock=FakeClock()) as reporter:
+        for item in hostile_results():
+            reporter.on_result(item)
+    shown = buffer.getvalue()
+    for raw in ("\u202e", "\u2028", "\x00", "\x07", "\x1b[31m", "\x1b[2J", "\ndesk-a: key"):
+        assert raw not in shown
+    assert "failed (boomx\\ndesk-a: key alpha/trade: created\\r\\x1b[2J" in shown
+    assert "desk-a\\x1b[31m" in shown[shown.rindex("account") :]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_escaped_text_is_one_printable_line(text: str) -> None:
+    """Whatever the text, escaped it prints as itself: one line, no control or format codes."""
+    shown = escape(text)
+    assert shown.isprintable()
+    assert (shown == text) == text.isprintable()
 
 
 def test_live_display_rows_failures_and_summary() -> None:

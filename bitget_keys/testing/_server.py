@@ -270,7 +270,12 @@ class Emulator:
             raise ClientStateError(msg)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # The body is taken as the bytes on the wire, never decoded by Content-Encoding:
+        # Bitget verifies signatures over the body exactly as received, and decoding
+        # here would turn an undecodable body into an HTTP 500 instead of the 4xx
+        # envelope the pipeline gives any body it can't use (a bad signature, or 40017
+        # for a body that is not JSON).
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
