@@ -161,3 +161,32 @@ async def complete(url: str, tmp_path: Path, emulator: Emulator) -> Apply:
     await last.finish()
     assert emulated(emulator) == planned(), last.stderr
     return last
+
+
+def trial_seeds(*defaults: int) -> list[int]:
+    """
+    The seeds a reliability test runs with: ``defaults`` in the suite; with
+    ``BITGET_KEYS_TRIALS=N`` set, N seeds (0..N-1), to repeat each trial N times.
+    """
+    trials = os.environ.get("BITGET_KEYS_TRIALS")
+    return list(range(int(trials))) if trials else list(defaults)
+
+
+class ArrivalEmulator(Emulator):
+    """An emulator that counts requests as they arrive, before their latency is served."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived: Counter[str | None] = Counter()
+        self.changed = asyncio.Event()
+
+    async def _delay(self, endpoint: str | None) -> None:
+        self.arrived[endpoint] += 1
+        self.changed.set()
+        await super()._delay(endpoint)
+
+    async def arrival(self, endpoint: str, count: int = 1) -> None:
+        """Wait until ``count`` requests to ``endpoint`` have arrived."""
+        while self.arrived[endpoint] < count:
+            self.changed.clear()
+            await self.changed.wait()

@@ -28,17 +28,18 @@ from tests.apply_process import (
     MASTERS,
     SUBACCOUNTS,
     Apply,
+    ArrivalEmulator,
     complete,
     environment,
     exchange_keys,
     plan_toml,
+    trial_seeds,
     vault_keys,
 )
 
 
-@pytest.mark.parametrize(
-    ("sig", "seed"), [(signal.SIGINT, 7), (signal.SIGTERM, 8), (signal.SIGINT, 9)]
-)
+@pytest.mark.parametrize("seed", trial_seeds(7, 9))
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 async def test_a_signal_stops_sending_and_stores_every_answer_on_the_wire(
     tmp_path: Path, sig: signal.Signals, seed: int
 ) -> None:
@@ -74,7 +75,10 @@ async def test_a_signal_stops_sending_and_stores_every_answer_on_the_wire(
         assert vault_keys(tmp_path) == exchange_keys(emulator)
 
 
-async def test_a_second_signal_abandons_answers_and_names_their_items(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", trial_seeds(3))
+async def test_a_second_signal_abandons_answers_and_names_their_items(
+    tmp_path: Path, seed: int
+) -> None:
     """
     Two signals: the run stops at once; the items whose answers it abandoned are reported
     unknown by name, and the next apply finds their keys as orphans, never duplicates.
@@ -82,13 +86,15 @@ async def test_a_second_signal_abandons_answers_and_names_their_items(tmp_path: 
     (tmp_path / "plan.toml").write_text(plan_toml())
     # Creates take 1.5 s to reach the exchange: once the first batches are answered, the
     # sub-accounts' further keys go out at once and are on the wire for that long.
-    faults = Faults(latency=1.5, seed=3, endpoints=CREATES)
-    async with Emulator(MASTERS, seed=3, faults=faults) as emulator:
+    faults = Faults(latency=1.5, seed=seed, endpoints=CREATES)
+    async with ArrivalEmulator(MASTERS, seed=seed, faults=faults) as emulator:
         run = await Apply.start(emulator.base_url, tmp_path)
-        await run.read_rows(len(MASTERS) * 2)
-        await asyncio.sleep(0.3)
+        # Signalled while further keys are on the wire (arrived, not yet carried out).
+        await emulator.arrival(
+            "create_virtual_subaccount_api_key", random.Random(seed).randint(1, 12)
+        )
         run.process.send_signal(signal.SIGINT)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.1)
         run.process.send_signal(signal.SIGINT)
         async with asyncio.timeout(60):
             code = await run.died()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import random
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -32,11 +33,13 @@ from tests.apply_process import (
     SUBACCOUNTS,
     VAULT_KEY,
     Apply,
+    ArrivalEmulator,
     emulated,
     environment,
     exchange_keys,
     plan_toml,
     planned,
+    trial_seeds,
     vault_keys,
 )
 
@@ -48,19 +51,22 @@ def _require_redis() -> None:
         pytest.skip("redis-server is not installed")
 
 
-async def test_redis_dying_mid_run_loses_no_answer_on_the_wire(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", trial_seeds(11))
+async def test_redis_dying_mid_run_loses_no_answer_on_the_wire(tmp_path: Path, seed: int) -> None:
     """
     Redis stops while creates are on the wire: their answers are still stored, nothing
     new is sent, the run says the backend failed and exits 1; a later apply completes.
     """
     _require_redis()
     (tmp_path / "plan.toml").write_text(plan_toml())
-    faults = Faults(latency=0.5, seed=11, endpoints=CREATES)
+    faults = Faults(latency=0.5, seed=seed, endpoints=CREATES)
     with RedisServer() as redis:
-        async with Emulator(MASTERS, seed=11, faults=faults) as emulator:
+        async with ArrivalEmulator(MASTERS, seed=seed, faults=faults) as emulator:
             run = await Apply.start(emulator.base_url, tmp_path, "--redis", redis.url)
-            await run.read_rows(len(MASTERS) * 2)
-            await asyncio.sleep(0.2)
+            # Redis dies while further keys are on the wire.
+            await emulator.arrival(
+                "create_virtual_subaccount_api_key", random.Random(seed).randint(1, 12)
+            )
             redis.stop()
             async with asyncio.timeout(60):
                 code = await run.died()
@@ -107,8 +113,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["/bin/umount", "-l", str(mountpoint)], check=False)
 
 
+@pytest.mark.parametrize("seed", trial_seeds(12))
 async def test_a_full_disk_keeps_every_secret_and_rescues_them(
-    tmp_path: Path, tiny_disk: Path
+    tmp_path: Path, tiny_disk: Path, seed: int
 ) -> None:
     """
     The vault's disk fills mid-run: apply stops sending, saves the secrets it holds to an
@@ -119,7 +126,7 @@ async def test_a_full_disk_keeps_every_secret_and_rescues_them(
     rescue_dir = tmp_path / "rescue"
     rescue_dir.mkdir()
     vault = tiny_disk / "keys.vault"
-    async with Emulator(MASTERS, seed=12) as emulator:
+    async with Emulator(MASTERS, seed=seed) as emulator:
         run = await Apply.start(
             emulator.base_url, tmp_path, "--vault", str(vault), "--rescue-dir", str(rescue_dir)
         )

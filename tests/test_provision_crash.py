@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bitget_keys import _endpoints as ep
 from bitget_keys._vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
@@ -32,6 +34,7 @@ from tests.apply_process import (
     emulated,
     plan_toml,
     planned,
+    trial_seeds,
 )
 
 SEED = 1122
@@ -75,8 +78,9 @@ class KillingEmulator(Emulator):
         return answer, took_effect
 
 
+@pytest.mark.parametrize("seed", trial_seeds(SEED))
 async def test_applies_killed_at_random_points_then_completed_lose_nothing(
-    tmp_path: Path,
+    tmp_path: Path, seed: int
 ) -> None:
     """
     Five applies killed with SIGKILL (one very early, four while creating, one of those
@@ -86,9 +90,9 @@ async def test_applies_killed_at_random_points_then_completed_lose_nothing(
     reported created is in the vault.
     """
     (tmp_path / "plan.toml").write_text(plan_toml())
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     reported_created: dict[str, str] = {}
-    async with KillingEmulator(MASTERS, seed=SEED) as emulator:
+    async with KillingEmulator(MASTERS, seed=seed) as emulator:
         url = emulator.base_url
         progress = []
         # Very early: before or during the first reads.
