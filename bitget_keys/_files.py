@@ -45,5 +45,5 @@ def refuse_directory(path: Path, what: str) -> None:
         ConfigurationError: ``path`` is a directory.
     """
     if path.is_dir():
-        msg = f"the {what} {path} is a directory; name a file (a new one is created)"
+        msg = f"the {what} {path} is a directory, not a file"
         raise ConfigurationError(msg)
