@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pickle
 import signal
@@ -59,6 +60,24 @@ class Holder:
                 stream.close()
 
 
+class Logged(logging.Handler):
+    """Sets ``event`` when a log record containing ``text`` is emitted."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def held(lock: FileLock) -> bool:
+    """Whether ``lock`` is held, read afresh (not narrowed by an earlier assert)."""
+    return lock.held
+
+
 @pytest.fixture
 def holders() -> Iterator[list[Holder]]:
     started: list[Holder] = []
@@ -81,10 +100,10 @@ def test_a_second_run_fails_at_once_naming_the_holder(
     assert str(path) in text
     assert f"pid {holder.pid} on host {socket.gethostname()} ({COMMAND}), since " in text
     assert "--wait-lock" in text
-    assert not lock.held
+    assert held(lock) is False
     holder.let_go()
     lock.acquire()
-    assert lock.held
+    assert held(lock) is True
     assert lock.holder() == LockHolder.parse(lock.lock_path.read_bytes())
     held_by = lock.holder()
     assert held_by is not None
@@ -129,10 +148,10 @@ async def test_waiting_takes_the_lock_once_the_holder_ends(
     await asyncio.wait_for(waiting.wait(), 30)
     # The holder is alive and holding: the waiter cannot have the lock.
     assert not task.done()
-    assert not lock.held
+    assert held(lock) is False
     holder.let_go()
     await asyncio.wait_for(task, 30)
-    assert lock.held
+    assert held(lock) is True
     assert len(told) == 1
     assert told[0] is not None
     assert told[0].pid == holder.pid
@@ -148,10 +167,13 @@ async def test_a_cancelled_wait_leaves_the_lock_untaken(
     holder = Holder(path)
     holders.append(holder)
     lock = FileLock(path)
-    task = asyncio.create_task(lock.acquire_waiting(poll=0.01))
-    async with asyncio.timeout(30):
-        while not any("waiting for the lock" in r.getMessage() for r in caplog.records):
-            await asyncio.sleep(0.01)
+    logged = Logged("waiting for the lock")
+    logging.getLogger("bitget_keys.lock").addHandler(logged)
+    try:
+        task = asyncio.create_task(lock.acquire_waiting(poll=0.01))
+        await asyncio.wait_for(logged.event.wait(), 30)
+    finally:
+        logging.getLogger("bitget_keys.lock").removeHandler(logged)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

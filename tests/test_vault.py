@@ -506,11 +506,11 @@ def test_loose_permissions_are_warned_about(
 # -- version 1 ---------------------------------------------------------------------------
 
 
-def write_v1(path: Path, items: list[VaultRecord]) -> None:
+def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
     """A vault as version 1 wrote it: one header line without a digest, unnumbered records."""
     salt = os.urandom(16)
     n = 2**10
-    aead = AESGCM(Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(KEY.encode()))
+    aead = AESGCM(Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(key.encode()))
 
     def seal(plaintext: bytes) -> bytes:
         nonce = os.urandom(12)
@@ -568,7 +568,7 @@ def test_version_1_damage_is_found_and_upgrade_refuses_it(tmp_path: Path) -> Non
     with pytest.raises(VaultDamagedError, match="line 2"):
         vault.upgrade()
     assert path.read_bytes() == before
-    with pytest.raises(VaultError, match="the vault key is wrong.*version-1"):
+    with pytest.raises(VaultError, match=r"the vault key is wrong.*version-1"):
         SecretsVault.open(path, "another passphrase entirely")
 
 
