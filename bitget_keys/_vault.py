@@ -613,7 +613,8 @@ class SecretsVault:
         is not stored: keep it.
 
         Raises:
-            VaultWriteError: the record is not stored; ``errno`` says why (``ENOSPC``).
+            VaultWriteError: the record is not stored (whatever went wrong); ``errno``
+                says why when the OS said (``ENOSPC`` for a full disk).
         """
         with self._lock:
             descriptor = self._open_for_writing()
@@ -636,6 +637,12 @@ class SecretsVault:
             except OSError as exc:
                 detail = f"could not write: {exc.strerror}; the record is not stored"
                 raise VaultWriteError(str(self._path), detail, exc.errno) from exc
+            except VaultWriteError:
+                raise
+            except VaultError as exc:
+                # The file changed under us into something unreadable: not stored either.
+                detail = f"{exc.detail}; the record is not stored"
+                raise VaultWriteError(str(self._path), detail) from exc
             finally:
                 os.close(descriptor)
             self._size = info.st_size + len(data)
