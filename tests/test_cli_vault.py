@@ -869,3 +869,52 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
     finally:
         for holder in holders:
             holder.stop()
+
+
+async def start_apply(plan: Path, emulator: Emulator, *extra: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bitget_keys",
+        *apply_args(plan, emulator, "--yes", *extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["fail-at-once", "wait-lock"])
+async def test_two_applies_started_together_share_nothing_but_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: bool
+) -> None:
+    """
+    Two real apply processes on one new vault and state, started together, three times:
+    one runs, the other stops naming it (or waits with --wait-lock and finds nothing to
+    do). Every time: the emulator holds exactly the plan, no key twice, and the vault
+    opens intact with exactly the created keys and their secrets.
+    """
+    environment(monkeypatch)
+    for attempt in range(3):
+        directory = tmp_path / f"attempt{attempt}"
+        directory.mkdir()
+        plan = directory / "plan.toml"
+        plan.write_text(PLAN)
+        async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+            extra = ("--wait-lock",) if wait else ()
+            processes = [await start_apply(plan, emulator, *extra) for _ in range(2)]
+            outputs = [await asyncio.wait_for(p.communicate(), 120) for p in processes]
+            codes = sorted(p.returncode or 0 for p in processes)
+            errors = [err.decode() for _, err in outputs]
+            if codes == [0, 2]:
+                assert not wait
+                assert any("is in use by another run: pid" in err for err in errors), errors
+            else:
+                assert codes == [0, 0], errors
+            (sub,) = emulator.exchange.subaccounts(MASTER.uid)
+            created = sorted(api_key for _, api_key in sub["keys"])
+            assert len(created) == len(set(created)) == 2
+            vault = SecretsVault.open(directory / "keys.vault", KEY)
+            records = vault.require_intact().records
+            assert sorted(r.api_key for r in records) == created
+            for record in records:
+                assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
