@@ -10,11 +10,18 @@ The journal never decides whether something exists: each apply reads live state 
 It tells a re-run which items were left *pending* or *unknown* (so their sub-accounts
 are read again before anything is created) and lets the report say what happened to
 each item. No secret is ever written here; secrets go to the vault.
+
+The file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm`` files the
+same mode); an existing one that others can read is used with a warning. Any SQLite
+failure, such as a file that is not a database or one locked by another program past
+the busy timeout, is a `JournalError` naming the file.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +30,12 @@ from typing import Final, Self
 
 import attrs
 
+from bitget_keys._files import loose_permissions
+from bitget_keys.errors import JournalError
+
 __all__ = ["Entry", "Journal", "Outcome"]
+
+_log: Final = logging.getLogger("bitget_keys.journal")
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -64,17 +76,67 @@ class Entry:
 
 
 class Journal:
-    """An append-and-settle log of provisioning intents in one SQLite file."""
+    """
+    An append-and-settle log of provisioning intents in one SQLite file.
+
+    ``busy_timeout`` is how long a statement waits for another connection's lock before
+    it fails (`JournalError`, "locked by another program").
+    """
 
     __slots__ = ("_db", "_path")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        if self._path.is_dir():
+            raise JournalError(str(self._path), "is a directory, not a file")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite sees it: SQLite would use the umask (often 0644).
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as exc:
+            raise JournalError(str(self._path), f"cannot open: {exc.strerror}") from exc
+        warning = loose_permissions(self._path, "state file")
+        if warning is not None:
+            _log.warning("%s", warning)
+        try:
+            self._db = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            self._prepare()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _prepare(self) -> None:
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        if tables and "entries" not in tables:
+            detail = "is an SQLite database of another program, not a bitget-keys state file"
+            raise JournalError(str(self._path), detail)
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.Error) -> JournalError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            detail = (
+                f"is locked by another program ({text}); wait for it to finish, or use "
+                "another --state file"
+            )
+        elif isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+            detail = f"is not a bitget-keys state file ({text}); name another --state file"
+        else:
+            detail = f"SQLite failed: {text}"
+        return JournalError(str(self._path), detail)
 
     def __repr__(self) -> str:
         return f"<Journal {str(self._path)!r}>"
@@ -91,10 +153,14 @@ class Journal:
 
     def begin(self, account: str, kind: str, target: str) -> int:
         """Write down an intent before its request is sent; return its id."""
-        cursor = self._db.execute(
-            "INSERT INTO entries (account, kind, target, outcome, started) VALUES (?, ?, ?, ?, ?)",
-            (account, kind, target, Outcome.PENDING.value, time.time()),
-        )
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO entries (account, kind, target, outcome, started) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (account, kind, target, Outcome.PENDING.value, time.time()),
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         entry_id = cursor.lastrowid
         if entry_id is None:  # pragma: no cover - sqlite always sets it for INSERT
             msg = "sqlite returned no row id"
@@ -105,10 +171,13 @@ class Journal:
         self, entry_id: int, outcome: Outcome, *, api_key: str | None = None, detail: str = ""
     ) -> None:
         """Record how an intent ended."""
-        self._db.execute(
-            "UPDATE entries SET outcome = ?, api_key = ?, detail = ?, settled = ? WHERE id = ?",
-            (outcome.value, api_key, detail, time.time(), entry_id),
-        )
+        try:
+            self._db.execute(
+                "UPDATE entries SET outcome = ?, api_key = ?, detail = ?, settled = ? WHERE id = ?",
+                (outcome.value, api_key, detail, time.time(), entry_id),
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     def entries(self, account: str | None = None) -> Iterator[Entry]:
         """Every entry (of one account), oldest first."""
@@ -117,7 +186,11 @@ class Journal:
         if account is not None:
             query += " WHERE account = ?"
             params = (account,)
-        for row in self._db.execute(query + " ORDER BY id", params):
+        try:
+            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        for row in rows:
             yield Entry(
                 id=row[0],
                 account=row[1],

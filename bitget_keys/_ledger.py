@@ -176,8 +176,6 @@ def rescue(records: Sequence[VaultRecord], path: Path, passphrase: Secret) -> No
     Raises:
         VaultError: ``path`` exists already, or could not be written.
     """
-    if path.exists():
-        raise VaultError(str(path), "exists already; name a new file for the rescue")
-    vault = SecretsVault.open(path, passphrase)
+    vault = SecretsVault.create_rescue(path, passphrase)
     for record in records:
         vault.append(record)

@@ -1,23 +1,39 @@
 """
 `SecretsVault`: the only place where secrets Bitget shows once touch the disk.
 
-File format (one line each, UTF-8)::
+File format, version 2 (one line each, UTF-8)::
 
-    {"format": "bitget-keys-vault", "version": 1, "kdf": {...}, "check": "..."}
-    <base64(nonce || AES-256-GCM(record JSON))>
-    <base64(nonce || AES-256-GCM(record JSON))>
+    {"format": "bitget-keys-vault", "version": 2, "kdf": {...}, "check": "...", "sha256": "..."}
+    <the same header line again>
+    <base64(nonce || AES-256-GCM({"seq": 1, "record": {...}}))>
+    <base64(nonce || AES-256-GCM({"seq": 2, "record": {...}}))>
     ...
 
 - The key is derived from a passphrase with scrypt and the salt in the header line.
   ``check`` is a known plaintext encrypted with that key, so a wrong passphrase is told
   apart from a damaged file before any record is read.
+- ``sha256`` is the digest of the header's other fields (keys sorted): a header altered
+  by one bit is reported as damaged, never as a wrong key. The second line is a copy of
+  the header, read when the first is damaged.
 - Records are sealed with AES-256-GCM under a fresh 96-bit nonce, with the header's salt
   as associated data: a record copied from another vault, or altered by one bit, fails to
-  open and is reported by line number.
-- The file is created with mode 0600 and only ever appended to. Each record is written
-  with one ``write`` and ``fsync``-ed before `append` returns, so a record that was
-  reported stored survives a crash. A crash in the middle of a write can leave a torn
-  last line, which readers report (`VaultError`) instead of silently skipping.
+  open and is reported by line number. Each record carries its sequence number (1, 2, ...)
+  inside the sealed text, so a removed, repeated or reordered line is reported too. (A
+  removed *last* line leaves no trace: nothing follows it.)
+- The file is created whole (both header lines) under a temporary name and linked into
+  place, mode 0600, so no process ever sees a vault without its header or appends to a
+  header another process is about to replace. After that it is only appended to: each
+  record line is written whole, under an exclusive ``flock`` of the vault file, and
+  ``fsync``-ed before `append` returns; a failed write is cut back off (`VaultWriteError`)
+  so the file stays as it was. Readers take a shared ``flock`` while they read, so they
+  never see half a record. (One *run* at a time is `bitget_keys._lock.FileLock`'s job.)
+- A damaged vault still opens: `SecretsVault.scan` returns every intact record with the
+  damaged lines, `records` refuses (`VaultDamagedError`), and `SecretsVault.repair`
+  writes the intact records into a new file, keeping the damaged one beside it.
+
+Version 1 vaults (one header line without a digest, records without sequence numbers)
+are still read; `SecretsVault.upgrade` rewrites one as version 2 with the same
+passphrase (``bitget-keys apply`` does so under its lock before it appends).
 
 Exports of the secrets in clear go through `write_private_file`: mode 0600 from the
 first byte, written whole and fsynced before it appears under its name.
@@ -26,12 +42,18 @@ first byte, written whole and fsynced before it appears under its name.
 from __future__ import annotations
 
 import base64
-import contextlib
+import binascii
 import datetime as dt
+import errno
+import fcntl
+import hashlib
+import hmac
+import logging
 import os
 import secrets
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,23 +63,42 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from bitget_keys._files import loose_permissions
 from bitget_keys._secret import REDACTED, Secret, to_secret
-from bitget_keys.errors import ConfigurationError, VaultError
+from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError, VaultWriteError
 
-__all__ = ["VAULT_KEY_ENV", "SecretsVault", "VaultRecord", "write_private_file"]
+__all__ = [
+    "VAULT_KEY_ENV",
+    "Damage",
+    "Repair",
+    "SecretsVault",
+    "StoredRecord",
+    "VaultRecord",
+    "VaultScan",
+    "Writer",
+    "write_private_file",
+]
 
 #: The environment variable holding the vault passphrase.
 VAULT_KEY_ENV: Final = "BITGET_KEYS_VAULT_KEY"
 
+#: How `SecretsVault.append` writes bytes: ``os.write``'s signature (tests inject failures).
+Writer = Callable[[int, memoryview], int]
+
+_log: Final = logging.getLogger("bitget_keys.vault")
 _FORMAT: Final = "bitget-keys-vault"
-_VERSION: Final = 1
+_VERSION: Final = 2
 _CHECK_PLAINTEXT: Final = b"bitget-keys vault key check"
 _NONCE_BYTES: Final = 12
 # scrypt cost: about 60 ms on a small VM, paid once per open.
 _SCRYPT_N: Final = 2**15
 _SCRYPT_R: Final = 8
 _SCRYPT_P: Final = 1
+# A header asking for more than this much scrypt memory is refused as damaged rather
+# than allowed to exhaust the machine.
+_SCRYPT_MAX_MEMORY: Final = 256 * 2**20
 _MIN_PASSPHRASE: Final = 12
+_REPAIR_HINT: Final = "`bitget-keys vault repair` recovers them into a repaired vault"
 
 
 def _optional_secret(value: str | Secret | None) -> Secret | None:
@@ -130,9 +171,74 @@ class VaultRecord:
     @classmethod
     def from_json(cls, raw: bytes) -> VaultRecord:
         """Rebuild a record from its plaintext; fields added later are ignored."""
-        data = orjson.loads(raw)
+        return cls.from_dict(orjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VaultRecord:
+        """
+        Rebuild a record from `to_dict(reveal=True)`'s shape; fields added later are ignored.
+
+        Raises:
+            TypeError: ``data`` is not a mapping holding a record's required fields.
+        """
+        if not isinstance(data, dict):
+            msg = "a vault record is a JSON object"
+            raise TypeError(msg)
         names = {field.name for field in attrs.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@attrs.frozen
+class Damage:
+    """One damaged line of a vault file, and what is wrong with it."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@attrs.frozen
+class StoredRecord:
+    """An intact record and where it is in the file."""
+
+    line: int
+    #: Its sequence number (``None`` in a version-1 vault, which has none).
+    sequence: int | None
+    record: VaultRecord
+
+
+@attrs.frozen
+class VaultScan:
+    """What a damage-tolerant read of a vault found: intact records, and damage by line."""
+
+    entries: tuple[StoredRecord, ...]
+    damage: tuple[Damage, ...]
+
+    @property
+    def records(self) -> tuple[VaultRecord, ...]:
+        """The intact records, in file order (a repeated line only once)."""
+        return tuple(entry.record for entry in self.entries)
+
+    @property
+    def clean(self) -> bool:
+        """Whether nothing is damaged."""
+        return not self.damage
+
+
+@attrs.frozen
+class Repair:
+    """What `SecretsVault.repair` did."""
+
+    #: Intact records in the repaired vault.
+    recovered: int
+    #: The damage the original had (empty: it was intact).
+    damage: tuple[Damage, ...]
+    #: The repaired vault; ``None`` when the vault was intact and nothing was written.
+    written: Path | None
+    #: Where the damaged original now is (its old name holds the repaired vault).
+    kept: Path | None
 
 
 def _derive_key(passphrase: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -144,30 +250,237 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _digest(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@attrs.frozen(kw_only=True)
+class _Header:
+    version: int
+    salt: bytes = attrs.field(repr=False)
+    n: int
+    r: int
+    p: int
+    check: bytes = attrs.field(repr=False)
+
+    def encode(self) -> bytes:
+        """The version-2 header line (without its newline)."""
+        fields: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "kdf": {
+                "name": "scrypt",
+                "salt": _b64(self.salt),
+                "n": self.n,
+                "r": self.r,
+                "p": self.p,
+            },
+            "check": _b64(self.check),
+        }
+        return orjson.dumps({**fields, "sha256": _digest(fields)})
+
+    def unlock(self, path: Path, passphrase: Secret) -> AESGCM:
+        """The record cipher, once the key check shows ``passphrase`` is this vault's."""
+        aead = AESGCM(_derive_key(passphrase, self.salt, self.n, self.r, self.p))
+        try:
+            plaintext = aead.decrypt(
+                self.check[:_NONCE_BYTES], self.check[_NONCE_BYTES:], self.salt
+            )
+        except InvalidTag as exc:
+            msg = "the vault key is wrong (the key check does not decrypt)"
+            if self.version == 1:
+                msg += "; a version-1 vault cannot tell this from a damaged header"
+            raise VaultError(str(path), msg) from exc
+        if plaintext != _CHECK_PLAINTEXT:
+            raise VaultError(str(path), "the vault key check holds the wrong text")
+        return aead
+
+
+def _parse_header(path: Path, line: bytes) -> _Header | None:
+    """The header in ``line``; ``None`` when it is not an intact one."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        return None
+    version = data.get("version")
+    if "sha256" in data:
+        digest = data.pop("sha256")
+        if not isinstance(digest, str) or not hmac.compare_digest(digest, _digest(data)):
+            return None
+        if version != _VERSION:
+            msg = f"unknown vault version {version!r} (written by a newer bitget-keys?)"
+            raise VaultError(str(path), msg)
+    elif version != 1:
+        return None
+    try:
+        kdf = data["kdf"]
+        header = _Header(
+            version=int(version),
+            salt=base64.b64decode(kdf["salt"], validate=True),
+            n=int(kdf["n"]),
+            r=int(kdf["r"]),
+            p=int(kdf["p"]),
+            check=base64.b64decode(data["check"], validate=True),
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
+    sane = (
+        len(header.salt) >= 8
+        and len(header.check) > _NONCE_BYTES
+        and header.n > 1
+        and header.n & (header.n - 1) == 0
+        and 1 <= header.r <= 32
+        and 1 <= header.p <= 16
+        and 128 * header.n * header.r <= _SCRYPT_MAX_MEMORY
+    )
+    return header if sane else None
+
+
+def _looks_like_header(line: bytes) -> bool:
+    return _FORMAT.encode() in line or b'"kdf"' in line
+
+
+@attrs.frozen
+class _Line:
+    number: int
+    text: bytes
+    #: Whether a newline ends it (a last line without one was cut short).
+    terminated: bool
+
+
+def _split(raw: bytes) -> list[_Line]:
+    pieces = raw.split(b"\n")
+    last = len(pieces) - 1
+    return [
+        _Line(index + 1, piece.strip(), index < last)
+        for index, piece in enumerate(pieces)
+        if index < last or piece
+    ]
+
+
+def _locate_header(path: Path, lines: Sequence[_Line]) -> tuple[_Header, list[Damage], int]:
+    """The header, damage to it or its copy, and the index of the first record line."""
+    if not lines:
+        raise VaultDamagedError(str(path), "the file is empty")
+    first = _parse_header(path, lines[0].text)
+    copy_line = lines[1] if len(lines) > 1 and lines[1].text.startswith(b"{") else None
+    if first is not None and first.version == 1:
+        return first, [], 1
+    if first is not None:
+        if copy_line is None:
+            return first, [Damage(2, "the copy of the header is missing")], 1
+        if copy_line.text != lines[0].text:
+            return first, [Damage(2, "the copy of the header is damaged (line 1 is intact)")], 2
+        return first, [], 2
+    copy = None if copy_line is None else _parse_header(path, copy_line.text)
+    if copy is not None and copy.version == _VERSION:
+        return copy, [Damage(1, "the header is damaged; it was read from its copy on line 2")], 2
+    candidates = [lines[0].text] + ([] if copy_line is None else [copy_line.text])
+    if any(_looks_like_header(text) for text in candidates):
+        which = (
+            "the header (line 1) is"
+            if copy_line is None
+            else "the header (line 1) and its copy (line 2) are"
+        )
+        msg = (
+            f"{which} damaged, so no record can be decrypted (this is damage to the file, "
+            "not a wrong vault key)"
+        )
+        raise VaultDamagedError(str(path), msg)
+    raise VaultError(str(path), "not a bitget-keys vault")
+
+
+def _read_locked(path: Path) -> tuple[bytes, os.stat_result]:
+    """The whole file and its status, read under a shared lock (no append is half done)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise VaultError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise VaultError(str(path), "is a directory, not a vault file")
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        info = os.fstat(descriptor)
+        return _read_all(descriptor, info.st_size), info
+    except OSError as exc:
+        raise VaultError(str(path), f"cannot read: {exc.strerror}") from exc
+    finally:
+        os.close(descriptor)
+
+
+def _read_all(descriptor: int, size: int) -> bytes:
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(descriptor, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
 class SecretsVault:
     """
     An encrypted, append-only file of created keys and their secrets.
 
     Open it with `SecretsVault.open` (created when missing). `append` returns only once
-    the record is on disk. Safe to share between threads of one process.
+    the record is on disk, and raises `VaultWriteError` (leaving the file as it was)
+    when it could not store it. Safe to share between threads of one process; several
+    processes may append to one vault, but a run should hold its `FileLock`.
+
+    ``writer`` (``os.write`` by default) is how `append` writes its bytes; tests set it
+    to inject a full disk.
     """
 
-    __slots__ = ("_aead", "_count", "_lock", "_path", "_salt")
+    __slots__ = (
+        "_aead",
+        "_count",
+        "_header",
+        "_identity",
+        "_lock",
+        "_next_sequence",
+        "_path",
+        "_size",
+        "writer",
+    )
 
-    def __init__(self, path: Path, aead: AESGCM, salt: bytes, count: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        aead: AESGCM,
+        header: _Header,
+        info: os.stat_result,
+        writer: Writer | None = None,
+    ) -> None:
         self._path = path
         self._aead = aead
-        self._salt = salt
-        self._count = count
+        self._header = header
+        self._identity = _identity(info)
+        self._size = info.st_size
+        self._count = 0
+        self._next_sequence = 1
         self._lock = threading.Lock()
+        self.writer: Writer = os.write if writer is None else writer
 
     def __repr__(self) -> str:
-        return f"<SecretsVault {str(self._path)!r} records={self._count}>"
+        return f"<SecretsVault {str(self._path)!r} version={self.version} records={self._count}>"
 
     @property
     def path(self) -> Path:
         """Where the vault lives."""
         return self._path
+
+    @property
+    def version(self) -> int:
+        """The file format's version: 2, or 1 for a vault not yet upgraded."""
+        return self._header.version
 
     def __len__(self) -> int:
         return self._count
@@ -175,50 +488,67 @@ class SecretsVault:
     @staticmethod
     def exists(path: str | os.PathLike[str]) -> bool:
         """Whether `open` would find a vault at ``path`` (rather than create one)."""
-        vault_path = Path(path)
-        return vault_path.exists() and vault_path.stat().st_size > 0
+        try:
+            info = Path(path).stat()
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # `open` says what is wrong with it
+        return not (stat.S_ISREG(info.st_mode) and info.st_size == 0)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], passphrase: str | Secret) -> SecretsVault:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: str | Secret,
+        *,
+        writer: Writer | None = None,
+    ) -> SecretsVault:
         """
         Open the vault at ``path`` with ``passphrase``, creating it when missing.
 
+        A vault with damaged records (or a damaged header that its copy replaces) opens;
+        `scan` says what is damaged. A vault readable by others is used with a warning.
+
         Raises:
             ConfigurationError: the passphrase is shorter than 12 characters (new vault).
+            VaultDamagedError: the header and its copy are both damaged.
             VaultError: the passphrase is wrong, or the file is not a vault.
         """
         secret = to_secret(passphrase)
         vault_path = Path(path)
         if not cls.exists(vault_path):
-            return cls._create(vault_path, secret)
-        with vault_path.open("rb") as file:
-            header_line = file.readline()
-            count = sum(1 for line in file if line.strip())
-        header = cls._read_header(vault_path, header_line)
-        kdf = header["kdf"]
-        salt = base64.b64decode(kdf["salt"])
-        aead = AESGCM(_derive_key(secret, salt, kdf["n"], kdf["r"], kdf["p"]))
-        try:
-            check = base64.b64decode(header["check"])
-            plaintext = aead.decrypt(check[:_NONCE_BYTES], check[_NONCE_BYTES:], salt)
-        except (InvalidTag, ValueError) as exc:
-            msg = "the vault key is wrong (the key check does not decrypt)"
-            raise VaultError(str(vault_path), msg) from exc
-        if plaintext != _CHECK_PLAINTEXT:
-            raise VaultError(str(vault_path), "the vault key check holds the wrong text")
-        return cls(vault_path, aead, salt, count)
+            cls.check_new_passphrase(secret)
+            return cls._create(vault_path, secret, writer=writer, exclusive=False)
+        raw, info = _read_locked(vault_path)
+        lines = _split(raw)
+        header, _, start = _locate_header(vault_path, lines)
+        warning = loose_permissions(vault_path, "vault")
+        if warning is not None:
+            _log.warning("%s", warning)
+        vault = cls(vault_path, header.unlock(vault_path, secret), header, info, writer)
+        vault._adopt(vault._scan_records(lines, start, header.version)[0], info)
+        return vault
 
-    @staticmethod
-    def _read_header(path: Path, line: bytes) -> dict[str, Any]:
-        try:
-            header = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            header = None
-        if not isinstance(header, dict) or header.get("format") != _FORMAT:
-            raise VaultError(str(path), "not a bitget-keys vault")
-        if header.get("version") != _VERSION:
-            raise VaultError(str(path), f"unknown vault version {header.get('version')!r}")
-        return header
+    @classmethod
+    def create_rescue(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: str | Secret,
+        *,
+        writer: Writer | None = None,
+    ) -> SecretsVault:
+        """
+        A new, empty vault at ``path`` for records another vault could not store.
+
+        Meant for a full disk: give it a path on another file system and the same
+        passphrase as the vault it stands in for; `bitget-keys vault list --vault PATH`
+        and the other vault commands read it like any vault.
+
+        Raises:
+            VaultError: something exists at ``path``, or it could not be created.
+        """
+        return cls._create(Path(path), to_secret(passphrase), writer=writer, exclusive=True)
 
     @staticmethod
     def check_new_passphrase(passphrase: str | Secret) -> None:
@@ -233,84 +563,345 @@ class SecretsVault:
             raise ConfigurationError(msg)
 
     @classmethod
-    def _create(cls, path: Path, passphrase: Secret) -> SecretsVault:
-        cls.check_new_passphrase(passphrase)
+    def _create(
+        cls, path: Path, passphrase: Secret, *, writer: Writer | None, exclusive: bool
+    ) -> SecretsVault:
         salt = secrets.token_bytes(16)
         aead = AESGCM(_derive_key(passphrase, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P))
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        header = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "kdf": {
-                "name": "scrypt",
-                "salt": _b64(salt),
-                "n": _SCRYPT_N,
-                "r": _SCRYPT_R,
-                "p": _SCRYPT_P,
-            },
-            "check": _b64(nonce + aead.encrypt(nonce, _CHECK_PLAINTEXT, salt)),
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole and renamed into place, so a vault file always has its header. An
-        # empty file left where the vault belongs is replaced.
-        write_private_file(path, orjson.dumps(header) + b"\n", overwrite=True)
-        return cls(path, aead, salt, 0)
+        header = _Header(
+            version=_VERSION,
+            salt=salt,
+            n=_SCRYPT_N,
+            r=_SCRYPT_R,
+            p=_SCRYPT_P,
+            check=nonce + aead.encrypt(nonce, _CHECK_PLAINTEXT, salt),
+        )
+        line = header.encode()
+        data = line + b"\n" + line + b"\n"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                # Both header lines appear at once, or the file does not appear: a second
+                # process creating the same vault finds it whole and opens it instead.
+                write_private_file(path, data)
+            except FileExistsError:
+                if exclusive:
+                    raise VaultError(str(path), "exists already; name a new file") from None
+                if cls.exists(path):
+                    return cls.open(path, passphrase, writer=writer)
+                write_private_file(path, data, overwrite=True)  # an empty file in its place
+            info = path.stat()
+        except OSError as exc:
+            detail = f"cannot create: {exc.strerror}"
+            raise VaultWriteError(str(path), detail, exc.errno) from exc
+        return cls(path, aead, header, info, writer)
+
+    def _adopt(self, entries: Sequence[StoredRecord], info: os.stat_result) -> None:
+        """Take the file's current state as known: its size and next sequence number."""
+        self._identity = _identity(info)
+        self._size = info.st_size
+        self._count = len(entries)
+        self._next_sequence = 1 + max((e.sequence or 0 for e in entries), default=0)
 
     def append(self, record: VaultRecord) -> None:
         """
         Encrypt ``record`` and append it; return only once it is on disk.
 
+        The line is written whole and fsynced under an exclusive lock of the file. On
+        any failure the file is cut back to its size before the write, and the record
+        is not stored: keep it.
+
         Raises:
-            VaultError: the write failed; the record is not stored.
+            VaultWriteError: the record is not stored (whatever went wrong); ``errno``
+                says why when the OS said (``ENOSPC`` for a full disk).
         """
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        line = _b64(nonce + self._aead.encrypt(nonce, record.to_json(), self._salt)).encode()
         with self._lock:
+            descriptor = self._open_for_writing()
             try:
-                descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                info = os.fstat(descriptor)
+                self._check_same_file(info)
+                if info.st_size != self._size:
+                    # Another process appended since: learn its records' numbers.
+                    raw = _read_all(descriptor, info.st_size)
+                    lines = _split(raw)
+                    _, _, start = _locate_header(self._path, lines)
+                    self._adopt(self._scan_records(lines, start, self.version)[0], info)
+                line = self._seal(self._plaintext(record, self._next_sequence))
+                # A line cut short by a crash is closed first, so this record gets a line
+                # of its own instead of being glued to the torn one.
+                torn = info.st_size > 0 and os.pread(descriptor, 1, info.st_size - 1) != b"\n"
+                data = (b"\n" if torn else b"") + line + b"\n"
+                self._write_whole(descriptor, data, info.st_size)
             except OSError as exc:
-                raise VaultError(str(self._path), f"could not write: {exc.strerror}") from exc
-            try:
-                size = os.fstat(descriptor).st_size
-                try:
-                    view = memoryview(line + b"\n")
-                    while view:
-                        view = view[os.write(descriptor, view) :]
-                    os.fsync(descriptor)
-                except OSError as exc:
-                    # Never leave a torn record behind: cut back to the last whole one.
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(descriptor, size)
-                        os.fsync(descriptor)
-                    raise VaultError(str(self._path), f"could not write: {exc.strerror}") from exc
+                detail = f"could not write: {exc.strerror}; the record is not stored"
+                raise VaultWriteError(str(self._path), detail, exc.errno) from exc
+            except VaultWriteError:
+                raise
+            except VaultError as exc:
+                # The file changed under us into something unreadable: not stored either.
+                detail = f"{exc.detail}; the record is not stored"
+                raise VaultWriteError(str(self._path), detail) from exc
             finally:
                 os.close(descriptor)
+            self._size = info.st_size + len(data)
             self._count += 1
+            self._next_sequence += 1
+
+    def _open_for_writing(self) -> int:
+        try:
+            return os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            detail = f"cannot open for writing: {exc.strerror}; the record is not stored"
+            raise VaultWriteError(str(self._path), detail, exc.errno) from exc
+
+    def _check_same_file(self, info: os.stat_result) -> None:
+        if _identity(info) != self._identity:
+            detail = (
+                "the vault file was replaced since it was opened (by a repair, an upgrade or "
+                "another program); the record is not stored: open the vault again"
+            )
+            raise VaultWriteError(str(self._path), detail)
+
+    def _write_whole(self, descriptor: int, data: bytes, size_before: int) -> None:
+        try:
+            self._write_all(descriptor, data)
+        except OSError:
+            # Best effort: leave no part of this record behind, so the file ends with
+            # the last record that was reported stored.
+            try:
+                os.ftruncate(descriptor, size_before)
+                os.fsync(descriptor)
+            except OSError as exc:
+                _log.warning("could not cut %s back after a failed write: %s", self._path, exc)
+            raise
+
+    def _write_all(self, descriptor: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self.writer(descriptor, view)
+            if written <= 0:
+                raise OSError(errno.EIO, "the write made no progress")
+            view = view[written:]
+        os.fsync(descriptor)
+
+    def _plaintext(self, record: VaultRecord, sequence: int) -> bytes:
+        if self.version == 1:
+            return record.to_json()
+        return orjson.dumps({"seq": sequence, "record": record.to_dict(reveal=True)})
+
+    def _seal(self, plaintext: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return _b64(nonce + self._aead.encrypt(nonce, plaintext, self._header.salt)).encode()
+
+    def _unseal(self, version: int, text: bytes) -> tuple[int | None, VaultRecord] | None:
+        """The sequence number and record of a line; ``None`` when it does not decrypt."""
+        try:
+            sealed = base64.b64decode(text, validate=True)
+            plaintext = self._aead.decrypt(
+                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._header.salt
+            )
+        except (InvalidTag, ValueError):
+            return None
+        try:
+            if version == 1:
+                return None, VaultRecord.from_json(plaintext)
+            data = orjson.loads(plaintext)
+            sequence = data["seq"]
+            if type(sequence) is not int or sequence < 1:
+                return None
+            return sequence, VaultRecord.from_dict(data["record"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _scan_records(
+        self, lines: Sequence[_Line], start: int, version: int
+    ) -> tuple[list[StoredRecord], list[Damage]]:
+        entries: list[StoredRecord] = []
+        damage: list[Damage] = []
+        seen: dict[int, int] = {}
+        highest = 0
+        damaged_since = 0  # lines that did not decrypt since the last intact record
+        for line in lines[start:]:
+            if not line.text:
+                continue
+            opened = self._unseal(version, line.text)
+            if opened is None:
+                reason = (
+                    "does not decrypt: altered, or from another vault"
+                    if line.terminated
+                    else "torn (incomplete write)"
+                )
+                damage.append(Damage(line.number, reason))
+                damaged_since += 1
+                continue
+            sequence, record = opened
+            if sequence is not None:
+                if sequence in seen:
+                    reason = f"repeats record {sequence} of line {seen[sequence]} (left out)"
+                    damage.append(Damage(line.number, reason))
+                    continue
+                if sequence < highest:
+                    reason = f"holds record {sequence} after record {highest} (out of order)"
+                    damage.append(Damage(line.number, reason))
+                elif sequence - highest - 1 > damaged_since:
+                    first, last = highest + 1, sequence - 1
+                    which = f"record {first} is" if first == last else f"records {first}-{last} are"
+                    why = "a line was removed" if not damaged_since else "lines were removed"
+                    damage.append(Damage(line.number, f"{which} missing before it ({why})"))
+                seen[sequence] = line.number
+                highest = max(highest, sequence)
+            damaged_since = 0
+            entries.append(StoredRecord(line.number, sequence, record))
+        return entries, damage
+
+    def _scan_bytes(self, raw: bytes) -> VaultScan:
+        lines = _split(raw)
+        header, damage, start = _locate_header(self._path, lines)
+        if header.salt != self._header.salt:
+            detail = "the file now holds another vault than the one opened; open it again"
+            raise VaultError(str(self._path), detail)
+        entries, more = self._scan_records(lines, start, header.version)
+        return VaultScan(tuple(entries), tuple(damage + more))
+
+    def scan(self) -> VaultScan:
+        """
+        Read every record that is intact, and say which lines are damaged and how.
+
+        Lines that do not decrypt (torn, altered, from another vault), records missing
+        between two others, repeated or out of order, and a damaged header or header
+        copy are each reported by line; a repeated record is returned once.
+
+        Raises:
+            VaultError: the file can no longer be read, or now holds another vault.
+        """
+        raw, _ = _read_locked(self._path)
+        return self._scan_bytes(raw)
+
+    def require_intact(self) -> VaultScan:
+        """
+        `scan`, refusing a vault with any damage.
+
+        Raises:
+            VaultDamagedError: something is damaged; every damaged line is listed.
+        """
+        scan = self.scan()
+        if not scan.clean:
+            raise self._damaged(scan)
+        return scan
+
+    def _damaged(self, scan: VaultScan) -> VaultDamagedError:
+        lines = "; ".join(str(damage) for damage in scan.damage)
+        detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
+        return VaultDamagedError(str(self._path), detail)
 
     def records(self) -> Iterator[VaultRecord]:
         """
-        Every record, oldest first.
+        Every record, oldest first, all or nothing.
 
         Raises:
-            VaultError: a record does not decrypt (tampered, torn, or from another vault).
+            VaultDamagedError: a line is damaged (torn, altered, from another vault,
+                missing, repeated or out of order); `scan` reads the intact ones.
         """
-        with self._path.open("rb") as file:
-            file.readline()
-            for number, line in enumerate(file, start=2):
-                text = line.strip()
-                if not text:
-                    continue
+        yield from self.require_intact().records
+
+    def upgrade(self) -> bool:
+        """
+        Rewrite a version-1 vault as version 2, with the same passphrase; atomically.
+
+        Returns whether it rewrote anything (a version-2 vault is left alone).
+
+        Raises:
+            VaultDamagedError: the vault is damaged (repair it instead).
+            VaultError: it could not be rewritten; the version-1 file is unchanged.
+        """
+        if self.version == _VERSION:
+            return False
+        with self._lock:
+            self._rewrite(None, require_intact=True)
+        return True
+
+    def repair(self, output: str | os.PathLike[str] | None = None) -> Repair:
+        """
+        Write every intact record into a repaired vault (same passphrase), atomically.
+
+        Without ``output`` the repaired vault takes the vault's name and the damaged
+        original is kept beside it as ``<name>.damaged-<UTC time>``; with ``output``
+        the repaired vault is written there (a new file) and the original is untouched.
+        Records are renumbered in their order; a repeated one is kept once. An intact
+        vault is left alone unless ``output`` is given (then it is copied).
+
+        Run it under the vault's `FileLock`, so no apply appends meanwhile.
+
+        Raises:
+            VaultError: ``output`` exists, or a file could not be written (nothing was
+                replaced then).
+        """
+        with self._lock:
+            return self._rewrite(None if output is None else Path(output), require_intact=False)
+
+    def _rewrite(self, output: Path | None, *, require_intact: bool) -> Repair:
+        descriptor = self._open_for_writing()
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            info = os.fstat(descriptor)
+            self._check_same_file(info)
+            scan = self._scan_bytes(_read_all(descriptor, info.st_size))
+            if require_intact and not scan.clean:
+                raise self._damaged(scan)
+            if scan.clean and output is None and self.version == _VERSION:
+                return Repair(len(scan.entries), (), None, None)
+            entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
+            data = self._render([entry.record for entry in entries])
+            if output is not None:
                 try:
-                    sealed = base64.b64decode(text, validate=True)
-                    plaintext = self._aead.decrypt(
-                        sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._salt
-                    )
-                except (InvalidTag, ValueError) as exc:
-                    reason = (
-                        "torn or tampered" if line.endswith(b"\n") else "torn (incomplete write)"
-                    )
-                    raise VaultError(str(self._path), f"line {number} is {reason}") from exc
-                yield VaultRecord.from_json(plaintext)
+                    write_private_file(output, data)
+                except FileExistsError as exc:
+                    detail = f"{output} exists; name a new file for the repaired vault"
+                    raise VaultError(str(self._path), detail) from exc
+                return Repair(len(entries), scan.damage, output, None)
+            kept = None if scan.clean else _keep_aside(self._path)
+            write_private_file(self._path, data, overwrite=True)
+            new_info = self._path.stat()
+        except OSError as exc:
+            detail = f"could not write the repaired vault: {exc.strerror}"
+            raise VaultError(str(self._path), detail) from exc
+        finally:
+            os.close(descriptor)
+        self._header = attrs.evolve(self._header, version=_VERSION)
+        self._adopt(self._scan_bytes(data).entries, new_info)
+        return Repair(len(entries), scan.damage, self._path, kept)
+
+    def _render(self, records: Sequence[VaultRecord]) -> bytes:
+        """A whole version-2 file holding ``records``, checked to read back as them."""
+        line = attrs.evolve(self._header, version=_VERSION).encode()
+        lines = [line, line]
+        lines += [
+            self._seal(orjson.dumps({"seq": number, "record": record.to_dict(reveal=True)}))
+            for number, record in enumerate(records, start=1)
+        ]
+        data = b"\n".join(lines) + b"\n"
+        back = _split(data)
+        entries, damage = self._scan_records(back, 2, _VERSION)
+        if damage or [entry.record for entry in entries] != list(records):  # pragma: no cover
+            raise VaultError(str(self._path), "the rewritten vault does not read back")
+        return data
+
+
+def _keep_aside(path: Path) -> Path:
+    """Give the file at ``path`` a second name, ``<name>.damaged-<UTC time>``; return it."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(1, 1000):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        kept = path.with_name(f"{path.name}.damaged-{stamp}{suffix}")
+        try:
+            os.link(path, kept)
+        except FileExistsError:
+            continue
+        _fsync_directory(path.parent)
+        return kept
+    raise FileExistsError(errno.EEXIST, "no free name to keep the damaged vault", str(path))
 
 
 def write_private_file(

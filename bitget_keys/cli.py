@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -32,16 +33,30 @@ from bitget_keys._applier import ItemResult, Status, read_live_state
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._demo import DemoSize, run_demo
 from bitget_keys._escape import escape
+from bitget_keys._files import loose_permissions, refuse_directory
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._interrupt import DRAIN_SECONDS, GracefulStop
 from bitget_keys._journal import Journal
 from bitget_keys._ledger import Ledger, SecretsNotStoredError, rescue
+from bitget_keys._lock import FileLock, LockHolder, describe
 from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, Plan, load_plan
 from bitget_keys._planner import diff_account
 from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode, format_line
 from bitget_keys._secret import Secret
-from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault, VaultRecord, write_private_file
-from bitget_keys.errors import BitgetKeysError, ConfigurationError, PlanError, VaultError
+from bitget_keys._vault import (
+    VAULT_KEY_ENV,
+    SecretsVault,
+    VaultRecord,
+    VaultScan,
+    write_private_file,
+)
+from bitget_keys.errors import (
+    BitgetKeysError,
+    ConfigurationError,
+    PlanError,
+    VaultDamagedError,
+    VaultError,
+)
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
@@ -264,11 +279,45 @@ different public IPs, give each IP its own --egress name, so that each host gets
 own budget instead of sharing one.
 
 {VAULT_KEY_HELP}
+Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
+whole run: a second apply on either fails at once naming the run that holds it, or
+waits for it with --wait-lock. A damaged vault is refused (repair it first with
+`bitget-keys vault repair`); a version-1 vault is upgraded to version 2 first. A vault
+or state file that others can read or write is used with a warning, or refused with
+--strict.
+
 Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
 """
 
 VAULT_HELP = f"""\
-Read the encrypted secrets vault that apply writes.
+Read, check and repair the encrypted secrets vault that apply writes.
+
+A damaged vault (a torn last line after a crash, an altered byte, a removed or repeated
+line) still opens: list, show and export --skip-damaged read its intact records and say
+which lines are damaged; `vault check` reports them, and `vault repair` recovers every
+intact record into a repaired vault, keeping the damaged file beside it.
+
+{VAULT_KEY_HELP}"""
+
+VAULT_CHECK_HELP = f"""\
+Read every line of the vault and report each damaged one with what is wrong with it:
+torn, altered or from another vault, missing, repeated or out of order, or a damaged
+header (read from its copy). Prints nothing secret.
+
+Exit status: 0 intact, 1 damaged (repair with `bitget-keys vault repair`), 2 the vault
+cannot be opened (no vault, wrong key).
+
+{VAULT_KEY_HELP}"""
+
+VAULT_REPAIR_HELP = f"""\
+Recover every intact record of a damaged vault into a repaired vault, with the same
+passphrase. The repaired vault is written whole and then takes the vault's name; the
+damaged original is kept beside it as VAULT.damaged-<UTC time>, never deleted. With
+--output PATH the repaired vault is written there instead (a new file) and the vault
+is left as it is. An intact vault is left alone.
+
+Repair takes the vault's lock, so it fails at once (or waits, with --wait-lock) while
+an apply is using the vault.
 
 {VAULT_KEY_HELP}"""
 
@@ -290,6 +339,9 @@ Write every record of the vault, with its secret key and passphrase in clear.
 With --output FILE the export goes to a new file created with mode 0600, written whole
 and fsynced before it appears; an existing FILE is kept unless --force (the replacement
 is 0600 too). Without --output, the secrets go to stdout, and only with --reveal.
+
+A damaged vault is refused unless --skip-damaged, which exports its intact records and
+names the damaged lines on stderr (or repair it first: `bitget-keys vault repair`).
 
 --format json (the default) is one array of objects; csv has a header row, and
 permissions and IP whitelists as space-separated lists.
@@ -342,9 +394,76 @@ def _vault_key(path: Path, *, new: bool) -> str:
 
 def _open_vault(path: Path) -> SecretsVault:
     """Open the existing vault at ``path`` (reading never creates one)."""
+    refuse_directory(path, "vault")
     if not SecretsVault.exists(path):
         raise VaultError(str(path), "no vault here (apply creates one)")
     return SecretsVault.open(path, _vault_key(path, new=False))
+
+
+def _repair_hint(path: Path) -> str:
+    return f"`bitget-keys vault repair --vault {shlex.quote(str(path))}`"
+
+
+def _intact_records(vault: SecretsVault) -> tuple[VaultRecord, ...]:
+    """The vault's intact records; any damage is named on stderr, with how to repair it."""
+    scan = vault.scan()
+    _warn_damage(vault.path, scan)
+    return scan.records
+
+
+def _warn_damage(path: Path, scan: VaultScan) -> None:
+    if scan.clean:
+        return
+    print(
+        f"bitget-keys: warning: vault {path} is damaged: {len(scan.damage)} damaged line(s); "
+        f"using its {len(scan.entries)} intact record(s)",
+        file=sys.stderr,
+    )
+    for damage in scan.damage:
+        print(f"bitget-keys: warning:   {damage}", file=sys.stderr)
+    print(
+        f"bitget-keys: {_repair_hint(path)} recovers every intact record into a repaired vault",
+        file=sys.stderr,
+    )
+
+
+def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
+    """The existing vault apply appends to: never a damaged one; version 1 is upgraded."""
+    vault = SecretsVault.open(path, key)
+    try:
+        vault.require_intact()
+    except VaultDamagedError as exc:
+        detail = (
+            f"{exc.detail}; apply never appends to a damaged vault: run {_repair_hint(path)} first"
+        )
+        raise VaultDamagedError(str(path), detail) from exc
+    if vault.upgrade():
+        print(f"bitget-keys: upgraded the vault {path} to format version 2", file=sys.stderr)
+    return vault
+
+
+def _refuse_loose(path: Path, what: str) -> None:
+    """``--strict``: refuse a vault or state file that others may read or write."""
+    problem = loose_permissions(path, what)
+    if problem is not None:
+        msg = f"--strict: refusing to use it: {problem}"
+        raise ConfigurationError(msg)
+
+
+async def _take_lock(lock: FileLock, *, wait: bool) -> None:
+    """Take ``lock`` now, or (``wait``) once its holder lets go, saying so once."""
+    if not wait:
+        lock.acquire()
+        return
+
+    def waiting(holder: LockHolder | None) -> None:
+        print(
+            f"bitget-keys: waiting for {lock.path}, in use by {describe(holder)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    await lock.acquire_waiting(on_wait=waiting)
 
 
 def _clients(
@@ -476,6 +595,28 @@ async def _confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | No
     return answer.strip().lower() in {"y", "yes"}
 
 
+async def run_locked_apply(args: argparse.Namespace) -> int:
+    """
+    `run_apply`, holding the vault's and the state file's locks for the whole run.
+
+    Both are taken (vault first, in every process) before anything is read, sent or
+    created, so a second apply on the same vault or state fails at once naming the run
+    that holds it, or waits for it with ``--wait-lock``; a new vault is created under
+    its lock.
+    """
+    for path, what in ((args.vault, "vault"), (args.state, "state file")):
+        refuse_directory(path, what)
+        if args.strict:
+            _refuse_loose(path, what)
+    command = f"bitget-keys apply {args.plan}"
+    with contextlib.ExitStack() as held:
+        for path in (args.vault, args.state):
+            lock = FileLock(path, command=command)
+            await _take_lock(lock, wait=args.wait_lock)
+            held.callback(lock.release)
+        return await run_apply(args)
+
+
 def _plan_to_apply(args: argparse.Namespace) -> Plan:
     """The plan (or shard) apply runs, once it is known that apply may run unattended."""
     plan = load_plan(args.plan)
@@ -501,7 +642,7 @@ async def run_apply(args: argparse.Namespace) -> int:
     vault_key = _vault_key(args.vault, new=new_vault)
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
-    vault = None if new_vault else SecretsVault.open(args.vault, vault_key)
+    vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
     scheduler = _redis_scheduler(args)
     gate = DispatchGate()
     clients, client_for = _clients(args.base_url, scheduler, gate)
@@ -631,8 +772,9 @@ def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | N
 async def run_vault_list(args: argparse.Namespace) -> int:
     """List the vault's keys, without their secrets."""
     vault = _open_vault(args.vault)
-    for record in vault.records():
-        print(f"{record.account}\t{record.kind}\t{record.qualified_label}\t{record.api_key}")
+    for record in _intact_records(vault):
+        fields = (record.account, record.kind, record.qualified_label, record.api_key)
+        print("\t".join(escape(field) for field in fields))
     return 0
 
 
@@ -641,7 +783,7 @@ async def run_vault_show(args: argparse.Namespace) -> int:
     vault = _open_vault(args.vault)
     found = [
         record
-        for record in vault.records()
+        for record in _intact_records(vault)
         if args.label in {record.qualified_label, record.plan_label, record.api_key}
         and args.account in {None, record.account}
     ]
@@ -655,7 +797,7 @@ async def run_vault_show(args: argparse.Namespace) -> int:
         )
         return 1
     if len(found) > 1:
-        matches = ", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found)
+        matches = escape(", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found))
         print(
             f"bitget-keys: {args.label!r} matches {len(found)} keys {where} vault "
             f"{args.vault} ({matches}); give the API key, or --account",
@@ -669,7 +811,7 @@ async def run_vault_show(args: argparse.Namespace) -> int:
         width = max(len(name) for name in data) + 2
         for name, value in data.items():
             text = ", ".join(value) if isinstance(value, list) else value
-            print(f"{name + ':':<{width}}{'-' if text in {None, ''} else text}")
+            print(f"{name + ':':<{width}}{'-' if text in {None, ''} else escape(str(text))}")
     return 0
 
 
@@ -697,11 +839,28 @@ async def run_vault_export(args: argparse.Namespace) -> int:
             "0600), or --reveal to print them to stdout"
         )
         raise ConfigurationError(msg)
+    if output is not None:
+        # Checked before any secret is decrypted.
+        if output.is_dir():
+            msg = f"--output {output} is a directory; name the file to write"
+            raise ConfigurationError(msg)
+        if not output.parent.is_dir():
+            msg = f"--output {output}: the directory {output.parent} does not exist"
+            raise ConfigurationError(msg)
     if output is not None and not args.force and output.exists():
         msg = f"{output} exists; pass --force to replace it"
         raise ConfigurationError(msg)
     vault = _open_vault(args.vault)
-    records = list(vault.records())
+    scan = vault.scan()
+    if not scan.clean and not args.skip_damaged:
+        lines = "; ".join(str(damage) for damage in scan.damage)
+        detail = (
+            f"damaged: {lines}; export leaves nothing out unless asked: pass --skip-damaged "
+            f"to export its {len(scan.entries)} intact record(s), or run {_repair_hint(args.vault)}"
+        )
+        raise VaultDamagedError(str(args.vault), detail)
+    _warn_damage(args.vault, scan)
+    records = list(scan.records)
     text = _export_text(records, args.format)
     if output is None:
         sys.stdout.write(text)
@@ -716,6 +875,57 @@ async def run_vault_export(args: argparse.Namespace) -> int:
         msg = f"{output}: cannot write ({exc.strerror})"
         raise ConfigurationError(msg) from exc
     print(f"exported {len(records)} key(s), secrets in clear, to {output}", file=sys.stderr)
+    return 0
+
+
+async def run_vault_check(args: argparse.Namespace) -> int:
+    """Report each damaged line of the vault; exit 1 when there is any."""
+    try:
+        vault = _open_vault(args.vault)
+    except VaultDamagedError as exc:
+        print(f"{args.vault}: {exc.detail}")
+        print(f"{args.vault}: damaged; no record can be recovered without its header")
+        return 1
+    scan = vault.scan()
+    for damage in scan.damage:
+        print(f"{args.vault}: {damage}")
+    version = "" if vault.version == 2 else " (format version 1: apply or repair upgrades it)"
+    if scan.clean:
+        print(f"{args.vault}: intact, {len(scan.entries)} record(s){version}")
+        return 0
+    print(
+        f"{args.vault}: damaged: {len(scan.damage)} damaged line(s), {len(scan.entries)} "
+        f"intact record(s){version}; {_repair_hint(args.vault)} recovers every intact record"
+    )
+    return 1
+
+
+async def run_vault_repair(args: argparse.Namespace) -> int:
+    """Recover every intact record into a repaired vault, keeping the damaged original."""
+    refuse_directory(args.vault, "vault")
+    if not SecretsVault.exists(args.vault):
+        raise VaultError(str(args.vault), "no vault here")
+    if args.output is not None and (args.output.exists() or args.output.is_symlink()):
+        msg = f"--output {args.output} exists; name a new file for the repaired vault"
+        raise ConfigurationError(msg)
+    lock = FileLock(args.vault, command="bitget-keys vault repair")
+    await _take_lock(lock, wait=args.wait_lock)
+    try:
+        vault = _open_vault(args.vault)
+        repair = vault.repair(args.output)
+    finally:
+        lock.release()
+    for damage in repair.damage:
+        print(f"{args.vault}: {damage}", file=sys.stderr)
+    if repair.written is None:
+        print(f"{args.vault}: intact, {repair.recovered} record(s); nothing to repair")
+    elif repair.kept is not None:
+        print(
+            f"{args.vault}: repaired: {repair.recovered} intact record(s) kept; the damaged "
+            f"original is kept as {repair.kept}"
+        )
+    else:
+        print(f"{args.vault}: {repair.recovered} intact record(s) written to {repair.written}")
     return 0
 
 
@@ -758,6 +968,75 @@ def _add_demo(commands: Any) -> None:
     demo.add_argument("--workdir", type=Path, help="where to write (default: a new temp dir)")
     demo.add_argument("--json", action="store_true", help="JSON lines: items, then a summary")
     demo.set_defaults(run=run_demo_command)
+
+
+def _add_vault(commands: Any) -> None:
+    """The ``vault`` commands and their arguments."""
+    vault = commands.add_parser(
+        "vault",
+        help="read the secrets vault",
+        description=VAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
+    vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    vault_list.set_defaults(run=run_vault_list)
+    show = vault_commands.add_parser(
+        "show",
+        help="show one key (secrets masked unless --reveal)",
+        description=VAULT_SHOW_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("label", metavar="LABEL", help="SUBACCOUNT/KEY, a key's label, or API key")
+    show.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    show.add_argument("--account", help="only keys of this plan account")
+    show.add_argument("--reveal", action="store_true", help="print the secret and passphrase")
+    show.add_argument("--json", action="store_true", help="one JSON object (masked alike)")
+    show.set_defaults(run=run_vault_show)
+    export = vault_commands.add_parser(
+        "export",
+        help="write every key with its secrets, to a new 0600 file",
+        description=VAULT_EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    export.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="new file to write (mode 0600)"
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--force", action="store_true", help="replace an existing --output")
+    export.add_argument(
+        "--reveal", action="store_true", help="without --output: print the secrets to stdout"
+    )
+    export.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="export the intact records of a damaged vault (the damaged lines are named)",
+    )
+    export.set_defaults(run=run_vault_export)
+    check = vault_commands.add_parser(
+        "check",
+        help="report damaged records by line (exit 1 when any)",
+        description=VAULT_CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    check.set_defaults(run=run_vault_check)
+    repair = vault_commands.add_parser(
+        "repair",
+        help="recover every intact record into a repaired vault",
+        description=VAULT_REPAIR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    repair.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    repair.add_argument(
+        "--output", "-o", type=Path, metavar="PATH", help="write the repaired vault here instead"
+    )
+    repair.add_argument(
+        "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
+    )
+    repair.set_defaults(run=run_vault_repair)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -852,46 +1131,19 @@ def build_parser() -> argparse.ArgumentParser:
             "counted from 0, leaves I-1 when divided by N"
         ),
     )
-    apply.set_defaults(run=run_apply)
+    apply.add_argument(
+        "--wait-lock",
+        action="store_true",
+        help="when another run holds the vault's or state file's lock, wait for it (not fail)",
+    )
+    apply.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a vault or state file that its group or others can read or write",
+    )
+    apply.set_defaults(run=run_locked_apply)
     _add_demo(commands)
-    vault = commands.add_parser(
-        "vault",
-        help="read the secrets vault",
-        description=VAULT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
-    vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
-    vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    vault_list.set_defaults(run=run_vault_list)
-    show = vault_commands.add_parser(
-        "show",
-        help="show one key (secrets masked unless --reveal)",
-        description=VAULT_SHOW_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    show.add_argument("label", metavar="LABEL", help="SUBACCOUNT/KEY, a key's label, or API key")
-    show.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    show.add_argument("--account", help="only keys of this plan account")
-    show.add_argument("--reveal", action="store_true", help="print the secret and passphrase")
-    show.add_argument("--json", action="store_true", help="one JSON object (masked alike)")
-    show.set_defaults(run=run_vault_show)
-    export = vault_commands.add_parser(
-        "export",
-        help="write every key with its secrets, to a new 0600 file",
-        description=VAULT_EXPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    export.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    export.add_argument(
-        "--output", "-o", type=Path, metavar="FILE", help="new file to write (mode 0600)"
-    )
-    export.add_argument("--format", choices=("json", "csv"), default="json")
-    export.add_argument("--force", action="store_true", help="replace an existing --output")
-    export.add_argument(
-        "--reveal", action="store_true", help="without --output: print the secrets to stdout"
-    )
-    export.set_defaults(run=run_vault_export)
+    _add_vault(commands)
     return parser
 
 

@@ -5,10 +5,14 @@ Every exception derives from `BitgetKeysError`::
 
     BitgetKeysError
     ├── ClientStateError (+RuntimeError)     used before open, after aclose, or reopened
+    │   └── LockedError                      another run holds a vault's or state file's lock
     ├── ConfigurationError (+ValueError)     bad settings or credentials
     │   └── ValidationError                  a request breaks a documented Bitget rule
     │       └── PlanError                    a plan file breaks a rule (every problem listed)
-    ├── VaultError                           wrong vault key, tampered or torn record
+    ├── VaultError                           wrong vault key, unreadable or unwritable vault
+    │   ├── VaultDamagedError                damaged header or records (`vault repair`)
+    │   └── VaultWriteError                  a record could not be stored; the caller keeps it
+    ├── JournalError                         the state file is unusable (not SQLite, locked)
     ├── TransportError                       no usable response; maybe_sent tells if it left
     │   └── RequestTimeoutError (+TimeoutError)
     ├── APIError                             Bitget answered with an error envelope or status
@@ -63,6 +67,8 @@ __all__ = [
     "CopyModelNotSupportedError",
     "DispatchStoppedError",
     "InvalidRequestError",
+    "JournalError",
+    "LockedError",
     "PermissionDeniedError",
     "PlanError",
     "Problem",
@@ -76,7 +82,9 @@ __all__ = [
     "TransportError",
     "UnifiedAccountModeError",
     "ValidationError",
+    "VaultDamagedError",
     "VaultError",
+    "VaultWriteError",
     "from_response",
 ]
 
@@ -87,6 +95,30 @@ class BitgetKeysError(Exception):
 
 class ClientStateError(BitgetKeysError, RuntimeError):
     """A client (or another stateful object) was used in a state that forbids it."""
+
+
+@attrs.define(slots=False, eq=False)
+class LockedError(ClientStateError):
+    """
+    Another run holds the lock of a vault or state file; nothing was done.
+
+    ``holder`` is what that run wrote into the lock file (its pid, host, command and
+    since when), or says that it could not be read.
+    """
+
+    #: The file the lock protects (the vault or the state file).
+    path: str
+    #: Who holds it, such as ``pid 4242 on host build-1 (bitget-keys apply plan.toml) since ...``.
+    holder: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.path, self.holder)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path} is in use by another run: {self.holder}; wait for it to finish "
+            "(or let this run wait for it with --wait-lock)"
+        )
 
 
 class ConfigurationError(BitgetKeysError, ValueError):
@@ -154,6 +186,45 @@ class VaultError(BitgetKeysError):
 
     def __str__(self) -> str:
         return f"vault {self.path}: {self.detail}"
+
+
+class VaultDamagedError(VaultError):
+    """
+    The vault file is damaged: its header, or records that are torn, altered, missing,
+    repeated or out of order. ``detail`` lists each damaged line; the intact records can
+    still be read one by one (`SecretsVault.scan`) and recovered (`bitget-keys vault
+    repair`).
+    """
+
+
+@attrs.define(slots=False, eq=False)
+class VaultWriteError(VaultError):
+    """
+    A record could not be stored (a full disk, an I/O error): it is NOT in the vault.
+
+    The vault is left as it was before the write; the caller still holds the record and
+    must keep it (retry, or write it to a rescue vault elsewhere).
+    """
+
+    #: The OS error number (``errno.ENOSPC`` for a full disk), when there was one.
+    errno: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.path, self.detail, self.errno)
+
+
+@attrs.define(slots=False, eq=False)
+class JournalError(BitgetKeysError):
+    """The provisioning state file (SQLite) can't be opened, read or written."""
+
+    path: str
+    detail: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.path, self.detail)
+
+    def __str__(self) -> str:
+        return f"state file {self.path}: {self.detail}"
 
 
 @attrs.define(slots=False, eq=False)

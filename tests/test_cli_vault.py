@@ -7,6 +7,7 @@ import csv
 import getpass
 import io
 import json
+import os
 import shutil
 import stat
 import sys
@@ -20,6 +21,8 @@ from bitget_keys import _endpoints as ep
 from bitget_keys._vault import SecretsVault, VaultRecord
 from bitget_keys.cli import main
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+from tests.test_lock import ROOT, Holder
+from tests.test_vault import write_v1
 
 KEY = "a long vault passphrase"
 MASTER = EmulatorAccount(
@@ -536,3 +539,382 @@ async def test_apply_refuses_to_run_unconfirmed(
         assert "with --json" in err
         assert emulator.audit.accepted == 0
     assert not (plan.parent / "keys.vault").exists()
+
+
+# -- damaged vaults: check, repair, and reading what is intact ---------------------------
+
+
+def keys(count: int) -> list[VaultRecord]:
+    """``count`` records of keys bg_key_00, bg_key_01, ..."""
+    return [
+        VaultRecord(
+            kind="virtual_subaccount_key",
+            account="desk-a",
+            master_uid=MASTER.uid,
+            api_key=f"bg_key_{n:02}",
+            secret_key=f"StoredSecret{n:02}",
+            passphrase=f"StoredPass{n:02}",
+            label=f"k{n:02}",
+            subaccount_name="alphabot",
+            subaccount_label="alpha",
+        )
+        for n in range(count)
+    ]
+
+
+def stored(path: Path, count: int) -> list[VaultRecord]:
+    """A vault of ``count`` keys (records on lines 3, 4, ...), written directly."""
+    vault = SecretsVault.open(path, KEY)
+    records = keys(count)
+    for record in records:
+        vault.append(record)
+    return records
+
+
+def damage(path: Path) -> None:
+    """A flipped byte in record 3 (line 5), record 6 removed (line 8), the last line torn."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    flipped = bytearray(lines[4])
+    flipped[20] = ord("A") if flipped[20] != ord("A") else ord("B")
+    lines[4] = bytes(flipped)
+    del lines[7]
+    path.write_bytes(b"".join(lines)[:-25])
+
+
+#: What survives `damage` of an 8-record vault: records 1, 2, 4, 5 and 7.
+INTACT = ["bg_key_00", "bg_key_01", "bg_key_03", "bg_key_04", "bg_key_06"]
+
+
+@pytest.fixture
+def damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
+    path = tmp_path / "keys.vault"
+    stored(path, 8)
+    damage(path)
+    return path
+
+
+def test_check_reports_each_damaged_line_and_repair_recovers_every_intact_record(
+    damaged: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """check exits 1 naming lines 5, 8, 9; repair keeps the original and recovers the rest."""
+    original = damaged.read_bytes()
+    assert main(["vault", "check", "--vault", str(damaged)]) == 1
+    out, err = capfd.readouterr()
+    assert f"{damaged}: line 5: does not decrypt" in out
+    assert f"{damaged}: line 8: record 6 is missing before it (a line was removed)" in out
+    assert f"{damaged}: line 9: torn (incomplete write)" in out
+    assert "3 damaged line(s), 5 intact record(s)" in out
+    assert "bitget-keys vault repair" in out
+    assert "StoredSecret" not in out + err
+    assert main(["vault", "repair", "--vault", str(damaged)]) == 0
+    out, err = capfd.readouterr()
+    assert "repaired: 5 intact record(s) kept" in out
+    (kept,) = damaged.parent.glob("keys.vault.damaged-*")
+    assert str(kept) in out
+    assert kept.read_bytes() == original
+    assert "line 5" in err
+    records = SecretsVault.open(damaged, KEY).require_intact().records
+    assert [r.api_key for r in records] == INTACT
+    assert [r.secret_key.reveal() for r in records] == [f"StoredSecret{key[-2:]}" for key in INTACT]
+    assert main(["vault", "check", "--vault", str(damaged)]) == 0
+    assert "intact, 5 record(s)" in capfd.readouterr().out
+    # Nothing more to repair: nothing is written or renamed.
+    assert main(["vault", "repair", "--vault", str(damaged)]) == 0
+    assert "nothing to repair" in capfd.readouterr().out
+    assert len(list(damaged.parent.glob("keys.vault.damaged-*"))) == 1
+
+
+def test_repair_to_an_output_path(damaged: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """--output writes the repaired vault there and leaves the damaged one as it is."""
+    original = damaged.read_bytes()
+    output = damaged.parent / "repaired.vault"
+    assert main(["vault", "repair", "--vault", str(damaged), "--output", str(output)]) == 0
+    assert f"5 intact record(s) written to {output}" in capfd.readouterr().out
+    assert damaged.read_bytes() == original
+    records = SecretsVault.open(output, KEY).require_intact().records
+    assert [r.api_key for r in records] == INTACT
+    assert main(["vault", "repair", "--vault", str(damaged), "--output", str(output)]) == 2
+    assert "exists" in capfd.readouterr().err
+
+
+def test_list_and_show_read_a_damaged_vault_and_say_so(
+    damaged: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """list shows the intact keys; stderr names each damaged line and the repair command."""
+    assert main(["vault", "list", "--vault", str(damaged)]) == 0
+    out, err = capfd.readouterr()
+    assert [line.split("\t")[3] for line in out.splitlines()] == INTACT
+    assert "is damaged: 3 damaged line(s); using its 5 intact record(s)" in err
+    assert "line 5: does not decrypt" in err
+    assert "line 9: torn" in err
+    assert f"`bitget-keys vault repair --vault {damaged}`" in err
+    assert main(["vault", "show", "bg_key_04", "--vault", str(damaged), "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out)["label"] == "k04"
+    assert "bitget-keys vault repair" in err
+
+
+def test_export_refuses_damage_unless_skip_damaged(
+    damaged: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """export stops on damage (exit 2, with both ways out); --skip-damaged exports the rest."""
+    output = damaged.parent / "export.json"
+    argv = ["vault", "export", "--vault", str(damaged), "--output", str(output)]
+    assert main(argv) == 2
+    out, err = capfd.readouterr()
+    assert "line 5: does not decrypt" in err
+    assert "--skip-damaged" in err
+    assert "bitget-keys vault repair" in err
+    assert "StoredSecret" not in out + err
+    assert not output.exists()
+    assert main([*argv, "--skip-damaged"]) == 0
+    err = capfd.readouterr().err
+    assert "exported 5 key(s)" in err
+    assert "line 8: record 6 is missing" in err
+    assert [row["api_key"] for row in json.loads(output.read_text())] == INTACT
+
+
+def test_both_headers_damaged_is_reported_as_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Not "wrong key": check exits 1 saying the header is damaged; list exits 2 saying so."""
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
+    path = tmp_path / "keys.vault"
+    stored(path, 2)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[0] = lines[1] = lines[0].replace(b'"check":"', b'"check":"AAAA', 1)
+    path.write_bytes(b"".join(lines))
+    assert main(["vault", "check", "--vault", str(path)]) == 1
+    out, err = capfd.readouterr()
+    assert "the header (line 1) and its copy (line 2) are damaged" in out
+    assert main(["vault", "list", "--vault", str(path)]) == 2
+    err = capfd.readouterr().err
+    assert "not a wrong vault key" in err
+    assert "key is wrong" not in err
+
+
+# -- bad paths: clear errors, early ------------------------------------------------------
+
+
+def test_export_to_a_directory_fails_before_decrypting(
+    provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """--output DIR --force is refused first: even a wrong vault key is not reached."""
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", "not the right passphrase")
+    directory = provisioned.vault.parent / "exports"
+    directory.mkdir()
+    argv = ["vault", "export", "--vault", str(provisioned.vault), "--output", str(directory)]
+    assert main([*argv, "--force"]) == 2
+    err = capfd.readouterr().err
+    assert f"--output {directory} is a directory" in err
+    assert "key is wrong" not in err
+    assert list(directory.iterdir()) == []
+    missing = provisioned.vault.parent / "nowhere" / "keys.json"
+    assert main(["vault", "export", "--vault", str(provisioned.vault), "-o", str(missing)]) == 2
+    assert "does not exist" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["list", "check", "repair", "export --reveal"])
+def test_a_directory_or_garbage_as_vault_is_a_clear_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """--vault naming a directory, or a file that is no vault: exit 2, no traceback."""
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
+    garbage = tmp_path / "garbage.vault"
+    garbage.write_bytes(b"\x00\xff\xfe garbage \x80\n\x01")
+    for vault, expected in ((tmp_path, "is a directory"), (garbage, "not a bitget-keys vault")):
+        assert main(["vault", *command.split(), "--vault", str(vault)]) == 2
+        err = capfd.readouterr().err
+        assert expected in err
+        assert "Traceback" not in err
+    assert not (tmp_path.parent / f"{tmp_path.name}.lock").exists()
+
+
+async def test_apply_with_a_directory_or_garbage_as_state_is_a_clear_error(
+    plan: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """--vault or --state naming a directory or garbage: exit 2, nothing sent or created."""
+    garbage = plan.parent / "garbage.state"
+    garbage.write_bytes(b"this is not an SQLite database, not at all\n" * 20)
+    directory = plan.parent / "somewhere"
+    directory.mkdir()
+    async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+        for flag, value, expected in (
+            ("--vault", directory, f"the vault {directory} is a directory"),
+            ("--state", directory, f"the state file {directory} is a directory"),
+            ("--state", garbage, "is not a bitget-keys state file (file is not a database)"),
+        ):
+            argv = apply_args(plan, emulator, "--yes")
+            argv[argv.index(flag) + 1] = str(value)
+            assert await cli(*argv) == 2
+            err = capfd.readouterr().err
+            assert expected in err
+            assert "Traceback" not in err
+        assert changes_sent(emulator) == []
+    assert list(directory.iterdir()) == []
+
+
+# -- apply: damaged vaults, locks, permissions -------------------------------------------
+
+
+async def test_apply_refuses_a_damaged_vault(plan: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """apply never appends to a damaged vault: exit 2 with the repair command; nothing sent."""
+    vault = plan.parent / "keys.vault"
+    stored(vault, 8)
+    damage(vault)
+    before = vault.read_bytes()
+    async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+        assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+        err = capfd.readouterr().err
+        assert "line 5: does not decrypt" in err
+        assert (
+            f"apply never appends to a damaged vault: run `bitget-keys vault repair --vault {vault}` first"
+            in err
+        )
+        assert emulator.audit.accepted == 0
+    assert vault.read_bytes() == before
+
+
+async def test_apply_upgrades_a_version_1_vault(
+    plan: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A version-1 vault is rewritten as version 2 (same key, same records), then used."""
+    vault = plan.parent / "keys.vault"
+    write_v1(vault, keys(2), key=KEY)
+    assert SecretsVault.open(vault, KEY).version == 1
+    async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+        assert await cli(*apply_args(plan, emulator, "--yes")) == 0
+    assert f"upgraded the vault {vault} to format version 2" in capfd.readouterr().err
+    upgraded = SecretsVault.open(vault, KEY)
+    assert upgraded.version == 2
+    api_keys = [r.api_key for r in upgraded.require_intact().records]
+    assert api_keys[:2] == ["bg_key_00", "bg_key_01"]
+    assert len(api_keys) == 4
+
+
+def test_strict_refuses_loose_permissions(
+    provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """apply --strict refuses a vault others can read, naming it, its mode and the chmod."""
+    provisioned.vault.chmod(0o640)
+    plan = provisioned.vault.parent / "plan.toml"
+    plan.write_text(PLAN)
+    state = provisioned.vault.parent / "keys.state"
+    argv = ["apply", str(plan), "--vault", str(provisioned.vault), "--state", str(state)]
+    assert main([*argv, "--yes", "--strict", "--base-url", "http://127.0.0.1:9"]) == 2
+    err = capfd.readouterr().err
+    assert f"the vault {provisioned.vault} can be read by its group (mode 0640)" in err
+    assert f"run: chmod 600 {provisioned.vault}" in err
+    assert "--strict" in err
+    assert not state.exists()
+
+
+def test_loose_permissions_are_warned_about(
+    provisioned: Provisioned, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Without --strict the vault is used, with a warning naming the chmod to run."""
+    provisioned.vault.chmod(0o604)
+    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "can be read by others (mode 0604)" in warning
+    assert f"chmod 600 {provisioned.vault}" in warning
+
+
+async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
+    plan: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Another process holds the vault's (or the state file's) lock: apply exits 2 at once
+    naming it, sending nothing; a real apply process with --wait-lock says whom it waits
+    for, and provisions once the holder has gone.
+    """
+    vault, state = plan.parent / "keys.vault", plan.parent / "keys.state"
+    holders = [Holder(vault)]
+    try:
+        async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+            assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+            err = capfd.readouterr().err
+            assert f"{vault} is in use by another run: pid {holders[0].pid} on host" in err
+            assert "(bitget-keys apply plan.toml)" in err
+            holders.append(Holder(state))
+            holders[0].let_go()
+            assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+            assert f"{state} is in use by another run: pid {holders[1].pid}" in (
+                capfd.readouterr().err
+            )
+            assert emulator.audit.accepted == 0
+            assert not vault.exists()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bitget_keys",
+                *apply_args(plan, emulator, "--yes", "--wait-lock"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            assert process.stderr is not None
+            line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
+            assert f"waiting for {state}, in use by pid {holders[1].pid}" in line
+            assert emulator.audit.accepted == 0
+            holders[1].let_go()
+            out, err_bytes = await asyncio.wait_for(process.communicate(), 120)
+            assert process.returncode == 0, err_bytes.decode()
+            assert "desk-a: key alpha/read: created" in out.decode()
+        assert len(SecretsVault.open(vault, KEY)) == 2
+    finally:
+        for holder in holders:
+            holder.stop()
+
+
+async def start_apply(plan: Path, emulator: Emulator, *extra: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bitget_keys",
+        *apply_args(plan, emulator, "--yes", *extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["fail-at-once", "wait-lock"])
+async def test_two_applies_started_together_share_nothing_but_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: bool
+) -> None:
+    """
+    Two real apply processes on one new vault and state, started together, three times:
+    one runs, the other stops naming it (or waits with --wait-lock and finds nothing to
+    do). Every time: the emulator holds exactly the plan, no key twice, and the vault
+    opens intact with exactly the created keys and their secrets.
+    """
+    environment(monkeypatch)
+    for attempt in range(3):
+        directory = tmp_path / f"attempt{attempt}"
+        directory.mkdir()
+        plan = directory / "plan.toml"
+        plan.write_text(PLAN)
+        async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+            extra = ("--wait-lock",) if wait else ()
+            processes = [await start_apply(plan, emulator, *extra) for _ in range(2)]
+            outputs = [await asyncio.wait_for(p.communicate(), 120) for p in processes]
+            codes = sorted(p.returncode or 0 for p in processes)
+            errors = [err.decode() for _, err in outputs]
+            if codes == [0, 2]:
+                assert not wait
+                assert any("is in use by another run: pid" in err for err in errors), errors
+            else:
+                assert codes == [0, 0], errors
+            (sub,) = emulator.exchange.subaccounts(MASTER.uid)
+            created = sorted(api_key for _, api_key in sub["keys"])
+            assert len(created) == len(set(created)) == 2
+            vault = SecretsVault.open(directory / "keys.vault", KEY)
+            records = vault.require_intact().records
+            assert sorted(r.api_key for r in records) == created
+            for record in records:
+                assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)

@@ -58,6 +58,9 @@ def test_tree() -> None:
     assert issubclass(e.UnifiedAccountModeError, e.PermissionDeniedError)
     assert issubclass(e.CopyAPIKeyExistsError, e.QuotaExceededError)
     assert issubclass(e.ConflictError, e.InvalidRequestError)
+    assert issubclass(e.VaultDamagedError, e.VaultError)
+    assert issubclass(e.VaultWriteError, e.VaultError)
+    assert issubclass(e.LockedError, e.ClientStateError)
     for name in e.__all__:
         obj = getattr(e, name)
         if isinstance(obj, type) and issubclass(obj, BaseException):
@@ -75,6 +78,10 @@ def test_tree() -> None:
         e.ValidationError((e.Problem("label", "must be 1-20 characters"),), "Request"),
         e.ResponseDecodeError("/p", ("data.x: missing",)),
         e.RateLimitWaitTooLongError("/p", "42", 3.0, 1.0),
+        e.VaultWriteError("keys.vault", "could not write", 28),
+        e.VaultDamagedError("keys.vault", "damaged: line 3: torn"),
+        e.JournalError("keys.state", "is locked by another program"),
+        e.LockedError("keys.vault", "pid 1 on host h (bitget-keys apply p.toml), since t"),
     ],
 )
 def test_errors_pickle(error: e.BitgetKeysError) -> None:
