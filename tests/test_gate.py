@@ -13,7 +13,14 @@ import asyncio
 import pytest
 import yarl
 
-from bitget_keys import Client, ClientConfig, DispatchGate, GateState, RateLimitScheduler
+from bitget_keys import (
+    Client,
+    ClientConfig,
+    DispatchGate,
+    GateState,
+    RateLimitScheduler,
+    Scheduler,
+)
 from bitget_keys import models as m
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import DispatchStoppedError, TransportError
@@ -77,6 +84,18 @@ async def new_subaccount(emulator: Emulator) -> str:
         return sub.subaccount_uid
 
 
+def gated_client(
+    transport: HeldTransport, gate: DispatchGate, scheduler: Scheduler | None = None
+) -> Client:
+    return Client(
+        MASTER.credentials,
+        transport=transport,  # type: ignore[arg-type]
+        scheduler=scheduler,
+        config=ClientConfig(sync_clock=False),
+        gate=gate,
+    )
+
+
 async def settle(clock: LoopClock) -> None:
     await clock.advance(0)
 
@@ -91,13 +110,7 @@ async def test_close_stops_waiting_changes_and_lets_the_one_on_the_wire_finish(
     transport = HeldTransport(emulator)
     gate = DispatchGate()
     scheduler = RateLimitScheduler()
-    client = Client(
-        MASTER.credentials,
-        transport=transport,  # type: ignore[arg-type]
-        scheduler=scheduler,
-        config=ClientConfig(sync_clock=False),
-        gate=gate,
-    )
+    client = gated_client(transport, gate, scheduler=scheduler)
     uid = await new_subaccount(emulator)
     tasks = [
         asyncio.create_task(client.create_virtual_subaccount_api_key(key_request(f"key{i}", uid)))
@@ -131,12 +144,7 @@ async def test_a_closed_gate_lets_reads_through_and_refuses_new_changes(
     transport = HeldTransport(emulator)
     transport.release.set()
     gate = DispatchGate()
-    client = Client(
-        MASTER.credentials,
-        transport=transport,  # type: ignore[arg-type]
-        config=ClientConfig(sync_clock=False),
-        gate=gate,
-    )
+    client = gated_client(transport, gate)
     gate.close("closed for changes")
     assert gate.state is GateState.CLOSED
     read = asyncio.create_task(client.list_virtual_subaccounts())
@@ -155,12 +163,7 @@ async def test_abort_abandons_the_wire_as_unknown_and_stops_waiting_reads(
 ) -> None:
     transport = HeldTransport(emulator)
     gate = DispatchGate()
-    client = Client(
-        MASTER.credentials,
-        transport=transport,  # type: ignore[arg-type]
-        config=ClientConfig(sync_clock=False),
-        gate=gate,
-    )
+    client = gated_client(transport, gate)
     create = asyncio.create_task(client.create_virtual_subaccount_api_key(key_request("a")))
     await settle(clock)
     assert len(gate.on_wire) == 1
@@ -181,12 +184,7 @@ async def test_a_cancellation_that_is_not_the_gates_stays_a_cancellation(
     """The gate converts only its own stops; a caller's cancel is not swallowed."""
     transport = HeldTransport(emulator)
     gate = DispatchGate()
-    client = Client(
-        MASTER.credentials,
-        transport=transport,  # type: ignore[arg-type]
-        config=ClientConfig(sync_clock=False),
-        gate=gate,
-    )
+    client = gated_client(transport, gate)
     create = asyncio.create_task(client.create_virtual_subaccount_api_key(key_request("a")))
     await settle(clock)
     create.cancel()
@@ -201,13 +199,7 @@ async def test_drain_waits_for_the_answers_on_the_wire(
 ) -> None:
     transport = HeldTransport(emulator)
     gate = DispatchGate()
-    client = Client(
-        MASTER.credentials,
-        transport=transport,  # type: ignore[arg-type]
-        config=ClientConfig(sync_clock=False),
-        scheduler=Unpaced(),
-        gate=gate,
-    )
+    client = gated_client(transport, gate, scheduler=Unpaced())
     uid = await new_subaccount(emulator)
     create = asyncio.create_task(client.create_virtual_subaccount_api_key(key_request("a", uid)))
     await settle(clock)
