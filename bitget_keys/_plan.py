@@ -516,3 +516,10 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError((Problem(source, f"not valid TOML: {exc}"),), source) from exc
     return parse_plan(data, environ=environ, source=source)
+
+
+def shard_plan(plan: Plan, index: int, count: int) -> Plan:
+    """The accounts of shard ``index`` of ``count`` (1-based): position % count == index - 1."""
+    return attrs.evolve(
+        plan, accounts=tuple(a for k, a in enumerate(plan.accounts) if k % count == index - 1)
+    )

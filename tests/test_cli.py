@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -80,8 +81,8 @@ def test_bad_accounts_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_accounts_file_typos_are_refused(tmp_path: Path) -> None:
     """Unknown keys, string booleans and unknown copy models are errors, not silently read."""
-    from bitget_keys.cli import _load_accounts
     from bitget_keys.errors import ConfigurationError
+    from bitget_keys.testing._accounts_file import load_accounts_file as _load_accounts
 
     base = '[[accounts]]\nuid = "1"\napi_key = "k"\nsecret_key = "s"\npassphrase = "p"\n'
     for extra, fragment in (
@@ -106,7 +107,7 @@ def test_a_closed_pipe_ends_quietly(
     async def reader_left(_args: object) -> int:
         raise BrokenPipeError
 
-    monkeypatch.setattr("bitget_keys.cli.run_vault_list", reader_left)
+    monkeypatch.setattr("bitget_keys.cli.vault.run_list", reader_left)
     assert main(["vault", "list", "--vault", "nowhere.vault"]) == 141
     assert "Traceback" not in capfd.readouterr().err
 
@@ -173,8 +174,8 @@ def test_accounts_file_of_the_wrong_shape_is_a_clear_error(
     tmp_path: Path, text: str, fragment: str
 ) -> None:
     """Wrong types anywhere in the accounts file name the file and the field."""
-    from bitget_keys.cli import _load_accounts
     from bitget_keys.errors import ConfigurationError
+    from bitget_keys.testing._accounts_file import load_accounts_file as _load_accounts
 
     path = tmp_path / "accounts.toml"
     path.write_text(text)
@@ -186,7 +187,7 @@ def test_accounts_file_of_the_wrong_shape_is_a_clear_error(
 
 def test_accounts_file_with_broker_subaccounts_loads(tmp_path: Path) -> None:
     """The checked shape is the documented one: a broker with a seeded sub-account key."""
-    from bitget_keys.cli import _load_accounts
+    from bitget_keys.testing._accounts_file import load_accounts_file as _load_accounts
 
     path = tmp_path / "accounts.toml"
     path.write_text(
@@ -236,3 +237,31 @@ def test_printed_credentials_are_escaped(tmp_path: Path) -> None:
         rest, _ = process.communicate(timeout=10)
     assert line == "uid=1 api_key=k\\nuid=666 api_key=forged\\u202e secret_key=s passphrase=p\n"
     assert "forged" not in rest
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["vault", "list", "--vault", "missing.vault"]], ids=["help", "vault-list"]
+)
+def test_light_commands_do_not_load_the_emulator_redis_or_the_demo(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """Each command is imported when it runs: --help and vault list load no web server."""
+    probe = (
+        "import sys\n"
+        "from bitget_keys.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('aiohttp.web', 'redis', 'bitget_keys._demo', 'bitget_keys.testing')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis' or m in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -29,8 +29,8 @@ import redis.asyncio as aioredis
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import _endpoints as ep
-from bitget_keys._plan import load_plan
-from bitget_keys.cli import main, shard_plan
+from bitget_keys._plan import load_plan, shard_plan
+from bitget_keys.cli import main
 from bitget_keys.errors import (
     APIError,
     ClientStateError,

@@ -11,10 +11,13 @@ global name uniqueness, answers with Bitget's envelopes and codes, can inject fa
 which it injected, and audits every lane so tests can prove no window held more than the
 limit.
 
+`load_accounts_file` reads the accounts file of ``bitget-keys emulator --accounts``.
+
 `LoopClock` drives a running loop's clock by hand, so tests of anything rate-limited
 (the emulator's windows and the client's scheduler alike) run without sleeping.
 """
 
+from bitget_keys.testing._accounts_file import load_accounts_file
 from bitget_keys.testing._clock import LoopClock
 from bitget_keys.testing._server import (
     DroppedAnswer,
@@ -37,4 +40,5 @@ __all__ = [
     "Limits",
     "LoopClock",
     "Unpaced",
+    "load_accounts_file",
 ]

@@ -1,0 +1,61 @@
+"""
+The ``bitget-keys`` command line.
+
+``main(argv)`` parses arguments and runs the chosen command with `asyncio.run`; it is
+the only place this package starts an event loop or configures logging. Each command
+lives in its own module, imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from bitget_keys._escape import escape
+from bitget_keys.cli._parser import build_parser
+from bitget_keys.errors import BitgetKeysError, PlanError
+
+__all__ = ["build_parser", "main"]
+
+
+def _command(target: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
+    """The command ``module:function`` names, imported now (see `bitget_keys.cli._parser`)."""
+    module, _, function = target.partition(":")
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = getattr(
+        importlib.import_module(f"bitget_keys.cli.{module}"), function
+    )
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(asyncio.run(_command(args.run)(args)))
+    except PlanError as exc:
+        # One line per problem, each escaped by the error itself.
+        print(exc, file=sys.stderr)
+        return 2
+    except BitgetKeysError as exc:
+        # Messages quote paths, plan values and Bitget's answers: one line, escaped.
+        print(escape(f"bitget-keys: {exc}"), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`bitget-keys vault list | head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

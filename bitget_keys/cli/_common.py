@@ -1,0 +1,149 @@
+"""What several commands share: the vault passphrase, opening a vault, locks, clients."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._files import refuse_directory
+from bitget_keys._gate import DispatchGate
+from bitget_keys._lock import FileLock, LockHolder, describe
+from bitget_keys._plan import AccountSpec
+from bitget_keys._vault import (
+    VAULT_KEY_ENV,
+    SecretsVault,
+    VaultRecord,
+    VaultScan,
+)
+from bitget_keys.errors import (
+    ConfigurationError,
+    VaultError,
+)
+
+#: Where ``apply --redis`` comes from when it is not given.
+REDIS_URL_ENV = "BITGET_KEYS_REDIS_URL"
+
+
+#: Where ``apply --egress`` comes from when it is not given.
+EGRESS_ENV = "BITGET_KEYS_EGRESS"
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def ask_secret(prompt: str) -> str:
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
+def vault_passphrase(path: Path, *, new: bool) -> str:
+    """
+    The vault passphrase: ``$BITGET_KEYS_VAULT_KEY``, else asked for on the terminal.
+
+    A new vault's passphrase is asked for twice, and the two must match; it is checked
+    for length before anything is created.
+    """
+    key = os.environ.get(VAULT_KEY_ENV)
+    if key:
+        if new:
+            SecretsVault.check_new_passphrase(key)
+        return key
+    if not stdin_is_terminal():
+        msg = (
+            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase, "
+            "or run from a terminal to be asked for it"
+        )
+        raise ConfigurationError(msg)
+    if not new:
+        key = ask_secret(f"Passphrase of the vault {path}: ")
+        if not key:
+            msg = f"no vault passphrase given (or set {VAULT_KEY_ENV})"
+            raise ConfigurationError(msg)
+        return key
+    key = ask_secret(f"Passphrase for the new vault {path} (12 characters or more): ")
+    SecretsVault.check_new_passphrase(key)
+    if key != ask_secret("The same passphrase again: "):
+        msg = "the two passphrases differ; no vault was created"
+        raise ConfigurationError(msg)
+    return key
+
+
+def open_vault(path: Path) -> SecretsVault:
+    """Open the existing vault at ``path`` (reading never creates one)."""
+    refuse_directory(path, "vault")
+    if not SecretsVault.exists(path):
+        raise VaultError(str(path), "no vault here (apply creates one)")
+    return SecretsVault.open(path, vault_passphrase(path, new=False))
+
+
+def repair_hint(path: Path) -> str:
+    return f"`bitget-keys vault repair --vault {shlex.quote(str(path))}`"
+
+
+def intact_records(vault: SecretsVault) -> tuple[VaultRecord, ...]:
+    """The vault's intact records; any damage is named on stderr, with how to repair it."""
+    scan = vault.scan()
+    warn_damage(vault.path, scan)
+    return scan.records
+
+
+def warn_damage(path: Path, scan: VaultScan) -> None:
+    if scan.clean:
+        return
+    print(
+        f"bitget-keys: warning: vault {path} is damaged: {len(scan.damage)} damaged line(s); "
+        f"using its {len(scan.entries)} intact record(s)",
+        file=sys.stderr,
+    )
+    for damage in scan.damage:
+        print(f"bitget-keys: warning:   {damage}", file=sys.stderr)
+    print(
+        f"bitget-keys: {repair_hint(path)} recovers every intact record into a repaired vault",
+        file=sys.stderr,
+    )
+
+
+async def take_lock(lock: FileLock, *, wait: bool) -> None:
+    """Take ``lock`` now, or (``wait``) once its holder lets go, saying so once."""
+    if not wait:
+        lock.acquire()
+        return
+
+    def waiting(holder: LockHolder | None) -> None:
+        print(
+            f"bitget-keys: waiting for {lock.path}, in use by {describe(holder)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    await lock.acquire_waiting(on_wait=waiting)
+
+
+def make_clients(
+    base_url: str | None, scheduler: Scheduler | None = None, gate: DispatchGate | None = None
+) -> tuple[dict[str, Client], Any]:
+    clients: dict[str, Client] = {}
+    # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
+    server_clock = ServerClock()
+
+    def client_for(account: AccountSpec) -> Client:
+        if account.name not in clients:
+            clients[account.name] = Client(
+                account.credentials,
+                base_url=base_url,
+                config=ClientConfig(),
+                scheduler=scheduler,
+                server_clock=server_clock,
+                gate=gate,
+            )
+        return clients[account.name]
+
+    return clients, client_for

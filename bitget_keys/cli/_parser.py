@@ -1,0 +1,372 @@
+"""
+The argument parser of every command.
+
+It imports no command: each parser names its command as ``module:function``, and
+`bitget_keys.cli.main` imports that module only when the command runs, so ``--help`` and
+``vault list`` do not load the emulator's web server, Redis or the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bitget_keys._interrupt import DRAIN_SECONDS
+from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS
+from bitget_keys._vault import (
+    VAULT_KEY_ENV,
+)
+from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
+
+EMULATOR_HELP = """\
+Serve the bundled Bitget emulator on loopback until interrupted.
+
+The accounts file (TOML) lists master accounts:
+
+    [[accounts]]
+    uid = "1000000001"
+    api_key = "bg_example"
+    secret_key = "example-secret"
+    passphrase = "ExamplePass1"
+    broker = false          # ND broker: may use the broker endpoints
+    copy_trader = "new"     # "new", "old", or leave out for a non-trader
+    unified = false         # unified-account masters get 40085
+    ip_list = []            # the key's whitelist; callers from elsewhere get 40038
+
+    [[accounts.broker_subaccounts]]   # optional, for broker accounts
+    sub_uid = "5550001"
+    api_key = "bg_sub_key"
+    passphrase = "SubKeyPass1"
+    permissions = ["spot_trade"]
+    perm_type = "readonly"
+
+Without a file, --generate accounts are made up; --print-credentials shows them.
+"""
+
+
+VAULT_KEY_HELP = f"""\
+The vault passphrase comes from ${VAULT_KEY_ENV}; when that is unset and
+stdin is a terminal, it is asked for (twice for a new vault); otherwise the command
+stops. A new vault's passphrase needs 12 characters or more.
+"""
+
+
+APPLY_HELP = f"""\
+Create what the plan says is missing, and store every new key's secret and passphrase
+in the encrypted vault (--vault) the moment Bitget answers.
+
+Without --yes, apply first shows what it would create or change (as `plan` does) and
+asks before creating or changing anything; answer y to go on. When stdin is not a terminal, or with
+--json, there is no one to ask: apply then refuses to start unless --yes is given
+(review with `bitget-keys plan` first).
+
+Several apply processes, on one host or many, can split a plan: run it with
+--shard 1/N, ..., --shard N/N (each with its own --vault and --state), and give
+them all the same --redis URL so that they share Bitget's per-UID limits. Without
+--redis each process keeps its own limits, which is exact only while no two processes
+use the same master account. When Redis is unreachable, nothing is sent. Processes
+behind one public IP share its budget (6,000 requests a minute); on hosts behind
+different public IPs, give each IP its own --egress name, so that each host gets its
+own budget instead of sharing one.
+
+{VAULT_KEY_HELP}
+Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
+whole run: a second apply on either fails at once naming the run that holds it, or
+waits for it with --wait-lock. A damaged vault is refused (repair it first with
+`bitget-keys vault repair`); a version-1 vault is upgraded to version 2 first. A vault
+or state file that others can read or write is used with a warning, or refused with
+--strict.
+
+Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
+"""
+
+
+VAULT_HELP = f"""\
+Read, check and repair the encrypted secrets vault that apply writes.
+
+A damaged vault (a torn last line after a crash, an altered byte, a removed or repeated
+line) still opens: list, show and export --skip-damaged read its intact records and say
+which lines are damaged; `vault check` reports them, and `vault repair` recovers every
+intact record into a repaired vault, keeping the damaged file beside it.
+
+{VAULT_KEY_HELP}"""
+
+
+VAULT_CHECK_HELP = f"""\
+Read every line of the vault and report each damaged one with what is wrong with it:
+torn, altered or from another vault, missing, repeated or out of order, or a damaged
+header (read from its copy). Prints nothing secret.
+
+Exit status: 0 intact, 1 damaged (repair with `bitget-keys vault repair`), 2 the vault
+cannot be opened (no vault, wrong key).
+
+{VAULT_KEY_HELP}"""
+
+
+VAULT_REPAIR_HELP = f"""\
+Recover every intact record of a damaged vault into a repaired vault, with the same
+passphrase. The repaired vault is written whole and then takes the vault's name; the
+damaged original is kept beside it as VAULT.damaged-<UTC time>, never deleted. With
+--output PATH the repaired vault is written there instead (a new file) and the vault
+is left as it is. An intact vault is left alone.
+
+Repair takes the vault's lock, so it fails at once (or waits, with --wait-lock) while
+an apply is using the vault.
+
+{VAULT_KEY_HELP}"""
+
+
+VAULT_SHOW_HELP = f"""\
+Show the vault record of one key. Secrets are printed as ******** unless --reveal.
+
+LABEL is what `bitget-keys vault list` shows in its third column: SUBACCOUNT/KEY (the
+Bitget sub-account name and the key's label) for a sub-account key, or just the label
+for other keys (a copy key is "copy"). The plan's names work too: SUB-LABEL/KEY, as
+apply's output shows the key (e.g. alpha/trade). So does an API key. Exactly one record must
+match: exit status 1 when none does, 2 when several do (narrow with --account, the
+plan's account name, or give the API key).
+
+{VAULT_KEY_HELP}"""
+
+
+VAULT_EXPORT_HELP = f"""\
+Write every record of the vault, with its secret key and passphrase in clear.
+
+With --output FILE the export goes to a new file created with mode 0600, written whole
+and fsynced before it appears; an existing FILE is kept unless --force (the replacement
+is 0600 too). Without --output, the secrets go to stdout, and only with --reveal.
+
+A damaged vault is refused unless --skip-damaged, which exports its intact records and
+names the damaged lines on stderr (or repair it first: `bitget-keys vault repair`).
+
+--format json (the default) is one array of objects; csv has a header row, and
+permissions and IP whitelists as space-separated lists.
+
+{VAULT_KEY_HELP}"""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` with 1 <= I <= N, for ``apply --shard``."""
+    index, slash, count = text.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit():
+        msg = f"expected I/N such as 1/4 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        msg = f"I must be between 1 and N in I/N (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return i, n
+
+
+def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f"{low} or more"
+            msg = f"must be {bounds} (got {value})"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
+
+
+def _add_demo(commands: Any) -> None:
+    """The ``demo`` command's arguments."""
+    demo = commands.add_parser(
+        "demo",
+        help="provision sub-accounts and keys at scale against the bundled emulator",
+        description=(
+            "Serve the bundled emulator (Bitget's rate limits and quotas) in process, write "
+            "an example plan, apply it with the progress display, apply it again to show "
+            "that nothing is left to do, and summarise what the emulator saw. Needs no "
+            "Bitget account; everything is written to --workdir."
+        ),
+    )
+    demo.add_argument("--accounts", type=_at_least(1), default=5, help="master accounts (5)")
+    demo.add_argument(
+        "--subaccounts", type=_at_least(1, MAX_SUBACCOUNTS), default=20, help="per master (20)"
+    )
+    demo.add_argument("--keys", type=_at_least(1, MAX_KEYS), default=2, help="per sub-account (2)")
+    demo.add_argument("--workdir", type=Path, help="where to write (default: a new temp dir)")
+    demo.add_argument("--json", action="store_true", help="JSON lines: items, then a summary")
+    demo.set_defaults(run="demo:run")
+
+
+def _add_vault(commands: Any) -> None:
+    """The ``vault`` commands and their arguments."""
+    vault = commands.add_parser(
+        "vault",
+        help="read the secrets vault",
+        description=VAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
+    vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    vault_list.set_defaults(run="vault:run_list")
+    show = vault_commands.add_parser(
+        "show",
+        help="show one key (secrets masked unless --reveal)",
+        description=VAULT_SHOW_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("label", metavar="LABEL", help="SUBACCOUNT/KEY, a key's label, or API key")
+    show.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    show.add_argument("--account", help="only keys of this plan account")
+    show.add_argument("--reveal", action="store_true", help="print the secret and passphrase")
+    show.add_argument("--json", action="store_true", help="one JSON object (masked alike)")
+    show.set_defaults(run="vault:run_show")
+    export = vault_commands.add_parser(
+        "export",
+        help="write every key with its secrets, to a new 0600 file",
+        description=VAULT_EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    export.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="new file to write (mode 0600)"
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--force", action="store_true", help="replace an existing --output")
+    export.add_argument(
+        "--reveal", action="store_true", help="without --output: print the secrets to stdout"
+    )
+    export.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="export the intact records of a damaged vault (the damaged lines are named)",
+    )
+    export.set_defaults(run="vault:run_export")
+    check = vault_commands.add_parser(
+        "check",
+        help="report damaged records by line (exit 1 when any)",
+        description=VAULT_CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    check.set_defaults(run="vault:run_check")
+    repair = vault_commands.add_parser(
+        "repair",
+        help="recover every intact record into a repaired vault",
+        description=VAULT_REPAIR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    repair.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    repair.add_argument(
+        "--output", "-o", type=Path, metavar="PATH", help="write the repaired vault here instead"
+    )
+    repair.add_argument(
+        "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
+    )
+    repair.set_defaults(run="vault:run_repair")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="bitget-keys", description="Create and manage Bitget API keys at scale."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the bundled Bitget emulator",
+        description=EMULATOR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    emulator.add_argument("--accounts", type=Path, help="TOML file of accounts")
+    emulator.add_argument("--generate", type=int, default=3, help="accounts to make up")
+    emulator.add_argument("--seed", type=int, default=0)
+    emulator.add_argument("--no-ip-limit", action="store_true", help="no per-IP limit")
+    emulator.add_argument(
+        "--print-credentials", action="store_true", help="print each account's secrets"
+    )
+    emulator.set_defaults(run="emulator:run")
+    plan = commands.add_parser("plan", help="show what apply would create or change")
+    plan.add_argument("plan", type=Path)
+    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
+    plan.set_defaults(run="plan:run")
+    apply = commands.add_parser(
+        "apply",
+        help="create what the plan says is missing",
+        description=APPLY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    apply.add_argument("plan", type=Path)
+    apply.add_argument(
+        "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
+    )
+    apply.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
+    apply.add_argument("--json", action="store_true", help="one JSON object per item")
+    apply.add_argument(
+        "--yes",
+        action="store_true",
+        help="apply without asking (required when stdin is not a terminal, and with --json)",
+    )
+    apply.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get(REDIS_URL_ENV) or None,
+        help=(
+            "share rate limits with every other process using this Redis, such as "
+            f"redis://:PASSWORD@host:6379/0 (default ${REDIS_URL_ENV}, which keeps the "
+            "password out of the process list); needs bitget-keys[redis]"
+        ),
+    )
+    apply.add_argument(
+        "--egress",
+        metavar="NAME",
+        help=(
+            "with --redis: the name of this host's public IP, whose per-IP budget every "
+            "process with the same name shares (default $"
+            f"{EGRESS_ENV}, else 'default'); up to 64 letters, digits and . _ : -"
+        ),
+    )
+    apply.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=DRAIN_SECONDS,
+        metavar="SECONDS",
+        help=(
+            "on Ctrl-C or SIGTERM, how long to wait for answers to requests already sent, "
+            f"so their secrets are stored (default {DRAIN_SECONDS:.0f})"
+        ),
+    )
+    apply.add_argument(
+        "--rescue-dir",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "if the vault cannot be written (a full disk), save the secrets that arrived "
+            "to a new emergency vault in DIR (default: ask on a terminal, else $HOME)"
+        ),
+    )
+    apply.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help=(
+            "apply only shard I of N (1-based): the accounts whose position in the plan, "
+            "counted from 0, leaves I-1 when divided by N"
+        ),
+    )
+    apply.add_argument(
+        "--wait-lock",
+        action="store_true",
+        help="when another run holds the vault's or state file's lock, wait for it (not fail)",
+    )
+    apply.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a vault or state file that its group or others can read or write",
+    )
+    apply.set_defaults(run="apply:run_locked_apply")
+    _add_demo(commands)
+    _add_vault(commands)
+    return parser

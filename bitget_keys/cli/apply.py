@@ -1,0 +1,250 @@
+"""``bitget-keys apply``: make live state match the plan, under the vault's and state's locks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.text import Text
+
+from bitget_keys._applier import ItemResult, Status
+from bitget_keys._files import loose_permissions, refuse_directory
+from bitget_keys._gate import DispatchGate, GateState
+from bitget_keys._interrupt import GracefulStop
+from bitget_keys._journal import Journal
+from bitget_keys._ledger import Ledger, SecretsNotStoredError, rescue
+from bitget_keys._lock import FileLock
+from bitget_keys._plan import Plan, load_plan, shard_plan
+from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode, format_line
+from bitget_keys._secret import Secret
+from bitget_keys._vault import (
+    SecretsVault,
+)
+from bitget_keys.cli._common import (
+    EGRESS_ENV,
+    make_clients,
+    repair_hint,
+    stdin_is_terminal,
+    take_lock,
+    vault_passphrase,
+)
+from bitget_keys.cli.plan import confirm_changes
+from bitget_keys.errors import (
+    ConfigurationError,
+    VaultDamagedError,
+    VaultError,
+)
+from bitget_keys.redis_limits import RedisRateLimitScheduler
+
+
+def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
+    """The existing vault apply appends to: never a damaged one; version 1 is upgraded."""
+    vault = SecretsVault.open(path, key)
+    try:
+        vault.require_intact()
+    except VaultDamagedError as exc:
+        detail = (
+            f"{exc.detail}; apply never appends to a damaged vault: run {repair_hint(path)} first"
+        )
+        raise VaultDamagedError(str(path), detail) from exc
+    if vault.upgrade():
+        print(f"bitget-keys: upgraded the vault {path} to format version 2", file=sys.stderr)
+    return vault
+
+
+def _refuse_loose(path: Path, what: str) -> None:
+    """``--strict``: refuse a vault or state file that others may read or write."""
+    problem = loose_permissions(path, what)
+    if problem is not None:
+        msg = f"--strict: refusing to use it: {problem}"
+        raise ConfigurationError(msg)
+
+
+def _redis_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | None:
+    """One scheduler sharing limits through Redis for every client of this apply, if asked."""
+    if not args.redis:
+        if args.egress is not None:
+            msg = "--egress names an IP budget shared through Redis: give --redis as well"
+            raise ConfigurationError(msg)
+        return None
+    egress = args.egress or os.environ.get(EGRESS_ENV) or "default"
+    return RedisRateLimitScheduler(args.redis, egress=egress)
+
+
+async def run_locked_apply(args: argparse.Namespace) -> int:
+    """
+    `run_apply`, holding the vault's and the state file's locks for the whole run.
+
+    Both are taken (vault first, in every process) before anything is read, sent or
+    created, so a second apply on the same vault or state fails at once naming the run
+    that holds it, or waits for it with ``--wait-lock``; a new vault is created under
+    its lock.
+    """
+    for path, what in ((args.vault, "vault"), (args.state, "state file")):
+        refuse_directory(path, what)
+        if args.strict:
+            _refuse_loose(path, what)
+    command = f"bitget-keys apply {args.plan}"
+    with contextlib.ExitStack() as held:
+        for path in (args.vault, args.state):
+            lock = FileLock(path, command=command)
+            await take_lock(lock, wait=args.wait_lock)
+            held.callback(lock.release)
+        return await run_apply(args)
+
+
+def _plan_to_apply(args: argparse.Namespace) -> Plan:
+    """The plan (or shard) apply runs, once it is known that apply may run unattended."""
+    plan = load_plan(args.plan)
+    if args.shard is not None:
+        plan = shard_plan(plan, *args.shard)
+    if not args.yes and (args.json or not stdin_is_terminal()):
+        why = "with --json" if args.json else "when stdin is not a terminal"
+        msg = (
+            f"apply asks for confirmation, which it cannot do {why}: review the changes "
+            "with `bitget-keys plan`, then run apply with --yes"
+        )
+        raise ConfigurationError(msg)
+    return plan
+
+
+async def run_apply(args: argparse.Namespace) -> int:
+    """
+    Make live state match the plan: a live display on a terminal, else one line (or JSON
+    object) per item.
+    """
+    plan = _plan_to_apply(args)
+    new_vault = not SecretsVault.exists(args.vault)
+    vault_key = vault_passphrase(args.vault, new=new_vault)
+    # An existing vault is opened now, so a wrong key stops apply before anything is
+    # sent; a new one is made only once the changes are confirmed.
+    vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
+    scheduler = _redis_scheduler(args)
+    gate = DispatchGate()
+    clients, client_for = make_clients(args.base_url, scheduler, gate)
+    reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
+    stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
+    try:
+        try:
+            if not args.yes and not await confirm_changes(plan, client_for, vault):
+                print(
+                    "bitget-keys: apply cancelled; nothing was created or changed",
+                    file=sys.stderr,
+                )
+                return 1
+        except KeyboardInterrupt:
+            print("\nbitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
+            return 130
+        if vault is None:
+            vault = SecretsVault.open(args.vault, vault_key)
+        with Journal(args.state) as journal, stop:
+            ledger = Ledger(vault, journal)
+            try:
+                results = await apply_with_progress(
+                    plan, clients=client_for, ledger=ledger, gate=gate, reporter=reporter
+                )
+            except SecretsNotStoredError as exc:
+                if reporter.mode is Mode.LIVE:
+                    reporter.console.print(Text(reporter.summary()))
+                return _rescue(exc, Secret(vault_key), args.rescue_dir)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        if scheduler is not None:
+            await scheduler.aclose()
+    if reporter.mode is Mode.LIVE:
+        reporter.console.print(Text(reporter.summary()))
+    return _apply_exit(gate, stop, results)
+
+
+def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemResult]) -> int:
+    """Explain a stopped run; the exit status (128 + signal after a signal)."""
+    if gate.state is not GateState.OPEN:
+        _explain_stop(gate, results)
+    if stop.exit_code is not None:
+        return stop.exit_code
+    good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
+    return 0 if all(result.status in good for result in results) else 1
+
+
+def _operator_line(reporter: Reporter) -> Callable[[str], None]:
+    """Where apply tells the operator what it is doing: above the live display, or stderr."""
+
+    def say(line: str) -> None:
+        if reporter.mode is Mode.LIVE:
+            reporter.console.print(Text(f"bitget-keys: {line}", style="yellow"))
+        else:
+            print(f"bitget-keys: {line}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _explain_stop(gate: DispatchGate, results: Sequence[ItemResult]) -> None:
+    """After a stopped run: why, and which items need a look before anything else."""
+    stopped = sum(result.status is Status.STOPPED for result in results)
+    created = sum(result.status is Status.CREATED for result in results)
+    print(
+        f"bitget-keys: apply stopped ({gate.reason}): {created} item(s) created with their "
+        f"secrets stored, {stopped} not sent; a re-run reads live state and creates only "
+        "what is missing",
+        file=sys.stderr,
+    )
+    attention = [r for r in results if r.status in {Status.UNKNOWN, Status.ORPHAN}]
+    for result in attention:
+        print(
+            f"bitget-keys:   {result.status.value}: {format_line(result)}",
+            file=sys.stderr,
+        )
+
+
+def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | None) -> int:
+    """
+    Save secrets the vault could not take into an emergency vault elsewhere.
+
+    Tried in order: ``--rescue-dir``, a path asked for on a terminal, the home
+    directory. Each is a new vault file under the same passphrase.
+    """
+    count = len(exc.records)
+    print(
+        f"bitget-keys: the vault could not be written ({exc.cause}); {count} created key(s) "
+        "have their secrets only in memory. Saving them to an emergency vault (encrypted "
+        "with the vault passphrase).",
+        file=sys.stderr,
+    )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"bitget-keys-rescue-{stamp}.vault"
+    places: list[Path] = []
+    if rescue_dir is not None:
+        places.append(rescue_dir / name)
+    if stdin_is_terminal():
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
+            answer = input(f"Directory for the emergency vault [{Path.home()}]: ").strip()
+            places.append(Path(answer or Path.home()).expanduser() / name)
+    places.append(Path.home() / name)
+    for place in places:
+        try:
+            rescue(exc.records, place, passphrase)
+        except (VaultError, OSError) as error:
+            print(f"bitget-keys: could not write {place}: {error}", file=sys.stderr)
+            continue
+        print(
+            f"bitget-keys: saved {count} secret(s) to {place}; read them with "
+            f"`bitget-keys vault export --vault {place} --output FILE`. Free space for "
+            "the vault before the next apply: it reports these keys as orphans until "
+            "their records are in it.",
+            file=sys.stderr,
+        )
+        return 1
+    keys = ", ".join(record.api_key for record in exc.records)
+    print(
+        f"bitget-keys: NO COPY of {count} secret(s) could be written anywhere; these keys "
+        f"exist on Bitget without a stored secret: {keys}. Disable or delete them in "
+        "Bitget's web UI, or free disk space and pass --rescue-dir next time.",
+        file=sys.stderr,
+    )
+    return 3

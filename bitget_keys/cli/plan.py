@@ -1,0 +1,95 @@
+"""``bitget-keys plan``: what apply would create or change; sends no change."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Collection
+from typing import Any
+
+from bitget_keys._applier import read_live_state
+from bitget_keys._escape import escape
+from bitget_keys._plan import Plan, load_plan
+from bitget_keys._planner import diff_account
+from bitget_keys._vault import (
+    SecretsVault,
+)
+from bitget_keys.cli._common import make_clients
+
+
+async def show_changes(
+    plan: Plan, client_for: Any, vaulted_copy_keys: Collection[str] | None = None
+) -> bool:
+    """
+    Print what apply would create or change; return whether there is anything.
+
+    Given the accounts whose copy keys are in the vault, a planned copy key not among
+    them is shown too (apply would create it).
+    """
+    changes = False
+    for account in plan.accounts:
+        live = await read_live_state(client_for(account), account)
+        diff = diff_account(account, live)
+        lines = [
+            f"create sub-account {sub.label} ({sub.name}), {len(sub.keys)} key(s)"
+            for sub in diff.new_subaccounts
+        ]
+        lines += [
+            f"create key {missing.subaccount.label}/{missing.key.label}"
+            for missing in diff.new_keys
+        ]
+        lines += [
+            f"modify broker key {spec.sub_uid}/{spec.api_key}" for spec in diff.broker_changes
+        ]
+        copy_key = (
+            vaulted_copy_keys is not None
+            and account.copy_api_key
+            and account.name not in vaulted_copy_keys
+        )
+        if copy_key:
+            lines.append("create copy key")
+        lines += [f"conflict: {conflict}" for conflict in diff.conflicts]
+        if diff.empty and not diff.conflicts and not copy_key:
+            lines.append("up to date")
+        for line in lines:
+            # Names and labels come from the plan, conflicts quote Bitget: escaped, so
+            # that none can forge a line of this preview.
+            print(escape(f"{account.name}: {line}"))
+        changes = changes or not diff.empty or copy_key
+    return changes
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Print what apply would create or change; send nothing that changes anything."""
+    plan = load_plan(args.plan)
+    clients, client_for = make_clients(args.base_url)
+    try:
+        await show_changes(plan, client_for)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return 0
+
+
+async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> bool:
+    """Show what apply would do and ask for a yes; nothing to do needs no yes."""
+    copy_keys = (
+        set() if vault is None else {r.account for r in vault.records() if r.kind == "copy_key"}
+    )
+    if not await show_changes(plan, client_for, copy_keys):
+        return True
+    print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
+    # The event loop's own SIGINT handling only cancels its main task, which a blocking
+    # read of the terminal never notices: while asking, Ctrl-C interrupts the read.
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread handles signals (a program running the command line in
+        # a thread keeps its own).
+        return sys.stdin.readline().strip().lower() in {"y", "yes"}
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer = sys.stdin.readline()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return answer.strip().lower() in {"y", "yes"}

@@ -1,0 +1,187 @@
+"""``bitget-keys vault``: read, check and repair the secrets vault."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import attrs
+
+from bitget_keys._escape import escape
+from bitget_keys._files import refuse_directory
+from bitget_keys._lock import FileLock
+from bitget_keys._vault import (
+    SecretsVault,
+    VaultRecord,
+    write_private_file,
+)
+from bitget_keys.cli._common import intact_records, open_vault, repair_hint, take_lock, warn_damage
+from bitget_keys.errors import (
+    ConfigurationError,
+    VaultDamagedError,
+    VaultError,
+)
+
+
+async def run_list(args: argparse.Namespace) -> int:
+    """List the vault's keys, without their secrets."""
+    vault = open_vault(args.vault)
+    for record in intact_records(vault):
+        fields = (record.account, record.kind, record.qualified_label, record.api_key)
+        print("\t".join(escape(field) for field in fields))
+    return 0
+
+
+async def run_show(args: argparse.Namespace) -> int:
+    """Show one key's record; its secrets only with ``--reveal``."""
+    vault = open_vault(args.vault)
+    found = [
+        record
+        for record in intact_records(vault)
+        if args.label in {record.qualified_label, record.plan_label, record.api_key}
+        and args.account in {None, record.account}
+    ]
+    where = f"in account {args.account!r} of" if args.account else "in"
+    if not found:
+        print(
+            f"bitget-keys: no key {args.label!r} {where} vault {args.vault} (LABEL is "
+            "SUBACCOUNT/KEY, or the label of a key without a sub-account, as `vault list` "
+            "shows it, or an API key)",
+            file=sys.stderr,
+        )
+        return 1
+    if len(found) > 1:
+        matches = escape(", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found))
+        print(
+            f"bitget-keys: {args.label!r} matches {len(found)} keys {where} vault "
+            f"{args.vault} ({matches}); give the API key, or --account",
+            file=sys.stderr,
+        )
+        return 2
+    data = found[0].to_dict(reveal=args.reveal)
+    if args.json:
+        print(json.dumps(data))
+    else:
+        width = max(len(name) for name in data) + 2
+        for name, value in data.items():
+            text = ", ".join(value) if isinstance(value, list) else value
+            print(f"{name + ':':<{width}}{'-' if text in {None, ''} else escape(str(text))}")
+    return 0
+
+
+_EXPORT_FIELDS = tuple(field.name for field in attrs.fields(VaultRecord))
+
+
+def _export_text(records: list[VaultRecord], form: str) -> str:
+    rows = [record.to_dict(reveal=True) for record in records]
+    if form == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+async def run_export(args: argparse.Namespace) -> int:
+    """Write every record, secrets in clear, to a new 0600 file (or stdout with --reveal)."""
+    output = None if args.output in {None, Path("-")} else args.output
+    if output is None and not args.reveal:
+        msg = (
+            "export writes every secret in clear: give --output FILE (created with mode "
+            "0600), or --reveal to print them to stdout"
+        )
+        raise ConfigurationError(msg)
+    if output is not None:
+        # Checked before any secret is decrypted.
+        if output.is_dir():
+            msg = f"--output {output} is a directory; name the file to write"
+            raise ConfigurationError(msg)
+        if not output.parent.is_dir():
+            msg = f"--output {output}: the directory {output.parent} does not exist"
+            raise ConfigurationError(msg)
+    if output is not None and not args.force and output.exists():
+        msg = f"{output} exists; pass --force to replace it"
+        raise ConfigurationError(msg)
+    vault = open_vault(args.vault)
+    scan = vault.scan()
+    if not scan.clean and not args.skip_damaged:
+        lines = "; ".join(str(damage) for damage in scan.damage)
+        detail = (
+            f"damaged: {lines}; export leaves nothing out unless asked: pass --skip-damaged "
+            f"to export its {len(scan.entries)} intact record(s), or run {repair_hint(args.vault)}"
+        )
+        raise VaultDamagedError(str(args.vault), detail)
+    warn_damage(args.vault, scan)
+    records = list(scan.records)
+    text = _export_text(records, args.format)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    try:
+        write_private_file(output, text.encode(), overwrite=args.force)
+    except FileExistsError as exc:
+        msg = f"{output} exists; pass --force to replace it"
+        raise ConfigurationError(msg) from exc
+    except OSError as exc:
+        msg = f"{output}: cannot write ({exc.strerror})"
+        raise ConfigurationError(msg) from exc
+    print(f"exported {len(records)} key(s), secrets in clear, to {output}", file=sys.stderr)
+    return 0
+
+
+async def run_check(args: argparse.Namespace) -> int:
+    """Report each damaged line of the vault; exit 1 when there is any."""
+    try:
+        vault = open_vault(args.vault)
+    except VaultDamagedError as exc:
+        print(f"{args.vault}: {exc.detail}")
+        print(f"{args.vault}: damaged; no record can be recovered without its header")
+        return 1
+    scan = vault.scan()
+    for damage in scan.damage:
+        print(f"{args.vault}: {damage}")
+    version = "" if vault.version == 2 else " (format version 1: apply or repair upgrades it)"
+    if scan.clean:
+        print(f"{args.vault}: intact, {len(scan.entries)} record(s){version}")
+        return 0
+    print(
+        f"{args.vault}: damaged: {len(scan.damage)} damaged line(s), {len(scan.entries)} "
+        f"intact record(s){version}; {repair_hint(args.vault)} recovers every intact record"
+    )
+    return 1
+
+
+async def run_repair(args: argparse.Namespace) -> int:
+    """Recover every intact record into a repaired vault, keeping the damaged original."""
+    refuse_directory(args.vault, "vault")
+    if not SecretsVault.exists(args.vault):
+        raise VaultError(str(args.vault), "no vault here")
+    if args.output is not None and (args.output.exists() or args.output.is_symlink()):
+        msg = f"--output {args.output} exists; name a new file for the repaired vault"
+        raise ConfigurationError(msg)
+    lock = FileLock(args.vault, command="bitget-keys vault repair")
+    await take_lock(lock, wait=args.wait_lock)
+    try:
+        vault = open_vault(args.vault)
+        repair = vault.repair(args.output)
+    finally:
+        lock.release()
+    for damage in repair.damage:
+        print(f"{args.vault}: {damage}", file=sys.stderr)
+    if repair.written is None:
+        print(f"{args.vault}: intact, {repair.recovered} record(s); nothing to repair")
+    elif repair.kept is not None:
+        print(
+            f"{args.vault}: repaired: {repair.recovered} intact record(s) kept; the damaged "
+            f"original is kept as {repair.kept}"
+        )
+    else:
+        print(f"{args.vault}: {repair.recovered} intact record(s) written to {repair.written}")
+    return 0
