@@ -57,6 +57,7 @@ class Scenario:
     uids: int
     endpoints: tuple[ep.Endpoint, ...]
     over_loopback: bool
+    latency: float = 0.0
     jitter: float = 0.0
     margin: float = 0.05
     policy: Policy = Policy.SPACING
@@ -83,9 +84,8 @@ def _serve(scenario: Scenario, conn: multiprocessing.connection.Connection) -> N
 
 async def _serve_async(scenario: Scenario, conn: multiprocessing.connection.Connection) -> None:
     limits = Limits(ip_limit=scenario.emulator_ip_limit)
-    emulator = Emulator(
-        accounts(scenario.uids), limits=limits, faults=Faults(jitter=scenario.jitter)
-    )
+    faults = Faults(latency=scenario.latency, jitter=scenario.jitter)
+    emulator = Emulator(accounts(scenario.uids), limits=limits, faults=faults)
     loop = asyncio.get_running_loop()
     async with emulator:
         conn.send(emulator.base_url)
@@ -249,7 +249,7 @@ def run(scenario: Scenario, duration: float) -> dict[str, Any]:
             emulator = Emulator(
                 accounts(scenario.uids),
                 limits=Limits(ip_limit=scenario.emulator_ip_limit),
-                faults=Faults(jitter=scenario.jitter),
+                faults=Faults(latency=scenario.latency, jitter=scenario.jitter),
             )
             if scenario.storm_at is not None:
                 loop = asyncio.get_running_loop()

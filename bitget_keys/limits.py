@@ -70,22 +70,20 @@ wakes the caller. A busy event loop, a stall or a wait for a pooled connection c
 only make a lane later, never denser; what happens inside ``send()`` before the bytes
 leave is covered by counting from completions (above).
 
-Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)``
-(``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window). It would fit a plain
-spacing lane, but the lane design measures better here and is used for the lanes and for
-the IP budget alike. aiolimiter spends its capacity inside ``acquire()``, before the
-in-flight permit can be taken, so a wait for a connection falls between the slot and the
-send. Measured with 50 UIDs bursting on three endpoints each (1, 5 and 10/s, 3N workers
-per lane, 30-40 ms answers) on two cores through a 20-connection pool, per-lane
-``AsyncLimiter(1, 1.05·W/N)`` let two requests of one lane leave as little as
-0.58-0.86·W/N apart (a spacing server rejects those); the lanes kept every gap above
-1.02·W/N. Neither helps when ``send()`` itself yields to an overloaded loop before the
-bytes leave: with 100 connections and such a yield, both let gaps fall to about 0.45·W/N
-and about 40 of 6,000 one-second windows held N+1 requests. aiolimiter also lets a
-newcomer take a free slot ahead of a woken waiter (which then goes to the back of the
-queue), has no exact sliding log (so the 5,700-per-minute count could not be expressed
-with it), and cannot pause one lane, widen its interval or put a retry at the head of
-its queue without being replaced, nor count a slot from when its request completed.
+Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)`` per lane
+(``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window), which would fit a plain
+spacing lane. But it spends a lane's capacity inside ``acquire()``, before the in-flight
+permit can be taken, so a wait for a connection falls between the slot and the send, and
+two requests of one lane can reach Bitget closer than ``W/N``; a lane here takes the
+permit first. Neither keeps the spacing when ``send()`` itself is held up before the
+bytes leave (a connection being opened, an overloaded loop); counting from completions
+still keeps the rolling window then. ``benchmarks/aiolimiter_comparison.py`` runs both
+side by side on the emulator; its figures are in ``benchmarks/README.md``. aiolimiter
+also lets a newcomer take a free slot ahead of a woken waiter (which then goes to the
+back of the queue), has no exact sliding log (so the 5,700-per-minute count could not be
+expressed with it), and cannot pause one lane, widen its interval or put a retry at the
+head of its queue without being replaced, nor count a slot from when its request
+completed.
 
 No task per lane or per request. A lane is a FIFO of waiters, one per waiting caller
 (a 72-byte future-like object that wakes exactly one task, where an `asyncio.Future`
