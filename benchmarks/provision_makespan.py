@@ -64,11 +64,11 @@ import attrs
 
 from bitget_keys import Client, ClientConfig, RateLimitScheduler, ServerClock
 from bitget_keys import models as m
-from bitget_keys._applier import ItemResult, Status, apply_plan
-from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, Plan, parse_plan
-from bitget_keys._vault import SecretsVault
 from bitget_keys.limits import IPBudget
+from bitget_keys.provision.apply import ItemResult, Status, apply_plan
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.plan import AccountSpec, Plan, parse_plan
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, LaneAudit, Limits
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bitget_keys._vault import SecretsVault
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
 
 VAULT_KEY = "a long vault passphrase"

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from bitget_keys import Client, ClientConfig, RateLimitScheduler, _applier
-from bitget_keys._applier import ItemResult, Status, apply_plan, generate_passphrase
-from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, parse_plan
-from bitget_keys._vault import SecretsVault
+from bitget_keys import Client, ClientConfig, RateLimitScheduler
 from bitget_keys.errors import VaultError
+from bitget_keys.provision import apply as _applier
+from bitget_keys.provision.apply import ItemResult, Status, apply_plan, generate_passphrase
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.plan import AccountSpec, parse_plan
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
 
 MASTERS = [

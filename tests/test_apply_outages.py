@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys._vault import SecretsVault
 from bitget_keys.cli import main
 from bitget_keys.errors import VaultError
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, Faults
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
 from tests.apply_process import (
@@ -180,7 +180,7 @@ async def test_a_vault_that_stays_unwritable_hands_its_secrets_to_the_caller(
         written.append(self.path.name)
 
     monkeypatch.setattr(SecretsVault, "append", append)
-    monkeypatch.setattr("bitget_keys._ledger.FLUSH_BACKOFF", 0.01)
+    monkeypatch.setattr("bitget_keys.provision.ledger.FLUSH_BACKOFF", 0.01)
     rescue_dir = tmp_path / "rescue"
     rescue_dir.mkdir()
     async with Emulator(MASTERS, seed=13) as emulator:

@@ -253,7 +253,7 @@ def test_light_commands_do_not_load_the_emulator_redis_or_the_demo(
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('aiohttp.web', 'redis', 'bitget_keys._demo', 'bitget_keys.testing')\n"
+        "heavy = ('aiohttp.web', 'redis', 'bitget_keys.cli._demo', 'bitget_keys.testing')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis' or m in heavy))\n"
     )
     done = subprocess.run(

@@ -204,8 +204,8 @@ async def test_the_plan_preview_escapes_names_and_labels(
 ) -> None:
     """Names and labels that bypassed plan checks (a library caller's specs) print escaped."""
     from bitget_keys import Client, ClientConfig
-    from bitget_keys._plan import AccountSpec, KeySpec, Plan, SubaccountSpec
     from bitget_keys.cli.plan import show_changes as _show_changes
+    from bitget_keys.provision.plan import AccountSpec, KeySpec, Plan, SubaccountSpec
     from bitget_keys.testing import Unpaced
 
     key = KeySpec(label="k\nfake", permissions=(), ip_list=())

@@ -9,11 +9,10 @@ from typing import Any, Self
 
 import pytest
 
-from bitget_keys import _demo
-from bitget_keys._demo import DEMO_VAULT_KEY, DemoSize, example_plan, subaccount_name
-from bitget_keys._plan import parse_plan
-from bitget_keys._vault import SecretsVault
-from bitget_keys.cli import main
+from bitget_keys.cli import _demo, main
+from bitget_keys.cli._demo import DEMO_VAULT_KEY, DemoSize, example_plan, subaccount_name
+from bitget_keys.provision.plan import parse_plan
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator
 
 ESCAPE = "\x1b"

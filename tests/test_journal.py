@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys._journal import Journal, Outcome
 from bitget_keys.errors import JournalError
+from bitget_keys.provision.journal import Journal, Outcome
 
 
 def test_begin_and_settle(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_pending_entry_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     script = (
         "import os, signal, sys\n"
-        "from bitget_keys._journal import Journal\n"
+        "from bitget_keys.provision.journal import Journal\n"
         f"j = Journal({str(path)!r})\n"
         "j.begin('desk-a', 'create_key', 'key:alpha/trade')\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys._lock import FileLock, LockHolder
 from bitget_keys.errors import ClientStateError, ConfigurationError, LockedError
+from bitget_keys.provision.lock import FileLock, LockHolder
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "vault_worker.py"

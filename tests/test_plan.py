@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bitget_keys import models as m
-from bitget_keys._plan import load_plan, parse_plan
 from bitget_keys.errors import PlanError, Problem
+from bitget_keys.provision.plan import load_plan, parse_plan
 
 ENV = {
     "DESK_A_API_KEY": "bg_a",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bitget_keys import Credentials
 from bitget_keys import models as m
-from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
-from bitget_keys._planner import LiveState, clear_name, diff_account
+from bitget_keys.provision.diff import LiveState, clear_name, diff_account
+from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 
 IPS = ("203.0.113.7",)
 

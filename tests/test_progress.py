@@ -15,12 +15,20 @@ from rich.console import Console
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import models as m
-from bitget_keys._applier import ItemResult, Status
 from bitget_keys._escape import escape
-from bitget_keys._journal import Journal
-from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec, parse_plan
-from bitget_keys._planner import AccountDiff, Conflict, MissingKey
-from bitget_keys._progress import (
+from bitget_keys._secret import Secret
+from bitget_keys.cli import main
+from bitget_keys.provision.apply import ItemResult, Status
+from bitget_keys.provision.diff import AccountDiff, Conflict, MissingKey
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.plan import (
+    AccountSpec,
+    BrokerKeySpec,
+    KeySpec,
+    SubaccountSpec,
+    parse_plan,
+)
+from bitget_keys.provision.progress import (
     Mode,
     ProgressTracker,
     Reporter,
@@ -29,9 +37,7 @@ from bitget_keys._progress import (
     format_line,
     planned_items,
 )
-from bitget_keys._secret import Secret
-from bitget_keys._vault import SecretsVault
-from bitget_keys.cli import main
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits, Unpaced
 
 ESCAPE = "\x1b"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bitget_keys import _endpoints as ep
-from bitget_keys._vault import SecretsVault
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
 from bitget_keys.testing._state import Answer
 from tests.apply_process import (

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bitget_keys._vault import SecretsVault
 from bitget_keys.cli import main
+from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import DroppedAnswer, Emulator, EmulatorAccount, Faults
 
 VAULT_KEY = "a long vault passphrase"

@@ -29,7 +29,6 @@ import redis.asyncio as aioredis
 
 from bitget_keys import Client, ClientConfig
 from bitget_keys import _endpoints as ep
-from bitget_keys._plan import load_plan, shard_plan
 from bitget_keys.cli import main
 from bitget_keys.errors import (
     APIError,
@@ -40,6 +39,7 @@ from bitget_keys.errors import (
     RateLimitWaitTooLongError,
 )
 from bitget_keys.limits import IPBudget, Policy
+from bitget_keys.provision.plan import load_plan, shard_plan
 from bitget_keys.redis_limits import (
     RedisRateLimitScheduler,
     _Grant,

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from bitget_keys._vault import Damage, SecretsVault, VaultRecord, write_private_file
 from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError, VaultWriteError
+from bitget_keys.provision.vault import Damage, SecretsVault, VaultRecord, write_private_file
 
 KEY = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parents[1]

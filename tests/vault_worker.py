@@ -23,9 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-from bitget_keys._lock import FileLock
-from bitget_keys._vault import SecretsVault, VaultRecord
 from bitget_keys.errors import LockedError
+from bitget_keys.provision.lock import FileLock
+from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
 KEY = "a long vault passphrase"
 

@@ -10,19 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
-from bitget_keys._files import refuse_directory
 from bitget_keys._gate import DispatchGate
-from bitget_keys._lock import FileLock, LockHolder, describe
-from bitget_keys._plan import AccountSpec
-from bitget_keys._vault import (
+from bitget_keys.errors import (
+    ConfigurationError,
+    VaultError,
+)
+from bitget_keys.provision.files import refuse_directory
+from bitget_keys.provision.lock import FileLock, LockHolder, describe
+from bitget_keys.provision.plan import AccountSpec
+from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
     SecretsVault,
     VaultRecord,
     VaultScan,
-)
-from bitget_keys.errors import (
-    ConfigurationError,
-    VaultError,
 )
 
 #: Where ``apply --redis`` comes from when it is not given.

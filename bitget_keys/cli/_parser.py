@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bitget_keys._interrupt import DRAIN_SECONDS
-from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS
-from bitget_keys._vault import (
+from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
+from bitget_keys.cli._signals import DRAIN_SECONDS
+from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
+from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
 )
-from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
 
 EMULATOR_HELP = """\
 Serve the bundled Bitget emulator on loopback until interrupted.

@@ -12,19 +12,8 @@ from pathlib import Path
 
 from rich.text import Text
 
-from bitget_keys._applier import ItemResult, Status
-from bitget_keys._files import loose_permissions, refuse_directory
 from bitget_keys._gate import DispatchGate, GateState
-from bitget_keys._interrupt import GracefulStop
-from bitget_keys._journal import Journal
-from bitget_keys._ledger import Ledger, SecretsNotStoredError, rescue
-from bitget_keys._lock import FileLock
-from bitget_keys._plan import Plan, load_plan, shard_plan
-from bitget_keys._progress import Mode, Reporter, apply_with_progress, choose_mode, format_line
 from bitget_keys._secret import Secret
-from bitget_keys._vault import (
-    SecretsVault,
-)
 from bitget_keys.cli._common import (
     EGRESS_ENV,
     make_clients,
@@ -33,11 +22,28 @@ from bitget_keys.cli._common import (
     take_lock,
     vault_passphrase,
 )
+from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
     VaultError,
+)
+from bitget_keys.provision.apply import ItemResult, Status
+from bitget_keys.provision.files import loose_permissions, refuse_directory
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError, rescue
+from bitget_keys.provision.lock import FileLock
+from bitget_keys.provision.plan import Plan, load_plan, shard_plan
+from bitget_keys.provision.progress import (
+    Mode,
+    Reporter,
+    apply_with_progress,
+    choose_mode,
+    format_line,
+)
+from bitget_keys.provision.vault import (
+    SecretsVault,
 )
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 

@@ -9,14 +9,14 @@ import threading
 from collections.abc import Collection
 from typing import Any
 
-from bitget_keys._applier import read_live_state
 from bitget_keys._escape import escape
-from bitget_keys._plan import Plan, load_plan
-from bitget_keys._planner import diff_account
-from bitget_keys._vault import (
+from bitget_keys.cli._common import make_clients
+from bitget_keys.provision.apply import read_live_state
+from bitget_keys.provision.diff import diff_account
+from bitget_keys.provision.plan import Plan, load_plan
+from bitget_keys.provision.vault import (
     SecretsVault,
 )
-from bitget_keys.cli._common import make_clients
 
 
 async def show_changes(

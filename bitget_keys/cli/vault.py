@@ -12,18 +12,18 @@ from pathlib import Path
 import attrs
 
 from bitget_keys._escape import escape
-from bitget_keys._files import refuse_directory
-from bitget_keys._lock import FileLock
-from bitget_keys._vault import (
-    SecretsVault,
-    VaultRecord,
-    write_private_file,
-)
 from bitget_keys.cli._common import intact_records, open_vault, repair_hint, take_lock, warn_damage
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
     VaultError,
+)
+from bitget_keys.provision.files import refuse_directory
+from bitget_keys.provision.lock import FileLock
+from bitget_keys.provision.vault import (
+    SecretsVault,
+    VaultRecord,
+    write_private_file,
 )
 
 

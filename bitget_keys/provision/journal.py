@@ -30,8 +30,8 @@ from typing import Final, Self
 
 import attrs
 
-from bitget_keys._files import loose_permissions
 from bitget_keys.errors import JournalError
+from bitget_keys.provision.files import loose_permissions
 
 __all__ = ["Entry", "Journal", "Outcome"]
 

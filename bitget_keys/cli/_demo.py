@@ -29,14 +29,14 @@ import attrs
 from rich.console import Console
 from rich.text import Text
 
-from bitget_keys._applier import ItemResult, Status
 from bitget_keys._client import Client, ClientConfig, ServerClock
 from bitget_keys._endpoints import ENDPOINTS
-from bitget_keys._journal import Journal
-from bitget_keys._plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, load_plan
-from bitget_keys._progress import FAILURES, Mode, Reporter, apply_with_progress
-from bitget_keys._vault import VAULT_KEY_ENV, SecretsVault
 from bitget_keys.errors import ConfigurationError
+from bitget_keys.provision.apply import ItemResult, Status
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, load_plan
+from bitget_keys.provision.progress import FAILURES, Mode, Reporter, apply_with_progress
+from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 __all__ = [

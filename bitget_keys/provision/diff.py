@@ -22,7 +22,7 @@ from typing import Final
 import attrs
 
 from bitget_keys import models as m
-from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
+from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 
 __all__ = [
     "AccountDiff",

@@ -59,12 +59,7 @@ import orjson
 from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._gate import DispatchGate, GateState
-from bitget_keys._journal import Journal, Outcome
-from bitget_keys._ledger import Ledger
-from bitget_keys._plan import AccountSpec, BrokerKeySpec, KeySpec, Plan, SubaccountSpec
-from bitget_keys._planner import AccountDiff, LiveState, MissingKey, diff_account
 from bitget_keys._secret import Secret
-from bitget_keys._vault import SecretsVault, VaultRecord
 from bitget_keys.errors import (
     APIError,
     BitgetKeysError,
@@ -76,6 +71,11 @@ from bitget_keys.errors import (
     TransportError,
     VaultError,
 )
+from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
+from bitget_keys.provision.journal import Journal, Outcome
+from bitget_keys.provision.ledger import Ledger
+from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, Plan, SubaccountSpec
+from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
 __all__ = [
     "ItemKey",

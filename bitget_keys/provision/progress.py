@@ -41,16 +41,16 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from bitget_keys._applier import ItemResult, Status, apply_plan, read_live_state
 from bitget_keys._client import Client
 from bitget_keys._escape import escape
 from bitget_keys._gate import DispatchGate
-from bitget_keys._journal import Journal
-from bitget_keys._ledger import Ledger
-from bitget_keys._plan import AccountSpec, Plan
-from bitget_keys._planner import AccountDiff, diff_account
-from bitget_keys._vault import SecretsVault
 from bitget_keys.errors import APIError, TransportError
+from bitget_keys.provision.apply import ItemResult, Status, apply_plan, read_live_state
+from bitget_keys.provision.diff import AccountDiff, diff_account
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.ledger import Ledger
+from bitget_keys.provision.plan import AccountSpec, Plan
+from bitget_keys.provision.vault import SecretsVault
 
 __all__ = [
     "FAILURES",

@@ -25,10 +25,10 @@ from typing import Final
 
 import attrs
 
-from bitget_keys._journal import Journal
 from bitget_keys._secret import Secret
-from bitget_keys._vault import SecretsVault, VaultRecord
 from bitget_keys.errors import VaultError
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
 __all__ = ["Ledger", "SecretsNotStoredError", "rescue"]
 

@@ -34,8 +34,8 @@ from typing import Final, Self
 import attrs
 import orjson
 
-from bitget_keys._files import refuse_directory
 from bitget_keys.errors import ClientStateError, ConfigurationError, LockedError
+from bitget_keys.provision.files import refuse_directory
 
 __all__ = ["FileLock", "LockHolder"]
 

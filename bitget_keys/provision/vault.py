@@ -26,7 +26,7 @@ File format, version 2 (one line each, UTF-8)::
   record line is written whole, under an exclusive ``flock`` of the vault file, and
   ``fsync``-ed before `append` returns; a failed write is cut back off (`VaultWriteError`)
   so the file stays as it was. Readers take a shared ``flock`` while they read, so they
-  never see half a record. (One *run* at a time is `bitget_keys._lock.FileLock`'s job.)
+  never see half a record. (One *run* at a time is `bitget_keys.provision.lock.FileLock`'s job.)
 - A damaged vault still opens: `SecretsVault.scan` returns every intact record with the
   damaged lines, `records` refuses (`VaultDamagedError`), and `SecretsVault.repair`
   writes the intact records into a new file, keeping the damaged one beside it.
@@ -63,9 +63,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from bitget_keys._files import loose_permissions
 from bitget_keys._secret import REDACTED, Secret, to_secret
 from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError, VaultWriteError
+from bitget_keys.provision.files import loose_permissions
 
 __all__ = [
     "VAULT_KEY_ENV",

@@ -1,0 +1,18 @@
+"""
+Declarative provisioning: make Bitget's live state match a plan, and keep every secret.
+
+The modules, in the order a run uses them:
+
+- `plan`: the plan file, read and checked whole before anything is sent; sharding.
+- `diff`: the pure difference between a plan and live state.
+- `apply`: the rounds that create what is missing, concurrently per master account,
+  and stop without abandoning an answer (`bitget_keys.DispatchGate`).
+- `ledger`: where a run writes what happened: secrets to the vault, the instant they
+  arrive, intents and outcomes to the journal; secrets the vault cannot take are held.
+- `vault`: the encrypted, append-only file of created keys and their secrets.
+- `journal`: the SQLite record of intents and outcomes (never a secret).
+- `lock` and `files`: one run per vault and state file; file checks.
+- `progress`: showing a run's results as they come.
+
+The command line (`bitget_keys.cli`) is their main user; their API may still change.
+"""
