@@ -12,6 +12,7 @@ completes the plan with no duplicate.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pty
 import random
@@ -27,6 +28,7 @@ from tests.apply_process import (
     CREATES,
     MASTERS,
     SUBACCOUNTS,
+    VAULT_KEY,
     Apply,
     ArrivalEmulator,
     complete,
@@ -69,6 +71,10 @@ async def test_a_signal_stops_sending_and_stores_every_answer_on_the_wire(
         assert stored == on_exchange
         created = {row["api_key"] for row in run.rows if row["status"] == "created"}
         assert created == set(stored)
+        # Nothing it printed while stopping holds a secret.
+        printed = json.dumps(run.rows) + run.stderr
+        assert not [secret for secret in on_exchange.values() if secret in printed]
+        assert VAULT_KEY not in printed
 
         last = await complete(emulator.base_url, tmp_path, emulator)
         assert {row["status"] for row in last.rows} <= {"created", "unchanged"}
