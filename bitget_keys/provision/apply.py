@@ -79,6 +79,7 @@ from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
 __all__ = [
     "ItemKey",
+    "ItemKind",
     "ItemResult",
     "Status",
     "apply_plan",
@@ -123,6 +124,17 @@ class Status(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class ItemKind(enum.StrEnum):
+    """What a planned item is."""
+
+    SUBACCOUNT = "subaccount"
+    KEY = "key"
+    BROKER_KEY = "broker_key"
+    COPY_KEY = "copy_key"
+    #: A result about a whole master account (its live state could not be read).
+    ACCOUNT = "account"
+
+
 @attrs.frozen
 class ItemKey:
     """
@@ -133,7 +145,7 @@ class ItemKey:
     account's name for an account-wide result).
     """
 
-    kind: str
+    kind: ItemKind
     subaccount: str | None = None
     key: str | None = None
 
@@ -144,9 +156,9 @@ class ItemKey:
 
     def journal_target(self) -> str:
         """How the journal names the item (``copy`` as journals always have)."""
-        if self.kind == "copy_key":
+        if self.kind is ItemKind.COPY_KEY:
             return "copy"
-        return orjson.dumps([self.kind, self.subaccount, self.key]).decode()
+        return orjson.dumps([self.kind.value, self.subaccount, self.key]).decode()
 
 
 @attrs.frozen(kw_only=True)
@@ -431,7 +443,7 @@ class _AccountRun:
         self.reported.add(item)
         result = ItemResult(
             account=self.account.name,
-            kind=item.kind,
+            kind=item.kind.value,
             target=item.target,
             status=status,
             api_key=api_key,
@@ -447,7 +459,7 @@ class _AccountRun:
         self.report(item, Status.STOPPED, detail=f"not sent: {self.gate.reason}")
 
     def begin(self, item: ItemKey) -> int:
-        return self.journal.begin(self.account.name, item.kind, item.journal_target())
+        return self.journal.begin(self.account.name, item.kind.value, item.journal_target())
 
     def create_failed(self, entry: int, item: ItemKey, exc: BaseException) -> None:
         """
@@ -517,7 +529,7 @@ class _AccountRun:
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
-                item = ItemKey("subaccount", conflict.label)
+                item = ItemKey(ItemKind.SUBACCOUNT, conflict.label)
                 if item not in self.reported:
                     self.report(item, Status.CONFLICT, detail=conflict.detail)
             if diff.empty or number == max_rounds or not self.sending:
@@ -542,12 +554,13 @@ class _AccountRun:
         whether they already existed was not read again either.
         """
         detail = f"not checked: {self.gate.reason}"
-        items = [ItemKey("copy_key", key="copy")] if self.account.copy_api_key else []
+        items = [ItemKey(ItemKind.COPY_KEY, key="copy")] if self.account.copy_api_key else []
         for sub in self.account.subaccounts:
-            items.append(ItemKey("subaccount", sub.label))
-            items.extend(ItemKey("key", sub.label, key.label) for key in sub.keys)
+            items.append(ItemKey(ItemKind.SUBACCOUNT, sub.label))
+            items.extend(ItemKey(ItemKind.KEY, sub.label, key.label) for key in sub.keys)
         items.extend(
-            ItemKey("broker_key", spec.sub_uid, spec.api_key) for spec in self.account.broker_keys
+            ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key)
+            for spec in self.account.broker_keys
         )
         for item in items:
             if item not in self.reported:
@@ -680,7 +693,7 @@ class _AccountRun:
         """Create one batch; return the sub-accounts whose answer arrived."""
         if not self.sending:
             for sub in batch:
-                self.stopped(ItemKey("subaccount", sub.label))
+                self.stopped(ItemKey(ItemKind.SUBACCOUNT, sub.label))
             return []
         passphrases = {sub.label: sub.keys[0].passphrase or generate_passphrase() for sub in batch}
         request = m.BatchCreateVirtualSubaccountsRequest(
@@ -695,13 +708,13 @@ class _AccountRun:
                 for sub in batch
             ]
         )
-        entries = {sub.label: self.begin(ItemKey("subaccount", sub.label)) for sub in batch}
+        entries = {sub.label: self.begin(ItemKey(ItemKind.SUBACCOUNT, sub.label)) for sub in batch}
         try:
             rows = await self.client.batch_create_virtual_subaccounts(request)
         except _EXPECTED as exc:
             self.known.stale_list |= _ambiguous(exc)
             for sub in batch:
-                self.create_failed(entries[sub.label], ItemKey("subaccount", sub.label), exc)
+                self.create_failed(entries[sub.label], ItemKey(ItemKind.SUBACCOUNT, sub.label), exc)
             return []
         by_label = {row.label: row for row in rows}
         created = []
@@ -719,7 +732,7 @@ class _AccountRun:
             if (row := by_label.get(sub.label)) is not None
         }
         for sub in batch:
-            item = ItemKey("subaccount", sub.label)
+            item = ItemKey(ItemKind.SUBACCOUNT, sub.label)
             row = by_label.get(sub.label)
             if row is None:
                 # Bitget answered but left this item out: treat as unknown until listed.
@@ -728,7 +741,7 @@ class _AccountRun:
                 self.journal.settle(entries[sub.label], Outcome.UNKNOWN, detail=detail)
                 self.report(item, Status.UNKNOWN, detail=detail)
                 continue
-            first = ItemKey("key", sub.label, sub.keys[0].label)
+            first = ItemKey(ItemKind.KEY, sub.label, sub.keys[0].label)
             self.journal.settle(entries[sub.label], Outcome.DONE, api_key=row.api_key)
             self.report(item, Status.CREATED, api_key=row.api_key)
             self.report(first, Status.CREATED, api_key=row.api_key, detail=details[sub.label])
@@ -737,7 +750,7 @@ class _AccountRun:
 
     async def create_key(self, missing: MissingKey) -> None:
         key: KeySpec = missing.key
-        item = ItemKey("key", missing.subaccount.label, key.label)
+        item = ItemKey(ItemKind.KEY, missing.subaccount.label, key.label)
         if not self.sending:
             self.stopped(item)
             return
@@ -780,7 +793,7 @@ class _AccountRun:
         )
 
     async def modify_broker_key(self, spec: BrokerKeySpec) -> None:
-        item = ItemKey("broker_key", spec.sub_uid, spec.api_key)
+        item = ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key)
         if not self.sending:
             self.stopped(item)
             return
@@ -816,7 +829,7 @@ class _AccountRun:
     async def copy_key(self) -> None:
         if not self.account.copy_api_key:
             return
-        item = ItemKey("copy_key", key="copy")
+        item = ItemKey(ItemKind.COPY_KEY, key="copy")
         if any(
             record.kind == "copy_key" and record.account == self.account.name
             for record in self.ledger.vault.records()
@@ -888,7 +901,7 @@ class _AccountRun:
                 self.final_subaccount(sub, diff, live)
         changed = {spec.api_key for spec in diff.broker_changes}
         for spec in self.account.broker_keys:
-            item = ItemKey("broker_key", spec.sub_uid, spec.api_key)
+            item = ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key)
             if item in self.reported:
                 continue
             if spec.api_key in changed:
@@ -901,14 +914,14 @@ class _AccountRun:
         missing_keys = {k.key.label for k in diff.new_keys if k.subaccount.label == sub.label}
         uid = diff.matched.get(sub.label)
         live_keys = {key.label: key for key in live.keys.get(uid, ())} if uid else {}
-        sub_item = ItemKey("subaccount", sub.label)
+        sub_item = ItemKey(ItemKind.SUBACCOUNT, sub.label)
         if sub_item not in self.reported:
             if missing_sub:
                 self.still_missing(sub_item)
             else:
                 self.report(sub_item, Status.UNCHANGED)
         for index, key in enumerate(sub.keys):
-            item = ItemKey("key", sub.label, key.label)
+            item = ItemKey(ItemKind.KEY, sub.label, key.label)
             found = live_keys.get(key.label) or (live_keys.get(sub.label) if index == 0 else None)
             if found is not None and found.api_key not in self.ledger.vault_keys:
                 self.report(
@@ -999,7 +1012,7 @@ class _PlanRun:
 
     async def account(self, account: AccountSpec, client: Client, max_rounds: int) -> None:
         run = _AccountRun(account, client, self.ledger, self.gate, self.collect, self.fail)
-        item = ItemKey("account", key=account.name)
+        item = ItemKey(ItemKind.ACCOUNT, key=account.name)
         try:
             await run.run(max_rounds)
         except DispatchStoppedError:
