@@ -9,7 +9,7 @@ import pytest
 
 from bitget_keys import Client, ClientConfig, RateLimitScheduler
 from bitget_keys.errors import VaultError
-from bitget_keys.provision import apply as _applier
+from bitget_keys.provision import live
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan, generate_passphrase
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.plan import AccountSpec, parse_plan
@@ -281,7 +281,7 @@ async def test_a_read_that_keeps_failing_fails_its_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Key lists that always get 503 are tried five times each, then the account fails, alone."""
-    monkeypatch.setattr(_applier, "_READ_BACKOFF", 0.001)
+    monkeypatch.setattr(live, "_READ_BACKOFF", 0.001)
     emulator = Emulator(MASTERS[:2], limits=Limits(per_uid=False, ip_limit=None))
     await run_apply(emulator, tmp_path, plan_data(accounts=2, subaccounts=3))
     emulator.faults = Faults(

@@ -5,8 +5,10 @@ The modules, in the order a run uses them:
 
 - `plan`: the plan file, read and checked whole before anything is sent; sharding.
 - `diff`: the pure difference between a plan and live state.
+- `live`: reading what exists (the list endpoints), and tracking it during a run.
 - `apply`: the rounds that create what is missing, concurrently per master account,
   and stop without abandoning an answer (`bitget_keys.DispatchGate`).
+- `results`: what a run says about each item (`ItemResult`, `ItemKey`, `Status`).
 - `ledger`: where a run writes what happened: secrets to the vault, the instant they
   arrive, intents and outcomes to the journal; secrets the vault cannot take are held.
 - `vault`: the encrypted, append-only file of created keys and their secrets.

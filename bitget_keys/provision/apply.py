@@ -45,8 +45,6 @@ ended.
 from __future__ import annotations
 
 import asyncio
-import enum
-import functools
 import logging
 import secrets
 import string
@@ -54,7 +52,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
 import attrs
-import orjson
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
@@ -62,7 +59,6 @@ from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.errors import (
     APIError,
-    BitgetKeysError,
     CopyAPIKeyExistsError,
     DispatchStoppedError,
     RateLimitBackendError,
@@ -74,7 +70,15 @@ from bitget_keys.errors import (
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
 from bitget_keys.provision.journal import Journal, Outcome
 from bitget_keys.provision.ledger import Ledger
+from bitget_keys.provision.live import (
+    KnownState,
+    describe_error,
+    list_subaccounts,
+    read_live_state,
+    read_retrying,
+)
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, Plan, SubaccountSpec
+from bitget_keys.provision.results import ItemKey, ItemKind, ItemResult, OnResult, Status
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
 __all__ = [
@@ -90,10 +94,6 @@ __all__ = [
 _log: Final = logging.getLogger("bitget_keys.apply")
 
 _PASSPHRASE_ALPHABET: Final = string.ascii_letters + string.digits
-#: How often a read is tried in all, and the pause before the first retry (doubled each
-#: time): enough to ride out a few lost answers, short enough not to stall the run.
-_READ_ATTEMPTS: Final = 5
-_READ_BACKOFF: Final = 0.2
 
 T = TypeVar("T")
 
@@ -104,177 +104,6 @@ def generate_passphrase(length: int = 24) -> Secret:
         text = "".join(secrets.choice(_PASSPHRASE_ALPHABET) for _ in range(length))
         if any(c.isdigit() for c in text) and any(c.isalpha() for c in text):
             return Secret(text)
-
-
-class Status(enum.StrEnum):
-    """What happened to one item."""
-
-    CREATED = "created"
-    MODIFIED = "modified"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-    #: Sent, but no answer: it may exist. Live state decides on the next round or run.
-    UNKNOWN = "unknown"
-    #: Exists live, but its secret never reached the vault.
-    ORPHAN = "orphan"
-    #: The plan and live state disagree in a way only a person can settle.
-    CONFLICT = "conflict"
-    #: Not sent: the run stopped first (interrupted, or the vault or rate-limit backend
-    #: failed). Nothing was created; a re-run creates it.
-    STOPPED = "stopped"
-
-
-class ItemKind(enum.StrEnum):
-    """What a planned item is."""
-
-    SUBACCOUNT = "subaccount"
-    KEY = "key"
-    BROKER_KEY = "broker_key"
-    COPY_KEY = "copy_key"
-    #: A result about a whole master account (its live state could not be read).
-    ACCOUNT = "account"
-
-
-@attrs.frozen
-class ItemKey:
-    """
-    Which planned item a result is about: a structured key, never a joined string.
-
-    ``subaccount`` is the plan's sub-account label (a broker key's sub-account UID);
-    ``key`` is the key's label (a broker key's API key, ``copy`` for the copy key, the
-    account's name for an account-wide result).
-    """
-
-    kind: ItemKind
-    subaccount: str | None = None
-    key: str | None = None
-
-    @property
-    def target(self) -> str:
-        """The item as shown, such as ``alpha/trade``."""
-        return "/".join(part for part in (self.subaccount, self.key) if part is not None)
-
-    def journal_target(self) -> str:
-        """How the journal names the item (``copy`` as journals always have)."""
-        if self.kind is ItemKind.COPY_KEY:
-            return "copy"
-        return orjson.dumps([self.kind.value, self.subaccount, self.key]).decode()
-
-
-@attrs.frozen(kw_only=True)
-class ItemResult:
-    """The outcome for one planned item."""
-
-    account: str
-    #: ``subaccount``, ``key``, ``broker_key`` or ``copy_key``.
-    kind: str
-    #: The item's place in the plan, e.g. ``alpha/trade``.
-    target: str
-    status: Status
-    api_key: str | None = None
-    detail: str = ""
-    #: The plan's sub-account label (a broker key's sub-account UID), when there is one.
-    subaccount: str | None = None
-    #: The key's label (a broker key's API key), when the item is a key.
-    key: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        """A JSON-ready view (no secret is ever part of a result)."""
-        return {
-            "account": self.account,
-            "kind": self.kind,
-            "target": self.target,
-            "subaccount": self.subaccount,
-            "key": self.key,
-            "status": self.status.value,
-            "api_key": self.api_key,
-            "detail": self.detail,
-        }
-
-
-OnResult = Callable[[ItemResult], None]
-
-
-async def _read(call: Callable[[], Awaitable[T]]) -> T:
-    """
-    Run a read, and run it again after a failure a later attempt may not meet.
-
-    Reads change nothing, so a lost answer or a server error costs only the retry; any
-    other error (a refused key, a missing permission) would come back the same, and is
-    raised at once.
-    """
-    for attempt in range(_READ_ATTEMPTS - 1):
-        try:
-            return await call()
-        except (ServerError, TransportError) as exc:
-            _log.debug("read failed (%s), trying again", _describe(exc))
-            await asyncio.sleep(_READ_BACKOFF * 2**attempt)
-    return await call()
-
-
-async def _list_subaccounts(client: Client) -> tuple[m.VirtualSubaccount, ...]:
-    async def every_page() -> tuple[m.VirtualSubaccount, ...]:
-        return tuple([sub async for sub in client.iter_virtual_subaccounts(page_size=100)])
-
-    return await _read(every_page)
-
-
-async def _all(reads: Sequence[Awaitable[T]]) -> list[T]:
-    """
-    Run reads at once (the scheduler paces them on their lanes, whatever the round
-    trip); once all have ended, raise the first error, if any.
-    """
-    results = await asyncio.gather(*reads, return_exceptions=True)
-    values = []
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-        values.append(result)
-    return values
-
-
-async def _list_keys(
-    client: Client, uids: Sequence[str]
-) -> list[tuple[m.VirtualSubaccountAPIKey, ...]]:
-    return await _all(
-        [_read(functools.partial(client.list_virtual_subaccount_api_keys, uid)) for uid in uids]
-    )
-
-
-async def _list_broker_keys(
-    client: Client, uids: Sequence[str]
-) -> list[tuple[m.BrokerSubaccountAPIKey, ...]]:
-    return await _all(
-        [_read(functools.partial(client.list_broker_subaccount_api_keys, uid)) for uid in uids]
-    )
-
-
-async def read_live_state(client: Client, account: AccountSpec) -> LiveState:
-    """
-    Read what exists for ``account``: sub-accounts, their keys, broker keys.
-
-    A read that fails on the server's side or loses its answer is tried again a few
-    times before its error is raised.
-    """
-    subaccounts = await _list_subaccounts(client)
-    planned_labels = {sub.label for sub in account.subaccounts}
-    uids = [
-        sub.subaccount_uid
-        for sub in subaccounts
-        if sub.label in planned_labels and sub.status is not m.SubaccountStatus.DELETED
-    ]
-    broker_uids = sorted({spec.sub_uid for spec in account.broker_keys})
-    return LiveState(
-        subaccounts=subaccounts,
-        keys=dict(zip(uids, await _list_keys(client, uids), strict=True)),
-        broker_keys=dict(
-            zip(broker_uids, await _list_broker_keys(client, broker_uids), strict=True)
-        ),
-    )
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, BitgetKeysError) else type(exc).__name__
 
 
 def _ambiguous(exc: BaseException) -> bool:
@@ -289,97 +118,6 @@ def _ambiguous(exc: BaseException) -> bool:
 _NOT_SENT: Final = (DispatchStoppedError, RateLimitBackendError, RateLimitWaitTooLongError)
 #: Every error a create or read can end with that becomes a result.
 _EXPECTED: Final = (APIError, TransportError, *_NOT_SENT)
-
-
-class _Known:
-    """
-    Live state as last read, plus what the current round created since.
-
-    While every create's answer arrives, this is exactly what exists (this run is the
-    only writer), so the next round can diff against it without reading again. An
-    outcome that is not known marks what it may have changed as stale, and `refresh`
-    reads exactly that again: the sub-account list, or one sub-account's keys.
-    """
-
-    __slots__ = (
-        "broker_keys",
-        "keys",
-        "stale_broker_keys",
-        "stale_keys",
-        "stale_list",
-        "subaccounts",
-    )
-
-    def __init__(self, live: LiveState) -> None:
-        self.subaccounts = {sub.subaccount_uid: sub for sub in live.subaccounts}
-        self.keys = {uid: list(keys) for uid, keys in live.keys.items()}
-        self.broker_keys = {uid: list(keys) for uid, keys in live.broker_keys.items()}
-        #: The sub-account list may lack sub-accounts that exist.
-        self.stale_list = False
-        #: Sub-accounts (by UID) that may have keys not listed here.
-        self.stale_keys: set[str] = set()
-        #: Broker sub-accounts whose keys may not have the settings listed here.
-        self.stale_broker_keys: set[str] = set()
-
-    @property
-    def exact(self) -> bool:
-        """Whether this is known to be what exists."""
-        return not (self.stale_list or self.stale_keys or self.stale_broker_keys)
-
-    def listed(self, subaccounts: Sequence[m.VirtualSubaccount]) -> None:
-        """A fresh sub-account list replaces the old one (keys are kept)."""
-        self.subaccounts = {sub.subaccount_uid: sub for sub in subaccounts}
-
-    def add_key(self, key: m.VirtualSubaccountAPIKey) -> None:
-        self.keys.setdefault(key.subaccount_uid, []).append(key)
-
-    def modified(self, spec: BrokerKeySpec) -> None:
-        """A broker key now has the settings of ``spec``."""
-        keys = self.broker_keys.setdefault(spec.sub_uid, [])
-        for index, key in enumerate(keys):
-            if key.api_key == spec.api_key:
-                keys[index] = attrs.evolve(
-                    key,
-                    permissions=spec.permissions,
-                    perm_type=spec.perm_type,
-                    ip_list=key.ip_list if spec.ip_list is None else spec.ip_list,
-                    label=key.label if spec.label is None else spec.label,
-                )
-
-    async def refresh(self, client: Client, account: AccountSpec) -> None:
-        """
-        Read again what is stale, and only that.
-
-        A re-read list may show planned sub-accounts whose keys were never read (an
-        unknown batch that took effect): their keys are read too.
-        """
-        if self.stale_list:
-            self.listed(await _list_subaccounts(client))
-            planned = {sub.label for sub in account.subaccounts}
-            self.stale_keys |= {
-                uid
-                for uid, sub in self.subaccounts.items()
-                if sub.label in planned
-                and sub.status is not m.SubaccountStatus.DELETED
-                and uid not in self.keys
-            }
-            self.stale_list = False
-        uids = sorted(self.stale_keys)
-        for uid, keys in zip(uids, await _list_keys(client, uids), strict=True):
-            self.keys[uid] = list(keys)
-        self.stale_keys.clear()
-        broker_uids = sorted(self.stale_broker_keys)
-        broker = await _list_broker_keys(client, broker_uids)
-        for uid, broker_keys in zip(broker_uids, broker, strict=True):
-            self.broker_keys[uid] = list(broker_keys)
-        self.stale_broker_keys.clear()
-
-    def live(self) -> LiveState:
-        return LiveState(
-            subaccounts=tuple(self.subaccounts.values()),
-            keys={uid: tuple(keys) for uid, keys in self.keys.items()},
-            broker_keys={uid: tuple(keys) for uid, keys in self.broker_keys.items()},
-        )
 
 
 @attrs.frozen(kw_only=True)
@@ -424,7 +162,7 @@ class _AccountRun:
         self.master_uid = ""
         self.reported: set[ItemKey] = set()
         # The current round's state (see `round`).
-        self.known = _Known(LiveState())
+        self.known = KnownState(LiveState())
         self.group: asyncio.TaskGroup | None = None
         #: Sub-accounts created this round whose UIDs are not known yet, by label.
         self.unlocated: dict[str, _Created] = {}
@@ -467,7 +205,7 @@ class _AccountRun:
 
         The caller marks what an unknown outcome may have changed as stale.
         """
-        detail = _describe(exc)
+        detail = describe_error(exc)
         if isinstance(exc, RateLimitBackendError):
             # Every further request would fail the same way: stop sending.
             self.gate.close(f"the rate-limit backend failed: {exc.detail}")
@@ -524,7 +262,7 @@ class _AccountRun:
         return "secret held in memory: the vault could not be written"
 
     async def run(self, max_rounds: int) -> None:
-        self.master_uid = await _read(self.client.uid)
+        self.master_uid = await read_retrying(self.client.uid)
         live = await read_live_state(self.client, self.account)
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
@@ -585,14 +323,14 @@ class _AccountRun:
             raise RuntimeError(msg)
         return self.group.create_task(self.guarded(work))
 
-    async def round(self, diff: AccountDiff, live: LiveState) -> _Known:
+    async def round(self, diff: AccountDiff, live: LiveState) -> KnownState:
         """
         Create everything ``diff`` lacks, each item as soon as it can go.
 
         Returns live state as the round left it, with what unknown outcomes may have
         changed marked stale.
         """
-        self.known = _Known(live)
+        self.known = KnownState(live)
         self.unlocated = {}
         self.batches_done = not diff.new_subaccounts
         self.keys_in_progress = 0
@@ -654,11 +392,11 @@ class _AccountRun:
     async def locate_once(self) -> None:
         asked = set(self.unlocated)
         try:
-            listed = await _list_subaccounts(self.client)
+            listed = await list_subaccounts(self.client)
         except _EXPECTED as exc:
             # The round ends by listing sub-accounts again (and the keys of any it did
             # not know); their further keys go in the next round.
-            _log.info("%s: sub-account list failed: %s", self.account.name, _describe(exc))
+            _log.info("%s: sub-account list failed: %s", self.account.name, describe_error(exc))
             for label in asked:
                 del self.unlocated[label]
             self.known.stale_list = True
@@ -821,7 +559,7 @@ class _AccountRun:
                 status = Status.STOPPED
             else:
                 status = Status.UNKNOWN if unknown else Status.FAILED
-            self.report(item, status, api_key=spec.api_key, detail=_describe(exc))
+            self.report(item, status, api_key=spec.api_key, detail=describe_error(exc))
             return
         self.known.modified(spec)
         self.report(item, Status.MODIFIED, api_key=spec.api_key)
@@ -863,8 +601,8 @@ class _AccountRun:
                 m.CreateCopyAPIKeyRequest(passphrase=passphrase)
             )
         except CopyAPIKeyExistsError as exc:
-            self.journal.settle(entry, Outcome.FAILED, detail=_describe(exc))
-            self.report(item, Status.ORPHAN, detail=_describe(exc))
+            self.journal.settle(entry, Outcome.FAILED, detail=describe_error(exc))
+            self.report(item, Status.ORPHAN, detail=describe_error(exc))
             return
         except _EXPECTED as exc:
             self.create_failed(entry, item, exc)
@@ -1007,8 +745,8 @@ class _PlanRun:
     def fail(self, exc: BaseException) -> None:
         """An error no result expresses: stop sending, raise it once all have ended."""
         self.errors.append(exc)
-        _log.error("apply stops sending: %s", _describe(exc))
-        self.gate.close(f"an error: {_describe(exc)}")
+        _log.error("apply stops sending: %s", describe_error(exc))
+        self.gate.close(f"an error: {describe_error(exc)}")
 
     async def account(self, account: AccountSpec, client: Client, max_rounds: int) -> None:
         run = _AccountRun(account, client, self.ledger, self.gate, self.collect, self.fail)
@@ -1023,7 +761,7 @@ class _PlanRun:
             # account stops here, with its reason; the other accounts go on.
             if isinstance(exc, RateLimitBackendError):
                 self.gate.close(f"the rate-limit backend failed: {exc.detail}")
-            detail = _describe(exc)
+            detail = describe_error(exc)
             if isinstance(exc, _NOT_SENT):
                 detail = f"not sent: {detail}"
             run.report(item, Status.FAILED, detail=detail)
