@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import redis.asyncio as aioredis
 
@@ -44,7 +45,10 @@ from bitget_keys.redis_limits import (
     RedisRateLimitScheduler,
     _Grant,
     _Lane,
+    _Offset,
+    _Placement,
     _RedisBackend,
+    _sleep_until_slot,
     ip_key,
     lane_keys,
     mask_url,
@@ -295,17 +299,39 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
         async with RedisRateLimitScheduler(server.url, prefix=prefix, cluster=True) as limits:
             backend = backend_of(limits)
             assert backend.cluster
-            sent: list[float] = []
+            # What Cluster guarantees: slots at least one interval (0.105 s) apart in
+            # Redis TIME, each sent no earlier than its wait after the answer (there the
+            # wait counts from the answer). The gap between two sends is not one of them:
+            # it also holds how late each caller woke, which a busy host can make the
+            # earlier one and not the later.
+            answers: list[tuple[int, float, float]] = []
+            sent: list[tuple[float, tuple[int, float, float]]] = []
             loop = asyncio.get_running_loop()
+            run_script = _RedisBackend.run
+
+            async def recorded(
+                backend: _RedisBackend, script: Any, keys: Any, args: Any
+            ) -> list[int]:
+                reply = await run_script(backend, script, keys, args)
+                if script.name == "reserve":
+                    answers.append((reply[4] + reply[1], loop.time(), reply[1] / SECOND))
+                return reply
 
             async def send() -> None:
-                sent.append(loop.time())
+                # One lane, one reservation at a time: the latest answer is this slot's.
+                sent.append((loop.time(), answers[-1]))
 
-            await asyncio.gather(*(limits.run("3", TEN, send) for _ in range(3)))
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_RedisBackend, "run", recorded)
+                await asyncio.gather(*(limits.run("3", TEN, send) for _ in range(3)))
             assert len(sent) == 3
-            assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.1
-            # With the IP budget on, Cluster costs two round trips per acquire.
-            assert limits.statistics().round_trips == 4 + 2 * 3
+            slots = [slot for slot, _, _ in answers]
+            assert all(b - a >= 105_000 for a, b in itertools.pairwise(slots)), slots
+            assert all(at >= answered + wait for at, (_, answered, wait) in sent)
+            # With the IP budget on, Cluster costs two round trips per acquire (and a
+            # caller that woke too late for its slot books again).
+            stats = limits.statistics()
+            assert stats.round_trips == 4 + 2 * (3 + stats.missed_slots)
             # Every script, on lanes of both policies (in Redis's future: the testing hook).
             lanes = [lane_of(prefix, uid, FIVE, policy) for uid in ("1", "2") for policy in Policy]
             for lane in lanes:
@@ -339,6 +365,8 @@ class FakeSlots:
         self.throttles: list[tuple[str, bool]] = []
         self.ip_pauses: list[float] = []
         self.holds: list[float] = []
+        #: Seconds each answer takes to come back after the slot was decided.
+        self.answer_delay = 0.0
 
     def _fail(self) -> None:
         self.round_trips += 1
@@ -359,6 +387,10 @@ class FakeSlots:
         if max_wait is not None and wait > max_wait:
             return _Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
         self.tat[lane.key] = start + lane.endpoint.window / lane.endpoint.rate * (1 + margin)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+            late = asyncio.get_running_loop().time() - start
+            return attrs.evolve(grant, wait=-late)
         return grant
 
     async def throttle(
@@ -453,6 +485,64 @@ async def test_a_slot_waits_a_window_after_this_process_completion_n_back(
     await clock.advance(2.0)
     await asyncio.gather(first, second)
     assert times(log) == pytest.approx([0.0, 1.5])
+
+
+@pytest.mark.parametrize(("delay", "sent_at", "missed"), [(0.02, 0.02, 0), (0.03, 1.05, 1)])
+async def test_a_caller_too_late_for_its_slot_books_again(
+    clock: LoopClock, delay: float, sent_at: float, missed: int
+) -> None:
+    """
+    An answer 20 ms after its slot is sent (within half the margin of a 1/s lane: 25 ms);
+    one 30 ms after gives the slot up and books the next, which it keeps.
+    """
+    limits, slots = fake()
+    slots.answer_delay = delay
+    log: Log = []
+    submit(limits, clock, log, "a", ONE)
+    await clock.advance(3.0)
+    assert times(log) == pytest.approx([sent_at])
+    assert limits.statistics().missed_slots == missed
+    assert slots.round_trips == 1 + missed
+
+
+async def test_a_caller_late_for_every_slot_sends_after_three(clock: LoopClock) -> None:
+    """A host too slow for any slot still makes progress: the fourth slot is sent late."""
+    limits, slots = fake()
+    slots.answer_delay = 2.0
+    log: Log = []
+    submit(limits, clock, log, "a", ONE)
+    await clock.advance(20.0)
+    assert len(log) == 1
+    assert limits.statistics().missed_slots == 3
+    assert slots.round_trips == 4
+
+
+async def test_a_sleeping_caller_wakes_at_the_slot_the_latest_estimate_places(
+    clock: LoopClock,
+) -> None:
+    """
+    The first answer puts Redis 20 ms off (its round trip took 80 ms); a fast one that
+    comes while the caller sleeps corrects that, and the caller wakes at the true slot,
+    not 20 ms before it.
+    """
+    start = clock.now
+    true_offset = 4000.0
+    offset = _Offset()
+    ran = start + 0.06 + true_offset  # the script ran 60 ms into an 80 ms round trip
+    offset.sample(start, start + 0.08, ran)
+    placed = _Placement(offset, ran + 1.95, earliest=start + 1.95, latest=start + 2.03)
+    assert placed.due() == pytest.approx(start + 1.99)
+    grant = _Grant(
+        granted=True, wait=placed.due() - start, margin=0.05, paused_for=0.0, placed=placed
+    )
+    sleeper = asyncio.create_task(_sleep_until_slot(asyncio.get_running_loop(), grant, start))
+    await clock.advance(1.0)
+    offset.sample(clock.now, clock.now + 0.002, clock.now + 0.001 + true_offset)
+    await clock.advance_to(start + 2.0)
+    assert not sleeper.done()
+    await clock.advance_to(start + 2.01)
+    assert sleeper.done()
+    assert sleeper.result() == pytest.approx(0.0)
 
 
 @pytest.mark.usefixtures("no_jitter")
