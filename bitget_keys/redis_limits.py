@@ -607,20 +607,36 @@ class _RedisBackend:
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[object]) -> list[int]:
         """Run ``script`` once (EVALSHA; on NOSCRIPT load it and run again)."""
+        reply, _ = await self.call(script, keys, args)
+        return reply
+
+    async def call(
+        self, script: _Script, keys: Sequence[str], args: Sequence[object]
+    ) -> tuple[list[int], float]:
+        """
+        Run ``script`` once; returns its reply and the loop time its EVALSHA was sent.
+
+        The script ran after that instant: loading the scripts first (the first call of
+        a process, or after NOSCRIPT) happens before it, so a round trip measured from
+        it holds the script's own call only.
+        """
         client: Any = self._client
+        loop = asyncio.get_running_loop()
         try:
             if not self._loaded:
                 await self._load(client)
             self.round_trips += 1
             try:
+                sent = loop.time()
                 reply = await client.evalsha(script.sha, len(keys), *keys, *args)
             except self._no_script:
                 self.round_trips += 2
                 await client.script_load(script.text)
+                sent = loop.time()
                 reply = await client.evalsha(script.sha, len(keys), *keys, *args)
         except self._errors as exc:
             raise RateLimitBackendError(self.described, self._detail(exc)) from exc
-        return [int(value) for value in reply]
+        return [int(value) for value in reply], sent
 
     async def _load(self, client: Any) -> None:
         async with self._loading:
@@ -672,10 +688,9 @@ class _RedisBackend:
             ip_interval,
             now,
         ]
-        loop = asyncio.get_running_loop()
-        sent = loop.time()
-        granted, wait_us, margin_ppm, paused, redis_now = await self.run(RESERVE, keys, args)
-        received = loop.time()
+        reply, sent = await self.call(RESERVE, keys, args)
+        received = asyncio.get_running_loop().time()
+        granted, wait_us, margin_ppm, paused, redis_now = reply
         wait = wait_us / _US
         placed = None
         if now_us is None and not self.cluster:

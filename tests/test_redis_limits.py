@@ -307,22 +307,22 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
             answers: list[tuple[int, float, float]] = []
             sent: list[tuple[float, tuple[int, float, float]]] = []
             loop = asyncio.get_running_loop()
-            run_script = _RedisBackend.run
+            call_script = _RedisBackend.call
 
             async def recorded(
                 backend: _RedisBackend, script: Any, keys: Any, args: Any
-            ) -> list[int]:
-                reply = await run_script(backend, script, keys, args)
+            ) -> tuple[list[int], float]:
+                reply, sent_at = await call_script(backend, script, keys, args)
                 if script.name == "reserve":
                     answers.append((reply[4] + reply[1], loop.time(), reply[1] / SECOND))
-                return reply
+                return reply, sent_at
 
             async def send() -> None:
                 # One lane, one reservation at a time: the latest answer is this slot's.
                 sent.append((loop.time(), answers[-1]))
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(_RedisBackend, "run", recorded)
+                patch.setattr(_RedisBackend, "call", recorded)
                 await asyncio.gather(*(limits.run("3", TEN, send) for _ in range(3)))
             assert len(sent) == 3
             slots = [slot for slot, _, _ in answers]
