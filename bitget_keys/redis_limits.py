@@ -32,8 +32,17 @@ So the answer also carries Redis's time, and each process keeps an estimate of R
 ``TIME`` minus its loop clock from its fastest recent round trips (within half a round
 trip, plus 500 ppm of drift per second of age). The caller waits until the booked time
 on that clock, bounded by what the answer proves: no earlier than the send of the call
-plus the wait, no later than the answer plus the wait. (Under Redis Cluster, whose
-nodes may keep different clocks, the wait counts from the answer.)
+plus the wait, no later than the answer plus the wait; when it wakes it places the slot
+again with the estimate of that moment (the first round trips after start-up can be
+slow, so the estimate at the answer can be tens of milliseconds off, and a better one
+may have come while it slept). (Under Redis Cluster, whose nodes may keep different
+clocks, the wait counts from the answer.) A caller that wakes more than half the margin
+(``m·W/2``) after its slot, on a host too busy to wake it in time, gives the slot up
+and books again, first in line: sent late, it would land closer than the margin allows
+to the slot N after it, which another process may send on time. After three such slots
+it sends regardless, so a host that is never on time still makes progress (and its
+429s widen the margin). A process's own sends therefore stay within ``m·W/2`` of their
+slots; the other half of the margin is for the way to Bitget.
 
 Local FIFO. Within a process each lane is a FIFO of waiting callers, and only its head
 holds a Redis reservation at a time: the head takes the in-flight permit, reserves,
@@ -66,6 +75,10 @@ elsewhere, so between processes the spacing is by reservation time only, as the
 reference design does: the margin must cover the spread J of the delay between a slot's
 time and Bitget's arrival stamp (``m ≥ J/W`` for a rolling window). The default 5%
 covers 50 ms per second of window, and the 429 feedback above handles the rare outlier.
+That spread includes everything after the send: a new connection, a busy event loop or
+host on either side, the network. Where it exceeds ``m·W`` (a CPU-starved host, many
+connections opening at once), 429s follow, and the feedback above pauses and widens the
+lane; give such hosts a larger ``margin``.
 
 IP budget. With an `IPBudget` (95/s and 5,700 per 60 s by default), every acquire also
 takes a token from a GCRA key per egress IP name (``<prefix>:{ip:<egress>}``),
@@ -182,6 +195,14 @@ _PLAIN_UID: Final = re.compile(r"[0-9]{1,32}")
 _DRIFT: Final = 500e-6
 #: A pause that ends within this many seconds of a slot does not hold the slot back.
 _LATE: Final = 0.001
+#: A caller that wakes more than this share of its lane's margin (times the window)
+#: after its slot gives the slot up and books again: the rest of the margin is for the
+#: way to Bitget.
+_LATE_SHARE: Final = 0.5
+#: How many slots one attempt gives up for lateness before it sends late regardless
+#: (a host too busy ever to be on time must still make progress; 429s then widen the
+#: margin).
+_MAX_MISSED: Final = 3
 #: Query parameters of a Redis URL whose value is masked.
 _SECRET_PARAMS: Final = ("pass", "secret", "token", "key")
 
@@ -421,6 +442,8 @@ class RedisSchedulerStatistics(SchedulerStatistics):
     fallback_active: bool
     #: Requests sent through the local fallback so far.
     fallback_dispatched: int
+    #: Slots given up because their caller woke too late for them (a busy host).
+    missed_slots: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -434,6 +457,9 @@ class _Grant:
     margin: float
     #: Seconds the lane stays paused after a 429 (0 when not paused).
     paused_for: float
+    #: Where the slot lies on this process's clock, asked again when the caller wakes;
+    #: ``None`` when the wait counts from the answer.
+    placed: _Placement | None = None
 
 
 class _Backend(Protocol):
@@ -486,6 +512,36 @@ class _Offset:
     def local(self, redis_time: float) -> float | None:
         """A Redis time on the loop's clock, once a sample exists."""
         return redis_time - self.offset if self.error < math.inf else None
+
+
+class _Placement:
+    """
+    A slot booked in Redis time, placed on this process's clock by the latest estimate.
+
+    The script ran between the call's send and its answer, so the slot lies between
+    ``earliest`` (send plus wait) and ``latest`` (answer plus wait) on the loop's clock;
+    the estimate of Redis ``TIME`` places it inside those bounds. It is asked again when
+    the caller wakes: the estimate at the answer may be tens of milliseconds off (the
+    first round trips after start-up are slow), and a wait of seconds leaves time for a
+    better one to come in.
+    """
+
+    __slots__ = ("_offset", "earliest", "latest", "slot")
+
+    def __init__(self, offset: _Offset, slot: float, *, earliest: float, latest: float) -> None:
+        self._offset = offset
+        #: The slot in Redis time, in seconds.
+        self.slot = slot
+        self.earliest = earliest
+        self.latest = latest
+
+    def __repr__(self) -> str:
+        return f"<_Placement due={self.due()!r} in [{self.earliest!r}, {self.latest!r}]>"
+
+    def due(self) -> float:
+        """The slot on the loop's clock, as the current estimate places it."""
+        booked = self._offset.local(self.slot)
+        return self.latest if booked is None else min(self.latest, max(self.earliest, booked))
 
 
 class _RedisBackend:
@@ -551,20 +607,36 @@ class _RedisBackend:
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[object]) -> list[int]:
         """Run ``script`` once (EVALSHA; on NOSCRIPT load it and run again)."""
+        reply, _ = await self.call(script, keys, args)
+        return reply
+
+    async def call(
+        self, script: _Script, keys: Sequence[str], args: Sequence[object]
+    ) -> tuple[list[int], float]:
+        """
+        Run ``script`` once; returns its reply and the loop time its EVALSHA was sent.
+
+        The script ran after that instant: loading the scripts first (the first call of
+        a process, or after NOSCRIPT) happens before it, so a round trip measured from
+        it holds the script's own call only.
+        """
         client: Any = self._client
+        loop = asyncio.get_running_loop()
         try:
             if not self._loaded:
                 await self._load(client)
             self.round_trips += 1
             try:
+                sent = loop.time()
                 reply = await client.evalsha(script.sha, len(keys), *keys, *args)
             except self._no_script:
                 self.round_trips += 2
                 await client.script_load(script.text)
+                sent = loop.time()
                 reply = await client.evalsha(script.sha, len(keys), *keys, *args)
         except self._errors as exc:
             raise RateLimitBackendError(self.described, self._detail(exc)) from exc
-        return [int(value) for value in reply]
+        return [int(value) for value in reply], sent
 
     async def _load(self, client: Any) -> None:
         async with self._loading:
@@ -616,11 +688,11 @@ class _RedisBackend:
             ip_interval,
             now,
         ]
-        loop = asyncio.get_running_loop()
-        sent = loop.time()
-        granted, wait_us, margin_ppm, paused, redis_now = await self.run(RESERVE, keys, args)
-        received = loop.time()
+        reply, sent = await self.call(RESERVE, keys, args)
+        received = asyncio.get_running_loop().time()
+        granted, wait_us, margin_ppm, paused, redis_now = reply
         wait = wait_us / _US
+        placed = None
         if now_us is None and not self.cluster:
             # The slot is at Redis time redis_now + wait. Counted from the answer, a slow
             # answer (a busy loop, a new connection) would make the send late by as
@@ -628,11 +700,19 @@ class _RedisBackend:
             # calibrated clock the slot keeps its booked time, bounded by what the
             # answer proves: the script ran between sending and receiving.
             self._offset.sample(sent, received, redis_now / _US)
-            booked = self._offset.local(redis_now / _US + wait)
-            if booked is not None:
-                wait = min(received + wait, max(sent + wait, booked)) - received
+            placed = _Placement(
+                self._offset,
+                redis_now / _US + wait,
+                earliest=sent + wait,
+                latest=received + wait,
+            )
+            wait = placed.due() - received
         return _Grant(
-            granted=bool(granted), wait=wait, margin=margin_ppm / _US, paused_for=paused / _US
+            granted=bool(granted),
+            wait=wait,
+            margin=margin_ppm / _US,
+            paused_for=paused / _US,
+            placed=placed,
         )
 
     async def throttle(
@@ -806,6 +886,29 @@ async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: _Lane) -> None
         await asyncio.shield(lane.settled)
 
 
+def _note_grant(lane: _Lane, grant: _Grant, answered: float) -> None:
+    """Keep the shared margin and pause a grant reports."""
+    lane.margin = grant.margin
+    if grant.paused_for:
+        # Redis placed this slot after the pause; on the calibrated clock the slot may
+        # come a little before the pause's end counted from here.
+        until = answered + min(grant.paused_for, grant.wait)
+        lane.paused_until = max(lane.paused_until, until)
+
+
+async def _sleep_until_slot(
+    loop: asyncio.AbstractEventLoop, grant: _Grant, answered: float
+) -> float:
+    """Sleep until the granted slot; returns how many seconds after it this caller woke."""
+    due = answered + grant.wait
+    while (delay := due - loop.time()) > 0:
+        await asyncio.sleep(delay)
+        if grant.placed is not None:
+            # A better estimate of Redis time may have come in meanwhile.
+            due = grant.placed.due()
+    return loop.time() - due
+
+
 def _check_grant(lane: _Lane, grant: _Grant, waited: float, max_wait: float | None) -> None:
     """Raise `RateLimitWaitTooLongError` if Redis refused the slot for ``max_wait``."""
     if not grant.granted:
@@ -879,6 +982,7 @@ class RedisRateLimitScheduler:
         "_margin",
         "_max_in_flight",
         "_max_margin",
+        "_missed",
         "_paused_until",
         "_permits",
         "_policies",
@@ -991,6 +1095,7 @@ class RedisRateLimitScheduler:
         self._down_until = -math.inf
         self._last_detail = ""
         self._errors = 0
+        self._missed = 0
         self._tasks: set[asyncio.Task[None]] = set()
         #: Requests inside the fallback, and the call that ends the outage window.
         self._detours: dict[_Detour, None] = {}
@@ -1186,6 +1291,7 @@ class RedisRateLimitScheduler:
             backend_errors=self._errors,
             fallback_active=self._local(now),
             fallback_dispatched=self._fallback_dispatched,
+            missed_slots=self._missed,
         )
 
     # -- lanes -----------------------------------------------------------------------
@@ -1264,6 +1370,7 @@ class RedisRateLimitScheduler:
         started = loop.time()
         deadline = None if max_wait is None else started + max_wait
         self._check_backend(lane, started)
+        missed = 0
         while True:
             turn = permit = False
             try:
@@ -1287,22 +1394,20 @@ class RedisRateLimitScheduler:
                 remaining = None if deadline is None else max(0.0, deadline - now)
                 grant = await self._reserve(loop, lane, remaining, hold)
                 answered = loop.time()
-                lane.margin = grant.margin
-                if grant.paused_for:
-                    # Redis placed this slot after the pause; on the calibrated clock the
-                    # slot may come a little before the pause's end counted from here.
-                    until = answered + min(grant.paused_for, grant.wait)
-                    lane.paused_until = max(lane.paused_until, until)
+                _note_grant(lane, grant, answered)
                 _check_grant(lane, grant, answered - started, max_wait)
-                delay = answered + grant.wait - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                late = await _sleep_until_slot(loop, grant, answered)
                 now = loop.time()
-                if max(lane.paused_until, self._paused_until) <= now + _LATE:
+                paused = max(lane.paused_until, self._paused_until) > now + _LATE
+                if not paused and (missed == _MAX_MISSED or not self._too_late(lane, late)):
                     break
                 # A 429 on this lane (or an IP pause) came while this caller waited: its
                 # slot falls into the pause, so it is dropped, and the caller reserves
-                # again behind the pause, first in line after any retry.
+                # again behind the pause, first in line after any retry. Or the caller
+                # woke too late for its slot (see `_too_late`), and books again, first
+                # in line.
+                if not paused:
+                    missed += 1
             except BaseException:
                 if permit:
                     self._permits.release()
@@ -1321,6 +1426,26 @@ class RedisRateLimitScheduler:
         self._sent.append(now)
         self._pass_turn(lane)
         return seq
+
+    def _too_late(self, lane: _Lane, late: float) -> bool:
+        """
+        Whether a caller that woke ``late`` seconds after its slot must give it up.
+
+        Sent now, it would land closer than the margin allows to the slot N after it,
+        which another process may send on time. The slot is given up (never given back,
+        so nobody sends in it) once the caller is later than half the margin; the other
+        half is for the way to Bitget.
+        """
+        if late <= lane.margin * lane.endpoint.window * _LATE_SHARE:
+            return False
+        self._missed += 1
+        _log.debug(
+            "%s %s: woke %.0f ms after its slot; booking again",
+            lane.uid,
+            lane.endpoint.name,
+            late * 1000,
+        )
+        return True
 
     async def _reserve(
         self, loop: asyncio.AbstractEventLoop, lane: _Lane, max_wait: float | None, hold: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from bitget_keys.provision.apply import ItemResult, Status, apply_plan, generate
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.plan import AccountSpec, parse_plan
 from bitget_keys.provision.vault import SecretsVault
-from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
+from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, LoopClock, Unpaced
 
 MASTERS = [
     EmulatorAccount(
@@ -188,19 +189,26 @@ def _accepted(emulator: Emulator, endpoint: str) -> list[float]:
     )
 
 
-async def test_further_keys_start_before_the_last_batch(tmp_path: Path) -> None:
-    """Under real per-UID limits, a new sub-account's further keys go out while later batches wait."""
+async def test_further_keys_start_before_the_last_batch(tmp_path: Path, clock: LoopClock) -> None:
+    """
+    Under real per-UID limits, a new sub-account's further keys go out while later batches
+    wait: the first batch's five further keys all leave before the third batch, which a
+    run that sent every batch first would send before any key.
+    """
     emulator = Emulator(MASTERS[:1], limits=Limits(ip_limit=None))
     scheduler = RateLimitScheduler(ip_budget=None)
-    results = await run_apply(
-        emulator, tmp_path, plan_data(accounts=1, subaccounts=10), scheduler=scheduler
+    run = asyncio.create_task(
+        run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=15), scheduler=scheduler)
     )
-    assert {r.status for r in results} == {Status.CREATED}
+    # Three batches at 1/s and fifteen keys at 5/s take about four seconds.
+    await clock.advance(10.0)
+    assert run.done()
+    assert {r.status for r in run.result()} == {Status.CREATED}
     batches = _accepted(emulator, "batch_create_virtual_subaccounts")
     keys = _accepted(emulator, "create_virtual_subaccount_api_key")
-    assert len(batches) == 2
-    assert len(keys) == 10
-    assert keys[0] < batches[1]
+    assert len(batches) == 3
+    assert len(keys) == 15
+    assert keys[4] < batches[2]
     assert emulator.audit.throttled == 0
 
 
