@@ -330,7 +330,7 @@ class StormWatch:
 
     429s on `_STORM_LANES` or more lanes within ``window`` seconds point at the IP or
     the exchange: widening every lane's margin then would only slow everything down for
-    the many minutes the margins take to decay (reference §5.5).
+    the many minutes the margins take to decay, while the storm itself ends on its own.
     """
 
     __slots__ = ("_recent", "_window")

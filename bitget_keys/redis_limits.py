@@ -71,8 +71,8 @@ requests this process sent (a slot is reserved no earlier than W after this proc
 request N before on the lane completed), which covers a UID owned by one process, as
 when a plan is split with ``--shard``. Across processes that would need a second round
 trip per request (to record the completion) and callers polling for completions made
-elsewhere, so between processes the spacing is by reservation time only, as the
-reference design does: the margin must cover the spread J of the delay between a slot's
+elsewhere, so between processes the spacing is by reservation time only: the margin
+must cover the spread J of the delay between a slot's
 time and Bitget's arrival stamp (``m ≥ J/W`` for a rolling window). The default 5%
 covers 50 ms per second of window, and the 429 feedback above handles the rare outlier.
 That spread includes everything after the send: a new connection, a busy event loop or
