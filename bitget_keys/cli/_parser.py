@@ -195,6 +195,21 @@ def _add_demo(commands: Any) -> None:
     demo.set_defaults(run="demo:run")
 
 
+def _vault_command(
+    commands: Any, name: str, run: str, help_text: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """One ``vault`` subcommand, with the ``--vault`` option they all take."""
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    command.set_defaults(run=f"vault:{run}")
+    return command
+
+
 def _add_vault(commands: Any) -> None:
     """The ``vault`` commands and their arguments."""
     vault = commands.add_parser(
@@ -204,28 +219,25 @@ def _add_vault(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
-    vault_list = vault_commands.add_parser("list", help="list stored keys (no secrets)")
-    vault_list.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    vault_list.set_defaults(run="vault:run_list")
-    show = vault_commands.add_parser(
+    _vault_command(vault_commands, "list", "run_list", "list stored keys (no secrets)")
+    show = _vault_command(
+        vault_commands,
         "show",
-        help="show one key (secrets masked unless --reveal)",
-        description=VAULT_SHOW_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run_show",
+        "show one key (secrets masked unless --reveal)",
+        VAULT_SHOW_HELP,
     )
     show.add_argument("label", metavar="LABEL", help="SUBACCOUNT/KEY, a key's label, or API key")
-    show.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     show.add_argument("--account", help="only keys of this plan account")
     show.add_argument("--reveal", action="store_true", help="print the secret and passphrase")
     show.add_argument("--json", action="store_true", help="one JSON object (masked alike)")
-    show.set_defaults(run="vault:run_show")
-    export = vault_commands.add_parser(
+    export = _vault_command(
+        vault_commands,
         "export",
-        help="write every key with its secrets, to a new 0600 file",
-        description=VAULT_EXPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run_export",
+        "write every key with its secrets, to a new 0600 file",
+        VAULT_EXPORT_HELP,
     )
-    export.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     export.add_argument(
         "--output", "-o", type=Path, metavar="FILE", help="new file to write (mode 0600)"
     )
@@ -239,29 +251,26 @@ def _add_vault(commands: Any) -> None:
         action="store_true",
         help="export the intact records of a damaged vault (the damaged lines are named)",
     )
-    export.set_defaults(run="vault:run_export")
-    check = vault_commands.add_parser(
+    _vault_command(
+        vault_commands,
         "check",
-        help="report damaged records by line (exit 1 when any)",
-        description=VAULT_CHECK_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run_check",
+        "report damaged records by line (exit 1 when any)",
+        VAULT_CHECK_HELP,
     )
-    check.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    check.set_defaults(run="vault:run_check")
-    repair = vault_commands.add_parser(
+    repair = _vault_command(
+        vault_commands,
         "repair",
-        help="recover every intact record into a repaired vault",
-        description=VAULT_REPAIR_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run_repair",
+        "recover every intact record into a repaired vault",
+        VAULT_REPAIR_HELP,
     )
-    repair.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     repair.add_argument(
         "--output", "-o", type=Path, metavar="PATH", help="write the repaired vault here instead"
     )
     repair.add_argument(
         "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
     )
-    repair.set_defaults(run="vault:run_repair")
 
 
 def build_parser() -> argparse.ArgumentParser:
