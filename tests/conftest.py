@@ -14,7 +14,7 @@ from aioresponses import aioresponses
 
 from bitget_keys import Client, Credentials, Secret
 from bitget_keys.testing import LoopClock
-from tests.scheduling import START, PyTask, python_task
+from tests.limits.scheduling import START, PyTask, python_task
 
 API_KEY = "bg_test_api_key_0001"
 SECRET_KEY = "test-secret-key-0123456789abcdef"

@@ -36,8 +36,7 @@ from bitget_keys.errors import (
     UnifiedAccountModeError,
 )
 from bitget_keys.testing import Unpaced
-
-from .conftest import API_KEY, NOW_MS, PASSPHRASE, SECRET_KEY, UID
+from tests.conftest import API_KEY, NOW_MS, PASSPHRASE, SECRET_KEY, UID
 
 BASE = "https://api.bitget.com"
 PASS = "Passw0rd1234"

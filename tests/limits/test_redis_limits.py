@@ -56,7 +56,7 @@ from bitget_keys.redis_limits import (
 )
 from bitget_keys.testing import Audit, Emulator, EmulatorAccount, LaneAudit, Limits, LoopClock
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
-from tests.scheduling import FIVE, ONE, TEN, Log, submit, times
+from tests.limits.scheduling import FIVE, ONE, TEN, Log, submit, times
 
 #: A 5/s lane's interval at the default 5% margin, in seconds.
 T5 = 0.21

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from bitget_keys.testing import Emulator, Faults
-from tests.apply_process import (
+from tests.provision.apply_process import (
     CREATES,
     MASTERS,
     SUBACCOUNTS,

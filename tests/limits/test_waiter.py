@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bitget_keys._waiter import Waiter
-from tests.scheduling import PyTask
+from tests.limits.scheduling import PyTask
 
 CTask: Any = asyncio.Task
 

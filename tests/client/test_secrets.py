@@ -13,8 +13,8 @@ from bitget_keys import Client, ClientConfig, Credentials, Secret
 from bitget_keys import errors as e
 from bitget_keys import models as m
 from bitget_keys.testing import Unpaced
+from tests.conftest import NOW_MS, PASSPHRASE, SECRET_KEY
 
-from .conftest import NOW_MS, PASSPHRASE, SECRET_KEY
 from .test_client import BASE, E2_REQUEST, E3_REQUEST, E4_REQUEST, S4_REQUEST, S7_REQUEST, ok
 
 NEW_SECRETS = ("CreatedSecretE2", "CreatedSecretE3a", "CopySecretXYZ", "BrokerSecret77")

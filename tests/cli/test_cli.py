@@ -262,6 +262,6 @@ def test_light_commands_do_not_load_the_emulator_redis_or_the_demo(
         text=True,
         check=False,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -26,7 +26,7 @@ from bitget_keys import _endpoints as ep
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
 from bitget_keys.testing._state import Answer
-from tests.apply_process import (
+from tests.provision.apply_process import (
     MASTERS,
     SUBACCOUNTS,
     VAULT_KEY,

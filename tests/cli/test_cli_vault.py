@@ -21,8 +21,8 @@ from bitget_keys import _endpoints as ep
 from bitget_keys.cli import main
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
-from tests.test_lock import ROOT, Holder
-from tests.test_vault import write_v1
+from tests.provision.test_lock import ROOT, Holder
+from tests.provision.test_vault import write_v1
 
 KEY = "a long vault passphrase"
 MASTER = EmulatorAccount(

@@ -21,9 +21,9 @@ from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError
 from bitget_keys.provision.vault import Damage, SecretsVault, VaultRecord, write_private_file
 
 KEY = "correct horse battery staple"
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = ROOT / "tests" / "vault_worker.py"
-#: The vault passphrase of `tests/vault_worker.py`.
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "tests" / "provision" / "vault_worker.py"
+#: The vault passphrase of `tests/provision/vault_worker.py`.
 RACE_KEY = "a long vault passphrase"
 
 
@@ -576,7 +576,7 @@ def test_version_1_damage_is_found_and_upgrade_refuses_it(tmp_path: Path) -> Non
 
 
 class Racer:
-    """A `tests/vault_worker.py race` process, fed one round at a time."""
+    """A `tests/provision/vault_worker.py race` process, fed one round at a time."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(

@@ -4,7 +4,7 @@ The OS processes of the vault's and the lock's cross-process tests.
 ``hold PATH COMMAND`` takes the `FileLock` of PATH (naming itself COMMAND), prints
 ``locked``, and holds it until its stdin closes::
 
-    python tests/vault_worker.py hold keys.vault "bitget-keys apply plan.toml"
+    python tests/provision/vault_worker.py hold keys.vault "bitget-keys apply plan.toml"
 
 ``race`` prints ``ready``, then for each line ``round PATH MODE COUNT TAG`` on stdin
 opens (or creates) the vault at PATH and appends COUNT records whose API keys are

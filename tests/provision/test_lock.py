@@ -19,8 +19,8 @@ import pytest
 from bitget_keys.errors import ClientStateError, ConfigurationError, LockedError
 from bitget_keys.provision.lock import FileLock, LockHolder
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = ROOT / "tests" / "vault_worker.py"
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "tests" / "provision" / "vault_worker.py"
 COMMAND = "bitget-keys apply plan.toml"
 
 

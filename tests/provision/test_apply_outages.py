@@ -27,7 +27,7 @@ from bitget_keys.errors import VaultError
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, Faults
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
-from tests.apply_process import (
+from tests.provision.apply_process import (
     CREATES,
     MASTERS,
     SUBACCOUNTS,

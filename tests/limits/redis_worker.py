@@ -4,7 +4,7 @@ The OS processes of the cross-process test and benchmark of `RedisRateLimitSched
 ``load`` keeps every (UID, endpoint) lane it is given saturated through one scheduler
 that shares its limits through Redis, against an emulator served elsewhere::
 
-    python tests/redis_worker.py load --redis URL --base-url URL --accounts FILE \
+    python tests/limits/redis_worker.py load --redis URL --base-url URL --accounts FILE \
         --duration 4 [--margin 0.05] [--prefix NAME] [--local]
 
 It opens its clients (and two connections each, as a running process would have) and

@@ -21,7 +21,7 @@ import pytest
 
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, Faults
-from tests.apply_process import (
+from tests.provision.apply_process import (
     MASTERS,
     VAULT_KEY,
     Apply,

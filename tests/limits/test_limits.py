@@ -31,7 +31,7 @@ from bitget_keys.limits import (
     widened_margin,
 )
 from bitget_keys.testing._clock import LoopClock
-from tests.scheduling import FIVE, ONE, START, TEN, Log, submit, times
+from tests.limits.scheduling import FIVE, ONE, START, TEN, Log, submit, times
 
 #: The spacing of a 5/s lane at the default 5% margin.
 T5 = 0.2 * 1.05
