@@ -49,7 +49,7 @@ from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import LaneAudit
 from bitget_keys.testing._redis_server import RedisServer
 
-WORKER = Path(__file__).resolve().parent.parent / "tests" / "redis_worker.py"
+WORKER = Path(__file__).resolve().parent.parent / "tests" / "limits" / "redis_worker.py"
 TEN = ep.MODIFY_BROKER_SUBACCOUNT_API_KEY
 SEED_RATES = sum(
     endpoint.rate

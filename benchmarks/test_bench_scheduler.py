@@ -71,7 +71,7 @@ async def _queued_bytes(jobs: int) -> float:
     ours = snapshot.filter_traces(
         [
             tracemalloc.Filter(
-                inclusive=True, filename_pattern="*bitget_keys/limits.py", all_frames=True
+                inclusive=True, filename_pattern="*bitget_keys/limits/*", all_frames=True
             )
         ]
     )

@@ -41,8 +41,7 @@ from bitget_keys.errors import (
     RateLimitWaitTooLongError,
 )
 from bitget_keys.limits import IPBudget, Policy
-from bitget_keys.provision.plan import load_plan, shard_plan
-from bitget_keys.redis_limits import (
+from bitget_keys.limits.redis import (
     RedisRateLimitScheduler,
     _Grant,
     _Lane,
@@ -54,6 +53,7 @@ from bitget_keys.redis_limits import (
     lane_keys,
     mask_url,
 )
+from bitget_keys.provision.plan import load_plan, shard_plan
 from bitget_keys.testing import Audit, Emulator, EmulatorAccount, LaneAudit, Limits, LoopClock
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
 from tests.limits.scheduling import FIVE, ONE, TEN, Log, submit, times

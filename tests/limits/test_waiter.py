@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bitget_keys._waiter import Waiter
+from bitget_keys.limits.waiter import Waiter
 from tests.limits.scheduling import PyTask
 
 CTask: Any = asyncio.Task

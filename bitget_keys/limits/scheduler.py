@@ -108,13 +108,13 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
-from bitget_keys._waiter import Waiter
 from bitget_keys.errors import (
     ClientStateError,
     ConfigurationError,
     RateLimitExceededError,
     RateLimitWaitTooLongError,
 )
+from bitget_keys.limits.waiter import Waiter
 
 __all__ = [
     "ANY_UID",
