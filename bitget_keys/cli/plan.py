@@ -11,9 +11,8 @@ from typing import Any
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import make_clients
-from bitget_keys.provision.apply import read_live_state
-from bitget_keys.provision.diff import diff_account
 from bitget_keys.provision.plan import Plan, load_plan
+from bitget_keys.provision.preview import copy_key_accounts, preview_account
 from bitget_keys.provision.vault import (
     SecretsVault,
 )
@@ -30,34 +29,14 @@ async def show_changes(
     """
     changes = False
     for account in plan.accounts:
-        live = await read_live_state(client_for(account), account)
-        diff = diff_account(account, live)
-        lines = [
-            f"create sub-account {sub.label} ({sub.name}), {len(sub.keys)} key(s)"
-            for sub in diff.new_subaccounts
-        ]
-        lines += [
-            f"create key {missing.subaccount.label}/{missing.key.label}"
-            for missing in diff.new_keys
-        ]
-        lines += [
-            f"modify broker key {spec.sub_uid}/{spec.api_key}" for spec in diff.broker_changes
-        ]
-        copy_key = (
-            vaulted_copy_keys is not None
-            and account.copy_api_key
-            and account.name not in vaulted_copy_keys
+        preview = await preview_account(
+            client_for(account), account, vaulted_copy_keys=vaulted_copy_keys
         )
-        if copy_key:
-            lines.append("create copy key")
-        lines += [f"conflict: {conflict}" for conflict in diff.conflicts]
-        if diff.empty and not diff.conflicts and not copy_key:
-            lines.append("up to date")
-        for line in lines:
+        for line in preview.lines():
             # Names and labels come from the plan, conflicts quote Bitget: escaped, so
             # that none can forge a line of this preview.
             print(escape(f"{account.name}: {line}"))
-        changes = changes or not diff.empty or copy_key
+        changes = changes or preview.changes_anything
     return changes
 
 
@@ -75,10 +54,7 @@ async def run(args: argparse.Namespace) -> int:
 
 async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> bool:
     """Show what apply would do and ask for a yes; nothing to do needs no yes."""
-    copy_keys = (
-        set() if vault is None else {r.account for r in vault.records() if r.kind == "copy_key"}
-    )
-    if not await show_changes(plan, client_for, copy_keys):
+    if not await show_changes(plan, client_for, copy_key_accounts(vault)):
         return True
     print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
     # The event loop's own SIGINT handling only cancels its main task, which a blocking

@@ -5,6 +5,8 @@ The modules, in the order a run uses them:
 
 - `plan`: the plan file, read and checked whole before anything is sent; sharding.
 - `diff`: the pure difference between a plan and live state.
+- `preview`: what apply would do, as `plan`, apply's confirmation and the live display
+  show it.
 - `live`: reading what exists (the list endpoints), and tracking it during a run.
 - `apply`: the rounds that create what is missing, concurrently per master account,
   and stop without abandoning an answer (`bitget_keys.DispatchGate`).

@@ -78,6 +78,7 @@ from bitget_keys.provision.live import (
     read_retrying,
 )
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, Plan, SubaccountSpec
+from bitget_keys.provision.preview import copy_key_accounts
 from bitget_keys.provision.results import ItemKey, ItemKind, ItemResult, OnResult, Status
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
@@ -568,13 +569,8 @@ class _AccountRun:
         if not self.account.copy_api_key:
             return
         item = ItemKey(ItemKind.COPY_KEY, key="copy")
-        if any(
-            record.kind == "copy_key" and record.account == self.account.name
-            for record in self.ledger.vault.records()
-        ) or any(
-            record.kind == "copy_key" and record.account == self.account.name
-            for record in self.ledger.unsaved
-        ):
+        held = {record.account for record in self.ledger.unsaved if record.kind == "copy_key"}
+        if self.account.name in copy_key_accounts(self.ledger.vault) | held:
             self.report(item, Status.UNCHANGED)
             return
         previous = [

@@ -45,11 +45,12 @@ from bitget_keys._client import Client
 from bitget_keys._escape import escape
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import APIError, TransportError
-from bitget_keys.provision.apply import ItemResult, Status, apply_plan, read_live_state
-from bitget_keys.provision.diff import AccountDiff, diff_account
+from bitget_keys.provision.apply import ItemResult, Status, apply_plan
+from bitget_keys.provision.diff import AccountDiff
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.plan import AccountSpec, Plan
+from bitget_keys.provision.preview import copy_key_accounts, preview_account, preview_of
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = [
@@ -77,20 +78,8 @@ _REFRESH_PER_SECOND: Final = 4
 
 
 def planned_items(diff: AccountDiff, *, copy_key: bool = False) -> int:
-    """
-    How many results of work one account's diff will produce.
-
-    A new sub-account reports itself and each of its keys; a further key, a broker key
-    change, a conflict and a pending copy key report one result each.
-    """
-    subaccounts = sum(1 + len(sub.keys) for sub in diff.new_subaccounts)
-    return (
-        subaccounts
-        + len(diff.new_keys)
-        + len(diff.broker_changes)
-        + len(diff.conflicts)
-        + int(copy_key)
-    )
+    """How many results of work one account's diff will produce (see `preview_of`)."""
+    return preview_of(diff, copy_key=copy_key).work
 
 
 @attrs.frozen(kw_only=True)
@@ -393,15 +382,14 @@ async def plan_totals(
 
     An account whose state can't be read counts 0 here; apply reports why.
     """
-    copy_keys = {record.account for record in vault.records() if record.kind == "copy_key"}
+    copy_keys = copy_key_accounts(vault)
 
     async def one(account: AccountSpec) -> int:
         try:
-            live = await read_live_state(clients(account), account)
+            preview = await preview_account(clients(account), account, vaulted_copy_keys=copy_keys)
         except (APIError, TransportError):
             return 0
-        copy_key = account.copy_api_key and account.name not in copy_keys
-        return planned_items(diff_account(account, live), copy_key=copy_key)
+        return preview.work
 
     totals = await asyncio.gather(*(one(account) for account in plan.accounts))
     return {account.name: total for account, total in zip(plan.accounts, totals, strict=True)}

@@ -28,6 +28,7 @@ from bitget_keys.provision.plan import (
     SubaccountSpec,
     parse_plan,
 )
+from bitget_keys.provision.preview import preview_of
 from bitget_keys.provision.progress import (
     Mode,
     ProgressTracker,
@@ -189,6 +190,21 @@ def test_planned_items_counts_what_the_results_will_report() -> None:
     assert planned_items(diff) == 3 + 2 + 1 + 1 + 1
     assert planned_items(diff, copy_key=True) == 9
     assert planned_items(AccountDiff(account="a")) == 0
+    # The same preview gives plan's lines: one per change, the conflict last.
+    preview = preview_of(diff, copy_key=True)
+    assert preview.lines() == [
+        "create sub-account alpha (alphabot), 2 key(s)",
+        "create sub-account beta (betabots), 1 key(s)",
+        "create key alpha/read",
+        "modify broker key 5550001/bg_sub",
+        "create copy key",
+        "conflict: label clash",
+    ]
+    assert preview.changes_anything
+    nothing = preview_of(AccountDiff(account="a", conflicts=(Conflict("one", "clash"),)))
+    assert nothing.lines() == ["conflict: clash"]
+    assert not nothing.changes_anything
+    assert preview_of(AccountDiff(account="a")).lines() == ["up to date"]
 
 
 def test_choose_mode() -> None:
