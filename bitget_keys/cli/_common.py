@@ -6,6 +6,7 @@ import getpass
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,14 @@ from bitget_keys.errors import (
     ConfigurationError,
     VaultError,
 )
+from bitget_keys.provision.apply import ItemResult, apply_plan
 from bitget_keys.provision.files import refuse_directory
+from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.lock import FileLock, LockHolder, describe
-from bitget_keys.provision.plan import AccountSpec
+from bitget_keys.provision.plan import AccountSpec, Plan
+from bitget_keys.provision.preview import plan_work
+from bitget_keys.provision.progress import Mode, Reporter
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
     SecretsVault,
@@ -147,3 +153,33 @@ def make_clients(
         return clients[account.name]
 
     return clients, client_for
+
+
+async def apply_with_progress(
+    plan: Plan,
+    *,
+    clients: Callable[[AccountSpec], Client],
+    vault: SecretsVault | None = None,
+    journal: Journal | None = None,
+    ledger: Ledger | None = None,
+    gate: DispatchGate | None = None,
+    reporter: Reporter,
+) -> list[ItemResult]:
+    """
+    Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
+
+    For the live display the planned totals are read first (as ``plan`` does), with a
+    spinner; the other modes need no totals and start at once.
+    """
+    if ledger is None:
+        if vault is None or journal is None:
+            msg = "apply_with_progress needs vault= and journal=, or ledger="
+            raise TypeError(msg)
+        ledger = Ledger(vault, journal)
+    if reporter.mode is Mode.LIVE:
+        with reporter.console.status("reading live state"):
+            reporter.expect(await plan_work(plan, clients, ledger.vault))
+    with reporter:
+        return await apply_plan(
+            plan, clients=clients, ledger=ledger, gate=gate, on_result=reporter.on_result
+        )

@@ -31,11 +31,12 @@ from rich.text import Text
 
 from bitget_keys._client import Client, ClientConfig, ServerClock
 from bitget_keys._endpoints import ENDPOINTS
+from bitget_keys.cli._common import apply_with_progress
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS, AccountSpec, load_plan
-from bitget_keys.provision.progress import FAILURES, Mode, Reporter, apply_with_progress
+from bitget_keys.provision.progress import FAILURES, Mode, Reporter
 from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 

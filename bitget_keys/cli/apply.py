@@ -16,6 +16,7 @@ from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.cli._common import (
     EGRESS_ENV,
+    apply_with_progress,
     make_clients,
     repair_hint,
     stdin_is_terminal,
@@ -38,7 +39,6 @@ from bitget_keys.provision.plan import Plan, load_plan, shard_plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
-    apply_with_progress,
     choose_mode,
     format_line,
 )

@@ -10,17 +10,26 @@ reads live state first, as `plan` does; it sends nothing that changes anything.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+from collections.abc import Callable, Collection
 
 import attrs
 
 from bitget_keys._client import Client
+from bitget_keys.errors import APIError, TransportError
 from bitget_keys.provision.diff import AccountDiff, diff_account
 from bitget_keys.provision.live import read_live_state
-from bitget_keys.provision.plan import AccountSpec
+from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
 
-__all__ = ["AccountPreview", "Change", "copy_key_accounts", "preview_account", "preview_of"]
+__all__ = [
+    "AccountPreview",
+    "Change",
+    "copy_key_accounts",
+    "plan_work",
+    "preview_account",
+    "preview_of",
+]
 
 
 @attrs.frozen
@@ -103,3 +112,24 @@ async def preview_account(
         and account.name not in vaulted_copy_keys
     )
     return preview_of(diff_account(account, live), copy_key=copy_key)
+
+
+async def plan_work(
+    plan: Plan, clients: Callable[[AccountSpec], Client], vault: SecretsVault
+) -> dict[str, int]:
+    """
+    Each account's planned work, from its live state (read-only, like ``plan``).
+
+    An account whose state can't be read counts 0 here; apply reports why.
+    """
+    copy_keys = copy_key_accounts(vault)
+
+    async def one(account: AccountSpec) -> int:
+        try:
+            preview = await preview_account(clients(account), account, vaulted_copy_keys=copy_keys)
+        except (APIError, TransportError):
+            return 0
+        return preview.work
+
+    totals = await asyncio.gather(*(one(account) for account in plan.accounts))
+    return {account.name: total for account, total in zip(plan.accounts, totals, strict=True)}

@@ -20,11 +20,13 @@ Results carry no secret (an API key is an identifier; details are error messages
 which never hold request headers or bodies), and nothing else reaches the display.
 What a result holds is shown escaped in the plain and live modes (JSON escapes it
 anyway), so a name, label or detail can never forge a line or move the cursor.
+
+This module only listens: apply calls `Reporter.on_result`; it never drives an apply or
+reads live state (the planned totals come from `bitget_keys.provision.preview`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import sys
@@ -41,17 +43,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from bitget_keys._client import Client
 from bitget_keys._escape import escape
-from bitget_keys._gate import DispatchGate
-from bitget_keys.errors import APIError, TransportError
-from bitget_keys.provision.apply import ItemResult, Status, apply_plan
 from bitget_keys.provision.diff import AccountDiff
-from bitget_keys.provision.journal import Journal
-from bitget_keys.provision.ledger import Ledger
-from bitget_keys.provision.plan import AccountSpec, Plan
-from bitget_keys.provision.preview import copy_key_accounts, preview_account, preview_of
-from bitget_keys.provision.vault import SecretsVault
+from bitget_keys.provision.preview import preview_of
+from bitget_keys.provision.results import ItemResult, Status
 
 __all__ = [
     "FAILURES",
@@ -60,10 +55,8 @@ __all__ = [
     "Reporter",
     "Snapshot",
     "Tally",
-    "apply_with_progress",
     "choose_mode",
     "format_line",
-    "plan_totals",
     "planned_items",
     "render",
 ]
@@ -372,54 +365,3 @@ class Reporter:
         always = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED, Status.FAILED}
         shown = [f"{counts[s]} {s.value}" for s in Status if counts[s] or s in always]
         return f"{', '.join(shown)} in {self.tracker.snapshot().elapsed:.1f} s"
-
-
-async def plan_totals(
-    plan: Plan, clients: Callable[[AccountSpec], Client], vault: SecretsVault
-) -> dict[str, int]:
-    """
-    Each account's planned work, from its live state (read-only, like ``plan``).
-
-    An account whose state can't be read counts 0 here; apply reports why.
-    """
-    copy_keys = copy_key_accounts(vault)
-
-    async def one(account: AccountSpec) -> int:
-        try:
-            preview = await preview_account(clients(account), account, vaulted_copy_keys=copy_keys)
-        except (APIError, TransportError):
-            return 0
-        return preview.work
-
-    totals = await asyncio.gather(*(one(account) for account in plan.accounts))
-    return {account.name: total for account, total in zip(plan.accounts, totals, strict=True)}
-
-
-async def apply_with_progress(
-    plan: Plan,
-    *,
-    clients: Callable[[AccountSpec], Client],
-    vault: SecretsVault | None = None,
-    journal: Journal | None = None,
-    ledger: Ledger | None = None,
-    gate: DispatchGate | None = None,
-    reporter: Reporter,
-) -> list[ItemResult]:
-    """
-    Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
-
-    For the live display the planned totals are read first (as ``plan`` does), with a
-    spinner; the other modes need no totals and start at once.
-    """
-    if ledger is None:
-        if vault is None or journal is None:
-            msg = "apply_with_progress needs vault= and journal=, or ledger="
-            raise TypeError(msg)
-        ledger = Ledger(vault, journal)
-    if reporter.mode is Mode.LIVE:
-        with reporter.console.status("reading live state"):
-            reporter.expect(await plan_totals(plan, clients, ledger.vault))
-    with reporter:
-        return await apply_plan(
-            plan, clients=clients, ledger=ledger, gate=gate, on_result=reporter.on_result
-        )

@@ -18,6 +18,7 @@ from bitget_keys import models as m
 from bitget_keys._escape import escape
 from bitget_keys._secret import Secret
 from bitget_keys.cli import main
+from bitget_keys.cli._common import apply_with_progress
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.diff import AccountDiff, Conflict, MissingKey
 from bitget_keys.provision.journal import Journal
@@ -33,7 +34,6 @@ from bitget_keys.provision.progress import (
     Mode,
     ProgressTracker,
     Reporter,
-    apply_with_progress,
     choose_mode,
     format_line,
     planned_items,
