@@ -203,7 +203,7 @@ def _explain_stop(gate: DispatchGate, results: Sequence[ItemResult]) -> None:
     attention = [r for r in results if r.status in {Status.UNKNOWN, Status.ORPHAN}]
     for result in attention:
         print(
-            f"bitget-keys:   {result.status.value}: {format_line(result)}",
+            f"bitget-keys:   {format_line(result)}",
             file=sys.stderr,
         )
 
