@@ -13,7 +13,8 @@ The modules, in the order a run uses them:
 - `results`: what a run says about each item (`ItemResult`, `ItemKey`, `Status`).
 - `ledger`: where a run writes what happened: secrets to the vault, the instant they
   arrive, intents and outcomes to the journal; secrets the vault cannot take are held.
-- `vault`: the encrypted, append-only file of created keys and their secrets.
+- `vault`: the encrypted, append-only file of created keys and their secrets; its
+  format (`vault_format`) and what it holds and reading it finds (`vault_records`).
 - `journal`: the SQLite record of intents and outcomes (never a secret).
 - `lock` and `files`: one run per vault and state file; file checks.
 - `progress`: showing a run's results as they come.

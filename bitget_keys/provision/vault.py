@@ -42,12 +42,9 @@ first byte, written whole and fsynced before it appears under its name.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import errno
 import fcntl
-import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -55,17 +52,37 @@ import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import attrs
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from bitget_keys._secret import REDACTED, Secret, to_secret
+from bitget_keys._secret import Secret, to_secret
 from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError, VaultWriteError
 from bitget_keys.provision.files import loose_permissions
+from bitget_keys.provision.vault_format import (
+    CHECK_PLAINTEXT,
+    NONCE_BYTES,
+    SCRYPT_N,
+    SCRYPT_P,
+    SCRYPT_R,
+    VERSION,
+    Header,
+    Line,
+    b64,
+    derive_key,
+    locate_header,
+    split_lines,
+)
+from bitget_keys.provision.vault_records import (
+    Damage,
+    Repair,
+    StoredRecord,
+    VaultRecord,
+    VaultScan,
+)
 
 __all__ = [
     "VAULT_KEY_ENV",
@@ -86,310 +103,8 @@ VAULT_KEY_ENV: Final = "BITGET_KEYS_VAULT_KEY"
 Writer = Callable[[int, memoryview], int]
 
 _log: Final = logging.getLogger("bitget_keys.vault")
-_FORMAT: Final = "bitget-keys-vault"
-_VERSION: Final = 2
-_CHECK_PLAINTEXT: Final = b"bitget-keys vault key check"
-_NONCE_BYTES: Final = 12
-# scrypt cost: about 60 ms on a small VM, paid once per open.
-_SCRYPT_N: Final = 2**15
-_SCRYPT_R: Final = 8
-_SCRYPT_P: Final = 1
-# A header asking for more than this much scrypt memory is refused as damaged rather
-# than allowed to exhaust the machine.
-_SCRYPT_MAX_MEMORY: Final = 256 * 2**20
 _MIN_PASSPHRASE: Final = 12
 _REPAIR_HINT: Final = "`bitget-keys vault repair` recovers them into a repaired vault"
-
-
-def _optional_secret(value: str | Secret | None) -> Secret | None:
-    return None if value is None else to_secret(value)
-
-
-def _strings(values: Any) -> tuple[str, ...]:
-    return tuple(str(value) for value in values)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-@attrs.frozen(kw_only=True)
-class VaultRecord:
-    """One key as created: where it lives, its secret and its passphrase."""
-
-    #: What made the key: ``virtual_subaccount_key``, ``copy_key``, ``broker_key``, ...
-    kind: str
-    #: The plan's name for the master account.
-    account: str
-    #: The master UID that owns the sub-account.
-    master_uid: str
-    api_key: str
-    secret_key: Secret = attrs.field(converter=to_secret, repr=False)
-    passphrase: Secret | None = attrs.field(default=None, converter=_optional_secret, repr=False)
-    label: str = ""
-    subaccount_uid: str | None = None
-    subaccount_name: str | None = None
-    #: The plan's label for the sub-account (records written before it existed: ``None``).
-    subaccount_label: str | None = None
-    permissions: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-    ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-    created_at: str = attrs.field(factory=_now)
-
-    @property
-    def qualified_label(self) -> str:
-        """``SUBACCOUNT/LABEL`` for a sub-account key (its Bitget name), else the label."""
-        if self.subaccount_name is None:
-            return self.label
-        return f"{self.subaccount_name}/{self.label}"
-
-    @property
-    def plan_label(self) -> str | None:
-        """``SUBACCOUNT-LABEL/LABEL`` as the plan and apply's output name the key, if known."""
-        if self.subaccount_label is None:
-            return None
-        return f"{self.subaccount_label}/{self.label}"
-
-    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
-        """
-        A JSON-ready view, fields in declaration order.
-
-        The secret key and passphrase are ``********`` unless ``reveal`` is true; a key
-        without a passphrase has ``None`` either way.
-        """
-        data = attrs.asdict(self, recurse=False)
-        data["secret_key"] = self.secret_key.reveal() if reveal else REDACTED
-        if self.passphrase is not None:
-            data["passphrase"] = self.passphrase.reveal() if reveal else REDACTED
-        data["permissions"] = list(self.permissions)
-        data["ip_list"] = list(self.ip_list)
-        return data
-
-    def to_json(self) -> bytes:
-        """The record's plaintext, secrets included: only ever encrypted."""
-        return orjson.dumps(self.to_dict(reveal=True))
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> VaultRecord:
-        """Rebuild a record from its plaintext; fields added later are ignored."""
-        return cls.from_dict(orjson.loads(raw))
-
-    @classmethod
-    def from_dict(cls, data: Any) -> VaultRecord:
-        """
-        Rebuild a record from `to_dict(reveal=True)`'s shape; fields added later are ignored.
-
-        Raises:
-            TypeError: ``data`` is not a mapping holding a record's required fields.
-        """
-        if not isinstance(data, dict):
-            msg = "a vault record is a JSON object"
-            raise TypeError(msg)
-        names = {field.name for field in attrs.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
-
-
-@attrs.frozen
-class Damage:
-    """One damaged line of a vault file, and what is wrong with it."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@attrs.frozen
-class StoredRecord:
-    """An intact record and where it is in the file."""
-
-    line: int
-    #: Its sequence number (``None`` in a version-1 vault, which has none).
-    sequence: int | None
-    record: VaultRecord
-
-
-@attrs.frozen
-class VaultScan:
-    """What a damage-tolerant read of a vault found: intact records, and damage by line."""
-
-    entries: tuple[StoredRecord, ...]
-    damage: tuple[Damage, ...]
-
-    @property
-    def records(self) -> tuple[VaultRecord, ...]:
-        """The intact records, in file order (a repeated line only once)."""
-        return tuple(entry.record for entry in self.entries)
-
-    @property
-    def clean(self) -> bool:
-        """Whether nothing is damaged."""
-        return not self.damage
-
-
-@attrs.frozen
-class Repair:
-    """What `SecretsVault.repair` did."""
-
-    #: Intact records in the repaired vault.
-    recovered: int
-    #: The damage the original had (empty: it was intact).
-    damage: tuple[Damage, ...]
-    #: The repaired vault; ``None`` when the vault was intact and nothing was written.
-    written: Path | None
-    #: Where the damaged original now is (its old name holds the repaired vault).
-    kept: Path | None
-
-
-def _derive_key(passphrase: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
-    kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
-    return kdf.derive(passphrase.reveal().encode())
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _digest(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-@attrs.frozen(kw_only=True)
-class _Header:
-    version: int
-    salt: bytes = attrs.field(repr=False)
-    n: int
-    r: int
-    p: int
-    check: bytes = attrs.field(repr=False)
-
-    def encode(self) -> bytes:
-        """The version-2 header line (without its newline)."""
-        fields: dict[str, Any] = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "kdf": {
-                "name": "scrypt",
-                "salt": _b64(self.salt),
-                "n": self.n,
-                "r": self.r,
-                "p": self.p,
-            },
-            "check": _b64(self.check),
-        }
-        return orjson.dumps({**fields, "sha256": _digest(fields)})
-
-    def unlock(self, path: Path, passphrase: Secret) -> AESGCM:
-        """The record cipher, once the key check shows ``passphrase`` is this vault's."""
-        aead = AESGCM(_derive_key(passphrase, self.salt, self.n, self.r, self.p))
-        try:
-            plaintext = aead.decrypt(
-                self.check[:_NONCE_BYTES], self.check[_NONCE_BYTES:], self.salt
-            )
-        except InvalidTag as exc:
-            msg = "the vault key is wrong (the key check does not decrypt)"
-            if self.version == 1:
-                msg += "; a version-1 vault cannot tell this from a damaged header"
-            raise VaultError(str(path), msg) from exc
-        if plaintext != _CHECK_PLAINTEXT:
-            raise VaultError(str(path), "the vault key check holds the wrong text")
-        return aead
-
-
-def _parse_header(path: Path, line: bytes) -> _Header | None:
-    """The header in ``line``; ``None`` when it is not an intact one."""
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        return None
-    version = data.get("version")
-    if "sha256" in data:
-        digest = data.pop("sha256")
-        if not isinstance(digest, str) or not hmac.compare_digest(digest, _digest(data)):
-            return None
-        if version != _VERSION:
-            msg = f"unknown vault version {version!r} (written by a newer bitget-keys?)"
-            raise VaultError(str(path), msg)
-    elif version != 1:
-        return None
-    try:
-        kdf = data["kdf"]
-        header = _Header(
-            version=int(version),
-            salt=base64.b64decode(kdf["salt"], validate=True),
-            n=int(kdf["n"]),
-            r=int(kdf["r"]),
-            p=int(kdf["p"]),
-            check=base64.b64decode(data["check"], validate=True),
-        )
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        return None
-    sane = (
-        len(header.salt) >= 8
-        and len(header.check) > _NONCE_BYTES
-        and header.n > 1
-        and header.n & (header.n - 1) == 0
-        and 1 <= header.r <= 32
-        and 1 <= header.p <= 16
-        and 128 * header.n * header.r <= _SCRYPT_MAX_MEMORY
-    )
-    return header if sane else None
-
-
-def _looks_like_header(line: bytes) -> bool:
-    return _FORMAT.encode() in line or b'"kdf"' in line
-
-
-@attrs.frozen
-class _Line:
-    number: int
-    text: bytes
-    #: Whether a newline ends it (a last line without one was cut short).
-    terminated: bool
-
-
-def _split(raw: bytes) -> list[_Line]:
-    pieces = raw.split(b"\n")
-    last = len(pieces) - 1
-    return [
-        _Line(index + 1, piece.strip(), index < last)
-        for index, piece in enumerate(pieces)
-        if index < last or piece
-    ]
-
-
-def _locate_header(path: Path, lines: Sequence[_Line]) -> tuple[_Header, list[Damage], int]:
-    """The header, damage to it or its copy, and the index of the first record line."""
-    if not lines:
-        raise VaultDamagedError(str(path), "the file is empty")
-    first = _parse_header(path, lines[0].text)
-    copy_line = lines[1] if len(lines) > 1 and lines[1].text.startswith(b"{") else None
-    if first is not None and first.version == 1:
-        return first, [], 1
-    if first is not None:
-        if copy_line is None:
-            return first, [Damage(2, "the copy of the header is missing")], 1
-        if copy_line.text != lines[0].text:
-            return first, [Damage(2, "the copy of the header is damaged (line 1 is intact)")], 2
-        return first, [], 2
-    copy = None if copy_line is None else _parse_header(path, copy_line.text)
-    if copy is not None and copy.version == _VERSION:
-        return copy, [Damage(1, "the header is damaged; it was read from its copy on line 2")], 2
-    candidates = [lines[0].text] + ([] if copy_line is None else [copy_line.text])
-    if any(_looks_like_header(text) for text in candidates):
-        which = (
-            "the header (line 1) is"
-            if copy_line is None
-            else "the header (line 1) and its copy (line 2) are"
-        )
-        msg = (
-            f"{which} damaged, so no record can be decrypted (this is damage to the file, "
-            "not a wrong vault key)"
-        )
-        raise VaultDamagedError(str(path), msg)
-    raise VaultError(str(path), "not a bitget-keys vault")
 
 
 def _read_locked(path: Path) -> tuple[bytes, os.stat_result]:
@@ -455,7 +170,7 @@ class SecretsVault:
         self,
         path: Path,
         aead: AESGCM,
-        header: _Header,
+        header: Header,
         info: os.stat_result,
         writer: Writer | None = None,
     ) -> None:
@@ -521,8 +236,8 @@ class SecretsVault:
             cls.check_new_passphrase(secret)
             return cls._create(vault_path, secret, writer=writer, exclusive=False)
         raw, info = _read_locked(vault_path)
-        lines = _split(raw)
-        header, _, start = _locate_header(vault_path, lines)
+        lines = split_lines(raw)
+        header, _, start = locate_header(vault_path, lines)
         warning = loose_permissions(vault_path, "vault")
         if warning is not None:
             _log.warning("%s", warning)
@@ -567,15 +282,15 @@ class SecretsVault:
         cls, path: Path, passphrase: Secret, *, writer: Writer | None, exclusive: bool
     ) -> SecretsVault:
         salt = secrets.token_bytes(16)
-        aead = AESGCM(_derive_key(passphrase, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P))
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        header = _Header(
-            version=_VERSION,
+        aead = AESGCM(derive_key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P))
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        header = Header(
+            version=VERSION,
             salt=salt,
-            n=_SCRYPT_N,
-            r=_SCRYPT_R,
-            p=_SCRYPT_P,
-            check=nonce + aead.encrypt(nonce, _CHECK_PLAINTEXT, salt),
+            n=SCRYPT_N,
+            r=SCRYPT_R,
+            p=SCRYPT_P,
+            check=nonce + aead.encrypt(nonce, CHECK_PLAINTEXT, salt),
         )
         line = header.encode()
         data = line + b"\n" + line + b"\n"
@@ -625,8 +340,8 @@ class SecretsVault:
                 if info.st_size != self._size:
                     # Another process appended since: learn its records' numbers.
                     raw = _read_all(descriptor, info.st_size)
-                    lines = _split(raw)
-                    _, _, start = _locate_header(self._path, lines)
+                    lines = split_lines(raw)
+                    _, _, start = locate_header(self._path, lines)
                     self._adopt(self._scan_records(lines, start, self.version)[0], info)
                 line = self._seal(self._plaintext(record, self._next_sequence))
                 # A line cut short by a crash is closed first, so this record gets a line
@@ -692,15 +407,15 @@ class SecretsVault:
         return orjson.dumps({"seq": sequence, "record": record.to_dict(reveal=True)})
 
     def _seal(self, plaintext: bytes) -> bytes:
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        return _b64(nonce + self._aead.encrypt(nonce, plaintext, self._header.salt)).encode()
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return b64(nonce + self._aead.encrypt(nonce, plaintext, self._header.salt)).encode()
 
     def _unseal(self, version: int, text: bytes) -> tuple[int | None, VaultRecord] | None:
         """The sequence number and record of a line; ``None`` when it does not decrypt."""
         try:
             sealed = base64.b64decode(text, validate=True)
             plaintext = self._aead.decrypt(
-                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._header.salt
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], self._header.salt
             )
         except (InvalidTag, ValueError):
             return None
@@ -716,7 +431,7 @@ class SecretsVault:
             return None
 
     def _scan_records(
-        self, lines: Sequence[_Line], start: int, version: int
+        self, lines: Sequence[Line], start: int, version: int
     ) -> tuple[list[StoredRecord], list[Damage]]:
         entries: list[StoredRecord] = []
         damage: list[Damage] = []
@@ -757,8 +472,8 @@ class SecretsVault:
         return entries, damage
 
     def _scan_bytes(self, raw: bytes) -> VaultScan:
-        lines = _split(raw)
-        header, damage, start = _locate_header(self._path, lines)
+        lines = split_lines(raw)
+        header, damage, start = locate_header(self._path, lines)
         if header.salt != self._header.salt:
             detail = "the file now holds another vault than the one opened; open it again"
             raise VaultError(str(self._path), detail)
@@ -816,7 +531,7 @@ class SecretsVault:
             VaultDamagedError: the vault is damaged (repair it instead).
             VaultError: it could not be rewritten; the version-1 file is unchanged.
         """
-        if self.version == _VERSION:
+        if self.version == VERSION:
             return False
         with self._lock:
             self._rewrite(None, require_intact=True)
@@ -850,7 +565,7 @@ class SecretsVault:
             scan = self._scan_bytes(_read_all(descriptor, info.st_size))
             if require_intact and not scan.clean:
                 raise self._damaged(scan)
-            if scan.clean and output is None and self.version == _VERSION:
+            if scan.clean and output is None and self.version == VERSION:
                 return Repair(len(scan.entries), (), None, None)
             entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
             data = self._render([entry.record for entry in entries])
@@ -869,21 +584,21 @@ class SecretsVault:
             raise VaultError(str(self._path), detail) from exc
         finally:
             os.close(descriptor)
-        self._header = attrs.evolve(self._header, version=_VERSION)
+        self._header = attrs.evolve(self._header, version=VERSION)
         self._adopt(self._scan_bytes(data).entries, new_info)
         return Repair(len(entries), scan.damage, self._path, kept)
 
     def _render(self, records: Sequence[VaultRecord]) -> bytes:
         """A whole version-2 file holding ``records``, checked to read back as them."""
-        line = attrs.evolve(self._header, version=_VERSION).encode()
+        line = attrs.evolve(self._header, version=VERSION).encode()
         lines = [line, line]
         lines += [
             self._seal(orjson.dumps({"seq": number, "record": record.to_dict(reveal=True)}))
             for number, record in enumerate(records, start=1)
         ]
         data = b"\n".join(lines) + b"\n"
-        back = _split(data)
-        entries, damage = self._scan_records(back, 2, _VERSION)
+        back = split_lines(data)
+        entries, damage = self._scan_records(back, 2, VERSION)
         if damage or [entry.record for entry in entries] != list(records):  # pragma: no cover
             raise VaultError(str(self._path), "the rewritten vault does not read back")
         return data

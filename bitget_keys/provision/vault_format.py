@@ -1,0 +1,213 @@
+"""
+The vault file's format: its header (key derivation, key check, checksum) and lines.
+
+The header names the format and version, the scrypt parameters and salt, and a known
+plaintext sealed under the derived key (so a wrong passphrase is told apart from a
+damaged file), and carries its own SHA-256; it is written twice, so a damaged first
+copy is read from the second. See `bitget_keys.provision.vault` for the records.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from bitget_keys._secret import Secret
+from bitget_keys.errors import VaultDamagedError, VaultError
+from bitget_keys.provision.vault_records import Damage
+
+__all__ = [
+    "CHECK_PLAINTEXT",
+    "FORMAT",
+    "NONCE_BYTES",
+    "SCRYPT_MAX_MEMORY",
+    "SCRYPT_N",
+    "SCRYPT_P",
+    "SCRYPT_R",
+    "VERSION",
+    "Header",
+    "Line",
+    "b64",
+    "derive_key",
+    "digest",
+    "locate_header",
+    "looks_like_header",
+    "parse_header",
+    "split_lines",
+]
+
+#: What the header's ``format`` says, and the version this module writes.
+FORMAT: Final = "bitget-keys-vault"
+VERSION: Final = 2
+#: Sealed in the header under the derived key: a wrong passphrase fails to open it.
+CHECK_PLAINTEXT: Final = b"bitget-keys vault key check"
+NONCE_BYTES: Final = 12
+# scrypt cost: about 60 ms on a small VM, paid once per open.
+SCRYPT_N: Final = 2**15
+SCRYPT_R: Final = 8
+SCRYPT_P: Final = 1
+
+
+# A header asking for more than this much scrypt memory is refused as damaged rather
+# than allowed to exhaust the machine.
+SCRYPT_MAX_MEMORY: Final = 256 * 2**20
+
+
+def derive_key(passphrase: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
+    kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
+    return kdf.derive(passphrase.reveal().encode())
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def digest(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@attrs.frozen(kw_only=True)
+class Header:
+    version: int
+    salt: bytes = attrs.field(repr=False)
+    n: int
+    r: int
+    p: int
+    check: bytes = attrs.field(repr=False)
+
+    def encode(self) -> bytes:
+        """The version-2 header line (without its newline)."""
+        fields: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kdf": {
+                "name": "scrypt",
+                "salt": b64(self.salt),
+                "n": self.n,
+                "r": self.r,
+                "p": self.p,
+            },
+            "check": b64(self.check),
+        }
+        return orjson.dumps({**fields, "sha256": digest(fields)})
+
+    def unlock(self, path: Path, passphrase: Secret) -> AESGCM:
+        """The record cipher, once the key check shows ``passphrase`` is this vault's."""
+        aead = AESGCM(derive_key(passphrase, self.salt, self.n, self.r, self.p))
+        try:
+            plaintext = aead.decrypt(self.check[:NONCE_BYTES], self.check[NONCE_BYTES:], self.salt)
+        except InvalidTag as exc:
+            msg = "the vault key is wrong (the key check does not decrypt)"
+            if self.version == 1:
+                msg += "; a version-1 vault cannot tell this from a damaged header"
+            raise VaultError(str(path), msg) from exc
+        if plaintext != CHECK_PLAINTEXT:
+            raise VaultError(str(path), "the vault key check holds the wrong text")
+        return aead
+
+
+def parse_header(path: Path, line: bytes) -> Header | None:
+    """The header in ``line``; ``None`` when it is not an intact one."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    version = data.get("version")
+    if "sha256" in data:
+        stated = data.pop("sha256")
+        if not isinstance(stated, str) or not hmac.compare_digest(stated, digest(data)):
+            return None
+        if version != VERSION:
+            msg = f"unknown vault version {version!r} (written by a newer bitget-keys?)"
+            raise VaultError(str(path), msg)
+    elif version != 1:
+        return None
+    try:
+        kdf = data["kdf"]
+        header = Header(
+            version=int(version),
+            salt=base64.b64decode(kdf["salt"], validate=True),
+            n=int(kdf["n"]),
+            r=int(kdf["r"]),
+            p=int(kdf["p"]),
+            check=base64.b64decode(data["check"], validate=True),
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
+    sane = (
+        len(header.salt) >= 8
+        and len(header.check) > NONCE_BYTES
+        and header.n > 1
+        and header.n & (header.n - 1) == 0
+        and 1 <= header.r <= 32
+        and 1 <= header.p <= 16
+        and 128 * header.n * header.r <= SCRYPT_MAX_MEMORY
+    )
+    return header if sane else None
+
+
+def looks_like_header(line: bytes) -> bool:
+    return FORMAT.encode() in line or b'"kdf"' in line
+
+
+@attrs.frozen
+class Line:
+    number: int
+    text: bytes
+    #: Whether a newline ends it (a last line without one was cut short).
+    terminated: bool
+
+
+def split_lines(raw: bytes) -> list[Line]:
+    pieces = raw.split(b"\n")
+    last = len(pieces) - 1
+    return [
+        Line(index + 1, piece.strip(), index < last)
+        for index, piece in enumerate(pieces)
+        if index < last or piece
+    ]
+
+
+def locate_header(path: Path, lines: Sequence[Line]) -> tuple[Header, list[Damage], int]:
+    """The header, damage to it or its copy, and the index of the first record line."""
+    if not lines:
+        raise VaultDamagedError(str(path), "the file is empty")
+    first = parse_header(path, lines[0].text)
+    copy_line = lines[1] if len(lines) > 1 and lines[1].text.startswith(b"{") else None
+    if first is not None and first.version == 1:
+        return first, [], 1
+    if first is not None:
+        if copy_line is None:
+            return first, [Damage(2, "the copy of the header is missing")], 1
+        if copy_line.text != lines[0].text:
+            return first, [Damage(2, "the copy of the header is damaged (line 1 is intact)")], 2
+        return first, [], 2
+    copy = None if copy_line is None else parse_header(path, copy_line.text)
+    if copy is not None and copy.version == VERSION:
+        return copy, [Damage(1, "the header is damaged; it was read from its copy on line 2")], 2
+    candidates = [lines[0].text] + ([] if copy_line is None else [copy_line.text])
+    if any(looks_like_header(text) for text in candidates):
+        which = (
+            "the header (line 1) is"
+            if copy_line is None
+            else "the header (line 1) and its copy (line 2) are"
+        )
+        msg = (
+            f"{which} damaged, so no record can be decrypted (this is damage to the file, "
+            "not a wrong vault key)"
+        )
+        raise VaultDamagedError(str(path), msg)
+    raise VaultError(str(path), "not a bitget-keys vault")

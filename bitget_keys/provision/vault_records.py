@@ -1,0 +1,160 @@
+"""
+What a vault holds and what reading one finds: records, damage, scans and repairs.
+
+A `VaultRecord` is one created key as stored, secrets included (masked in every view
+unless revealed); the others describe a vault as read (`VaultScan`: its intact
+records and the damaged lines) and what a repair did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from bitget_keys._secret import REDACTED, Secret, to_secret
+
+__all__ = ["Damage", "Repair", "StoredRecord", "VaultRecord", "VaultScan"]
+
+
+def _optional_secret(value: str | Secret | None) -> Secret | None:
+    return None if value is None else to_secret(value)
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    return tuple(str(value) for value in values)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@attrs.frozen(kw_only=True)
+class VaultRecord:
+    """One key as created: where it lives, its secret and its passphrase."""
+
+    #: What made the key: ``virtual_subaccount_key``, ``copy_key``, ``broker_key``, ...
+    kind: str
+    #: The plan's name for the master account.
+    account: str
+    #: The master UID that owns the sub-account.
+    master_uid: str
+    api_key: str
+    secret_key: Secret = attrs.field(converter=to_secret, repr=False)
+    passphrase: Secret | None = attrs.field(default=None, converter=_optional_secret, repr=False)
+    label: str = ""
+    subaccount_uid: str | None = None
+    subaccount_name: str | None = None
+    #: The plan's label for the sub-account (records written before it existed: ``None``).
+    subaccount_label: str | None = None
+    permissions: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    created_at: str = attrs.field(factory=_now)
+
+    @property
+    def qualified_label(self) -> str:
+        """``SUBACCOUNT/LABEL`` for a sub-account key (its Bitget name), else the label."""
+        if self.subaccount_name is None:
+            return self.label
+        return f"{self.subaccount_name}/{self.label}"
+
+    @property
+    def plan_label(self) -> str | None:
+        """``SUBACCOUNT-LABEL/LABEL`` as the plan and apply's output name the key, if known."""
+        if self.subaccount_label is None:
+            return None
+        return f"{self.subaccount_label}/{self.label}"
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        """
+        A JSON-ready view, fields in declaration order.
+
+        The secret key and passphrase are ``********`` unless ``reveal`` is true; a key
+        without a passphrase has ``None`` either way.
+        """
+        data = attrs.asdict(self, recurse=False)
+        data["secret_key"] = self.secret_key.reveal() if reveal else REDACTED
+        if self.passphrase is not None:
+            data["passphrase"] = self.passphrase.reveal() if reveal else REDACTED
+        data["permissions"] = list(self.permissions)
+        data["ip_list"] = list(self.ip_list)
+        return data
+
+    def to_json(self) -> bytes:
+        """The record's plaintext, secrets included: only ever encrypted."""
+        return orjson.dumps(self.to_dict(reveal=True))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> VaultRecord:
+        """Rebuild a record from its plaintext; fields added later are ignored."""
+        return cls.from_dict(orjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VaultRecord:
+        """
+        Rebuild a record from `to_dict(reveal=True)`'s shape; fields added later are ignored.
+
+        Raises:
+            TypeError: ``data`` is not a mapping holding a record's required fields.
+        """
+        if not isinstance(data, dict):
+            msg = "a vault record is a JSON object"
+            raise TypeError(msg)
+        names = {field.name for field in attrs.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@attrs.frozen
+class Damage:
+    """One damaged line of a vault file, and what is wrong with it."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@attrs.frozen
+class StoredRecord:
+    """An intact record and where it is in the file."""
+
+    line: int
+    #: Its sequence number (``None`` in a version-1 vault, which has none).
+    sequence: int | None
+    record: VaultRecord
+
+
+@attrs.frozen
+class VaultScan:
+    """What a damage-tolerant read of a vault found: intact records, and damage by line."""
+
+    entries: tuple[StoredRecord, ...]
+    damage: tuple[Damage, ...]
+
+    @property
+    def records(self) -> tuple[VaultRecord, ...]:
+        """The intact records, in file order (a repeated line only once)."""
+        return tuple(entry.record for entry in self.entries)
+
+    @property
+    def clean(self) -> bool:
+        """Whether nothing is damaged."""
+        return not self.damage
+
+
+@attrs.frozen
+class Repair:
+    """What `SecretsVault.repair` did."""
+
+    #: Intact records in the repaired vault.
+    recovered: int
+    #: The damage the original had (empty: it was intact).
+    damage: tuple[Damage, ...]
+    #: The repaired vault; ``None`` when the vault was intact and nothing was written.
+    written: Path | None
+    #: Where the damaged original now is (its old name holds the repaired vault).
+    kept: Path | None
