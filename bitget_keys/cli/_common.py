@@ -171,11 +171,7 @@ async def apply_with_progress(
     For the live display the planned totals are read first (as ``plan`` does), with a
     spinner; the other modes need no totals and start at once.
     """
-    if ledger is None:
-        if vault is None or journal is None:
-            msg = "apply_with_progress needs vault= and journal=, or ledger="
-            raise TypeError(msg)
-        ledger = Ledger(vault, journal)
+    ledger = Ledger.of(ledger, vault, journal)
     if reporter.mode is Mode.LIVE:
         with reporter.console.status("reading live state"):
             reporter.expect(await plan_work(plan, clients, ledger.vault))

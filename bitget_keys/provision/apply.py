@@ -117,6 +117,14 @@ def _ambiguous(exc: BaseException) -> bool:
 #: Errors of a request that certainly never left: the run stopped it, or it never got
 #: a rate-limit slot.
 _NOT_SENT: Final = (DispatchStoppedError, RateLimitBackendError, RateLimitWaitTooLongError)
+
+
+def _stop_on_backend_failure(gate: DispatchGate, exc: BaseException) -> None:
+    """A failing rate-limit backend would fail every further request: stop sending."""
+    if isinstance(exc, RateLimitBackendError):
+        gate.close(f"the rate-limit backend failed: {exc.detail}")
+
+
 #: Every error a create or read can end with that becomes a result.
 _EXPECTED: Final = (APIError, TransportError, *_NOT_SENT)
 
@@ -207,9 +215,7 @@ class _AccountRun:
         The caller marks what an unknown outcome may have changed as stale.
         """
         detail = describe_error(exc)
-        if isinstance(exc, RateLimitBackendError):
-            # Every further request would fail the same way: stop sending.
-            self.gate.close(f"the rate-limit backend failed: {exc.detail}")
+        _stop_on_backend_failure(self.gate, exc)
         if isinstance(exc, _NOT_SENT):
             self.journal.settle(entry, Outcome.FAILED, detail=f"not sent: {detail}")
             status = Status.STOPPED if isinstance(exc, DispatchStoppedError) else Status.FAILED
@@ -551,8 +557,7 @@ class _AccountRun:
         except _EXPECTED as exc:
             # A modify sets absolute values, so whatever its outcome, the next round
             # reads the key again and sends it once more only if it still differs.
-            if isinstance(exc, RateLimitBackendError):
-                self.gate.close(f"the rate-limit backend failed: {exc.detail}")
+            _stop_on_backend_failure(self.gate, exc)
             unknown = _ambiguous(exc)
             if unknown:
                 self.known.stale_broker_keys.add(spec.sub_uid)
@@ -700,11 +705,7 @@ async def apply_plan(
         Exception: an error no result can express (a journal write failed, a bug),
             raised once every request on the wire has been answered.
     """
-    if ledger is None:
-        if vault is None or journal is None:
-            msg = "apply_plan needs vault= and journal=, or ledger="
-            raise TypeError(msg)
-        ledger = Ledger(vault, journal)
+    ledger = Ledger.of(ledger, vault, journal)
     run = _PlanRun(ledger, gate if gate is not None else DispatchGate(), on_result)
     await asyncio.gather(
         *(run.account(account, clients(account), max_rounds) for account in plan.accounts)
@@ -755,8 +756,7 @@ class _PlanRun:
         except _EXPECTED as exc:
             # Reading live state failed (or the UID could not be learned): the whole
             # account stops here, with its reason; the other accounts go on.
-            if isinstance(exc, RateLimitBackendError):
-                self.gate.close(f"the rate-limit backend failed: {exc.detail}")
+            _stop_on_backend_failure(self.gate, exc)
             detail = describe_error(exc)
             if isinstance(exc, _NOT_SENT):
                 detail = f"not sent: {detail}"

@@ -102,6 +102,18 @@ class Ledger:
         #: API keys whose secrets are in the vault, or held in ``unsaved``.
         self.vault_keys: set[str] = {record.api_key for record in vault.records()}
 
+    @classmethod
+    def of(
+        cls, ledger: Ledger | None, vault: SecretsVault | None, journal: Journal | None
+    ) -> Ledger:
+        """``ledger``, or a new one of ``vault`` and ``journal``: callers give one or both."""
+        if ledger is not None:
+            return ledger
+        if vault is None or journal is None:
+            msg = "give vault= and journal=, or ledger="
+            raise TypeError(msg)
+        return cls(vault, journal)
+
     def __repr__(self) -> str:
         return f"<Ledger {self.vault!r} unsaved={len(self.unsaved)}>"
 
