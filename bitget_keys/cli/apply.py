@@ -89,8 +89,10 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
     Both are taken (vault first, in every process) before anything is read, sent or
     created, so a second apply on the same vault or state fails at once naming the run
     that holds it, or waits for it with ``--wait-lock``; a new vault is created under
-    its lock.
+    its lock. The plan is read and checked first: a plan that can't run leaves no lock
+    files behind.
     """
+    plan = _plan_to_apply(args)
     for path, what in ((args.vault, "vault"), (args.state, "state file")):
         refuse_directory(path, what)
         if args.strict:
@@ -101,7 +103,7 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
             lock = FileLock(path, command=command)
             await take_lock(lock, wait=args.wait_lock)
             held.callback(lock.release)
-        return await run_apply(args)
+        return await run_apply(args, plan)
 
 
 def _plan_to_apply(args: argparse.Namespace) -> Plan:
@@ -119,12 +121,11 @@ def _plan_to_apply(args: argparse.Namespace) -> Plan:
     return plan
 
 
-async def run_apply(args: argparse.Namespace) -> int:
+async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     """
     Make live state match the plan: a live display on a terminal, else one line (or JSON
     object) per item.
     """
-    plan = _plan_to_apply(args)
     new_vault = not SecretsVault.exists(args.vault)
     vault_key = vault_passphrase(args.vault, new=new_vault)
     # An existing vault is opened now, so a wrong key stops apply before anything is

@@ -40,12 +40,18 @@ permissions = ["read"]
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # apply's default state file is relative: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DESK_A_API_KEY", MASTER.api_key)
     monkeypatch.setenv("DESK_A_SECRET_KEY", MASTER.secret_key.reveal())
     monkeypatch.setenv("DESK_A_PASSPHRASE", MASTER.passphrase.reveal())
     monkeypatch.setenv("DESK_A_UID", MASTER.uid)
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", "a long vault passphrase")
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
 
 
 async def cli(*argv: str) -> int:
@@ -128,6 +134,8 @@ async def test_invalid_plan_exits_2_and_sends_nothing(
         )
         assert emulator.audit.accepted == 0
     assert code == 2
+    # The plan is checked before the vault's and state's locks are taken.
+    assert names_in(tmp_path) == ["plan.toml"]
     err = capfd.readouterr().err
     assert "accounts[0].subaccounts[0].name: must be exactly 8 English letters" in err
     assert "accounts[0].subaccounts[0].keys[1].permissions[0]" in err
