@@ -30,6 +30,7 @@ __all__ = [
     "MAX_LIST_LIMIT",
     "MODIFY_VIRTUAL_KEY_PERMISSIONS",
     "VIRTUAL_KEY_PERMISSIONS",
+    "Checked",
     "Problems",
     "check_ip_list",
     "check_label",
@@ -336,3 +337,22 @@ def check_perm_type(
 def raise_if_any(subject: object, problems: Problems) -> None:
     if problems:
         raise ValidationError(tuple(problems), type(subject).__name__)
+
+
+class Checked:
+    """
+    Base of the request models: building one checks every rule, and raises one
+    `ValidationError` listing each broken rule with its field, so nothing invalid is
+    ever sent.
+    """
+
+    __slots__ = ()
+
+    def __attrs_post_init__(self) -> None:
+        out: Problems = []
+        self._check(out)
+        raise_if_any(self, out)
+
+    def _check(self, out: Problems) -> None:
+        """Append a `Problem` to ``out`` for each broken rule."""
+        raise NotImplementedError

@@ -10,6 +10,7 @@ from bitget_keys.models import _convert as c
 from bitget_keys.models._rules import (
     BROKER_KEY_PERMISSIONS,
     BROKER_LABEL_MAX_LENGTH,
+    Checked,
     Problems,
     check_ip_list,
     check_label,
@@ -18,7 +19,6 @@ from bitget_keys.models._rules import (
     check_permissions,
     check_text,
     check_uid,
-    raise_if_any,
 )
 from bitget_keys.models.common import Permission, PermType
 
@@ -31,7 +31,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateBrokerSubaccountAPIKeyRequest:
+class CreateBrokerSubaccountAPIKeyRequest(Checked):
     """ND-broker create-subaccount-apikey: a key for a broker sub-account."""
 
     sub_uid: str
@@ -41,8 +41,7 @@ class CreateBrokerSubaccountAPIKeyRequest:
     permissions: tuple[Permission, ...] = attrs.field(converter=c.permissions)
     ip_list: tuple[str, ...] = attrs.field(converter=c.strings)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "sub_uid", self.sub_uid)
         check_passphrase(out, "passphrase", self.passphrase, min_length=6)
         check_label(out, "label", self.label, max_length=BROKER_LABEL_MAX_LENGTH)
@@ -53,11 +52,10 @@ class CreateBrokerSubaccountAPIKeyRequest:
         if not self.ip_list and self.perm_type is not PermType.READONLY:
             out.append(Problem("ip_list", "is required unless perm_type is readonly"))
         check_ip_list(out, "ip_list", self.ip_list)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class ModifyBrokerSubaccountAPIKeyRequest:
+class ModifyBrokerSubaccountAPIKeyRequest(Checked):
     """
     ND-broker modify-subaccount-apikey: replace a sub-account key's settings.
 
@@ -75,8 +73,7 @@ class ModifyBrokerSubaccountAPIKeyRequest:
     label: str | None = None
     ip_list: tuple[str, ...] | None = attrs.field(default=None, converter=c.optional_strings)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "sub_uid", self.sub_uid)
         check_text(out, "api_key", self.api_key)
         check_passphrase(out, "passphrase", self.passphrase)
@@ -92,19 +89,16 @@ class ModifyBrokerSubaccountAPIKeyRequest:
                 )
             )
         check_ip_list(out, "ip_list", self.ip_list)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class ListBrokerSubaccountAPIKeysRequest:
+class ListBrokerSubaccountAPIKeysRequest(Checked):
     """ND-broker subaccount-apikey-list: the keys of one broker sub-account."""
 
     sub_uid: str
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "sub_uid", self.sub_uid)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)

@@ -9,6 +9,7 @@ from bitget_keys.models import _convert as c
 from bitget_keys.models._rules import (
     MODIFY_VIRTUAL_KEY_PERMISSIONS,
     VIRTUAL_KEY_PERMISSIONS,
+    Checked,
     Problems,
     check_ip_list,
     check_label,
@@ -17,7 +18,6 @@ from bitget_keys.models._rules import (
     check_permissions,
     check_text,
     check_uid,
-    raise_if_any,
 )
 from bitget_keys.models.common import Permission, PermType
 
@@ -33,7 +33,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateCopyAPIKeyRequest:
+class CreateCopyAPIKeyRequest(Checked):
     """
     create-copy-api: the copy-trading API key of a new-model copy trader (once ever).
 
@@ -42,14 +42,12 @@ class CreateCopyAPIKeyRequest:
 
     passphrase: Secret = attrs.field(converter=to_secret, repr=False)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_passphrase(out, "passphrase", self.passphrase)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class CreateVirtualSubaccountAPIKeyRequest:
+class CreateVirtualSubaccountAPIKeyRequest(Checked):
     """
     create-virtual-subaccount-apikey: one more key for an existing virtual sub-account.
 
@@ -64,8 +62,7 @@ class CreateVirtualSubaccountAPIKeyRequest:
     permissions: tuple[Permission, ...] = attrs.field(converter=c.permissions)
     perm_type: PermType | None = attrs.field(default=None, converter=c.optional_perm_type)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "subaccount_uid", self.subaccount_uid)
         check_passphrase(out, "passphrase", self.passphrase)
         check_label(out, "label", self.label)
@@ -74,11 +71,10 @@ class CreateVirtualSubaccountAPIKeyRequest:
         )
         check_perm_type(out, "perm_type", self.perm_type, self.permissions, "permissions")
         check_ip_list(out, "ip_list", self.ip_list)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class ModifyVirtualSubaccountAPIKeyRequest:
+class ModifyVirtualSubaccountAPIKeyRequest(Checked):
     """
     modify-virtual-subaccount-apikey: replace a virtual sub-account key's settings.
 
@@ -96,8 +92,7 @@ class ModifyVirtualSubaccountAPIKeyRequest:
         default=None, converter=c.optional_permissions
     )
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "subaccount_uid", self.subaccount_uid)
         check_text(out, "api_key", self.api_key)
         check_passphrase(out, "passphrase", self.passphrase)
@@ -106,19 +101,16 @@ class ModifyVirtualSubaccountAPIKeyRequest:
             out, "permissions", self.permissions, MODIFY_VIRTUAL_KEY_PERMISSIONS, required=False
         )
         check_ip_list(out, "ip_list", self.ip_list)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class ListVirtualSubaccountAPIKeysRequest:
+class ListVirtualSubaccountAPIKeysRequest(Checked):
     """virtual-subaccount-apikey-list: the keys of one virtual sub-account."""
 
     subaccount_uid: str
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_uid(out, "subaccount_uid", self.subaccount_uid)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)

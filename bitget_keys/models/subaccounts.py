@@ -14,6 +14,7 @@ from bitget_keys.models._rules import (
     BATCH_KEY_PERMISSIONS,
     MAX_BATCH_ITEMS,
     MAX_LIST_LIMIT,
+    Checked,
     Problems,
     check_ip_list,
     check_label,
@@ -21,7 +22,6 @@ from bitget_keys.models._rules import (
     check_passphrase,
     check_permissions,
     check_uid,
-    raise_if_any,
 )
 from bitget_keys.models.common import Permission, SubaccountStatus
 
@@ -38,7 +38,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class NewVirtualSubaccount:
+class NewVirtualSubaccount(Checked):
     """One item of a batch-create: a virtual sub-account and its first key."""
 
     #: The sub-account's alias: exactly 8 English letters, unique across Bitget.
@@ -49,8 +49,7 @@ class NewVirtualSubaccount:
     permissions: tuple[Permission, ...] = attrs.field(converter=c.permissions)
     ip_list: tuple[str, ...] = attrs.field(converter=c.strings)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         check_name(out, "name", self.name)
         check_passphrase(out, "passphrase", self.passphrase)
         check_label(out, "label", self.label)
@@ -58,7 +57,6 @@ class NewVirtualSubaccount:
             out, "permissions", self.permissions, BATCH_KEY_PERMISSIONS, required=True
         )
         check_ip_list(out, "ip_list", self.ip_list)
-        raise_if_any(self, out)
 
 
 def _items(values: Iterable[NewVirtualSubaccount]) -> tuple[NewVirtualSubaccount, ...]:
@@ -66,7 +64,7 @@ def _items(values: Iterable[NewVirtualSubaccount]) -> tuple[NewVirtualSubaccount
 
 
 @attrs.frozen(kw_only=True)
-class BatchCreateVirtualSubaccountsRequest:
+class BatchCreateVirtualSubaccountsRequest(Checked):
     """
     batch-create-subaccount-and-apikey: 1 to 5 virtual sub-accounts, each with a key.
 
@@ -76,8 +74,7 @@ class BatchCreateVirtualSubaccountsRequest:
 
     items: tuple[NewVirtualSubaccount, ...] = attrs.field(converter=_items)
 
-    def __attrs_post_init__(self) -> None:
-        out: Problems = []
+    def _check(self, out: Problems) -> None:
         if not 1 <= len(self.items) <= MAX_BATCH_ITEMS:
             out.append(
                 Problem("items", f"must hold 1-{MAX_BATCH_ITEMS} items (got {len(self.items)})")
@@ -102,48 +99,43 @@ class BatchCreateVirtualSubaccountsRequest:
                 )
             names.add(item.name.lower())
             labels.add(item.label)
-        raise_if_any(self, out)
 
 
 @attrs.frozen(kw_only=True)
-class CreateVirtualSubaccountsRequest:
+class CreateVirtualSubaccountsRequest(Checked):
     """create-virtual-subaccount: virtual sub-accounts without keys."""
 
     names: tuple[str, ...] = attrs.field(converter=c.strings)
 
-    def __attrs_post_init__(self) -> None:
-        problems: list[Problem] = []
+    def _check(self, out: Problems) -> None:
         if not self.names:
-            problems.append(Problem("names", "must name at least one sub-account"))
+            out.append(Problem("names", "must name at least one sub-account"))
         seen: set[str] = set()
         for index, name in enumerate(self.names):
-            check_name(problems, f"names[{index}]", name)
+            check_name(out, f"names[{index}]", name)
             if name.lower() in seen:
-                problems.append(Problem(f"names[{index}]", f"{name!r} appears twice"))
+                out.append(Problem(f"names[{index}]", f"{name!r} appears twice"))
             seen.add(name.lower())
-        raise_if_any(self, problems)
 
 
 @attrs.frozen(kw_only=True)
-class ListVirtualSubaccountsRequest:
+class ListVirtualSubaccountsRequest(Checked):
     """virtual-subaccount-list: one page, newest first; page on with ``id_less_than``."""
 
     limit: int = 100
     id_less_than: str | None = None
     status: SubaccountStatus | None = attrs.field(default=None, converter=c.optional_status)
 
-    def __attrs_post_init__(self) -> None:
-        problems: list[Problem] = []
+    def _check(self, out: Problems) -> None:
         if not 1 <= self.limit <= MAX_LIST_LIMIT:
-            problems.append(Problem("limit", f"must be 1-{MAX_LIST_LIMIT} (got {self.limit})"))
+            out.append(Problem("limit", f"must be 1-{MAX_LIST_LIMIT} (got {self.limit})"))
         if self.id_less_than is not None:
-            check_uid(problems, "id_less_than", self.id_less_than)
+            check_uid(out, "id_less_than", self.id_less_than)
         if self.status is not None and self.status not in (
             SubaccountStatus.NORMAL,
             SubaccountStatus.FREEZE,
         ):
-            problems.append(Problem("status", "must be normal or freeze"))
-        raise_if_any(self, problems)
+            out.append(Problem("status", "must be normal or freeze"))
 
 
 @attrs.frozen(kw_only=True)
