@@ -22,9 +22,7 @@ class V2BrokerEndpoints(SendingCore):
 
         Raises:
             PermissionDeniedError: the caller is not an ND broker (40029).
-            APIError: any other error answer.
             TransportError: no answer; if ``maybe_sent``, list the keys first.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.CREATE_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
@@ -38,9 +36,6 @@ class V2BrokerEndpoints(SendingCore):
 
         Raises:
             PermissionDeniedError: the caller is not an ND broker (40029).
-            APIError: any other error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.MODIFY_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
@@ -51,11 +46,6 @@ class V2BrokerEndpoints(SendingCore):
     ) -> tuple[m.BrokerSubaccountAPIKey, ...]:
         """
         The keys of an ND-broker sub-account.
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.LIST_BROKER_SUBACCOUNT_API_KEYS,

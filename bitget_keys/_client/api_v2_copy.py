@@ -24,10 +24,8 @@ class V2CopyEndpoints(SendingCore):
         Raises:
             CopyAPIKeyExistsError: this trader already has its copy key.
             CopyModelNotSupportedError: the trader is on the old copy model.
-            APIError: any other error answer.
             TransportError: no answer; if ``maybe_sent``, the key may exist and its
                 secret is lost; do not retry blindly.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         rows = await self._call(ep.CREATE_COPY_API_KEY, tuple[m.CopyAPIKey, ...], body=request)
         if not rows:

@@ -23,9 +23,7 @@ class V2UserEndpoints(SendingCore):
         Create virtual sub-accounts without keys; the result lists refusals per name.
 
         Raises:
-            APIError: an error answer.
             TransportError: no answer; if ``maybe_sent``, list the sub-accounts first.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.CREATE_VIRTUAL_SUBACCOUNTS, m.CreatedVirtualSubaccounts, body=request
@@ -43,10 +41,8 @@ class V2UserEndpoints(SendingCore):
         Raises:
             ConflictError: a name is taken.
             QuotaExceededError: the master has its 20 sub-accounts.
-            APIError: any other error answer.
             TransportError: no answer; if ``maybe_sent``, list the sub-accounts before
                 trying again.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
@@ -59,11 +55,6 @@ class V2UserEndpoints(SendingCore):
     ) -> m.VirtualSubaccountPage:
         """
         One page of the master's virtual sub-accounts, newest first.
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.LIST_VIRTUAL_SUBACCOUNTS,
@@ -78,11 +69,6 @@ class V2UserEndpoints(SendingCore):
         Every virtual sub-account of the master, following the ``endId`` cursor.
 
         Paging stops on an empty or short page, or when the cursor stops moving.
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         cursor: str | None = None
         while True:
@@ -105,10 +91,8 @@ class V2UserEndpoints(SendingCore):
 
         Raises:
             QuotaExceededError: the sub-account has its 10 keys.
-            APIError: any other error answer.
             TransportError: no answer; if ``maybe_sent``, list the sub-account's keys
                 before trying again.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY, m.CreatedVirtualSubaccountAPIKey, body=request
@@ -119,11 +103,6 @@ class V2UserEndpoints(SendingCore):
     ) -> tuple[m.VirtualSubaccountAPIKey, ...]:
         """
         The keys of a virtual sub-account (never with secrets).
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
@@ -136,11 +115,6 @@ class V2UserEndpoints(SendingCore):
     ) -> m.VirtualSubaccountAPIKey:
         """
         Replace a virtual sub-account key's label, whitelist and (optionally) rights.
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(
             ep.MODIFY_VIRTUAL_SUBACCOUNT_API_KEY, m.VirtualSubaccountAPIKey, body=request

@@ -31,6 +31,17 @@ class Client(V2UserEndpoints, V2BrokerEndpoints, V2CopyEndpoints):
             `ServerClock`); by default the client keeps its own, on ``clock_ms``.
         gate: stops new requests while letting those on the wire finish (see
             `DispatchGate`); share one between the clients of a run.
+
+    Every endpoint method may raise, besides the errors its own docstring names:
+
+    - `APIError` (a subclass where Bitget's code tells more): an error answer.
+    - `TransportError`: no answer arrived. If its ``maybe_sent`` is true the request
+      may have taken effect; a create is reconciled through the list endpoints, never
+      blindly re-sent.
+    - `ResponseDecodeError`: an answer of the wrong shape.
+    - `DispatchStoppedError`: the client's `DispatchGate` stopped the request before
+      it was sent; `RateLimitWaitTooLongError`: its slot was further off than
+      ``ClientConfig.max_rate_limit_wait``; `ClientStateError`: the client is closed.
     """
 
     __slots__ = ()

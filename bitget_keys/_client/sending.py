@@ -62,6 +62,9 @@ class SendingCore(ClientCore):
     """
     `_call`, which every endpoint method uses, and what it needs of Bitget first: the
     calling key's UID and Bitget's clock (with the two endpoints that tell them).
+
+    Every endpoint method raises what `_call` raises (see `Client`); its docstring
+    names only the errors particular to its endpoint.
     """
 
     __slots__ = ()
@@ -115,11 +118,6 @@ class SendingCore(ClientCore):
     async def server_time(self) -> m.ServerTime:
         """
         Bitget's clock (public, unsigned).
-
-        Raises:
-            APIError: an error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(ep.SERVER_TIME, m.ServerTime)
 
@@ -129,9 +127,6 @@ class SendingCore(ClientCore):
 
         Raises:
             UnifiedAccountModeError: the master is in unified-account mode.
-            APIError: any other error answer.
-            TransportError: no answer arrived.
-            ResponseDecodeError: an answer of the wrong shape.
         """
         return await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
 
