@@ -14,15 +14,21 @@ __all__ = [
     "optional_strings",
     "perm_type",
     "permissions",
+    "refuse_one_string",
     "strings",
 ]
 
 
-def strings(values: Iterable[str]) -> tuple[str, ...]:
-    checked: object = values  # a lone string is iterable too, and always a mistake here
-    if isinstance(checked, str):
-        msg = "expected a list of strings, not one string"
+def refuse_one_string(values: object, items: str) -> None:
+    """Raise `TypeError` for a lone string where a list of ``items`` belongs."""
+    # A lone string is iterable too, and always a mistake where a list is expected.
+    if isinstance(values, str):
+        msg = f"expected a list of {items}, not one string"
         raise TypeError(msg)
+
+
+def strings(values: Iterable[str]) -> tuple[str, ...]:
+    refuse_one_string(values, "strings")
     return tuple(values)
 
 
@@ -31,10 +37,7 @@ def optional_strings(values: Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 def permissions(values: Iterable[Permission | str]) -> tuple[Permission, ...]:
-    checked: object = values  # a lone string is iterable too, and always a mistake here
-    if isinstance(checked, str):
-        msg = "expected a list of permissions, not one string"
-        raise TypeError(msg)
+    refuse_one_string(values, "permissions")
     lookup = _PERMISSIONS.get
     return tuple([lookup(value) or Permission(value) for value in values])
 
