@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
-from bitget_keys.models.common import _PERMISSIONS, Permission, PermType, SubaccountStatus
+from bitget_keys.models.common import PERMISSION_BY_VALUE, Permission, PermType, SubaccountStatus
 
 __all__ = [
     "optional_perm_type",
@@ -38,7 +38,7 @@ def optional_strings(values: Iterable[str] | None) -> tuple[str, ...] | None:
 
 def permissions(values: Iterable[Permission | str]) -> tuple[Permission, ...]:
     refuse_one_string(values, "permissions")
-    lookup = _PERMISSIONS.get
+    lookup = PERMISSION_BY_VALUE.get
     return tuple([lookup(value) or Permission(value) for value in values])
 
 

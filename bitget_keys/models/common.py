@@ -69,10 +69,11 @@ class SubaccountStatus(OpenStrEnum):
     DELETED = "del"
 
 
-_PERMISSIONS: Final[dict[str, Permission]] = {member.value: member for member in Permission}
+#: Every documented permission by its wire value.
+PERMISSION_BY_VALUE: Final[dict[str, Permission]] = {member.value: member for member in Permission}
 
 
 def permission(value: Permission | str) -> Permission:
     """The `Permission` for a wire value (a pseudo-member when Bitget adds one)."""
     # A dict lookup: calling an Enum class costs several times more, on every request.
-    return _PERMISSIONS.get(value) or Permission(value)
+    return PERMISSION_BY_VALUE.get(value) or Permission(value)
