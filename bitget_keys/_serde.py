@@ -212,7 +212,9 @@ def _structure_created_subaccounts(
 
 
 def _is_model(cl: Any) -> bool:
-    return attrs.has(cl) and getattr(cl, "__module__", None) == m.__name__
+    """Whether ``cl`` is one of `bitget_keys.models` (defined in one of its modules)."""
+    module = getattr(cl, "__module__", None) or ""
+    return attrs.has(cl) and module.startswith(f"{m.__name__}.")
 
 
 def _make_structure(

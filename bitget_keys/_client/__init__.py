@@ -1,0 +1,30 @@
+"""
+`Client`: one async method per Bitget endpoint.
+
+Anything that fails after the bytes may have left raises an error that says the outcome
+is unknown (`TransportError.maybe_sent`); creates must be reconciled through the list
+endpoints, never blindly re-sent.
+
+The modules:
+
+- `config`: `ClientConfig` and the base URL; `clock`: `ServerClock`.
+- `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping.
+- `core`: `ClientCore`, state and lifecycle (``UNOPENED -> OPENED -> CLOSED``).
+- `sending`: `SendingCore._call`, the one path every request takes: Bitget's clock,
+  signing, the rate-limit scheduler, the gate, the transport, decoding, and the only
+  re-sends (a connection that never opened, a 40008 after resyncing the clock).
+- `api_<version>_<family>`: one class per Bitget endpoint family, each a
+  `SendingCore` whose methods are one `_call` each (``api_v2_user``,
+  ``api_v2_broker``, ``api_v2_copy``). A new family (the v3 unified-account ones) is
+  one more such module, added to `Client`'s bases in `client`.
+"""
+
+from __future__ import annotations
+
+from bitget_keys._client.client import Client
+from bitget_keys._client.clock import ServerClock as ServerClock
+from bitget_keys._client.config import BASE_URL_ENV as BASE_URL_ENV
+from bitget_keys._client.config import DEFAULT_BASE_URL, ClientConfig
+from bitget_keys._client.pacing import Scheduler, shared_scheduler
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig", "Scheduler", "shared_scheduler"]

@@ -1,0 +1,54 @@
+"""Bitget's v2 ND-broker endpoints for sub-account keys (``/api/v2/broker/manage/...``)."""
+
+from __future__ import annotations
+
+from bitget_keys import _endpoints as ep
+from bitget_keys import models as m
+from bitget_keys._client.sending import SendingCore
+
+__all__ = ["V2BrokerEndpoints"]
+
+
+class V2BrokerEndpoints(SendingCore):
+    """The API keys of an ND broker's sub-accounts; the caller must be an ND broker."""
+
+    __slots__ = ()
+
+    async def create_broker_subaccount_api_key(
+        self, request: m.CreateBrokerSubaccountAPIKeyRequest
+    ) -> m.BrokerSubaccountAPIKey:
+        """
+        Create an API key for an ND-broker sub-account; its secret is shown only here.
+
+        Raises:
+            PermissionDeniedError: the caller is not an ND broker (40029).
+            TransportError: no answer; if ``maybe_sent``, list the keys first.
+        """
+        return await self._call(
+            ep.CREATE_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
+        )
+
+    async def modify_broker_subaccount_api_key(
+        self, request: m.ModifyBrokerSubaccountAPIKeyRequest
+    ) -> m.BrokerSubaccountAPIKey:
+        """
+        Replace an ND-broker sub-account key's permissions, type, whitelist or label.
+
+        Raises:
+            PermissionDeniedError: the caller is not an ND broker (40029).
+        """
+        return await self._call(
+            ep.MODIFY_BROKER_SUBACCOUNT_API_KEY, m.BrokerSubaccountAPIKey, body=request
+        )
+
+    async def list_broker_subaccount_api_keys(
+        self, sub_uid: str
+    ) -> tuple[m.BrokerSubaccountAPIKey, ...]:
+        """
+        The keys of an ND-broker sub-account.
+        """
+        return await self._call(
+            ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
+            tuple[m.BrokerSubaccountAPIKey, ...],
+            params=m.ListBrokerSubaccountAPIKeysRequest(sub_uid=sub_uid),
+        )

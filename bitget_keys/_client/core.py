@@ -1,0 +1,174 @@
+"""
+`ClientCore`: what every endpoint family of `Client` shares.
+
+Its settings, credentials and borrowed or owned transport, and its lifecycle::
+
+    UNOPENED --async with / first request--> OPENED --aclose()--> CLOSED
+    second __aenter__, or any use after CLOSED -> ClientStateError
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import aiohttp
+
+from bitget_keys._client.clock import ServerClock, wall_clock_ms
+from bitget_keys._client.config import ClientConfig, resolve_base_url
+from bitget_keys._client.pacing import Scheduler, shared_scheduler
+from bitget_keys._gate import DispatchGate
+from bitget_keys._signing import Credentials
+from bitget_keys._transport import AiohttpTransport, Transport
+from bitget_keys.errors import ClientStateError, ConfigurationError
+
+__all__ = ["ClientCore"]
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _key_hint(api_key: str) -> str:
+    return api_key[:6] + "…" if len(api_key) > 6 else "…"
+
+
+class ClientCore:
+    """A client's state and lifecycle; `Client` documents the arguments."""
+
+    __slots__ = (
+        "_base_url",
+        "_clock_ms",
+        "_config",
+        "_credentials",
+        "_gate",
+        "_owns_transport",
+        "_scheduler",
+        "_server_clock",
+        "_state",
+        "_transport",
+        "_uid",
+        "_uid_lock",
+    )
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str | None = None,
+        config: ClientConfig | None = None,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        scheduler: Scheduler | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        server_clock: ServerClock | None = None,
+        gate: DispatchGate | None = None,
+    ) -> None:
+        checked: object = credentials
+        if not isinstance(checked, Credentials):
+            msg = f"credentials must be a Credentials, not {type(checked).__name__}"
+            raise TypeError(msg)
+        if session is not None and transport is not None:
+            msg = "pass a session or a transport, not both"
+            raise ConfigurationError(msg)
+        self._credentials = credentials
+        self._config = config or ClientConfig()
+        self._base_url = resolve_base_url(base_url)
+        self._server_clock = server_clock or ServerClock(clock_ms)
+        self._clock_ms = self._server_clock.wall_ms
+        self._owns_transport = transport is None
+        self._transport: Transport = transport or AiohttpTransport(
+            session,
+            timeout=aiohttp.ClientTimeout(
+                total=self._config.request_timeout,
+                sock_connect=self._config.connect_timeout,
+            ),
+        )
+        self._scheduler = scheduler
+        self._gate = gate
+        self._state = _State.UNOPENED
+        self._uid = credentials.uid
+        self._uid_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Client {self._state.value} {self._base_url} "
+            f"key={_key_hint(self._credentials.api_key)} uid={self._uid or '?'}>"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The Bitget API root this client talks to."""
+        return self._base_url
+
+    @property
+    def config(self) -> ClientConfig:
+        """The client's settings."""
+        return self._config
+
+    @property
+    def clock_offset_ms(self) -> int:
+        """Bitget's clock minus the local one, in ms, as last measured."""
+        return self._server_clock.offset_ms
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` has run."""
+        return self._state is _State.CLOSED
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """What paces this client's requests."""
+        if self._scheduler is None:
+            self._scheduler = shared_scheduler()
+        return self._scheduler
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _open(self) -> None:
+        if self._state is _State.CLOSED:
+            msg = "this Client is closed; create a new one"
+            raise ClientStateError(msg)
+        self._state = _State.OPENED
+
+    def _ensure_usable(self) -> None:
+        """Open on first use, as ``async with`` would; refuse once closed."""
+        if self._state is not _State.OPENED:
+            self._open()
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            msg = f"this Client is already {self._state.value}; a Client is opened once"
+            raise ClientStateError(msg)
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    if not TYPE_CHECKING:
+
+        def __enter__(self) -> None:
+            msg = "Client is asynchronous: use 'async with Client(...)'"
+            raise TypeError(msg)
+
+        def __exit__(self, *args: object) -> None:  # pragma: no cover - never entered
+            pass
+
+    async def aclose(self) -> None:
+        """Close the client (and its session, if the client made it). Idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._owns_transport:
+            await self._transport.aclose()

@@ -1,0 +1,253 @@
+"""
+`SendingCore`: one endpoint call, from its arguments to a typed answer.
+
+Every signed request is stamped with Bitget's clock: the offset is measured from the
+public time endpoint (round-trip midpoint) before the first signed request, refreshed
+every ``clock_resync_interval`` seconds, and re-measured once when Bitget answers 40008.
+
+Every request goes through the rate-limit scheduler, keyed by the UID that owns the
+calling key, so every client of a UID shares one budget. The scheduler re-queues a
+throttled request (429); the client itself re-sends only what certainly did not take
+effect: a connection that could not be opened, and a 40008 after resyncing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Final, TypeVar
+
+import attrs
+import yarl
+
+from bitget_keys import _endpoints as ep
+from bitget_keys import models as m
+from bitget_keys._client.core import ClientCore
+from bitget_keys._client.pacing import put_on_wire, wait_for_slot
+from bitget_keys._serde import decode, encode_body, query_params
+from bitget_keys._signing import build_query, signed_headers
+from bitget_keys.errors import APIError, ClockSkewError, TransportError
+
+__all__ = ["SendingCore"]
+
+T = TypeVar("T")
+
+_log: Final = logging.getLogger("bitget_keys.client")
+
+
+@attrs.define
+class _Retries:
+    """What one call has re-sent so far."""
+
+    connect: int = 0
+    resynced: bool = False
+
+
+def _log_answer(
+    endpoint: ep.Endpoint, status: int, code: str | None, attempt_started: float
+) -> None:
+    _log.debug(
+        "%s %s -> HTTP %d, code %s, %.1f ms",
+        endpoint.method,
+        endpoint.path,
+        status,
+        code,
+        (time.monotonic() - attempt_started) * 1000,
+    )
+
+
+class SendingCore(ClientCore):
+    """
+    `_call`, which every endpoint method uses, and what it needs of Bitget first: the
+    calling key's UID and Bitget's clock (with the two endpoints that tell them).
+
+    Every endpoint method raises what `_call` raises (see `Client`); its docstring
+    names only the errors particular to its endpoint.
+    """
+
+    __slots__ = ()
+
+    # -- identity and clock ----------------------------------------------------------
+
+    async def uid(self) -> str:
+        """
+        The UID that owns the calling key, from the credentials or learned once.
+
+        Raises:
+            APIError: account-info failed (for example 40085 on a unified account).
+            TransportError: no answer arrived.
+        """
+        if self._uid is None:
+            async with self._uid_lock:
+                if self._uid is None:
+                    self._uid = (await self.account_info()).user_id
+        return self._uid
+
+    async def sync_clock(self) -> int:
+        """
+        Measure Bitget's clock now; return the offset in ms (server minus local).
+
+        Raises:
+            APIError: the time endpoint answered with an error.
+            TransportError: no answer arrived.
+        """
+        clock = self._server_clock
+        before = clock.wall_ms()
+        server = await self.server_time()
+        after = clock.wall_ms()
+        clock.offset_ms = server.server_time_ms - (before + after) // 2
+        clock.synced_at = time.monotonic()
+        _log.debug("clock offset %+d ms (round trip %d ms)", clock.offset_ms, after - before)
+        return clock.offset_ms
+
+    async def _ensure_clock(self, *, stale_before: float | None = None) -> None:
+        if not self._config.sync_clock:
+            return
+        async with self._server_clock.lock:
+            synced_at = self._server_clock.synced_at
+            fresh = (
+                synced_at is not None
+                and time.monotonic() - synced_at < self._config.clock_resync_interval
+                and (stale_before is None or synced_at > stale_before)
+            )
+            if not fresh:
+                await self.sync_clock()
+
+    async def server_time(self) -> m.ServerTime:
+        """
+        Bitget's clock (public, unsigned).
+        """
+        return await self._call(ep.SERVER_TIME, m.ServerTime)
+
+    async def account_info(self) -> m.AccountInfo:
+        """
+        Who owns the calling key (``user_id`` is its UID).
+
+        Raises:
+            UnifiedAccountModeError: the master is in unified-account mode.
+        """
+        return await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _headers(self, endpoint: ep.Endpoint, query: str, body: bytes) -> dict[str, str]:
+        if not endpoint.signed:
+            return {"locale": self._config.locale}
+        # Stamped now, right before sending: a stamp taken before a wait can expire.
+        return signed_headers(
+            self._credentials,
+            timestamp_ms=self._server_clock.now_ms(),
+            method=endpoint.method,
+            path=endpoint.path,
+            query=query,
+            body=body,
+            locale=self._config.locale,
+        )
+
+    async def _lane_uid(self, endpoint: ep.Endpoint) -> str:
+        """The UID whose budget a request draws on (Bitget counts per owning UID)."""
+        if endpoint.scope == "ip":
+            return "*"
+        if self._uid is not None:
+            return self._uid
+        if endpoint is ep.ACCOUNT_INFO:
+            # Learning the UID costs one account-info call, paced per key meanwhile.
+            return f"key:{self._credentials.api_key}"
+        return await self.uid()
+
+    async def _send_once(
+        self,
+        endpoint: ep.Endpoint,
+        response_type: type[T],
+        *,
+        url: yarl.URL,
+        query: str,
+        payload: bytes | None,
+        lane_uid: str,
+    ) -> T:
+        """Sign and send once; the scheduler calls this the instant the slot is stamped."""
+        # Stamped now, so the timestamp is fresh however long the wait for the slot was.
+        headers = self._headers(endpoint, query, payload or b"")
+        started = time.monotonic()
+        sent_ms = self._clock_ms()
+        request_time: int | None = None
+        response = await put_on_wire(
+            self._gate,
+            endpoint,
+            lambda: self._transport.send(
+                endpoint.method, url, headers, payload, endpoint=endpoint.path
+            ),
+        )
+        try:
+            value, request_time = decode(
+                response.body, response_type, http_status=response.status, endpoint=endpoint.path
+            )
+        except APIError as exc:
+            _log_answer(endpoint, response.status, exc.code, started)
+            request_time = exc.request_time
+            raise
+        else:
+            _log_answer(endpoint, response.status, "00000", started)
+            return value
+        finally:
+            if request_time is not None:
+                self.scheduler.observe(
+                    lane_uid, endpoint, sent_ms=sent_ms, request_time_ms=request_time
+                )
+
+    async def _call(
+        self,
+        endpoint: ep.Endpoint,
+        response_type: type[T],
+        *,
+        params: object | None = None,
+        body: object | None = None,
+    ) -> T:
+        """Call ``endpoint`` and structure its data as ``response_type``."""
+        self._ensure_usable()
+        query = build_query(query_params(params)) if params is not None else ""
+        # Serialised once: exactly these bytes are signed and sent.
+        payload = encode_body(body) if body is not None else None
+        url = yarl.URL(
+            self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
+        )
+        lane_uid = await self._lane_uid(endpoint)
+        send_once = functools.partial(
+            self._send_once,
+            endpoint,
+            response_type,
+            url=url,
+            query=query,
+            payload=payload,
+            lane_uid=lane_uid,
+        )
+        retries = _Retries()
+        while True:
+            if endpoint.signed:
+                await self._ensure_clock()
+            # After the clock check: a resync triggered by this attempt's 40008 must be
+            # newer than the offset this attempt was signed with.
+            attempt_started = time.monotonic()
+            try:
+                return await wait_for_slot(
+                    self._gate,
+                    endpoint,
+                    lambda: self.scheduler.run(
+                        lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
+                    ),
+                )
+            except TransportError as exc:
+                _log.debug("%s %s: %s", endpoint.method, endpoint.path, exc)
+                # Only a connection that never opened proves nothing was sent.
+                if exc.maybe_sent or retries.connect >= self._config.max_connect_retries:
+                    raise
+                retries.connect += 1
+                await asyncio.sleep(self._config.connect_retry_backoff * retries.connect)
+            except ClockSkewError as exc:
+                if exc.code != "40008" or retries.resynced or not self._config.sync_clock:
+                    raise
+                retries.resynced = True
+                _log.debug("%s %s -> 40008, resyncing the clock", endpoint.method, endpoint.path)
+                await self._ensure_clock(stale_before=attempt_started)
