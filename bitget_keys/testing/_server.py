@@ -24,7 +24,11 @@ from multidict import CIMultiDict
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, RateLimitExceededError, TransportError
-from bitget_keys.testing._state import BY_PATH, Answer, Audit, EmulatorAccount, Exchange, Limits
+from bitget_keys.testing._accounts import EmulatorAccount
+from bitget_keys.testing._audit import Audit
+from bitget_keys.testing._limits import Limits
+from bitget_keys.testing._state import Exchange
+from bitget_keys.testing._wire import BY_PATH, Answer
 
 __all__ = ["DroppedAnswer", "Emulator", "EmulatorTransport", "Faults", "Unpaced"]
 
