@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Handler, Routes
+from bitget_keys.testing._routes import Routes
 from bitget_keys.testing._wire import Refused, structure
 
 __all__ = ["AccountRoutes"]
@@ -16,13 +16,7 @@ __all__ = ["AccountRoutes"]
 class AccountRoutes(Routes):
     """``server_time``, ``account_info`` and ``create_copy_api_key``."""
 
-    def routes(self) -> Mapping[str, Handler]:
-        """These endpoints' handlers by name."""
-        return {
-            "server_time": self.server_time,
-            "account_info": self.account_info,
-            "create_copy_api_key": self.create_copy_api_key,
-        }
+    endpoints = (ep.SERVER_TIME, ep.ACCOUNT_INFO, ep.CREATE_COPY_API_KEY)
 
     def server_time(self, _account: None, _params: Any, wall_ms: int) -> Any:
         """The exchange's wall clock."""

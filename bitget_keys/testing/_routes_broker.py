@@ -9,41 +9,40 @@ sub-accounts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Handler, Routes, check_key_passphrase
+from bitget_keys.testing._routes import Routes, check_key_passphrase, key_row
 from bitget_keys.testing._store import Key
 from bitget_keys.testing._wire import Refused, structure
 
 __all__ = ["BrokerRoutes"]
 
 
+#: The columns of a broker sub-account key, after its sub-account's UID.
+_COLUMNS: Final = (
+    ("apiKey", "api_key"),
+    ("label", "label"),
+    ("ipList", "ip_list"),
+    ("permType", "perm_type"),
+    ("permList", "permissions"),
+)
+
+
 def _row(sub_uid: str, key: Key, *, secret: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "subUid": sub_uid,
-        "apiKey": key.api_key,
-        "label": key.label,
-        "ipList": key.ip_list,
-        "permType": key.perm_type,
-        "permList": key.permissions,
-    }
-    if secret:
-        row["secretKey"] = key.secret_key
-    return row
+    return key_row(key, _COLUMNS, secret=secret, subUid=sub_uid)
 
 
 class BrokerRoutes(Routes):
     """The ``*_broker_subaccount_api_key(s)`` endpoints."""
 
-    def routes(self) -> Mapping[str, Handler]:
-        """These endpoints' handlers by name."""
-        return {
-            "create_broker_subaccount_api_key": self.create,
-            "list_broker_subaccount_api_keys": self.list,
-            "modify_broker_subaccount_api_key": self.modify,
-        }
+    endpoints = (
+        ep.CREATE_BROKER_SUBACCOUNT_API_KEY,
+        ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
+        ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,
+    )
 
     def _keys(self, account: EmulatorAccount, sub_uid: str) -> list[Key]:
         if not account.broker:
@@ -55,7 +54,9 @@ class BrokerRoutes(Routes):
             raise Refused("40028", "This subUid does not belong to this account")
         return keys
 
-    def modify(self, account: EmulatorAccount, payload: Any, _wall_ms: int) -> Any:
+    def modify_broker_subaccount_api_key(
+        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+    ) -> Any:
         """New permissions, and maybe IPs and label, for a key whose passphrase the caller knows."""
         request = structure(payload, m.ModifyBrokerSubaccountAPIKeyRequest)
         keys = self._keys(account, request.sub_uid)
@@ -71,7 +72,9 @@ class BrokerRoutes(Routes):
             key.label = request.label
         return _row(request.sub_uid, key, secret=False)
 
-    def create(self, account: EmulatorAccount, payload: Any, _wall_ms: int) -> Any:
+    def create_broker_subaccount_api_key(
+        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+    ) -> Any:
         """A new key on one of the broker's sub-accounts, with its secret."""
         request = structure(payload, m.CreateBrokerSubaccountAPIKeyRequest)
         keys = self._keys(account, request.sub_uid)
@@ -82,7 +85,9 @@ class BrokerRoutes(Routes):
         keys.append(key)
         return _row(request.sub_uid, key, secret=True)
 
-    def list(self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int) -> Any:
+    def list_broker_subaccount_api_keys(
+        self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int
+    ) -> Any:
         """The keys of one of the broker's sub-accounts, without secrets."""
         request = structure(dict(params), m.ListBrokerSubaccountAPIKeysRequest)
         keys = self._keys(account, request.sub_uid)

@@ -3,42 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Handler, Routes, check_key_passphrase
+from bitget_keys.testing._routes import Routes, check_key_passphrase, key_row
 from bitget_keys.testing._store import Key, Subaccount
 from bitget_keys.testing._wire import Refused, structure
 
 __all__ = ["KeyRoutes"]
 
 
+#: The columns of a sub-account key, after its sub-account's UID.
+_COLUMNS: Final = (
+    ("label", "label"),
+    ("subAccountApiKey", "api_key"),
+    ("permList", "permissions"),
+    ("ipList", "ip_list"),
+)
+
+
 def _row(sub: Subaccount, key: Key, *, secret: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "subAccountUid": sub.uid,
-        "label": key.label,
-        "subAccountApiKey": key.api_key,
-        "permList": key.permissions,
-        "ipList": key.ip_list,
-    }
-    if secret:
-        row["secretKey"] = key.secret_key
-    return row
+    return key_row(key, _COLUMNS, secret=secret, subAccountUid=sub.uid)
 
 
 class KeyRoutes(Routes):
     """The ``*_virtual_subaccount_api_key(s)`` endpoints; at most ``max_keys`` per sub-account."""
 
-    def routes(self) -> Mapping[str, Handler]:
-        """These endpoints' handlers by name."""
-        return {
-            "create_virtual_subaccount_api_key": self.create,
-            "list_virtual_subaccount_api_keys": self.list,
-            "modify_virtual_subaccount_api_key": self.modify,
-        }
+    endpoints = (
+        ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY,
+        ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
+        ep.MODIFY_VIRTUAL_SUBACCOUNT_API_KEY,
+    )
 
-    def create(self, account: EmulatorAccount, payload: Any, _wall_ms: int) -> Any:
+    def create_virtual_subaccount_api_key(
+        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+    ) -> Any:
         """A new key on one of the master's sub-accounts, with its secret."""
         request = structure(payload, m.CreateVirtualSubaccountAPIKeyRequest)
         sub = self.own_subaccount(account, request.subaccount_uid)
@@ -49,13 +50,17 @@ class KeyRoutes(Routes):
         sub.keys.append(key)
         return _row(sub, key, secret=True)
 
-    def list(self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int) -> Any:
+    def list_virtual_subaccount_api_keys(
+        self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int
+    ) -> Any:
         """The keys of one of the master's sub-accounts, without secrets."""
         request = structure(dict(params), m.ListVirtualSubaccountAPIKeysRequest)
         sub = self.own_subaccount(account, request.subaccount_uid)
         return [_row(sub, key, secret=False) for key in sub.keys]
 
-    def modify(self, account: EmulatorAccount, payload: Any, _wall_ms: int) -> Any:
+    def modify_virtual_subaccount_api_key(
+        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+    ) -> Any:
         """New label, IPs and maybe permissions for a key whose passphrase the caller knows."""
         request = structure(payload, m.ModifyVirtualSubaccountAPIKeyRequest)
         sub = self.own_subaccount(account, request.subaccount_uid)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Handler, Routes, mask
+from bitget_keys.testing._routes import Routes, mask
 from bitget_keys.testing._store import Subaccount
 from bitget_keys.testing._wire import Refused, structure
 
@@ -22,13 +23,11 @@ __all__ = ["SubaccountRoutes"]
 class SubaccountRoutes(Routes):
     """``batch_create_virtual_subaccounts``, ``create_virtual_subaccounts``, the list."""
 
-    def routes(self) -> Mapping[str, Handler]:
-        """These endpoints' handlers by name."""
-        return {
-            "batch_create_virtual_subaccounts": self.batch_create,
-            "create_virtual_subaccounts": self.create,
-            "list_virtual_subaccounts": self.list,
-        }
+    endpoints = (
+        ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
+        ep.CREATE_VIRTUAL_SUBACCOUNTS,
+        ep.LIST_VIRTUAL_SUBACCOUNTS,
+    )
 
     def _add(self, account: EmulatorAccount, name: str, label: str, wall_ms: int) -> Subaccount:
         self.store.names.add(name.lower())
@@ -36,7 +35,9 @@ class SubaccountRoutes(Routes):
         self.store.subaccounts[account.uid].append(sub)
         return sub
 
-    def batch_create(self, account: EmulatorAccount, payload: Any, wall_ms: int) -> Any:
+    def batch_create_virtual_subaccounts(
+        self, account: EmulatorAccount, payload: Any, wall_ms: int
+    ) -> Any:
         """All the named sub-accounts with a first key each, or none of them."""
         if not isinstance(payload, list):
             raise Refused("40017", "Parameter verification failed (the body must be a list)")
@@ -67,7 +68,9 @@ class SubaccountRoutes(Routes):
             )
         return rows
 
-    def create(self, account: EmulatorAccount, payload: Any, wall_ms: int) -> Any:
+    def create_virtual_subaccounts(
+        self, account: EmulatorAccount, payload: Any, wall_ms: int
+    ) -> Any:
         """Each named sub-account that can be made; the others are listed as failures."""
         request = structure(payload, m.CreateVirtualSubaccountsRequest)
         existing = self.store.subaccounts[account.uid]
@@ -90,7 +93,9 @@ class SubaccountRoutes(Routes):
             )
         return {"successList": successes, "failureList": failures}
 
-    def list(self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int) -> Any:
+    def list_virtual_subaccounts(
+        self, account: EmulatorAccount, params: Mapping[str, str], _wall_ms: int
+    ) -> Any:
         """One page of the master's sub-accounts, newest (largest UID) first."""
         request = structure(dict(params), m.ListVirtualSubaccountsRequest)
         subs = sorted(

@@ -219,15 +219,8 @@ class Emulator:
         await self._delay(endpoint)
         if self._draw(self.faults.server_error, endpoint):
             self.server_errors.append(endpoint)
-            body_503 = orjson.dumps(
-                {
-                    "code": "40015",
-                    "msg": "System is abnormal, please try again later",
-                    "requestTime": self._wall_ms(),
-                    "data": None,
-                }
-            )
-            return Answer(503, body_503), False
+            unavailable = "System is abnormal, please try again later"
+            return Answer.envelope(503, "40015", unavailable, self._wall_ms(), None), False
         answer, _, took_effect = self.exchange.handle(
             method=method,
             path=path,
