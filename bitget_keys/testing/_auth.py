@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from bitget_keys import _endpoints as ep
 from bitget_keys._signing import prehash, sign
 from bitget_keys.testing._accounts import EmulatorAccount
+from bitget_keys.testing._limits import Limits
 from bitget_keys.testing._wire import Refused, Request
 
 __all__ = ["Authenticator"]
@@ -29,9 +30,9 @@ _REQUIRED_HEADERS = (
 class Authenticator:
     """Finds the account a signed request comes from, or refuses it as Bitget would."""
 
-    def __init__(self, accounts: Mapping[str, EmulatorAccount], window_ms: int) -> None:
+    def __init__(self, accounts: Mapping[str, EmulatorAccount], limits: Limits) -> None:
         self.accounts = accounts
-        self.window_ms = window_ms
+        self.limits = limits
 
     def lane_uid(self, request: Request) -> str:
         """The lane a request counts against: its account's UID, else the client's IP."""
@@ -78,6 +79,6 @@ class Authenticator:
         # isascii() first: str.isdigit() also accepts digits int() can't parse ("²").
         if not (stamp.isascii() and stamp.isdigit()) or len(stamp) != 13:
             raise Refused("40005", "Invalid ACCESS_TIMESTAMP")
-        if abs(int(stamp) - wall_ms) > self.window_ms:
+        if abs(int(stamp) - wall_ms) > self.limits.timestamp_window_ms:
             raise Refused("40008", "Request timestamp expired")
         return stamp

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.testing._accounts import EmulatorAccount
@@ -43,9 +43,38 @@ __all__ = ["Answer", "Exchange"]
 #: The endpoint families the exchange serves.
 _FAMILIES = (AccountRoutes, SubaccountRoutes, KeyRoutes, BrokerRoutes)
 
+T = TypeVar("T")
+
+
+class _Shared(Generic[T]):
+    """
+    An attribute of the exchange that its parts hold too: assigning it reaches them all,
+    so ``exchange.limits = Limits(...)`` applies from the next request, as it always did.
+    """
+
+    def __set_name__(self, owner: type[Exchange], name: str) -> None:
+        self.name = name
+
+    def __get__(self, exchange: Exchange, owner: type[Exchange] | None = None) -> T:
+        value: T = exchange.__dict__[self.name]
+        return value
+
+    def __set__(self, exchange: Exchange, value: T) -> None:
+        exchange.__dict__[self.name] = value
+        for part in exchange.__dict__.get("_parts", ()):
+            if hasattr(part, self.name):
+                setattr(part, self.name, value)
+
 
 class Exchange:
     """The emulated exchange: accounts, sub-accounts, keys, limits and the audit."""
+
+    limits = _Shared[Limits]()
+    accounts = _Shared[dict[str, EmulatorAccount]]()
+    audit = _Shared[Audit]()
+    rng = _Shared[random.Random]()
+    #: Lanes answering 429 to everything until a given monotonic time (ms).
+    storm_until = _Shared[dict[str | None, float]]()
 
     def __init__(
         self,
@@ -60,12 +89,13 @@ class Exchange:
         self.rng = random.Random(seed)
         self._store = Store(self.rng)
         self._rates = RateLimits(self.limits, self.audit)
-        self._auth = Authenticator(self.accounts, self.limits.timestamp_window_ms)
+        self.storm_until = self._rates.storm_until
+        self._auth = Authenticator(self.accounts, self.limits)
+        families = [family(self._store, self.limits) for family in _FAMILIES]
         self._routes: dict[str, Handler] = {}
-        for family in _FAMILIES:
-            self._routes.update(family(self._store, self.limits).routes())
-        #: Lanes answering 429 to everything until a given monotonic time (ms).
-        self.storm_until: dict[str | None, float] = self._rates.storm_until
+        for family in families:
+            self._routes.update(family.routes())
+        self._parts = (self._store, self._rates, self._auth, *families)
 
     def __repr__(self) -> str:
         return (
