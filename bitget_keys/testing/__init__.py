@@ -17,8 +17,11 @@ limit.
 (the emulator's windows and the client's scheduler alike) run without sleeping.
 """
 
+from bitget_keys.testing._accounts import EmulatorAccount
 from bitget_keys.testing._accounts_file import load_accounts_file
+from bitget_keys.testing._audit import Audit, LaneAudit
 from bitget_keys.testing._clock import LoopClock
+from bitget_keys.testing._limits import Limits
 from bitget_keys.testing._server import (
     DroppedAnswer,
     Emulator,
@@ -26,7 +29,7 @@ from bitget_keys.testing._server import (
     Faults,
     Unpaced,
 )
-from bitget_keys.testing._state import Audit, EmulatorAccount, Exchange, LaneAudit, Limits
+from bitget_keys.testing._state import Exchange
 
 __all__ = [
     "Audit",

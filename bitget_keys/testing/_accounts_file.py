@@ -13,7 +13,7 @@ from typing import Any
 from bitget_keys.errors import (
     ConfigurationError,
 )
-from bitget_keys.testing._state import EmulatorAccount
+from bitget_keys.testing._accounts import EmulatorAccount
 
 _ACCOUNT_KEYS = frozenset(
     {

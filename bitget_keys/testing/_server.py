@@ -24,7 +24,11 @@ from multidict import CIMultiDict
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, RateLimitExceededError, TransportError
-from bitget_keys.testing._state import BY_PATH, Answer, Audit, EmulatorAccount, Exchange, Limits
+from bitget_keys.testing._accounts import EmulatorAccount
+from bitget_keys.testing._audit import Audit
+from bitget_keys.testing._limits import Limits
+from bitget_keys.testing._state import Exchange
+from bitget_keys.testing._wire import BY_PATH, Answer
 
 __all__ = ["DroppedAnswer", "Emulator", "EmulatorTransport", "Faults", "Unpaced"]
 
@@ -215,15 +219,8 @@ class Emulator:
         await self._delay(endpoint)
         if self._draw(self.faults.server_error, endpoint):
             self.server_errors.append(endpoint)
-            body_503 = orjson.dumps(
-                {
-                    "code": "40015",
-                    "msg": "System is abnormal, please try again later",
-                    "requestTime": self._wall_ms(),
-                    "data": None,
-                }
-            )
-            return Answer(503, body_503), False
+            unavailable = "System is abnormal, please try again later"
+            return Answer.envelope(503, "40015", unavailable, self._wall_ms(), None), False
         answer, _, took_effect = self.exchange.handle(
             method=method,
             path=path,

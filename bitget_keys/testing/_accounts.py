@@ -1,0 +1,72 @@
+"""The emulated exchange's master accounts: who may call, and as what kind of account."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Iterable
+from typing import Any, Final
+
+import attrs
+
+from bitget_keys._secret import Secret, to_secret
+from bitget_keys._signing import Credentials
+
+__all__ = ["ALPHANUMERIC", "EmulatorAccount"]
+
+#: The characters of generated identifiers and secrets.
+ALPHANUMERIC: Final = string.ascii_letters + string.digits
+
+
+def _addresses(values: Iterable[str]) -> tuple[str, ...]:
+    # A lone string is iterable too: "1.2.3.4" would become a whitelist of characters.
+    if isinstance(values, str):
+        msg = "ip_list must be a list of addresses, not one string"
+        raise TypeError(msg)
+    return tuple(values)
+
+
+def _copy_model(value: str | None) -> str | None:
+    # The accounts file spells a non-trader "none"; anything else but the two models is a typo.
+    if value is None or value == "none":
+        return None
+    if value not in ("new", "old"):
+        msg = f"copy_trader must be 'none', 'new' or 'old' (got {value!r})"
+        raise ValueError(msg)
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class EmulatorAccount:
+    """A master account of the emulated exchange and its one API key."""
+
+    uid: str
+    api_key: str
+    secret_key: Secret = attrs.field(converter=to_secret, repr=False)
+    passphrase: Secret = attrs.field(converter=to_secret, repr=False)
+    #: An ND broker may use the broker endpoints.
+    broker: bool = False
+    #: ``"new"`` or ``"old"`` copy-trading model, or ``None`` for a non-trader.
+    copy_trader: str | None = attrs.field(default=None, converter=_copy_model)
+    #: Unified (UTA) masters get 40085 from the classic endpoints.
+    unified: bool = False
+    #: The calling key's IP whitelist; empty allows any IP. Others get 40038.
+    ip_list: tuple[str, ...] = attrs.field(default=(), converter=_addresses)
+
+    @property
+    def credentials(self) -> Credentials:
+        """Credentials for a `Client` that signs as this account."""
+        return Credentials(self.api_key, self.secret_key, self.passphrase, uid=self.uid)
+
+    @classmethod
+    def generate(cls, rng: random.Random, **settings: Any) -> EmulatorAccount:
+        """A fresh account with random identifiers and secrets."""
+        uid = str(rng.randrange(10**9, 10**10))
+        text = "".join(rng.choice(ALPHANUMERIC) for _ in range(32))
+        return cls(
+            uid=uid,
+            api_key=f"bg_{text[:24].lower()}",
+            secret_key=text,
+            passphrase="".join(rng.choice(ALPHANUMERIC) for _ in range(16)) + "a1",
+            **settings,
+        )
