@@ -19,16 +19,10 @@ from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.provision import flows
+from bitget_keys.provision import live as reads
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
 from bitget_keys.provision.ledger import Ledger
-from bitget_keys.provision.live import (
-    KnownState,
-    describe_error,
-    list_subaccounts,
-    read_live_state,
-    read_retrying,
-)
 from bitget_keys.provision.outcomes import EXPECTED
 from bitget_keys.provision.plan import AccountSpec, SubaccountSpec
 from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
@@ -59,7 +53,7 @@ class AccountRun:
         self.fail = fail
         self.master_uid = ""
         # The current round's state (see `round`).
-        self.known = KnownState(LiveState())
+        self.known = reads.KnownState(LiveState())
         self.group: asyncio.TaskGroup | None = None
         #: Sub-accounts created this round whose UIDs are not known yet, by label.
         self.unlocated: dict[str, flows.Created] = {}
@@ -68,8 +62,8 @@ class AccountRun:
         self.wake = asyncio.Event()
 
     async def run(self, max_rounds: int) -> None:
-        self.master_uid = await read_retrying(self.client.uid)
-        live = await read_live_state(self.client, self.account)
+        self.master_uid = await reads.read_retrying(self.client.uid)
+        live = await reads.read_live_state(self.client, self.account)
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
@@ -109,14 +103,14 @@ class AccountRun:
             raise RuntimeError(msg)
         return self.group.create_task(self.guarded(work))
 
-    async def round(self, diff: AccountDiff, live: LiveState) -> KnownState:
+    async def round(self, diff: AccountDiff, live: LiveState) -> reads.KnownState:
         """
         Create everything ``diff`` lacks, each item as soon as it can go.
 
         Returns live state as the round left it, with what unknown outcomes may have
         changed marked stale.
         """
-        self.known = KnownState(live)
+        self.known = reads.KnownState(live)
         self.unlocated = {}
         self.batches_done = not diff.new_subaccounts
         self.keys_in_progress = 0
@@ -178,11 +172,13 @@ class AccountRun:
     async def locate_once(self) -> None:
         asked = set(self.unlocated)
         try:
-            listed = await list_subaccounts(self.client)
+            listed = await reads.list_subaccounts(self.client)
         except EXPECTED as exc:
             # The round ends by listing sub-accounts again (and the keys of any it did
             # not know); their further keys go in the next round.
-            _log.info("%s: sub-account list failed: %s", self.account.name, describe_error(exc))
+            _log.info(
+                "%s: sub-account list failed: %s", self.account.name, reads.describe_error(exc)
+            )
             for label in asked:
                 del self.unlocated[label]
             self.known.stale_list = True

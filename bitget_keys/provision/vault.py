@@ -89,9 +89,35 @@ __all__ = [
 #: The environment variable holding the vault passphrase.
 VAULT_KEY_ENV: Final = "BITGET_KEYS_VAULT_KEY"
 
+#: A file's path, as `open` and its kin take it.
+PathArg = str | os.PathLike[str]
+
 _log: Final = logging.getLogger("bitget_keys.vault")
 _MIN_PASSPHRASE: Final = 12
 _REPAIR_HINT: Final = "`bitget-keys vault repair` recovers them into a repaired vault"
+
+
+def vault_exists(path: str | os.PathLike[str]) -> bool:
+    """Whether `open` would find a vault at ``path`` (rather than create one)."""
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # `open` says what is wrong with it
+    return not (stat.S_ISREG(info.st_mode) and info.st_size == 0)
+
+
+def check_new_passphrase(passphrase: str | Secret) -> None:
+    """
+    Refuse a passphrase too weak for a new vault, before anything is created.
+
+    Raises:
+        ConfigurationError: the passphrase is shorter than 12 characters.
+    """
+    if len(passphrase) < _MIN_PASSPHRASE:
+        msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
+        raise ConfigurationError(msg)
 
 
 class SecretsVault:
@@ -138,36 +164,24 @@ class SecretsVault:
         return f"<SecretsVault {str(self._path)!r} version={self.version} records={self._count}>"
 
     @property
-    def path(self) -> Path:
-        """Where the vault lives."""
-        return self._path
-
-    @property
     def version(self) -> int:
         """The file format's version: 2, or 1 for a vault not yet upgraded."""
         return self._codec.header.version
 
+    @property
+    def path(self) -> Path:
+        """Where the vault lives."""
+        return self._path
+
     def __len__(self) -> int:
         return self._count
 
-    @staticmethod
-    def exists(path: str | os.PathLike[str]) -> bool:
-        """Whether `open` would find a vault at ``path`` (rather than create one)."""
-        try:
-            info = Path(path).stat()
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return True  # `open` says what is wrong with it
-        return not (stat.S_ISREG(info.st_mode) and info.st_size == 0)
+    exists = staticmethod(vault_exists)
+    check_new_passphrase = staticmethod(check_new_passphrase)
 
     @classmethod
     def open(
-        cls,
-        path: str | os.PathLike[str],
-        passphrase: str | Secret,
-        *,
-        writer: Writer | None = None,
+        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
     ) -> SecretsVault:
         """
         Open the vault at ``path`` with ``passphrase``, creating it when missing.
@@ -198,11 +212,7 @@ class SecretsVault:
 
     @classmethod
     def create_rescue(
-        cls,
-        path: str | os.PathLike[str],
-        passphrase: str | Secret,
-        *,
-        writer: Writer | None = None,
+        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
     ) -> SecretsVault:
         """
         A new, empty vault at ``path`` for records another vault could not store.
@@ -216,42 +226,14 @@ class SecretsVault:
         """
         return cls._create(Path(path), to_secret(passphrase), writer=writer, exclusive=True)
 
-    @staticmethod
-    def check_new_passphrase(passphrase: str | Secret) -> None:
-        """
-        Refuse a passphrase too weak for a new vault, before anything is created.
-
-        Raises:
-            ConfigurationError: the passphrase is shorter than 12 characters.
-        """
-        if len(passphrase) < _MIN_PASSPHRASE:
-            msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
-            raise ConfigurationError(msg)
-
     @classmethod
     def _create(
         cls, path: Path, passphrase: Secret, *, writer: Writer | None, exclusive: bool
     ) -> SecretsVault:
-        codec = RecordCodec.new(passphrase)
-        line = codec.header.encode()
-        data = line + b"\n" + line + b"\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                # Both header lines appear at once, or the file does not appear: a second
-                # process creating the same vault finds it whole and opens it instead.
-                write_private_file(path, data)
-            except FileExistsError:
-                if exclusive:
-                    raise VaultError(str(path), "exists already; name a new file") from None
-                if cls.exists(path):
-                    return cls.open(path, passphrase, writer=writer)
-                write_private_file(path, data, overwrite=True)  # an empty file in its place
-            info = path.stat()
-        except OSError as exc:
-            detail = f"cannot create: {exc.strerror}"
-            raise VaultWriteError(str(path), detail, exc.errno) from exc
-        return cls(path, codec, info, writer)
+        created = _create_file(path, passphrase, exclusive=exclusive)
+        if created is None:
+            return cls.open(path, passphrase, writer=writer)
+        return cls(path, *created, writer)
 
     def _adopt(self, entries: Sequence[StoredRecord], info: os.stat_result) -> None:
         """Take the file's current state as known: its size and next sequence number."""
@@ -273,11 +255,11 @@ class SecretsVault:
                 says why when the OS said (``ENOSPC`` for a full disk).
         """
         with self._lock:
-            descriptor = self._open_for_writing()
+            descriptor = _open_for_writing(self._path)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
                 info = os.fstat(descriptor)
-                self._check_same_file(info)
+                _check_same_file(self._path, self._identity, info)
                 if info.st_size != self._size:
                     # Another process appended since: learn its records' numbers.
                     raw = read_all(descriptor, info.st_size)
@@ -304,21 +286,6 @@ class SecretsVault:
             self._size = info.st_size + len(data)
             self._count += 1
             self._next_sequence += 1
-
-    def _open_for_writing(self) -> int:
-        try:
-            return os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-        except OSError as exc:
-            detail = f"cannot open for writing: {exc.strerror}; the record is not stored"
-            raise VaultWriteError(str(self._path), detail, exc.errno) from exc
-
-    def _check_same_file(self, info: os.stat_result) -> None:
-        if identity(info) != self._identity:
-            detail = (
-                "the vault file was replaced since it was opened (by a repair, an upgrade or "
-                "another program); the record is not stored: open the vault again"
-            )
-            raise VaultWriteError(str(self._path), detail)
 
     def _scan_bytes(self, raw: bytes) -> VaultScan:
         lines = split_lines(raw)
@@ -352,13 +319,8 @@ class SecretsVault:
         """
         scan = self.scan()
         if not scan.clean:
-            raise self._damaged(scan)
+            raise _damaged(self._path, scan)
         return scan
-
-    def _damaged(self, scan: VaultScan) -> VaultDamagedError:
-        lines = "; ".join(str(damage) for damage in scan.damage)
-        detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
-        return VaultDamagedError(str(self._path), detail)
 
     def records(self) -> Iterator[VaultRecord]:
         """
@@ -406,24 +368,20 @@ class SecretsVault:
             return self._rewrite(None if output is None else Path(output), require_intact=False)
 
     def _rewrite(self, output: Path | None, *, require_intact: bool) -> Repair:
-        descriptor = self._open_for_writing()
+        descriptor = _open_for_writing(self._path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             info = os.fstat(descriptor)
-            self._check_same_file(info)
+            _check_same_file(self._path, self._identity, info)
             scan = self._scan_bytes(read_all(descriptor, info.st_size))
             if require_intact and not scan.clean:
-                raise self._damaged(scan)
+                raise _damaged(self._path, scan)
             if scan.clean and output is None and self.version == VERSION:
                 return Repair(len(scan.entries), (), None, None)
             entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
-            data = self._render([entry.record for entry in entries])
+            data = self._codec.render([entry.record for entry in entries], self._path)
             if output is not None:
-                try:
-                    write_private_file(output, data)
-                except FileExistsError as exc:
-                    detail = f"{output} exists; name a new file for the repaired vault"
-                    raise VaultError(str(self._path), detail) from exc
+                _write_new(self._path, output, data)
                 return Repair(len(entries), scan.damage, output, None)
             kept = None if scan.clean else keep_aside(self._path)
             write_private_file(self._path, data, overwrite=True)
@@ -437,16 +395,60 @@ class SecretsVault:
         self._adopt(self._scan_bytes(data).entries, new_info)
         return Repair(len(entries), scan.damage, self._path, kept)
 
-    def _render(self, records: Sequence[VaultRecord]) -> bytes:
-        """A whole version-2 file holding ``records``, checked to read back as them."""
-        line = attrs.evolve(self._codec.header, version=VERSION).encode()
-        lines = [line, line]
-        lines += [
-            self._codec.line(record, number, VERSION) for number, record in enumerate(records, 1)
-        ]
-        data = b"\n".join(lines) + b"\n"
-        back = split_lines(data)
-        entries, damage = self._codec.scan(back, 2, VERSION)
-        if damage or [entry.record for entry in entries] != list(records):  # pragma: no cover
-            raise VaultError(str(self._path), "the rewritten vault does not read back")
-        return data
+
+def _create_file(
+    path: Path, passphrase: Secret, *, exclusive: bool
+) -> tuple[RecordCodec, os.stat_result] | None:
+    """A new vault file (both header lines at once); ``None`` when another made it first."""
+    codec = RecordCodec.new(passphrase)
+    line = codec.header.encode()
+    data = line + b"\n" + line + b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Both header lines appear at once, or the file does not appear: a second
+            # process creating the same vault finds it whole and opens it instead.
+            write_private_file(path, data)
+        except FileExistsError:
+            if exclusive:
+                raise VaultError(str(path), "exists already; name a new file") from None
+            if vault_exists(path):
+                return None
+            write_private_file(path, data, overwrite=True)  # an empty file in its place
+        info = path.stat()
+    except OSError as exc:
+        detail = f"cannot create: {exc.strerror}"
+        raise VaultWriteError(str(path), detail, exc.errno) from exc
+    return codec, info
+
+
+def _open_for_writing(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+    except OSError as exc:
+        detail = f"cannot open for writing: {exc.strerror}; the record is not stored"
+        raise VaultWriteError(str(path), detail, exc.errno) from exc
+
+
+def _check_same_file(path: Path, opened: tuple[int, int], info: os.stat_result) -> None:
+    if identity(info) != opened:
+        detail = (
+            "the vault file was replaced since it was opened (by a repair, an upgrade or "
+            "another program); the record is not stored: open the vault again"
+        )
+        raise VaultWriteError(str(path), detail)
+
+
+def _damaged(path: Path, scan: VaultScan) -> VaultDamagedError:
+    lines = "; ".join(str(damage) for damage in scan.damage)
+    detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
+    return VaultDamagedError(str(path), detail)
+
+
+def _write_new(path: Path, output: Path, data: bytes) -> None:
+    """Write a repaired vault to ``output``, a new file beside the untouched one."""
+    try:
+        write_private_file(output, data)
+    except FileExistsError as exc:
+        detail = f"{output} exists; name a new file for the repaired vault"
+        raise VaultError(str(path), detail) from exc

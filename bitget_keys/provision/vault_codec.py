@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import orjson
@@ -18,6 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bitget_keys._secret import Secret
+from bitget_keys.errors import VaultError
 from bitget_keys.provision.vault_format import (
     CHECK_PLAINTEXT,
     NONCE_BYTES,
@@ -29,6 +31,7 @@ from bitget_keys.provision.vault_format import (
     Line,
     b64,
     derive_key,
+    split_lines,
 )
 from bitget_keys.provision.vault_records import Damage, StoredRecord, VaultRecord
 
@@ -122,3 +125,14 @@ class RecordCodec:
             damaged_since = 0
             entries.append(StoredRecord(line.number, sequence, record))
         return entries, damage
+
+    def render(self, records: Sequence[VaultRecord], path: Path) -> bytes:
+        """A whole version-2 file holding ``records``, checked to read back as them."""
+        line = attrs.evolve(self.header, version=VERSION).encode()
+        lines = [line, line]
+        lines += [self.line(record, number, VERSION) for number, record in enumerate(records, 1)]
+        data = b"\n".join(lines) + b"\n"
+        entries, damage = self.scan(split_lines(data), 2, VERSION)
+        if damage or [entry.record for entry in entries] != list(records):  # pragma: no cover
+            raise VaultError(str(path), "the rewritten vault does not read back")
+        return data
