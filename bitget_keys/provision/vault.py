@@ -97,7 +97,7 @@ _MIN_PASSPHRASE: Final = 12
 _REPAIR_HINT: Final = "`bitget-keys vault repair` recovers them into a repaired vault"
 
 
-def vault_exists(path: str | os.PathLike[str]) -> bool:
+def vault_exists(path: PathArg) -> bool:
     """Whether `open` would find a vault at ``path`` (rather than create one)."""
     try:
         info = Path(path).stat()
