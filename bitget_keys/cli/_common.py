@@ -159,11 +159,11 @@ async def apply_with_progress(
     plan: Plan,
     *,
     clients: Callable[[AccountSpec], Client],
+    reporter: Reporter,
     vault: SecretsVault | None = None,
     journal: Journal | None = None,
     ledger: Ledger | None = None,
     gate: DispatchGate | None = None,
-    reporter: Reporter,
 ) -> list[ItemResult]:
     """
     Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.

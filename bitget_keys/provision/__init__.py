@@ -9,12 +9,16 @@ The modules, in the order a run uses them:
   show it.
 - `live`: reading what exists (the list endpoints), and tracking it during a run.
 - `apply`: the rounds that create what is missing, concurrently per master account,
-  and stop without abandoning an answer (`bitget_keys.DispatchGate`).
+  and stop without abandoning an answer (`bitget_keys.DispatchGate`); one account's
+  rounds are `account_run`, its create flows `flows`, what it reports about its items
+  `account_report`, and what a failed request means `outcomes`.
 - `results`: what a run says about each item (`ItemResult`, `ItemKey`, `Status`).
 - `ledger`: where a run writes what happened: secrets to the vault, the instant they
   arrive, intents and outcomes to the journal; secrets the vault cannot take are held.
 - `vault`: the encrypted, append-only file of created keys and their secrets; its
-  format (`vault_format`) and what it holds and reading it finds (`vault_records`).
+  format (`vault_format`), what it holds and reading it finds (`vault_records`), sealing
+  and scanning its record lines (`vault_codec`), and its locked, fsynced file
+  operations (`vault_files`).
 - `journal`: the SQLite record of intents and outcomes (never a secret).
 - `lock` and `files`: one run per vault and state file; file checks.
 - `progress`: showing a run's results as they come.

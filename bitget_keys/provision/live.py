@@ -90,26 +90,21 @@ async def gather_all(reads: Sequence[Awaitable[T]]) -> list[T]:
     return values
 
 
+async def _per_uid(read: Callable[[str], Awaitable[T]], uids: Sequence[str]) -> list[T]:
+    """``read`` of each sub-account UID, at once, each retried (see `read_retrying`)."""
+    return await gather_all([read_retrying(functools.partial(read, uid)) for uid in uids])
+
+
 async def list_keys(
     client: Client, uids: Sequence[str]
 ) -> list[tuple[m.VirtualSubaccountAPIKey, ...]]:
-    return await gather_all(
-        [
-            read_retrying(functools.partial(client.list_virtual_subaccount_api_keys, uid))
-            for uid in uids
-        ]
-    )
+    return await _per_uid(client.list_virtual_subaccount_api_keys, uids)
 
 
 async def list_broker_keys(
     client: Client, uids: Sequence[str]
 ) -> list[tuple[m.BrokerSubaccountAPIKey, ...]]:
-    return await gather_all(
-        [
-            read_retrying(functools.partial(client.list_broker_subaccount_api_keys, uid))
-            for uid in uids
-        ]
-    )
+    return await _per_uid(client.list_broker_subaccount_api_keys, uids)
 
 
 async def read_live_state(client: Client, account: AccountSpec) -> LiveState:

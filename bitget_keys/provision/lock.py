@@ -28,7 +28,6 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 import attrs
@@ -46,12 +45,15 @@ _MAX_HOLDER_BYTES: Final = 4096
 
 @attrs.frozen(kw_only=True)
 class LockHolder:
-    """Who holds a lock, as the holder wrote it into the lock file."""
+    """
+    Who holds a lock, as the holder wrote it into the lock file.
+
+    ``since`` is when it took the lock: UTC, ISO 8601.
+    """
 
     pid: int
     host: str
     command: str
-    #: When it took the lock: UTC, ISO 8601.
     since: str
 
     def __str__(self) -> str:
@@ -185,12 +187,7 @@ class FileLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
 
     def _try_acquire(self) -> tuple[bool, LockHolder | None]:

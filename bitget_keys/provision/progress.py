@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Final, Self, TextIO
 
 import attrs
@@ -332,12 +331,7 @@ class Reporter:
             self._live.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.tracker.finish()
         if self._live is not None:
             self._live.refresh()

@@ -41,41 +41,31 @@ first byte, written whole and fsynced before it appears under its name.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import errno
 import fcntl
 import logging
 import os
-import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 import attrs
-import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys.errors import ConfigurationError, VaultDamagedError, VaultError, VaultWriteError
 from bitget_keys.provision.files import loose_permissions
-from bitget_keys.provision.vault_format import (
-    CHECK_PLAINTEXT,
-    NONCE_BYTES,
-    SCRYPT_N,
-    SCRYPT_P,
-    SCRYPT_R,
-    VERSION,
-    Header,
-    Line,
-    b64,
-    derive_key,
-    locate_header,
-    split_lines,
+from bitget_keys.provision.vault_codec import RecordCodec
+from bitget_keys.provision.vault_files import (
+    Writer,
+    identity,
+    keep_aside,
+    read_all,
+    read_locked,
+    write_private_file,
+    write_whole,
 )
+from bitget_keys.provision.vault_format import VERSION, locate_header, split_lines
 from bitget_keys.provision.vault_records import (
     Damage,
     Repair,
@@ -99,46 +89,35 @@ __all__ = [
 #: The environment variable holding the vault passphrase.
 VAULT_KEY_ENV: Final = "BITGET_KEYS_VAULT_KEY"
 
-#: How `SecretsVault.append` writes bytes: ``os.write``'s signature (tests inject failures).
-Writer = Callable[[int, memoryview], int]
+#: A file's path, as `open` and its kin take it.
+PathArg = str | os.PathLike[str]
 
 _log: Final = logging.getLogger("bitget_keys.vault")
 _MIN_PASSPHRASE: Final = 12
 _REPAIR_HINT: Final = "`bitget-keys vault repair` recovers them into a repaired vault"
 
 
-def _read_locked(path: Path) -> tuple[bytes, os.stat_result]:
-    """The whole file and its status, read under a shared lock (no append is half done)."""
+def vault_exists(path: PathArg) -> bool:
+    """Whether `open` would find a vault at ``path`` (rather than create one)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise VaultError(str(path), f"cannot read: {exc.strerror}") from exc
-    try:
-        info = os.fstat(descriptor)
-        if stat.S_ISDIR(info.st_mode):
-            raise VaultError(str(path), "is a directory, not a vault file")
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
-        info = os.fstat(descriptor)
-        return _read_all(descriptor, info.st_size), info
-    except OSError as exc:
-        raise VaultError(str(path), f"cannot read: {exc.strerror}") from exc
-    finally:
-        os.close(descriptor)
+        info = Path(path).stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # `open` says what is wrong with it
+    return not (stat.S_ISREG(info.st_mode) and info.st_size == 0)
 
 
-def _read_all(descriptor: int, size: int) -> bytes:
-    chunks, offset = [], 0
-    while offset < size:
-        chunk = os.pread(descriptor, size - offset, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
+def check_new_passphrase(passphrase: str | Secret) -> None:
+    """
+    Refuse a passphrase too weak for a new vault, before anything is created.
 
-
-def _identity(info: os.stat_result) -> tuple[int, int]:
-    return info.st_dev, info.st_ino
+    Raises:
+        ConfigurationError: the passphrase is shorter than 12 characters.
+    """
+    if len(passphrase) < _MIN_PASSPHRASE:
+        msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
+        raise ConfigurationError(msg)
 
 
 class SecretsVault:
@@ -155,9 +134,8 @@ class SecretsVault:
     """
 
     __slots__ = (
-        "_aead",
+        "_codec",
         "_count",
-        "_header",
         "_identity",
         "_lock",
         "_next_sequence",
@@ -169,15 +147,13 @@ class SecretsVault:
     def __init__(
         self,
         path: Path,
-        aead: AESGCM,
-        header: Header,
+        codec: RecordCodec,
         info: os.stat_result,
         writer: Writer | None = None,
     ) -> None:
         self._path = path
-        self._aead = aead
-        self._header = header
-        self._identity = _identity(info)
+        self._codec = codec
+        self._identity = identity(info)
         self._size = info.st_size
         self._count = 0
         self._next_sequence = 1
@@ -188,36 +164,24 @@ class SecretsVault:
         return f"<SecretsVault {str(self._path)!r} version={self.version} records={self._count}>"
 
     @property
+    def version(self) -> int:
+        """The file format's version: 2, or 1 for a vault not yet upgraded."""
+        return self._codec.header.version
+
+    @property
     def path(self) -> Path:
         """Where the vault lives."""
         return self._path
 
-    @property
-    def version(self) -> int:
-        """The file format's version: 2, or 1 for a vault not yet upgraded."""
-        return self._header.version
-
     def __len__(self) -> int:
         return self._count
 
-    @staticmethod
-    def exists(path: str | os.PathLike[str]) -> bool:
-        """Whether `open` would find a vault at ``path`` (rather than create one)."""
-        try:
-            info = Path(path).stat()
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return True  # `open` says what is wrong with it
-        return not (stat.S_ISREG(info.st_mode) and info.st_size == 0)
+    exists = staticmethod(vault_exists)
+    check_new_passphrase = staticmethod(check_new_passphrase)
 
     @classmethod
     def open(
-        cls,
-        path: str | os.PathLike[str],
-        passphrase: str | Secret,
-        *,
-        writer: Writer | None = None,
+        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
     ) -> SecretsVault:
         """
         Open the vault at ``path`` with ``passphrase``, creating it when missing.
@@ -235,23 +199,20 @@ class SecretsVault:
         if not cls.exists(vault_path):
             cls.check_new_passphrase(secret)
             return cls._create(vault_path, secret, writer=writer, exclusive=False)
-        raw, info = _read_locked(vault_path)
+        raw, info = read_locked(vault_path)
         lines = split_lines(raw)
         header, _, start = locate_header(vault_path, lines)
         warning = loose_permissions(vault_path, "vault")
         if warning is not None:
             _log.warning("%s", warning)
-        vault = cls(vault_path, header.unlock(vault_path, secret), header, info, writer)
-        vault._adopt(vault._scan_records(lines, start, header.version)[0], info)
+        codec = RecordCodec(header.unlock(vault_path, secret), header)
+        vault = cls(vault_path, codec, info, writer)
+        vault._adopt(vault._codec.scan(lines, start, header.version)[0], info)
         return vault
 
     @classmethod
     def create_rescue(
-        cls,
-        path: str | os.PathLike[str],
-        passphrase: str | Secret,
-        *,
-        writer: Writer | None = None,
+        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
     ) -> SecretsVault:
         """
         A new, empty vault at ``path`` for records another vault could not store.
@@ -265,56 +226,18 @@ class SecretsVault:
         """
         return cls._create(Path(path), to_secret(passphrase), writer=writer, exclusive=True)
 
-    @staticmethod
-    def check_new_passphrase(passphrase: str | Secret) -> None:
-        """
-        Refuse a passphrase too weak for a new vault, before anything is created.
-
-        Raises:
-            ConfigurationError: the passphrase is shorter than 12 characters.
-        """
-        if len(passphrase) < _MIN_PASSPHRASE:
-            msg = f"a new vault needs a passphrase of at least {_MIN_PASSPHRASE} characters"
-            raise ConfigurationError(msg)
-
     @classmethod
     def _create(
         cls, path: Path, passphrase: Secret, *, writer: Writer | None, exclusive: bool
     ) -> SecretsVault:
-        salt = secrets.token_bytes(16)
-        aead = AESGCM(derive_key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P))
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        header = Header(
-            version=VERSION,
-            salt=salt,
-            n=SCRYPT_N,
-            r=SCRYPT_R,
-            p=SCRYPT_P,
-            check=nonce + aead.encrypt(nonce, CHECK_PLAINTEXT, salt),
-        )
-        line = header.encode()
-        data = line + b"\n" + line + b"\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                # Both header lines appear at once, or the file does not appear: a second
-                # process creating the same vault finds it whole and opens it instead.
-                write_private_file(path, data)
-            except FileExistsError:
-                if exclusive:
-                    raise VaultError(str(path), "exists already; name a new file") from None
-                if cls.exists(path):
-                    return cls.open(path, passphrase, writer=writer)
-                write_private_file(path, data, overwrite=True)  # an empty file in its place
-            info = path.stat()
-        except OSError as exc:
-            detail = f"cannot create: {exc.strerror}"
-            raise VaultWriteError(str(path), detail, exc.errno) from exc
-        return cls(path, aead, header, info, writer)
+        created = _create_file(path, passphrase, exclusive=exclusive)
+        if created is None:
+            return cls.open(path, passphrase, writer=writer)
+        return cls(path, *created, writer)
 
     def _adopt(self, entries: Sequence[StoredRecord], info: os.stat_result) -> None:
         """Take the file's current state as known: its size and next sequence number."""
-        self._identity = _identity(info)
+        self._identity = identity(info)
         self._size = info.st_size
         self._count = len(entries)
         self._next_sequence = 1 + max((e.sequence or 0 for e in entries), default=0)
@@ -332,23 +255,23 @@ class SecretsVault:
                 says why when the OS said (``ENOSPC`` for a full disk).
         """
         with self._lock:
-            descriptor = self._open_for_writing()
+            descriptor = _open_for_writing(self._path)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
                 info = os.fstat(descriptor)
-                self._check_same_file(info)
+                _check_same_file(self._path, self._identity, info)
                 if info.st_size != self._size:
                     # Another process appended since: learn its records' numbers.
-                    raw = _read_all(descriptor, info.st_size)
+                    raw = read_all(descriptor, info.st_size)
                     lines = split_lines(raw)
                     _, _, start = locate_header(self._path, lines)
-                    self._adopt(self._scan_records(lines, start, self.version)[0], info)
-                line = self._seal(self._plaintext(record, self._next_sequence))
+                    self._adopt(self._codec.scan(lines, start, self.version)[0], info)
+                line = self._codec.line(record, self._next_sequence, self.version)
                 # A line cut short by a crash is closed first, so this record gets a line
                 # of its own instead of being glued to the torn one.
                 torn = info.st_size > 0 and os.pread(descriptor, 1, info.st_size - 1) != b"\n"
                 data = (b"\n" if torn else b"") + line + b"\n"
-                self._write_whole(descriptor, data, info.st_size)
+                write_whole(self._path, descriptor, data, info.st_size, self.writer)
             except OSError as exc:
                 detail = f"could not write: {exc.strerror}; the record is not stored"
                 raise VaultWriteError(str(self._path), detail, exc.errno) from exc
@@ -364,120 +287,13 @@ class SecretsVault:
             self._count += 1
             self._next_sequence += 1
 
-    def _open_for_writing(self) -> int:
-        try:
-            return os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-        except OSError as exc:
-            detail = f"cannot open for writing: {exc.strerror}; the record is not stored"
-            raise VaultWriteError(str(self._path), detail, exc.errno) from exc
-
-    def _check_same_file(self, info: os.stat_result) -> None:
-        if _identity(info) != self._identity:
-            detail = (
-                "the vault file was replaced since it was opened (by a repair, an upgrade or "
-                "another program); the record is not stored: open the vault again"
-            )
-            raise VaultWriteError(str(self._path), detail)
-
-    def _write_whole(self, descriptor: int, data: bytes, size_before: int) -> None:
-        try:
-            self._write_all(descriptor, data)
-        except OSError:
-            # Best effort: leave no part of this record behind, so the file ends with
-            # the last record that was reported stored.
-            try:
-                os.ftruncate(descriptor, size_before)
-                os.fsync(descriptor)
-            except OSError as exc:
-                _log.warning("could not cut %s back after a failed write: %s", self._path, exc)
-            raise
-
-    def _write_all(self, descriptor: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = self.writer(descriptor, view)
-            if written <= 0:
-                raise OSError(errno.EIO, "the write made no progress")
-            view = view[written:]
-        os.fsync(descriptor)
-
-    def _plaintext(self, record: VaultRecord, sequence: int) -> bytes:
-        if self.version == 1:
-            return record.to_json()
-        return orjson.dumps({"seq": sequence, "record": record.to_dict(reveal=True)})
-
-    def _seal(self, plaintext: bytes) -> bytes:
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        return b64(nonce + self._aead.encrypt(nonce, plaintext, self._header.salt)).encode()
-
-    def _unseal(self, version: int, text: bytes) -> tuple[int | None, VaultRecord] | None:
-        """The sequence number and record of a line; ``None`` when it does not decrypt."""
-        try:
-            sealed = base64.b64decode(text, validate=True)
-            plaintext = self._aead.decrypt(
-                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], self._header.salt
-            )
-        except (InvalidTag, ValueError):
-            return None
-        try:
-            if version == 1:
-                return None, VaultRecord.from_json(plaintext)
-            data = orjson.loads(plaintext)
-            sequence = data["seq"]
-            if type(sequence) is not int or sequence < 1:
-                return None
-            return sequence, VaultRecord.from_dict(data["record"])
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    def _scan_records(
-        self, lines: Sequence[Line], start: int, version: int
-    ) -> tuple[list[StoredRecord], list[Damage]]:
-        entries: list[StoredRecord] = []
-        damage: list[Damage] = []
-        seen: dict[int, int] = {}
-        highest = 0
-        damaged_since = 0  # lines that did not decrypt since the last intact record
-        for line in lines[start:]:
-            if not line.text:
-                continue
-            opened = self._unseal(version, line.text)
-            if opened is None:
-                reason = (
-                    "does not decrypt: altered, or from another vault"
-                    if line.terminated
-                    else "torn (incomplete write)"
-                )
-                damage.append(Damage(line.number, reason))
-                damaged_since += 1
-                continue
-            sequence, record = opened
-            if sequence is not None:
-                if sequence in seen:
-                    reason = f"repeats record {sequence} of line {seen[sequence]} (left out)"
-                    damage.append(Damage(line.number, reason))
-                    continue
-                if sequence < highest:
-                    reason = f"holds record {sequence} after record {highest} (out of order)"
-                    damage.append(Damage(line.number, reason))
-                elif sequence - highest - 1 > damaged_since:
-                    first, last = highest + 1, sequence - 1
-                    which = f"record {first} is" if first == last else f"records {first}-{last} are"
-                    why = "a line was removed" if not damaged_since else "lines were removed"
-                    damage.append(Damage(line.number, f"{which} missing before it ({why})"))
-                seen[sequence] = line.number
-                highest = max(highest, sequence)
-            damaged_since = 0
-            entries.append(StoredRecord(line.number, sequence, record))
-        return entries, damage
-
     def _scan_bytes(self, raw: bytes) -> VaultScan:
         lines = split_lines(raw)
         header, damage, start = locate_header(self._path, lines)
-        if header.salt != self._header.salt:
+        if header.salt != self._codec.header.salt:
             detail = "the file now holds another vault than the one opened; open it again"
             raise VaultError(str(self._path), detail)
-        entries, more = self._scan_records(lines, start, header.version)
+        entries, more = self._codec.scan(lines, start, header.version)
         return VaultScan(tuple(entries), tuple(damage + more))
 
     def scan(self) -> VaultScan:
@@ -491,7 +307,7 @@ class SecretsVault:
         Raises:
             VaultError: the file can no longer be read, or now holds another vault.
         """
-        raw, _ = _read_locked(self._path)
+        raw, _ = read_locked(self._path)
         return self._scan_bytes(raw)
 
     def require_intact(self) -> VaultScan:
@@ -503,13 +319,8 @@ class SecretsVault:
         """
         scan = self.scan()
         if not scan.clean:
-            raise self._damaged(scan)
+            raise _damaged(self._path, scan)
         return scan
-
-    def _damaged(self, scan: VaultScan) -> VaultDamagedError:
-        lines = "; ".join(str(damage) for damage in scan.damage)
-        detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
-        return VaultDamagedError(str(self._path), detail)
 
     def records(self) -> Iterator[VaultRecord]:
         """
@@ -557,26 +368,22 @@ class SecretsVault:
             return self._rewrite(None if output is None else Path(output), require_intact=False)
 
     def _rewrite(self, output: Path | None, *, require_intact: bool) -> Repair:
-        descriptor = self._open_for_writing()
+        descriptor = _open_for_writing(self._path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             info = os.fstat(descriptor)
-            self._check_same_file(info)
-            scan = self._scan_bytes(_read_all(descriptor, info.st_size))
+            _check_same_file(self._path, self._identity, info)
+            scan = self._scan_bytes(read_all(descriptor, info.st_size))
             if require_intact and not scan.clean:
-                raise self._damaged(scan)
+                raise _damaged(self._path, scan)
             if scan.clean and output is None and self.version == VERSION:
                 return Repair(len(scan.entries), (), None, None)
             entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
-            data = self._render([entry.record for entry in entries])
+            data = self._codec.render([entry.record for entry in entries], self._path)
             if output is not None:
-                try:
-                    write_private_file(output, data)
-                except FileExistsError as exc:
-                    detail = f"{output} exists; name a new file for the repaired vault"
-                    raise VaultError(str(self._path), detail) from exc
+                _write_new(self._path, output, data)
                 return Repair(len(entries), scan.damage, output, None)
-            kept = None if scan.clean else _keep_aside(self._path)
+            kept = None if scan.clean else keep_aside(self._path)
             write_private_file(self._path, data, overwrite=True)
             new_info = self._path.stat()
         except OSError as exc:
@@ -584,80 +391,64 @@ class SecretsVault:
             raise VaultError(str(self._path), detail) from exc
         finally:
             os.close(descriptor)
-        self._header = attrs.evolve(self._header, version=VERSION)
+        self._codec.header = attrs.evolve(self._codec.header, version=VERSION)
         self._adopt(self._scan_bytes(data).entries, new_info)
         return Repair(len(entries), scan.damage, self._path, kept)
 
-    def _render(self, records: Sequence[VaultRecord]) -> bytes:
-        """A whole version-2 file holding ``records``, checked to read back as them."""
-        line = attrs.evolve(self._header, version=VERSION).encode()
-        lines = [line, line]
-        lines += [
-            self._seal(orjson.dumps({"seq": number, "record": record.to_dict(reveal=True)}))
-            for number, record in enumerate(records, start=1)
-        ]
-        data = b"\n".join(lines) + b"\n"
-        back = split_lines(data)
-        entries, damage = self._scan_records(back, 2, VERSION)
-        if damage or [entry.record for entry in entries] != list(records):  # pragma: no cover
-            raise VaultError(str(self._path), "the rewritten vault does not read back")
-        return data
 
-
-def _keep_aside(path: Path) -> Path:
-    """Give the file at ``path`` a second name, ``<name>.damaged-<UTC time>``; return it."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    for attempt in range(1, 1000):
-        suffix = "" if attempt == 1 else f"-{attempt}"
-        kept = path.with_name(f"{path.name}.damaged-{stamp}{suffix}")
+def _create_file(
+    path: Path, passphrase: Secret, *, exclusive: bool
+) -> tuple[RecordCodec, os.stat_result] | None:
+    """A new vault file (both header lines at once); ``None`` when another made it first."""
+    codec = RecordCodec.new(passphrase)
+    line = codec.header.encode()
+    data = line + b"\n" + line + b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(path, kept)
+            # Both header lines appear at once, or the file does not appear: a second
+            # process creating the same vault finds it whole and opens it instead.
+            write_private_file(path, data)
         except FileExistsError:
-            continue
-        _fsync_directory(path.parent)
-        return kept
-    raise FileExistsError(errno.EEXIST, "no free name to keep the damaged vault", str(path))
+            if exclusive:
+                raise VaultError(str(path), "exists already; name a new file") from None
+            if vault_exists(path):
+                return None
+            write_private_file(path, data, overwrite=True)  # an empty file in its place
+        info = path.stat()
+    except OSError as exc:
+        detail = f"cannot create: {exc.strerror}"
+        raise VaultWriteError(str(path), detail, exc.errno) from exc
+    return codec, info
 
 
-def write_private_file(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
-) -> None:
-    """
-    Write ``data`` to a file only its owner can read (mode 0600), atomically.
-
-    The bytes go to a temporary file beside ``path``, are fsynced, and the file is then
-    moved into place, so ``path`` either does not change or holds all of ``data`` (never
-    a part, never a moment with looser permissions). Without ``overwrite`` the move
-    refuses an existing ``path``, even one that appears meanwhile.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is false.
-        OSError: the file could not be written; nothing was left behind.
-    """
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _open_for_writing(path: Path) -> int:
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        if overwrite:
-            temporary.replace(target)
-        else:
-            # A hard link is an atomic "create unless it exists".
-            os.link(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_directory(target.parent)
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+    except OSError as exc:
+        detail = f"cannot open for writing: {exc.strerror}; the record is not stored"
+        raise VaultWriteError(str(path), detail, exc.errno) from exc
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
+def _check_same_file(path: Path, opened: tuple[int, int], info: os.stat_result) -> None:
+    if identity(info) != opened:
+        detail = (
+            "the vault file was replaced since it was opened (by a repair, an upgrade or "
+            "another program); the record is not stored: open the vault again"
+        )
+        raise VaultWriteError(str(path), detail)
+
+
+def _damaged(path: Path, scan: VaultScan) -> VaultDamagedError:
+    lines = "; ".join(str(damage) for damage in scan.damage)
+    detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
+    return VaultDamagedError(str(path), detail)
+
+
+def _write_new(path: Path, output: Path, data: bytes) -> None:
+    """Write a repaired vault to ``output``, a new file beside the untouched one."""
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        write_private_file(output, data)
+    except FileExistsError as exc:
+        detail = f"{output} exists; name a new file for the repaired vault"
+        raise VaultError(str(path), detail) from exc

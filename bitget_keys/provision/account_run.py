@@ -1,0 +1,210 @@
+"""
+Running one account's rounds: read live state, diff, create what is missing, read again.
+
+A round starts every create it can at once (`flows`): further keys of sub-accounts that
+exist, broker key changes, and the batches of new sub-accounts one after another. The
+batch answers may mask new sub-accounts' UIDs, so `AccountRun.locate` learns them from
+the sub-account list and starts their further keys while later batches still go out.
+Results, journal and vault writes go through the account's `AccountReport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+
+from bitget_keys import models as m
+from bitget_keys._client import Client
+from bitget_keys._gate import DispatchGate, GateState
+from bitget_keys.provision import flows
+from bitget_keys.provision import live as reads
+from bitget_keys.provision.account_report import AccountReport
+from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
+from bitget_keys.provision.ledger import Ledger
+from bitget_keys.provision.outcomes import EXPECTED
+from bitget_keys.provision.plan import AccountSpec, SubaccountSpec
+from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
+
+__all__ = ["AccountRun"]
+
+_log: Final = logging.getLogger("bitget_keys.apply")
+
+
+class AccountRun:
+    """Applies one account's plan; every outcome goes to ``on_result``."""
+
+    def __init__(  # noqa: PLR0917 - built in one place
+        self,
+        account: AccountSpec,
+        client: Client,
+        ledger: Ledger,
+        gate: DispatchGate,
+        on_result: OnResult,
+        fail: Callable[[BaseException], None],
+    ) -> None:
+        self.account = account
+        self.client = client
+        self.ledger = ledger
+        self.gate = gate
+        self.out = AccountReport(account, ledger, gate, on_result)
+        #: Records an unexpected error of a task; the run goes on until all have ended.
+        self.fail = fail
+        self.master_uid = ""
+        # The current round's state (see `round`).
+        self.known = reads.KnownState(LiveState())
+        self.group: asyncio.TaskGroup | None = None
+        #: Sub-accounts created this round whose UIDs are not known yet, by label.
+        self.unlocated: dict[str, flows.Created] = {}
+        self.batches_done = True
+        self.keys_in_progress = 0
+        self.wake = asyncio.Event()
+
+    async def run(self, max_rounds: int) -> None:
+        self.master_uid = await reads.read_retrying(self.client.uid)
+        live = await reads.read_live_state(self.client, self.account)
+        for number in range(max_rounds + 1):
+            diff = diff_account(self.account, live)
+            for conflict in diff.conflicts:
+                item = ItemKey(ItemKind.SUBACCOUNT, conflict.label)
+                if item not in self.out.reported:
+                    self.out.report(item, Status.CONFLICT, detail=conflict.detail)
+            if diff.empty or number == max_rounds or not self.out.sending:
+                break
+            known = await self.round(diff, live)
+            if self.gate.state is not GateState.ABORTED:
+                # Even when stopping: what unknown outcomes changed is read again, so
+                # the report names every key that exists without its secret.
+                await known.refresh(self.client, self.account)
+            live = known.live()
+            if self.gate.state is GateState.ABORTED:
+                self.out.the_rest()
+                return
+        await flows.copy_key(self)
+        self.out.final(live)
+
+    async def guarded(self, work: Awaitable[None]) -> None:
+        """
+        Run one task of a round; an error it did not expect closes the gate.
+
+        It never cancels the round's other tasks: those with a request on the wire still
+        get their answers (and their secrets are stored). The error is raised once
+        every task of the run has ended.
+        """
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 - recorded and raised by apply_plan
+            self.fail(exc)
+
+    def spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        if self.group is None:  # pragma: no cover - only called inside a round
+            msg = "a round's task started outside a round"
+            raise RuntimeError(msg)
+        return self.group.create_task(self.guarded(work))
+
+    async def round(self, diff: AccountDiff, live: LiveState) -> reads.KnownState:
+        """
+        Create everything ``diff`` lacks, each item as soon as it can go.
+
+        Returns live state as the round left it, with what unknown outcomes may have
+        changed marked stale.
+        """
+        self.known = reads.KnownState(live)
+        self.unlocated = {}
+        self.batches_done = not diff.new_subaccounts
+        self.keys_in_progress = 0
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.group = group
+                for missing in diff.new_keys:
+                    self.start_key(missing)
+                for spec in diff.broker_changes:
+                    self.spawn(flows.modify_broker_key(self, spec))
+                if diff.new_subaccounts:
+                    self.spawn(self.create_new_subaccounts(diff.new_subaccounts))
+                    self.spawn(self.locate())
+        finally:
+            self.group = None
+        return self.known
+
+    def start_key(self, missing: MissingKey) -> None:
+        self.keys_in_progress += 1
+        self.spawn(flows.create_key(self, missing)).add_done_callback(self.key_finished)
+
+    def key_finished(self, _task: asyncio.Task[None]) -> None:
+        self.keys_in_progress -= 1
+        if not self.keys_in_progress:
+            self.wake.set()
+
+    async def create_new_subaccounts(self, subs: Sequence[SubaccountSpec]) -> None:
+        """Send the batches one after another; `locate` picks up what they created."""
+        try:
+            for start in range(0, len(subs), m.MAX_BATCH_ITEMS):
+                for created in await flows.create_subaccounts(
+                    self, subs[start : start + m.MAX_BATCH_ITEMS]
+                ):
+                    if created.row.subaccount_uid.isdigit():
+                        # Bitget sent the UID in clear: nothing to look up.
+                        self.located(created.row.subaccount_uid, created)
+                    else:
+                        self.unlocated[created.spec.label] = created
+                self.wake.set()
+        finally:
+            self.batches_done = True
+            self.wake.set()
+
+    async def locate(self) -> None:
+        """
+        Learn new sub-accounts' UIDs from the list, then start their further keys.
+
+        A read goes out as soon as some are waiting, unless keys are still being
+        created and more batches are to come: then the key lane is busy anyway, and
+        the next read serves every batch answered meanwhile.
+        """
+        while self.unlocated or not self.batches_done:
+            if not self.unlocated or (self.keys_in_progress and not self.batches_done):
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            await self.locate_once()
+
+    async def locate_once(self) -> None:
+        asked = set(self.unlocated)
+        try:
+            listed = await reads.list_subaccounts(self.client)
+        except EXPECTED as exc:
+            # The round ends by listing sub-accounts again (and the keys of any it did
+            # not know); their further keys go in the next round.
+            _log.info(
+                "%s: sub-account list failed: %s", self.account.name, reads.describe_error(exc)
+            )
+            for label in asked:
+                del self.unlocated[label]
+            self.known.stale_list = True
+            return
+        self.known.listed(listed)
+        by_label = {
+            sub.label: sub for sub in listed if sub.status is not m.SubaccountStatus.DELETED
+        }
+        for label, created in list(self.unlocated.items()):
+            found = by_label.get(label)
+            if found is not None:
+                del self.unlocated[label]
+                self.located(found.subaccount_uid, created)
+            elif label in asked:
+                # Read after its answer arrived, and not listed: live state decides.
+                del self.unlocated[label]
+                self.known.stale_list = True
+
+    def located(self, uid: str, created: flows.Created) -> None:
+        """A new sub-account's UID is known: record its first key, start the others."""
+        if uid not in self.known.subaccounts:
+            self.known.subaccounts[uid] = m.VirtualSubaccount(
+                subaccount_uid=uid,
+                subaccount_name=created.row.subaccount_name,
+                label=created.spec.label,
+            )
+        self.known.add_key(flows.first_key(uid, created))
+        for key in created.spec.keys[1:]:
+            self.start_key(MissingKey(subaccount=created.spec, subaccount_uid=uid, key=key))

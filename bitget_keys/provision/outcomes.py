@@ -1,0 +1,50 @@
+"""
+How an error of a create or read becomes an item's outcome.
+
+A create whose answer never came may still have taken effect (*unknown*); one that
+certainly never left (the run stopped it, or it got no rate-limit slot) created nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from bitget_keys._gate import DispatchGate
+from bitget_keys.errors import (
+    APIError,
+    DispatchStoppedError,
+    RateLimitBackendError,
+    RateLimitWaitTooLongError,
+    ServerError,
+    TransportError,
+)
+from bitget_keys.provision.live import describe_error
+
+__all__ = ["EXPECTED", "NOT_SENT", "ambiguous", "not_sent_detail", "stop_on_backend_failure"]
+
+
+def ambiguous(exc: BaseException) -> bool:
+    """Whether a failed create may still have taken effect."""
+    if isinstance(exc, TransportError):
+        return exc.maybe_sent
+    return isinstance(exc, ServerError)
+
+
+#: Errors of a request that certainly never left: the run stopped it, or it never got
+#: a rate-limit slot.
+NOT_SENT: Final = (DispatchStoppedError, RateLimitBackendError, RateLimitWaitTooLongError)
+
+#: Every error a create or read can end with that becomes a result.
+EXPECTED: Final = (APIError, TransportError, *NOT_SENT)
+
+
+def stop_on_backend_failure(gate: DispatchGate, exc: BaseException) -> None:
+    """A failing rate-limit backend would fail every further request: stop sending."""
+    if isinstance(exc, RateLimitBackendError):
+        gate.close(f"the rate-limit backend failed: {exc.detail}")
+
+
+def not_sent_detail(exc: BaseException) -> str:
+    """The error's description, saying so when the request never left."""
+    detail = describe_error(exc)
+    return f"not sent: {detail}" if isinstance(exc, NOT_SENT) else detail
