@@ -13,41 +13,26 @@ The public face of the rate-limit subsystem:
 - `waiter`: the future-like object a queued request waits on.
 """
 
-from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
-from bitget_keys.limits.scheduler import (
+from bitget_keys.limits.core import StormWatch as StormWatch
+from bitget_keys.limits.core import bound_loop as bound_loop
+from bitget_keys.limits.policy import (
     ANY_UID,
     DEFAULT_IP_BUDGET,
     IPBudget,
-    LaneStatistics,
     Policy,
-    RateLimitScheduler,
-    SchedulerStatistics,
     decayed_margin,
     jitter,
     next_slot,
     widened_margin,
 )
-from bitget_keys.limits.scheduler import (
-    DelayLog as DelayLog,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    StormWatch as StormWatch,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    bound_loop as bound_loop,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    lane_key as lane_key,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    mark_completed as mark_completed,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    recent_jitter as recent_jitter,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    record_delay as record_delay,  # importable as before; shared with the Redis scheduler
-)
+from bitget_keys.limits.policy import DelayLog as DelayLog
+from bitget_keys.limits.policy import lane_key as lane_key
+from bitget_keys.limits.policy import mark_completed as mark_completed
+from bitget_keys.limits.policy import recent_jitter as recent_jitter
+from bitget_keys.limits.policy import record_delay as record_delay
+from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
+from bitget_keys.limits.scheduler import RateLimitScheduler
+from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 
 __all__ = [
     "ANY_UID",

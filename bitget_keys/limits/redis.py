@@ -147,30 +147,28 @@ from bitget_keys.errors import (
     RateLimitExceededError,
     RateLimitWaitTooLongError,
 )
-from bitget_keys.limits.scheduler import (
-    _BACKOFF_JITTER,
-    _DECAY_EVERY,
-    _DECAY_STEP,
-    _IP_CAP_WINDOW,
-    _MARGIN_SEED,
-    _SWEEP_EVERY,
-    _WIDEN,
+from bitget_keys.limits.core import StormWatch, bound_loop
+from bitget_keys.limits.policy import (
     ANY_UID,
+    BACKOFF_JITTER,
+    DECAY_EVERY,
+    DECAY_STEP,
     DEFAULT_IP_BUDGET,
+    IP_CAP_WINDOW,
+    MARGIN_SEED,
+    SWEEP_EVERY,
+    WIDEN,
     DelayLog,
     IPBudget,
-    LaneStatistics,
     Policy,
-    RateLimitScheduler,
-    SchedulerStatistics,
-    StormWatch,
-    bound_loop,
     lane_key,
     mark_completed,
     next_slot,
     recent_jitter,
     record_delay,
 )
+from bitget_keys.limits.scheduler import RateLimitScheduler
+from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 from bitget_keys.limits.waiter import Waiter
 
 if TYPE_CHECKING:
@@ -345,10 +343,10 @@ return {1, wait}
 def _script(body: str) -> str:
     text = _PRELUDE + body
     for name, value in (
-        ("$STEP", _DECAY_STEP),
-        ("$EVERY", int(_DECAY_EVERY * _US)),
-        ("$WIDEN", _WIDEN),
-        ("$SEED", _MARGIN_SEED),
+        ("$STEP", DECAY_STEP),
+        ("$EVERY", int(DECAY_EVERY * _US)),
+        ("$WIDEN", WIDEN),
+        ("$SEED", MARGIN_SEED),
     ):
         text = text.replace(name, repr(value))
     return text
@@ -859,7 +857,7 @@ class _Lane:
             and self.fallback_pending == 0
             and self.paused_until <= now
             and self.hold_until <= now
-            and self.last_used + _SWEEP_EVERY <= now
+            and self.last_used + SWEEP_EVERY <= now
         )
 
     def statistics(self, now: float) -> LaneStatistics:
@@ -1087,7 +1085,7 @@ class RedisRateLimitScheduler:
         self._in_flight = 0
         #: This process's recent dispatches, as many as the IP-lockout rule needs.
         self._sent: deque[float] = deque(maxlen=ip_cap + 1)
-        self._storms = StormWatch(backoff * (1 + _BACKOFF_JITTER))
+        self._storms = StormWatch(backoff * (1 + BACKOFF_JITTER))
         self._paused_until = -math.inf
         self._sweep_at = -math.inf
         #: While Redis is down: since when, until when it is not tried, and why.
@@ -1284,7 +1282,7 @@ class RedisRateLimitScheduler:
             lanes=lanes,
             in_flight=self._in_flight,
             max_in_flight=self._max_in_flight,
-            ip_last_minute=sum(1 for at in self._sent if at > now - _IP_CAP_WINDOW),
+            ip_last_minute=sum(1 for at in self._sent if at > now - IP_CAP_WINDOW),
             paused_until=self._paused_until if self._paused_until > now else None,
             backend=self._backend.described,
             round_trips=self._backend.round_trips,
@@ -1306,7 +1304,7 @@ class RedisRateLimitScheduler:
     def _lane(self, uid: str, endpoint: Endpoint, now: float) -> _Lane:
         if now >= self._sweep_at:
             self._lanes = {key: lane for key, lane in self._lanes.items() if not lane.idle(now)}
-            self._sweep_at = now + _SWEEP_EVERY
+            self._sweep_at = now + SWEEP_EVERY
         key = lane_key(uid, endpoint)
         lane = self._lanes.get(key)
         if lane is None:
@@ -1473,7 +1471,7 @@ class RedisRateLimitScheduler:
         now = loop.time()
         lane.throttled += 1
         storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))
-        pause = self._backoff * (1 + random.uniform(0, _BACKOFF_JITTER))  # noqa: S311
+        pause = self._backoff * (1 + random.uniform(0, BACKOFF_JITTER))  # noqa: S311
         try:
             raised, paused_for = await self._backend.throttle(
                 lane, margin=self._margin, max_margin=self._max_margin, pause=pause, storm=storm
@@ -1486,7 +1484,7 @@ class RedisRateLimitScheduler:
         lane.margin = raised
         lane.paused_until = loop.time() + paused_for
         # Only our own count proves the IP cap was breached.
-        if next_slot(self._sent, limit=self._ip_cap + 1, period=_IP_CAP_WINDOW, now=now) > now:
+        if next_slot(self._sent, limit=self._ip_cap + 1, period=IP_CAP_WINDOW, now=now) > now:
             self.pause_all(self._lockout)
         return paused_for
 
