@@ -42,17 +42,17 @@ from bitget_keys.errors import (
 )
 from bitget_keys.limits import IPBudget, Policy
 from bitget_keys.limits.redis import (
+    BackendLane,
+    Grant,
+    RedisBackend,
+    RedisLane,
     RedisRateLimitScheduler,
-    _Grant,
-    _Lane,
-    _Offset,
-    _Placement,
-    _RedisBackend,
-    _sleep_until_slot,
     ip_key,
     lane_keys,
     mask_url,
 )
+from bitget_keys.limits.redis.backend import Offset, Placement
+from bitget_keys.limits.redis.booking import _sleep_until_slot
 from bitget_keys.provision.plan import load_plan, shard_plan
 from bitget_keys.testing import Audit, Emulator, EmulatorAccount, LaneAudit, Limits, LoopClock
 from bitget_keys.testing._redis_server import RedisServer, find_redis_server
@@ -110,17 +110,17 @@ def accounts(count: int, base: int = 3_000_000_000) -> list[EmulatorAccount]:
 
 def lane_of(
     prefix: str, uid: str, endpoint: ep.Endpoint = FIVE, policy: Policy = Policy.SPACING
-) -> _Lane:
-    return _Lane(uid, endpoint, policy, 0.05, lane_keys(prefix, "default", uid, endpoint))
+) -> RedisLane:
+    return RedisLane(uid, endpoint, policy, 0.05, lane_keys(prefix, "default", uid, endpoint))
 
 
-def backend_of(scheduler: RedisRateLimitScheduler) -> _RedisBackend:
+def backend_of(scheduler: RedisRateLimitScheduler) -> RedisBackend:
     backend = scheduler._backend
-    assert isinstance(backend, _RedisBackend)
+    assert isinstance(backend, RedisBackend)
     return backend
 
 
-async def reserve(backend: _RedisBackend, lane: _Lane, at: int = NOW, **options: Any) -> _Grant:
+async def reserve(backend: RedisBackend, lane: RedisLane, at: int = NOW, **options: Any) -> Grant:
     options.setdefault("margin", 0.05)
     options.setdefault("max_wait", None)
     options.setdefault("hold", 0.0)
@@ -308,10 +308,10 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
             answers: list[tuple[int, float, float]] = []
             sent: list[tuple[float, tuple[int, float, float]]] = []
             loop = asyncio.get_running_loop()
-            call_script = _RedisBackend.call
+            call_script = RedisBackend.call
 
             async def recorded(
-                backend: _RedisBackend, script: Any, keys: Any, args: Any
+                backend: RedisBackend, script: Any, keys: Any, args: Any
             ) -> tuple[list[int], float]:
                 reply, sent_at = await call_script(backend, script, keys, args)
                 if script.name == "reserve":
@@ -323,7 +323,7 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
                 sent.append((loop.time(), answers[-1]))
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(_RedisBackend, "call", recorded)
+                patch.setattr(RedisBackend, "call", recorded)
                 await asyncio.gather(*(limits.run("3", TEN, send) for _ in range(3)))
             assert len(sent) == 3
             slots = [slot for slot, _, _ in answers]
@@ -375,8 +375,8 @@ class FakeSlots:
             raise RateLimitBackendError(self.described, "ConnectionError: Connection refused")
 
     async def reserve(
-        self, lane: _Lane, *, margin: float, max_wait: float | None, hold: float
-    ) -> _Grant:
+        self, lane: BackendLane, *, margin: float, max_wait: float | None, hold: float
+    ) -> Grant:
         self._fail()
         now = asyncio.get_running_loop().time()
         self.holds.append(hold)
@@ -384,9 +384,9 @@ class FakeSlots:
         pause = self.pause.get(lane.key, -1.0)
         start = max(now + hold, self.tat.get(lane.key, -1.0), pause, self.ip_pause)
         wait = start - now
-        grant = _Grant(granted=True, wait=wait, margin=margin, paused_for=max(0.0, pause - now))
+        grant = Grant(granted=True, wait=wait, margin=margin, paused_for=max(0.0, pause - now))
         if max_wait is not None and wait > max_wait:
-            return _Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
+            return Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
         self.tat[lane.key] = start + lane.endpoint.window / lane.endpoint.rate * (1 + margin)
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
@@ -395,7 +395,7 @@ class FakeSlots:
         return grant
 
     async def throttle(
-        self, lane: _Lane, *, margin: float, max_margin: float, pause: float, storm: bool
+        self, lane: BackendLane, *, margin: float, max_margin: float, pause: float, storm: bool
     ) -> tuple[float, float]:
         self._fail()
         now = asyncio.get_running_loop().time()
@@ -416,9 +416,8 @@ class FakeSlots:
 
 def fake(**options: Any) -> tuple[RedisRateLimitScheduler, FakeSlots]:
     options.setdefault("ip_budget", None)
-    scheduler = RedisRateLimitScheduler("redis://127.0.0.1:9/0", **options)
     slots = FakeSlots()
-    scheduler._backend = slots
+    scheduler = RedisRateLimitScheduler(backend=slots, **options)
     return scheduler, slots
 
 
@@ -528,12 +527,12 @@ async def test_a_sleeping_caller_wakes_at_the_slot_the_latest_estimate_places(
     """
     start = clock.now
     true_offset = 4000.0
-    offset = _Offset()
+    offset = Offset()
     ran = start + 0.06 + true_offset  # the script ran 60 ms into an 80 ms round trip
     offset.sample(start, start + 0.08, ran)
-    placed = _Placement(offset, ran + 1.95, earliest=start + 1.95, latest=start + 2.03)
+    placed = Placement(offset, ran + 1.95, earliest=start + 1.95, latest=start + 2.03)
     assert placed.due() == pytest.approx(start + 1.99)
-    grant = _Grant(
+    grant = Grant(
         granted=True, wait=placed.due() - start, margin=0.05, paused_for=0.0, placed=placed
     )
     sleeper = asyncio.create_task(_sleep_until_slot(asyncio.get_running_loop(), grant, start))
