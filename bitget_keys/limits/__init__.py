@@ -4,13 +4,16 @@ Client-side rate limits for Bitget: one FIFO lane per (UID, endpoint), one budge
 The public face of the rate-limit subsystem:
 
 - `RateLimitScheduler` (`scheduler`): the in-memory scheduler every client uses by
-  default; its module docstring explains the design (keying, spacing or sliding,
-  counting from completions, stamping at dispatch, 429 feedback).
+  default.
 - `RedisRateLimitScheduler` (`redis`): the same API with one budget per (UID, endpoint)
-  shared by every process through Redis (the ``redis`` extra).
+  shared by every process through Redis (the ``redis`` extra); its store is a
+  `bitget_keys.limits.redis.RateLimitBackend`.
 - `Policy`, `IPBudget`, the statistics types, and the pure arithmetic (`next_slot`,
-  `widened_margin`, `decayed_margin`, `jitter`).
+  `widened_margin`, `decayed_margin`, `jitter`) from `policy` and `statistics`.
+- `core`: what both schedulers share (options, lane table, 429 rules, retry loop).
 - `waiter`: the future-like object a queued request waits on.
+
+The design and its measured figures are in ``docs/rate-limits.md``.
 """
 
 from bitget_keys.limits.core import StormWatch as StormWatch

@@ -1,98 +1,20 @@
 """
-Client-side rate limits for Bitget: one FIFO lane per (UID, endpoint), one budget per IP.
+`RateLimitScheduler`: one FIFO lane per (UID, endpoint) and one budget per IP, in memory.
 
-Keying. Bitget counts each endpoint's limit against the UID that owns the calling API
-key (the master or broker UID, never the target ``subUid``), and counts every endpoint
-separately. All keys and all processes of one UID therefore share one budget per
-endpoint, and `RateLimitScheduler` keeps one lane per ``(owner UID, endpoint name)``.
-An endpoint whose ``scope`` is ``"ip"`` is counted per IP address instead, so it has a
-single lane (UID ``"*"``): one scheduler stands for one egress IP.
+Every client uses it by default. A lane (`MemoryLane`) releases its requests at least
+``(W/N)·(1+m)`` apart (`Policy.SPACING`) or at most N in any ``W·(1+m)``
+(`Policy.SLIDING`), counting each slot from when the request N before *completed*, so
+however requests are delayed on the way no window of W seconds at the server holds N+1.
+A slot is stamped with ``loop.time()`` in the caller's own task just before ``send()``,
+after the lane took its in-flight permit and IP token, so a busy loop can only make a
+lane later, never denser. Every lane also takes a token of the per-IP budget
+(`IPBudget`, GCRA plus an exact count per window). There is no task per lane or per
+request: a queued request costs its `Waiter`, and completions, give-backs and timer
+callbacks move lanes on. The 429 rules, options and retry loop come from
+`bitget_keys.limits.core`; the arithmetic from `bitget_keys.limits.policy`.
 
-Spacing or sliding. Bitget documents "N requests per W seconds" (W is 1 s everywhere)
-but not how it counts them: a rolling window, fixed windows or strict spacing. The
-default policy, `Policy.SPACING`, releases a lane's requests at least ``(W/N)·(1+m)``
-seconds apart. Any N+1 consecutive releases then span more than W, so no window of W
-seconds, rolling or fixed, ever holds more than N, and a server that enforces spacing
-accepts them too. `Policy.SLIDING` keeps an exact log instead and allows up to N
-requests in any ``W·(1+m)``, so after a quiet spell N requests go at once. That is
-faster for short bursts but a spacing server rejects most of them; use it only for an
-endpoint that calibration showed to be counted in a rolling window.
-
-Counted from completions. Under both policies a dispatch waits until W (sliding:
-``W·(1+m)``) after the dispatch N before it *completed* (its answer arrived, or it
-failed or was abandoned). The server had received that request by then, and it cannot
-receive the new one before it is sent, so however the two were delayed on the way (a
-busy event loop, a connection wait, the network), no window of W seconds at the server
-holds both: against a rolling window this is exact, not probabilistic. Spacing on send
-stamps alone is not: when the first of N+1 requests is held up on our side and the
-last is not, the server sees them closer than we sent them. A dispatch whose answer
-has not come holds its lane until it does. The cost is one round trip per N requests,
-not per request.
-
-Margins. The server counts arrival times, not our send times. When the first of N+1
-requests takes the slow path and the last the fast one, their span shrinks by the
-delay spread J, so a rolling window needs ``m ≥ J/W`` and a spacing server
-``m ≥ N·J/W``. The default of 5% covers a warm connection in the same region; with 0%
-any jitter at all draws 429s. `RateLimitScheduler.observe` records Bitget's
-``requestTime`` against our send time, and `RateLimitScheduler.statistics` reports the
-spread of the difference (99th percentile minus minimum, over the last five minutes) as
-each lane's observed jitter, which is the number to set the margin from.
-
-429 feedback. A throttled request is feedback for its lane alone: that lane pauses for
-about a second (plus up to 20% random jitter, so lanes throttled together do not retry
-together), its margin grows by half (up to ``max_margin``) and shrinks back by 0.01 per
-quiet minute, and the request is queued again at the head of its lane and retried, up
-to ``retries`` times. When 429s hit three or more lanes within one pause, that is a
-storm (the IP, or the exchange), not a thin margin: the lanes pause but their margins
-stay, so they are back at full speed as soon as the storm ends. Other lanes carry on.
-A slot is never given back once its request was dispatched: a request that failed,
-timed out or was cancelled after sending may well have been counted.
-
-IP budget. Bitget allows 6,000 requests per IP per minute and locks an IP out for five
-minutes when it sees more, so from one egress IP this, not the per-UID limits, is the
-real ceiling for bulk work. Every lane takes an IP token before it dispatches: token k
-is due ``k/rate`` seconds after the first (95/s by default; GCRA, so a wake-up that
-comes up to one interval late is made up by the next token instead of lowering the rate
-for good, so two tokens may go at once), and at most ``limit`` (5,700) are taken in
-any ``window`` (60 s). A token is never refunded, not even when the caller gives its
-slot back. When a 429 arrives while the scheduler's own count of the last minute is
-above ``ip_cap`` (Bitget's 6,000), the IP cap was certainly breached, so every lane
-pauses for ``lockout`` seconds (`RateLimitScheduler.pause_all`). A storm of 429s on
-many lanes at once is not taken as proof: the lanes back off on their own and recover
-as soon as the storm ends.
-
-Stamping at dispatch. A lane's slot is stamped with ``loop.time()`` read in the
-caller's own task immediately before it calls ``send()``, not when the waiter was
-woken. A lane hands out one slot at a time and does not compute the next one until the
-previous one is stamped, and it takes the global in-flight permit (keep
-``max_in_flight`` no larger than the HTTP connection pool) and the IP token before it
-wakes the caller. A busy event loop, a stall or a wait for a pooled connection can then
-only make a lane later, never denser; what happens inside ``send()`` before the bytes
-leave is covered by counting from completions (above).
-
-Why not aiolimiter. Its compliant configuration is ``AsyncLimiter(1, T)`` per lane
-(``AsyncLimiter(N, W)`` lets ``2N-1`` through in one window), which would fit a plain
-spacing lane. But it spends a lane's capacity inside ``acquire()``, before the in-flight
-permit can be taken, so a wait for a connection falls between the slot and the send, and
-two requests of one lane can reach Bitget closer than ``W/N``; a lane here takes the
-permit first. Neither keeps the spacing when ``send()`` itself is held up before the
-bytes leave (a connection being opened, an overloaded loop); counting from completions
-still keeps the rolling window then. ``benchmarks/aiolimiter_comparison.py`` runs both
-side by side on the emulator; its figures are in ``benchmarks/README.md``. aiolimiter
-also lets a newcomer take a free slot ahead of a woken waiter (which then goes to the
-back of the queue), has no exact sliding log (so the 5,700-per-minute count could not be
-expressed with it), and cannot pause one lane, widen its interval or put a retry at the
-head of its queue without being replaced, nor count a slot from when its request
-completed.
-
-No task per lane or per request. A lane is a FIFO of waiters, one per waiting caller
-(a 72-byte future-like object that wakes exactly one task, where an `asyncio.Future`
-and its ``await`` iterator take 183), its last N send and completion stamps, and at
-most one timer handle: when its head may go, a loop callback wakes it, or queues the
-lane for a permit and an IP token, which are granted in the order lanes became
-ready. A completion, a give-back or a timer is what moves a lane on. All the
-arithmetic is in small pure functions (`next_slot`, `widened_margin`,
-`decayed_margin`, `jitter`).
+The reasoning (keying, margins, why not aiolimiter) and the measured figures are in
+``docs/rate-limits.md``.
 """
 
 from __future__ import annotations
@@ -252,7 +174,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
     Keeps every request inside its (UID, endpoint) limit and the IP's budget.
 
     Share one scheduler between all clients that send from one egress IP in one event
-    loop; it binds to the first loop that uses it. See the module docstring for the
+    loop; it binds to the first loop that uses it. See ``docs/rate-limits.md`` for the
     theory.
 
     Args:
