@@ -230,17 +230,6 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
     def _slot_now(self, lane: MemoryLane, now: float) -> int | None:
         return self._dispatch(lane, now) if self._free_now(lane, now) else None
 
-    def _queue(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        lane: MemoryLane,
-        now: float,
-        max_wait: float | None,
-        *,
-        retry: bool,
-    ) -> Waiter:
-        return self._enqueue(loop, lane, now, max_wait, retry=retry)
-
     def _granted(self, lane: MemoryLane, granted: Any, now: float) -> int:  # noqa: ARG002
         # Stamped here, in the caller's task, at the instant it runs: a busy loop can
         # only make the lane later, never denser.
@@ -323,7 +312,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
             self._pump(lane)
         return seq
 
-    def _enqueue(
+    def _queue(
         self,
         loop: asyncio.AbstractEventLoop,
         lane: MemoryLane,
