@@ -4,50 +4,38 @@ Client-side rate limits for Bitget: one FIFO lane per (UID, endpoint), one budge
 The public face of the rate-limit subsystem:
 
 - `RateLimitScheduler` (`scheduler`): the in-memory scheduler every client uses by
-  default; its module docstring explains the design (keying, spacing or sliding,
-  counting from completions, stamping at dispatch, 429 feedback).
+  default.
 - `RedisRateLimitScheduler` (`redis`): the same API with one budget per (UID, endpoint)
-  shared by every process through Redis (the ``redis`` extra).
+  shared by every process through Redis (the ``redis`` extra); its store is a
+  `bitget_keys.limits.redis.RateLimitBackend`.
 - `Policy`, `IPBudget`, the statistics types, and the pure arithmetic (`next_slot`,
-  `widened_margin`, `decayed_margin`, `jitter`).
+  `widened_margin`, `decayed_margin`, `jitter`) from `policy` and `statistics`.
+- `core`: what both schedulers share (options, lane table, 429 rules, retry loop).
 - `waiter`: the future-like object a queued request waits on.
+
+The design and its measured figures are in ``docs/rate-limits.md``.
 """
 
-from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
-from bitget_keys.limits.scheduler import (
+from bitget_keys.limits.core import StormWatch as StormWatch
+from bitget_keys.limits.core import bound_loop as bound_loop
+from bitget_keys.limits.policy import (
     ANY_UID,
     DEFAULT_IP_BUDGET,
     IPBudget,
-    LaneStatistics,
     Policy,
-    RateLimitScheduler,
-    SchedulerStatistics,
     decayed_margin,
     jitter,
     next_slot,
     widened_margin,
 )
-from bitget_keys.limits.scheduler import (
-    DelayLog as DelayLog,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    StormWatch as StormWatch,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    bound_loop as bound_loop,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    lane_key as lane_key,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    mark_completed as mark_completed,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    recent_jitter as recent_jitter,  # importable as before; shared with the Redis scheduler
-)
-from bitget_keys.limits.scheduler import (
-    record_delay as record_delay,  # importable as before; shared with the Redis scheduler
-)
+from bitget_keys.limits.policy import DelayLog as DelayLog
+from bitget_keys.limits.policy import lane_key as lane_key
+from bitget_keys.limits.policy import mark_completed as mark_completed
+from bitget_keys.limits.policy import recent_jitter as recent_jitter
+from bitget_keys.limits.policy import record_delay as record_delay
+from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
+from bitget_keys.limits.scheduler import RateLimitScheduler
+from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 
 __all__ = [
     "ANY_UID",

@@ -15,7 +15,6 @@ import pytest
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.errors import (
-    ClientStateError,
     ConfigurationError,
     RateLimitExceededError,
     RateLimitWaitTooLongError,
@@ -161,19 +160,6 @@ async def test_no_window_holds_more_than_n(clock: LoopClock, policy: Policy) -> 
 
 
 # -- order and cancellation ---------------------------------------------------------------
-
-
-async def test_fifo_order(clock: LoopClock) -> None:
-    """Requests of one lane leave in the order they were submitted."""
-    limits = make()
-    log: Log = []
-    order = list(range(20))
-    random.Random(3).shuffle(order)
-    for tag in order:
-        submit(limits, clock, log, tag)
-        await clock.settle()
-    await clock.advance(5.0)
-    assert [tag for _, tag in log] == order
 
 
 async def test_newcomer_does_not_barge(clock: LoopClock) -> None:
@@ -406,24 +392,6 @@ async def test_429_pauses_only_its_lane_and_retries_first(clock: LoopClock) -> N
     assert lane(limits).dispatched == 4
 
 
-async def test_retries_run_out(clock: LoopClock) -> None:
-    """After the configured retries, the 429 is raised to the caller."""
-    limits = make(retries=2, backoff=0.5)
-    log: Log = []
-
-    async def always() -> None:
-        log.append((clock.now, "try"))
-        raise throttled()
-
-    task = asyncio.create_task(limits.run("u1", FIVE, always))
-    await clock.advance(5.0)
-    assert isinstance(task.exception(), RateLimitExceededError)
-    assert len(log) == 3
-    gaps = [b - a for a, b in itertools.pairwise(times(log))]
-    assert all(0.5 <= gap <= 0.6 for gap in gaps)
-    assert lane(limits).throttled == 3
-
-
 async def test_margin_decays_per_quiet_minute(clock: LoopClock) -> None:
     """The widened margin loses 0.01 per minute without a 429, down to the base margin."""
     limits = make(retries=0, max_margin=0.1)
@@ -641,15 +609,6 @@ async def test_max_wait_zero_goes_when_the_lane_is_free(clock: LoopClock) -> Non
     assert isinstance(second.exception(), RateLimitWaitTooLongError)
 
 
-async def test_retry_longer_than_max_wait_raises_the_429(clock: LoopClock) -> None:
-    """When a retry would wait past max_wait, the caller gets the 429 at once."""
-    limits = make()
-    task = asyncio.create_task(limits.run("u1", FIVE, _raise_throttled, max_wait=0.5))
-    await clock.settle()
-    assert isinstance(task.exception(), RateLimitExceededError)
-    assert lane(limits).dispatched == 1
-
-
 # -- lanes, statistics, loops --------------------------------------------------------------
 
 
@@ -720,50 +679,6 @@ async def test_statistics_snapshot(clock: LoopClock) -> None:
     await clock.advance(3.0)
     assert holder.done()
     assert isinstance(throttled_task.exception(), RateLimitExceededError)
-
-
-async def test_observed_jitter_per_lane(clock: LoopClock) -> None:
-    """observe() turns requestTime minus send time into a per-lane jitter in seconds."""
-    limits = make()
-    await limits.run("u1", FIVE, _noop)
-    for k in range(100):
-        sent = 1_700_000_000_000 + 1000 * k
-        limits.observe("u1", FIVE, sent_ms=sent, request_time_ms=sent + 500 + (k % 10) * 3)
-    limits.observe("u9", FIVE, sent_ms=0, request_time_ms=5)  # unknown lane: ignored
-    assert lane(limits).jitter == pytest.approx(0.027)
-    await clock.advance(301.0)
-    assert lane(limits).jitter is None
-
-
-async def _noop() -> None:
-    return None
-
-
-def test_bound_to_one_loop() -> None:
-    """Using a scheduler from a second event loop raises ClientStateError."""
-    limits = RateLimitScheduler()
-    assert asyncio.run(limits.run("u1", FIVE, _noop)) is None
-    with pytest.raises(ClientStateError, match="another event loop"):
-        asyncio.run(limits.run("u1", FIVE, _noop))
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"margin": -0.1},
-        {"margin": 0.2, "max_margin": 0.1},
-        {"policies": {"no_such_endpoint": Policy.SLIDING}},
-        {"ip_cap": 0},
-        {"max_in_flight": 0},
-        {"retries": -1},
-        {"backoff": 0.0},
-        {"lockout": -1.0},
-    ],
-)
-def test_invalid_settings(options: dict[str, Any]) -> None:
-    """Out-of-range settings are refused when the scheduler is made."""
-    with pytest.raises(ConfigurationError):
-        RateLimitScheduler(**options)
 
 
 def test_invalid_ip_budget() -> None:

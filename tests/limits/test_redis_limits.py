@@ -14,18 +14,15 @@ import importlib
 import itertools
 import json
 import logging
-import os
 import pickle
 import random
 import sys
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import redis.asyncio as aioredis
 
@@ -34,28 +31,27 @@ from bitget_keys import _endpoints as ep
 from bitget_keys.cli import main
 from bitget_keys.errors import (
     APIError,
-    ClientStateError,
     ConfigurationError,
     RateLimitBackendError,
     RateLimitExceededError,
-    RateLimitWaitTooLongError,
 )
 from bitget_keys.limits import IPBudget, Policy
 from bitget_keys.limits.redis import (
+    Grant,
+    RedisBackend,
+    RedisLane,
     RedisRateLimitScheduler,
-    _Grant,
-    _Lane,
-    _Offset,
-    _Placement,
-    _RedisBackend,
-    _sleep_until_slot,
     ip_key,
     lane_keys,
     mask_url,
 )
+from bitget_keys.limits.redis.backend import Offset, Placement
+from bitget_keys.limits.redis.booking import _sleep_until_slot
 from bitget_keys.provision.plan import load_plan, shard_plan
 from bitget_keys.testing import Audit, Emulator, EmulatorAccount, LaneAudit, Limits, LoopClock
-from bitget_keys.testing._redis_server import RedisServer, find_redis_server
+from bitget_keys.testing._redis_server import RedisServer
+from tests.limits.conftest import require_redis
+from tests.limits.fake_backend import FakeSlots
 from tests.limits.scheduling import FIVE, ONE, TEN, Log, submit, times
 
 #: A 5/s lane's interval at the default 5% margin, in seconds.
@@ -65,26 +61,6 @@ NOW = 1_800_000_000_000_000
 SECOND = 1_000_000
 WORKER = Path(__file__).with_name("redis_worker.py")
 CONFIG = ClientConfig(sync_clock=False)
-
-
-def _require_redis() -> None:
-    if find_redis_server() is None:
-        if os.environ.get("BITGET_KEYS_REQUIRE_REDIS"):
-            pytest.fail("redis-server is required here (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed")
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """One redis-server for the module; tests keep apart by key prefix."""
-    _require_redis()
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -110,17 +86,17 @@ def accounts(count: int, base: int = 3_000_000_000) -> list[EmulatorAccount]:
 
 def lane_of(
     prefix: str, uid: str, endpoint: ep.Endpoint = FIVE, policy: Policy = Policy.SPACING
-) -> _Lane:
-    return _Lane(uid, endpoint, policy, 0.05, lane_keys(prefix, "default", uid, endpoint))
+) -> RedisLane:
+    return RedisLane(uid, endpoint, policy, 0.05, lane_keys(prefix, "default", uid, endpoint))
 
 
-def backend_of(scheduler: RedisRateLimitScheduler) -> _RedisBackend:
+def backend_of(scheduler: RedisRateLimitScheduler) -> RedisBackend:
     backend = scheduler._backend
-    assert isinstance(backend, _RedisBackend)
+    assert isinstance(backend, RedisBackend)
     return backend
 
 
-async def reserve(backend: _RedisBackend, lane: _Lane, at: int = NOW, **options: Any) -> _Grant:
+async def reserve(backend: RedisBackend, lane: RedisLane, at: int = NOW, **options: Any) -> Grant:
     options.setdefault("margin", 0.05)
     options.setdefault("max_wait", None)
     options.setdefault("hold", 0.0)
@@ -291,7 +267,7 @@ async def test_ip_budget_spaces_every_lane_in_one_round_trip(
 
 async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
     """Against a one-node Redis Cluster every script's keys share a slot (no CROSSSLOT)."""
-    _require_redis()
+    require_redis()
     with RedisServer(cluster=True) as server:
         # A client that ignores Cluster is refused: the lane and IP keys are two slots.
         async with RedisRateLimitScheduler(server.url, prefix=prefix) as plain:
@@ -308,10 +284,10 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
             answers: list[tuple[int, float, float]] = []
             sent: list[tuple[float, tuple[int, float, float]]] = []
             loop = asyncio.get_running_loop()
-            call_script = _RedisBackend.call
+            call_script = RedisBackend.call
 
             async def recorded(
-                backend: _RedisBackend, script: Any, keys: Any, args: Any
+                backend: RedisBackend, script: Any, keys: Any, args: Any
             ) -> tuple[list[int], float]:
                 reply, sent_at = await call_script(backend, script, keys, args)
                 if script.name == "reserve":
@@ -323,7 +299,7 @@ async def test_redis_cluster_keys_share_a_slot(prefix: str) -> None:
                 sent.append((loop.time(), answers[-1]))
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(_RedisBackend, "call", recorded)
+                patch.setattr(RedisBackend, "call", recorded)
                 await asyncio.gather(*(limits.run("3", TEN, send) for _ in range(3)))
             assert len(sent) == 3
             slots = [slot for slot, _, _ in answers]
@@ -351,74 +327,10 @@ async def _nothing() -> None:
 # -- the local side: FIFO, retries, max_wait, fallback, on a fake clock -------------------
 
 
-class FakeSlots:
-    """A reservation source with the scripts' rules, on the loop's (fake) clock."""
-
-    described = "redis://fake:6379/0"
-
-    def __init__(self) -> None:
-        self.round_trips = 0
-        self.tat: dict[str, float] = {}
-        self.pause: dict[str, float] = {}
-        self.raised: dict[str, float] = {}
-        self.ip_pause = -1.0
-        self.down = False
-        self.throttles: list[tuple[str, bool]] = []
-        self.ip_pauses: list[float] = []
-        self.holds: list[float] = []
-        #: Seconds each answer takes to come back after the slot was decided.
-        self.answer_delay = 0.0
-
-    def _fail(self) -> None:
-        self.round_trips += 1
-        if self.down:
-            raise RateLimitBackendError(self.described, "ConnectionError: Connection refused")
-
-    async def reserve(
-        self, lane: _Lane, *, margin: float, max_wait: float | None, hold: float
-    ) -> _Grant:
-        self._fail()
-        now = asyncio.get_running_loop().time()
-        self.holds.append(hold)
-        margin = max(margin, self.raised.get(lane.key, 0.0))
-        pause = self.pause.get(lane.key, -1.0)
-        start = max(now + hold, self.tat.get(lane.key, -1.0), pause, self.ip_pause)
-        wait = start - now
-        grant = _Grant(granted=True, wait=wait, margin=margin, paused_for=max(0.0, pause - now))
-        if max_wait is not None and wait > max_wait:
-            return _Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
-        self.tat[lane.key] = start + lane.endpoint.window / lane.endpoint.rate * (1 + margin)
-        if self.answer_delay:
-            await asyncio.sleep(self.answer_delay)
-            late = asyncio.get_running_loop().time() - start
-            return attrs.evolve(grant, wait=-late)
-        return grant
-
-    async def throttle(
-        self, lane: _Lane, *, margin: float, max_margin: float, pause: float, storm: bool
-    ) -> tuple[float, float]:
-        self._fail()
-        now = asyncio.get_running_loop().time()
-        self.throttles.append((lane.key, storm))
-        current = max(margin, self.raised.get(lane.key, 0.0))
-        self.raised[lane.key] = current if storm else min(max_margin, 1.5 * max(current, 0.02))
-        self.pause[lane.key] = max(self.pause.get(lane.key, -1.0), now + pause)
-        return self.raised[lane.key], self.pause[lane.key] - now
-
-    async def pause_ip(self, duration: float) -> None:
-        self._fail()
-        self.ip_pauses.append(duration)
-        self.ip_pause = asyncio.get_running_loop().time() + duration
-
-    async def aclose(self) -> None:
-        return None
-
-
 def fake(**options: Any) -> tuple[RedisRateLimitScheduler, FakeSlots]:
     options.setdefault("ip_budget", None)
-    scheduler = RedisRateLimitScheduler("redis://127.0.0.1:9/0", **options)
     slots = FakeSlots()
-    scheduler._backend = slots
+    scheduler = RedisRateLimitScheduler(backend=slots, **options)
     return scheduler, slots
 
 
@@ -528,12 +440,12 @@ async def test_a_sleeping_caller_wakes_at_the_slot_the_latest_estimate_places(
     """
     start = clock.now
     true_offset = 4000.0
-    offset = _Offset()
+    offset = Offset()
     ran = start + 0.06 + true_offset  # the script ran 60 ms into an 80 ms round trip
     offset.sample(start, start + 0.08, ran)
-    placed = _Placement(offset, ran + 1.95, earliest=start + 1.95, latest=start + 2.03)
+    placed = Placement(offset, ran + 1.95, earliest=start + 1.95, latest=start + 2.03)
     assert placed.due() == pytest.approx(start + 1.99)
-    grant = _Grant(
+    grant = Grant(
         granted=True, wait=placed.due() - start, margin=0.05, paused_for=0.0, placed=placed
     )
     sleeper = asyncio.create_task(_sleep_until_slot(asyncio.get_running_loop(), grant, start))
@@ -544,65 +456,6 @@ async def test_a_sleeping_caller_wakes_at_the_slot_the_latest_estimate_places(
     await clock.advance_to(start + 2.01)
     assert sleeper.done()
     assert sleeper.result() == pytest.approx(0.0)
-
-
-@pytest.mark.usefixtures("no_jitter")
-async def test_429_pauses_and_retries_first(clock: LoopClock) -> None:
-    """A throttled request pauses its lane, drops the slot booked behind it, goes again first."""
-    limits, slots = fake()
-    log: Log = []
-    throttled = [True]
-
-    async def first() -> str:
-        log.append((clock.now, "a"))
-        if throttled.pop() if throttled else False:
-            raise RateLimitExceededError(429, "429", "Too Many Requests", FIVE.path)
-        return "a"
-
-    task = asyncio.create_task(limits.run("u1", FIVE, first))
-    await clock.settle()
-    submit(limits, clock, log, "b")
-    submit(limits, clock, log, "c")
-    await clock.advance(3.0)
-    assert task.result() == "a"
-    assert [tag for _, tag in log] == ["a", "a", "b", "c"]
-    # a at 0 (429), then the lane waits the 1 s pause: a, b, c spaced with the raised margin.
-    raised = 0.2 * 1.075
-    assert times(log) == pytest.approx([0.0, 1.0, 1.0 + raised, 1.0 + 2 * raised])
-    assert slots.throttles == [(lane_keys("bitget-keys", "default", "u1", FIVE)[0], False)]
-    stats = limits.statistics().lane("u1", FIVE.name)
-    assert stats is not None
-    assert stats.throttled == 1
-    assert stats.margin == pytest.approx(0.075)
-
-
-async def test_retries_run_out(clock: LoopClock) -> None:
-    """After ``retries`` retries the 429 is raised to the caller."""
-    limits, _ = fake(retries=2)
-    calls: list[float] = []
-
-    async def always() -> None:
-        calls.append(clock.now)
-        raise RateLimitExceededError(429, "429", "Too Many Requests", FIVE.path)
-
-    task = asyncio.create_task(limits.run("u1", FIVE, always))
-    await clock.advance(10.0)
-    with pytest.raises(RateLimitExceededError):
-        task.result()
-    assert len(calls) == 3
-
-
-async def test_max_wait_sends_nothing(clock: LoopClock) -> None:
-    """A slot further than max_wait raises RateLimitWaitTooLongError and sends nothing."""
-    limits, _ = fake()
-    log: Log = []
-    submit(limits, clock, log, "a", ONE)
-    late = submit(limits, clock, log, "b", ONE, max_wait=0.5)
-    await clock.advance(3.0)
-    with pytest.raises(RateLimitWaitTooLongError) as caught:
-        late.result()
-    assert caught.value.wait == pytest.approx(1.05)
-    assert [tag for _, tag in log] == ["a"]
 
 
 async def test_cancelled_waiter_consumes_nothing(clock: LoopClock) -> None:
@@ -713,15 +566,6 @@ async def test_storm_and_ip_lockout_rules(clock: LoopClock) -> None:
     assert times(log) == pytest.approx([300.0])
 
 
-async def test_one_loop_and_closed_state() -> None:
-    """A closed scheduler refuses work; its backend is closed once."""
-    limits, _ = fake()
-    await limits.aclose()
-    await limits.aclose()
-    with pytest.raises(ClientStateError):
-        await limits.run("u1", FIVE, _nothing)
-
-
 # -- configuration, naming and the error ------------------------------------------------------
 
 
@@ -764,7 +608,6 @@ def test_keys() -> None:
         ({"egress": "a b"}, "egress"),
         ({"prefix": "{x}"}, "prefix"),
         ({"recheck": 0}, "recheck"),
-        ({"margin": -0.1}, "margin"),
     ],
 )
 def test_bad_settings(options: dict[str, Any], message: str) -> None:
@@ -852,7 +695,7 @@ async def test_four_processes_share_ten_uids(tmp_path: Path, prefix: str) -> Non
     window over N on any lane and no 429 to speak of (each lane gets four times its rate
     offered), and ≥ 90% of the physical maximum.
     """
-    _require_redis()
+    require_redis()
     uids, processes, duration, skip = 10, 4, 4.0, 0.5
     rows = [
         {
@@ -960,7 +803,7 @@ async def test_stopping_redis_mid_run_sends_nothing_without_a_slot() -> None:
     arrives once the slots granted before the stop are used, and every call after it fails
     with a clear error that names the server without its password.
     """
-    _require_redis()
+    require_redis()
     password = "redis-pass-0xA1"
     masters = accounts(3)
     emulator = Emulator(masters, limits=Limits(ip_limit=None))
@@ -1098,7 +941,7 @@ async def test_two_shards_apply_through_one_redis(
     Two apply processes split a plan by --shard and share their limits through --redis;
     with different --egress names, each has its own IP budget.
     """
-    _require_redis()
+    require_redis()
     names = ["deska", "deskb", "deskc"]
     masters = accounts(3, base=4_000_000_000)
     for variable, value in _plan_environment(names, masters).items():
@@ -1158,7 +1001,7 @@ async def test_fallback_paces_locally_while_redis_is_down(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """With fallback=0.5, requests go on at half the rate while Redis is down, then share again."""
-    _require_redis()
+    require_redis()
     caplog.set_level(logging.WARNING, "bitget_keys.redis_limits")
     master = accounts(1)[0]
     emulator = Emulator([master], limits=Limits(ip_limit=None))

@@ -1,0 +1,464 @@
+"""
+What both schedulers share: the options, the lane table, statistics and the 429 rules.
+
+`SchedulerCore` holds the nine options every scheduler takes and checks them, binds to
+one event loop, keeps the table of lanes (dropping idle ones), records ``requestTime``
+observations, builds the statistics snapshot, decides what a 429 means (a storm or a
+thin margin, how long to pause, whether the IP cap was breached) and runs the retry
+loop of `SchedulerCore.run`. `RateLimitScheduler` (in memory) and
+`RedisRateLimitScheduler` (through Redis) fill in how a slot is taken and what a 429
+changes. `LaneCore` is what both kinds of lane count. The reasoning behind the rules is
+in ``docs/rate-limits.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from bitget_keys._endpoints import ENDPOINTS, Endpoint
+from bitget_keys.errors import ClientStateError, ConfigurationError, RateLimitExceededError
+from bitget_keys.limits.policy import (
+    BACKOFF_JITTER,
+    DEFAULT_IP_BUDGET,
+    IP_CAP_WINDOW,
+    STORM_LANES,
+    SWEEP_EVERY,
+    DelayLog,
+    IPBudget,
+    Policy,
+    lane_key,
+    mark_completed,
+    next_slot,
+    recent_jitter,
+    record_delay,
+)
+from bitget_keys.limits.statistics import LaneStatistics
+
+__all__ = ["LaneCore", "Rerouted", "SchedulerCore", "StormWatch", "bound_loop"]
+
+T = TypeVar("T")
+
+
+def bound_loop(bound: asyncio.AbstractEventLoop | None, owner: str) -> asyncio.AbstractEventLoop:
+    """
+    The running loop, which must be ``bound`` unless the scheduler is not bound yet.
+
+    Raises:
+        ClientStateError: ``owner`` is bound to another event loop.
+    """
+    loop = asyncio.get_running_loop()
+    if bound is not None and bound is not loop:
+        msg = f"this {owner} is bound to another event loop; create one scheduler per loop"
+        raise ClientStateError(msg)
+    return loop
+
+
+class StormWatch:
+    """
+    Tells a storm of 429s from one lane's thin margin.
+
+    429s on `STORM_LANES` or more lanes within ``window`` seconds point at the IP or
+    the exchange: widening every lane's margin then would only slow everything down for
+    the many minutes the margins take to decay, while the storm itself ends on its own.
+    """
+
+    __slots__ = ("_recent", "_window")
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._recent: deque[tuple[float, tuple[str, str]]] = deque()
+
+    def seen(self, now: float, key: tuple[str, str]) -> bool:
+        """Record a 429 on lane ``key``; return whether it is part of a storm."""
+        recent = self._recent
+        while recent and recent[0][0] < now - self._window:
+            recent.popleft()
+        recent.append((now, key))
+        return len({lane for _, lane in recent}) >= STORM_LANES
+
+
+class Rerouted(Exception):  # noqa: N818 - control flow, never leaves the scheduler
+    """A request leaves a detour unsent, to be tried the scheduler's own way again."""
+
+
+class LaneCore:
+    """One (UID, endpoint) lane's counters, completions and observed delays."""
+
+    __slots__ = (
+        "delays",
+        "dispatched",
+        "done",
+        "endpoint",
+        "in_flight",
+        "paused_until",
+        "policy",
+        "queued",
+        "throttled",
+        "uid",
+    )
+
+    def __init__(self, uid: str, endpoint: Endpoint, policy: Policy) -> None:
+        self.uid = uid
+        self.endpoint = endpoint
+        self.policy = policy
+        #: Live (not cancelled) waiters.
+        self.queued = 0
+        self.in_flight = 0
+        self.dispatched = 0
+        self.throttled = 0
+        self.paused_until = -math.inf
+        #: (loop time, Bitget's requestTime minus our send time in ms) per response;
+        #: made on the first one, since most lanes are never observed.
+        self.delays: DelayLog | None = None
+        #: When the last N dispatches completed (``inf`` while in flight), oldest first.
+        self.done: list[float] = []
+
+    def margin_at(self, now: float) -> float:
+        """The safety margin in force at ``now``."""
+        raise NotImplementedError
+
+    def droppable(self, now: float) -> bool:
+        """Whether dropping the lane from the table now changes nothing."""
+        raise NotImplementedError
+
+    def interval(self, margin: float) -> float:
+        return self.endpoint.window / self.endpoint.rate * (1 + margin)
+
+    def stamp(self, now: float) -> int:  # noqa: ARG002 - subclasses keep the send time
+        """Record a dispatch at ``now``; returns its sequence number."""
+        seq = self.dispatched
+        self.dispatched = seq + 1
+        self.in_flight += 1
+        done = self.done
+        done.append(math.inf)
+        if len(done) > self.endpoint.rate:
+            del done[0]
+        return seq
+
+    def settle(self, seq: int, now: float) -> None:
+        """Record that dispatch ``seq`` completed (answered, failed or abandoned) at ``now``."""
+        self.in_flight -= 1
+        mark_completed(self.done, self.dispatched, seq, now)
+
+    def statistics(self, now: float) -> LaneStatistics:
+        margin = self.margin_at(now)
+        return LaneStatistics(
+            uid=self.uid,
+            endpoint=self.endpoint.name,
+            policy=self.policy,
+            queued=self.queued,
+            in_flight=self.in_flight,
+            dispatched=self.dispatched,
+            throttled=self.throttled,
+            margin=margin,
+            interval=self.interval(margin),
+            paused_until=self.paused_until if self.paused_until > now else None,
+            jitter=recent_jitter(self.delays, now),
+        )
+
+
+L = TypeVar("L", bound=LaneCore)
+
+
+class SchedulerCore(Generic[L]):
+    """
+    The options, loop binding, lane table, observations and 429 rules of a scheduler.
+
+    Subclasses say how a lane is made (`_new_lane`), how a slot is taken at once
+    (`_slot_now`) or after a wait (`_queue`, `_granted`, `_left_queue`), what a 429
+    changes (`_on_throttled`) and how a dispatch completes (`_settle`).
+    """
+
+    __slots__ = (
+        "_backoff",
+        "_ip_budget",
+        "_ip_cap",
+        "_lanes",
+        "_lockout",
+        "_loop",
+        "_margin",
+        "_max_in_flight",
+        "_max_margin",
+        "_paused_until",
+        "_policies",
+        "_retries",
+        "_sent",
+        "_storms",
+        "_sweep_at",
+    )
+
+    #: The name errors about the event loop give the scheduler.
+    _owner: ClassVar[str] = "RateLimitScheduler"
+
+    def __init__(
+        self,
+        *,
+        margin: float = 0.05,
+        max_margin: float = 0.5,
+        policies: Mapping[str, Policy] | None = None,
+        ip_budget: IPBudget | None = DEFAULT_IP_BUDGET,
+        ip_cap: int = 6000,
+        max_in_flight: int = 100,
+        retries: int = 5,
+        backoff: float = 1.0,
+        lockout: float = 300.0,
+    ) -> None:
+        policies = dict(policies or {})
+        unknown = sorted(set(policies) - set(ENDPOINTS))
+        problems = [
+            (margin < 0, f"margin must not be negative (got {margin})"),
+            (max_margin < margin, f"max_margin must be at least margin (got {max_margin})"),
+            (bool(unknown), f"policies name unknown endpoints: {', '.join(unknown)}"),
+            (ip_cap < 1, f"ip_cap must be positive (got {ip_cap})"),
+            (max_in_flight < 1, f"max_in_flight must be positive (got {max_in_flight})"),
+            (retries < 0, f"retries must not be negative (got {retries})"),
+            (backoff <= 0, f"backoff must be positive (got {backoff})"),
+            (lockout < 0, f"lockout must not be negative (got {lockout})"),
+        ]
+        for failed, problem in problems:
+            if failed:
+                raise ConfigurationError(f"RateLimitScheduler: {problem}")
+        self._margin = margin
+        self._max_margin = max_margin
+        self._policies = policies
+        self._ip_budget = ip_budget
+        self._ip_cap = ip_cap
+        self._max_in_flight = max_in_flight
+        self._retries = retries
+        self._backoff = backoff
+        self._lockout = lockout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lanes: dict[tuple[str, str], L] = {}
+        #: When the last dispatches went, as many as the IP-lockout rule needs.
+        self._sent: deque[float] = deque(maxlen=ip_cap + 1)
+        self._paused_until = -math.inf
+        self._sweep_at = -math.inf
+        self._storms = StormWatch(backoff * (1 + BACKOFF_JITTER))
+        self._setup()
+
+    def _setup(self) -> None:
+        """Make the subclass's own state, once the options are checked and kept."""
+
+    # -- public ----------------------------------------------------------------------
+
+    async def run(
+        self,
+        uid: str,
+        endpoint: Endpoint,
+        send: Callable[[], Awaitable[T]],
+        *,
+        max_wait: float | None = None,
+    ) -> T:
+        """
+        Wait for the lane's next slot, then call ``send()`` in this task; return its result.
+
+        Requests of one lane go strictly in the order of their calls. If ``send()``
+        raises `RateLimitExceededError`, the lane pauses, and the request goes again
+        first in its lane, up to ``retries`` times.
+
+        Args:
+            uid: the UID that owns the calling API key (ignored for IP-scoped endpoints).
+            endpoint: what is called; its rate, window and scope set the limit.
+            send: sends the request once; called at the instant the slot is stamped.
+                The slot counts as completed when it returns or raises.
+            max_wait: the longest this call may wait for a slot, each attempt alike.
+
+        Raises:
+            RateLimitWaitTooLongError: the slot would come, or did not come, within
+                ``max_wait`` seconds; nothing was sent for this attempt.
+            RateLimitExceededError: still throttled after ``retries`` retries, or a
+                retry would wait longer than ``max_wait``.
+            RateLimitBackendError: the Redis scheduler's backend failed (and no
+                fallback is configured); the request was not sent.
+            ClientStateError: the scheduler is closed or bound to another event loop.
+        """
+        loop = self._bind()
+        lane = self._lane(uid, endpoint, loop.time())
+        attempt = 0
+        while True:
+            if self._detouring(loop.time()):
+                try:
+                    return await self._detour(loop, lane, send, max_wait)
+                except Rerouted:
+                    continue  # to be tried the scheduler's own way; nothing was sent.
+            now = loop.time()
+            seq = self._slot_now(lane, now)
+            if seq is None:
+                # No coroutine of its own for the wait: a queued request costs what
+                # `_queue` returns (the in-memory scheduler's is a bare waiter).
+                pending = self._queue(loop, lane, now, max_wait, retry=attempt > 0)
+                try:
+                    limit = self._queue_timeout(max_wait)
+                    if limit is None:
+                        granted = await pending
+                    else:
+                        async with asyncio.timeout(limit):
+                            granted = await pending
+                except BaseException as exc:
+                    if self._left_queue(loop, lane, pending, exc, max_wait):
+                        continue
+                    raise
+                seq = self._granted(lane, granted, loop.time())
+            try:
+                return await send()
+            except RateLimitExceededError:
+                wait = await self._on_throttled(loop, lane)
+                attempt += 1
+                if attempt > self._retries or (max_wait is not None and wait > max_wait):
+                    raise
+            finally:
+                self._settle(loop, lane, seq)
+
+    def pause_all(self, duration: float) -> None:
+        """
+        Send nothing on any lane for ``duration`` seconds from now (IP-level throttle).
+
+        Raises:
+            ClientStateError: the scheduler is closed or bound to another event loop.
+        """
+        now = self._bind().time()
+        self._paused_until = max(self._paused_until, now + duration)
+
+    def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:
+        """
+        Record one response's ``requestTime`` against the wall time its request was sent.
+
+        The difference is the clock offset (constant over minutes) plus the delay, so its
+        spread over recent responses is the delay spread that margins must cover. Call it
+        for every response, errors included; a lane that was dropped as idle ignores it.
+
+        Raises:
+            ClientStateError: the scheduler is closed or bound to another event loop.
+        """
+        now = self._bind().time()
+        lane = self._lanes.get(lane_key(uid, endpoint))
+        if lane is None:
+            return
+        lane.delays = record_delay(lane.delays, now, float(request_time_ms - sent_ms))
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What every scheduler's statistics report, as keyword arguments."""
+        now = self._loop.time() if self._loop is not None else 0.0
+        lanes = tuple(lane.statistics(now) for lane in self._lanes.values())
+        return {
+            "lanes": lanes,
+            "in_flight": sum(lane.in_flight for lane in lanes),
+            "max_in_flight": self._max_in_flight,
+            "ip_last_minute": sum(1 for at in self._sent if at > now - IP_CAP_WINDOW),
+            "paused_until": self._paused_until if self._paused_until > now else None,
+        }
+
+    # -- lanes -----------------------------------------------------------------------
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        self._loop = bound_loop(self._loop, self._owner)
+        return self._loop
+
+    def _lane(self, uid: str, endpoint: Endpoint, now: float) -> L:
+        if now >= self._sweep_at:
+            # Only lanes whose state no longer matters go, so dropping them changes nothing.
+            self._lanes = {
+                key: lane for key, lane in self._lanes.items() if not lane.droppable(now)
+            }
+            self._sweep_at = now + SWEEP_EVERY
+        key = lane_key(uid, endpoint)
+        lane = self._lanes.get(key)
+        if lane is None:
+            policy = self._policies.get(endpoint.name, Policy.SPACING)
+            lane = self._lanes[key] = self._new_lane(key[0], endpoint, policy)
+        return lane
+
+    def _new_lane(self, uid: str, endpoint: Endpoint, policy: Policy) -> L:
+        raise NotImplementedError
+
+    # -- taking a slot: what subclasses fill in --------------------------------------
+
+    def _detouring(self, now: float) -> bool:  # noqa: ARG002 - the Redis fallback overrides
+        """Whether requests go another way now (the Redis scheduler's fallback)."""
+        return False
+
+    async def _detour(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: L,
+        send: Callable[[], Awaitable[T]],
+        max_wait: float | None,
+    ) -> T:
+        """
+        Send through the other way; only called while `_detouring`.
+
+        Raises:
+            Rerouted: the detour ended before this request was sent.
+        """
+        raise NotImplementedError
+
+    def _slot_now(self, lane: L, now: float) -> int | None:
+        """Stamp a slot at once if nothing needs waiting for; its sequence number."""
+        raise NotImplementedError
+
+    def _queue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: L,
+        now: float,
+        max_wait: float | None,
+        *,
+        retry: bool,
+    ) -> Awaitable[Any]:
+        """Queue a request (a retry first); what it returns is awaited for the slot."""
+        raise NotImplementedError
+
+    def _queue_timeout(self, max_wait: float | None) -> float | None:
+        """The timeout `run` puts around the wait (``None``: the wait keeps its own)."""
+        return max_wait
+
+    def _granted(self, lane: L, granted: Any, now: float) -> int:
+        """The wait ended with ``granted``: stamp the slot; its sequence number."""
+        raise NotImplementedError
+
+    def _left_queue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: L,
+        pending: Awaitable[Any],
+        exc: BaseException,
+        max_wait: float | None,
+    ) -> bool:
+        """The wait raised ``exc``: clean up; whether to go round again (or re-raise)."""
+        raise NotImplementedError
+
+    async def _on_throttled(self, loop: asyncio.AbstractEventLoop, lane: L) -> float:
+        """Apply a 429 on ``lane``; returns how long a retry would wait."""
+        raise NotImplementedError
+
+    def _settle(self, loop: asyncio.AbstractEventLoop, lane: L, seq: int) -> None:
+        raise NotImplementedError
+
+    # -- 429s ------------------------------------------------------------------------
+
+    def _decide_throttle(self, lane: L, now: float) -> tuple[bool, float]:
+        """
+        Count a 429 on ``lane``: whether it is part of a storm, and how long to pause.
+
+        The pause is random so that lanes throttled together do not all come back
+        together.
+        """
+        lane.throttled += 1
+        storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))
+        pause = self._backoff * (1 + random.uniform(0, BACKOFF_JITTER))  # noqa: S311
+        return storm, pause
+
+    def _lock_out_if_breached(self, now: float) -> None:
+        """
+        Pause every lane for ``lockout`` if this scheduler's own count is over the IP cap.
+
+        Only our own count proves the IP cap was breached; a storm of 429s on many
+        lanes may have other causes, and the lanes recover from it on their own.
+        """
+        if next_slot(self._sent, limit=self._ip_cap + 1, period=IP_CAP_WINDOW, now=now) > now:
+            self.pause_all(self._lockout)

@@ -1,0 +1,316 @@
+"""
+How a Redis lane books its slots: the turn, the in-flight permit and the reservation.
+
+`RedisLane` is this process's side of a lane; only the caller holding its turn holds a
+reservation. `Booking.acquire` takes the turn and a permit, waits until this process's
+dispatch N back completed, reserves through the backend, sleeps until the slot (on
+this process's clock) and stamps it; a caller whose slot fell into a pause that began
+meanwhile, or who woke too late for it, books again first in line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+from bitget_keys._endpoints import Endpoint
+from bitget_keys.errors import RateLimitBackendError, RateLimitWaitTooLongError
+from bitget_keys.limits.core import LaneCore
+from bitget_keys.limits.policy import SWEEP_EVERY, Policy, next_slot
+from bitget_keys.limits.redis.backend import Grant, RateLimitBackend
+from bitget_keys.limits.redis.outage import Outage
+from bitget_keys.limits.waiter import Waiter
+
+__all__ = ["Booking", "RedisLane"]
+
+_log: Final = logging.getLogger("bitget_keys.redis_limits")
+
+#: A pause that ends within this many seconds of a slot does not hold the slot back.
+_LATE: Final = 0.001
+#: A caller that wakes more than this share of its lane's margin (times the window)
+#: after its slot gives the slot up and books again: the rest of the margin is for the
+#: way to Bitget.
+_LATE_SHARE: Final = 0.5
+#: How many slots one attempt gives up for lateness before it sends late regardless
+#: (a host too busy ever to be on time must still make progress; 429s then widen the
+#: margin).
+_MAX_MISSED: Final = 3
+
+
+class RedisLane(LaneCore):
+    """This process's side of one (UID, endpoint) lane: its FIFO, turn and shared state."""
+
+    __slots__ = (
+        "fallback_pending",
+        "hold_until",
+        "holder",
+        "key",
+        "last_used",
+        "log_key",
+        "margin",
+        "settled",
+        "shared_until",
+        "waiters",
+    )
+
+    def __init__(
+        self, uid: str, endpoint: Endpoint, policy: Policy, margin: float, keys: tuple[str, str]
+    ) -> None:
+        super().__init__(uid, endpoint, policy)
+        self.key, self.log_key = keys
+        #: Someone holds the lane's turn: it reserves, waits for its slot or stamps it.
+        self.holder = False
+        #: Callers waiting for the turn, oldest first (a retry goes first). Cancelled
+        #: waiters stay until they reach the head.
+        self.waiters: deque[Waiter] = deque()
+        #: The shared margin and pause as of the last answer from the backend.
+        self.margin = margin
+        #: No backend slot before this loop time (after sending through the fallback).
+        self.hold_until = -math.inf
+        #: No local send before this loop time (a window after the last backend slot).
+        self.shared_until = -math.inf
+        #: Requests of this lane inside the fallback.
+        self.fallback_pending = 0
+        self.last_used = -math.inf
+        #: Resolved at the next completion, for a caller waiting for one.
+        self.settled: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<RedisLane {self.uid}/{self.endpoint.name} {self.policy.value} "
+            f"queued={self.queued} in_flight={self.in_flight} dispatched={self.dispatched}>"
+        )
+
+    def margin_at(self, now: float) -> float:  # noqa: ARG002 - decayed by the backend
+        return self.margin
+
+    def local_ready(self) -> float:
+        """No slot before this: W after this process's dispatch N before completed."""
+        return next_slot(
+            self.done, limit=self.endpoint.rate, period=self.endpoint.window, now=-math.inf
+        )
+
+    def settle(self, seq: int, now: float) -> None:
+        super().settle(seq, now)
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
+        self.settled = None
+
+    def droppable(self, now: float) -> bool:
+        return (
+            not self.holder
+            and self.queued == 0
+            and self.in_flight == 0
+            and self.fallback_pending == 0
+            and self.paused_until <= now
+            and self.hold_until <= now
+            and self.last_used + SWEEP_EVERY <= now
+        )
+
+    # -- the turn: one reservation per lane and process at a time ----------------------
+
+    async def take_turn(self, loop: asyncio.AbstractEventLoop, *, first: bool) -> None:
+        if not self.holder:
+            # Whoever gives the turn up hands it to a live waiter, so a free turn means
+            # nobody waits.
+            self.holder = True
+            return
+        waiter = Waiter(loop)
+        if first:
+            self.waiters.appendleft(waiter)
+        else:
+            self.waiters.append(waiter)
+        self.queued += 1
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                # The turn came, and the caller left before using it: pass it on.
+                self.pass_turn()
+            else:
+                waiter.cancel()
+                self.queued -= 1
+            raise
+
+    def pass_turn(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                self.queued -= 1
+                waiter.grant()
+                return
+        self.holder = False
+
+
+async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: RedisLane) -> None:
+    """Wait until this process's dispatch N back on the lane has completed."""
+    while lane.local_ready() == math.inf:
+        if lane.settled is None:
+            lane.settled = loop.create_future()
+        await asyncio.shield(lane.settled)
+
+
+def _note_grant(lane: RedisLane, grant: Grant, answered: float) -> None:
+    """Keep the shared margin and pause a grant reports."""
+    lane.margin = grant.margin
+    if grant.paused_for:
+        # Redis placed this slot after the pause; on the calibrated clock the slot may
+        # come a little before the pause's end counted from here.
+        until = answered + min(grant.paused_for, grant.wait)
+        lane.paused_until = max(lane.paused_until, until)
+
+
+async def _sleep_until_slot(
+    loop: asyncio.AbstractEventLoop, grant: Grant, answered: float
+) -> float:
+    """Sleep until the granted slot; returns how many seconds after it this caller woke."""
+    due = answered + grant.wait
+    while (delay := due - loop.time()) > 0:
+        await asyncio.sleep(delay)
+        if grant.placed is not None:
+            # A better estimate of Redis time may have come in meanwhile.
+            due = grant.placed.due()
+    return loop.time() - due
+
+
+def _check_grant(lane: RedisLane, grant: Grant, waited: float, max_wait: float | None) -> None:
+    """Raise `RateLimitWaitTooLongError` if Redis refused the slot for ``max_wait``."""
+    if not grant.granted:
+        assert max_wait is not None  # noqa: S101 - only a limit refuses
+        raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, waited + grant.wait, max_wait)
+
+
+class Booking:
+    """Takes slots for a `RedisRateLimitScheduler`'s lanes from its backend."""
+
+    __slots__ = ("_backend", "_floor", "_ip_paused_until", "_outage", "missed", "permits")
+
+    def __init__(
+        self,
+        backend: RateLimitBackend,
+        outage: Outage,
+        *,
+        margin: float,
+        max_in_flight: int,
+        ip_paused_until: Callable[[], float],
+    ) -> None:
+        self._backend = backend
+        self._outage = outage
+        self._floor = margin
+        #: Until when every lane is paused (`pause_all`), as the scheduler knows it.
+        self._ip_paused_until = ip_paused_until
+        self.permits = asyncio.Semaphore(max_in_flight)
+        #: Slots given up because their caller woke too late for them.
+        self.missed = 0
+
+    async def acquire(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: RedisLane,
+        max_wait: float | None,
+        *,
+        retry: bool,
+    ) -> int:
+        """
+        Wait for the turn and a permit, reserve a slot in Redis, wait for it, stamp it.
+
+        Returns the dispatch's sequence number, holding an in-flight permit; on any
+        exception holds nothing.
+        """
+        started = loop.time()
+        deadline = None if max_wait is None else started + max_wait
+        self._outage.check(lane, started)
+        missed = 0
+        while True:
+            turn = permit = False
+            try:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await lane.take_turn(loop, first=retry)
+                        turn = True
+                        await self.permits.acquire()
+                        permit = True
+                        await _answered_n_back(loop, lane)
+                except TimeoutError:
+                    assert max_wait is not None  # noqa: S101 - only a deadline times out
+                    estimate = max_wait + lane.queued * lane.endpoint.window / lane.endpoint.rate
+                    raise RateLimitWaitTooLongError(
+                        lane.endpoint.path, lane.uid, estimate, max_wait
+                    ) from None
+                now = loop.time()
+                # Waiting callers find out about an outage without calling Redis each.
+                self._outage.check(lane, now)
+                hold = max(self._ip_paused_until(), lane.hold_until, lane.local_ready(), now) - now
+                remaining = None if deadline is None else max(0.0, deadline - now)
+                grant = await self._reserve(loop, lane, remaining, hold)
+                answered = loop.time()
+                _note_grant(lane, grant, answered)
+                _check_grant(lane, grant, answered - started, max_wait)
+                late = await _sleep_until_slot(loop, grant, answered)
+                now = loop.time()
+                paused = max(lane.paused_until, self._ip_paused_until()) > now + _LATE
+                if not paused and (missed == _MAX_MISSED or not self._too_late(lane, late)):
+                    break
+                # A 429 on this lane (or an IP pause) came while this caller waited: its
+                # slot falls into the pause, so it is dropped, and the caller reserves
+                # again behind the pause, first in line after any retry. Or the caller
+                # woke too late for its slot (see `_too_late`), and books again, first
+                # in line.
+                if not paused:
+                    missed += 1
+            except BaseException:
+                if permit:
+                    self.permits.release()
+                if turn:
+                    lane.pass_turn()
+                raise
+            self.permits.release()
+            lane.pass_turn()
+            retry = True
+        # Stamped here, in the caller's task, just before it sends: the next caller of
+        # this lane may reserve now.
+        seq = lane.stamp(now)
+        lane.last_used = now
+        lane.shared_until = now + lane.endpoint.window * (1 + lane.margin)
+        lane.pass_turn()
+        return seq
+
+    def _too_late(self, lane: RedisLane, late: float) -> bool:
+        """
+        Whether a caller that woke ``late`` seconds after its slot must give it up.
+
+        Sent now, it would land closer than the margin allows to the slot N after it,
+        which another process may send on time. The slot is given up (never given back,
+        so nobody sends in it) once the caller is later than half the margin; the other
+        half is for the way to Bitget.
+        """
+        if late <= lane.margin * lane.endpoint.window * _LATE_SHARE:
+            return False
+        self.missed += 1
+        _log.debug(
+            "%s %s: woke %.0f ms after its slot; booking again",
+            lane.uid,
+            lane.endpoint.name,
+            late * 1000,
+        )
+        return True
+
+    async def _reserve(
+        self, loop: asyncio.AbstractEventLoop, lane: RedisLane, max_wait: float | None, hold: float
+    ) -> Grant:
+        try:
+            grant = await self._backend.reserve(
+                lane, margin=self._floor, max_wait=max_wait, hold=hold
+            )
+        except RateLimitBackendError as exc:
+            self._outage.mark_down(loop, loop.time(), exc.detail)
+            raise RateLimitBackendError(
+                exc.backend, exc.detail, lane.endpoint.path, lane.uid
+            ) from exc.__cause__
+        self._outage.up(loop.time())
+        return grant
