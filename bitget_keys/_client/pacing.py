@@ -1,8 +1,8 @@
 """
 What a request passes on its way out: the rate-limit scheduler, then the dispatch gate.
 
-`Scheduler` is what paces requests (one `RateLimitScheduler` per event loop unless a
-client is given its own). `wait_for_slot` and `put_on_wire` tell a `DispatchGate`
+`Scheduler` is what paces requests (`bitget_keys.limits.shared_scheduler`, one per event
+loop, unless a client is given its own). `wait_for_slot` and `put_on_wire` tell a `DispatchGate`
 where a request is, so that stopping a run cancels only requests that have not left:
 one stopped while waiting raises `DispatchStoppedError`; one abandoned on the wire
 raises `TransportError` with ``maybe_sent=True``.
@@ -11,57 +11,18 @@ raises `TransportError` with ``maybe_sent=True``.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys._gate import DispatchGate
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, DispatchStoppedError, TransportError
-from bitget_keys.limits import RateLimitScheduler
+from bitget_keys.limits import Scheduler, shared_scheduler
 
 __all__ = ["Scheduler", "put_on_wire", "shared_scheduler", "wait_for_slot"]
 
 T = TypeVar("T")
-
-
-class Scheduler(Protocol):
-    """
-    What paces a client's requests: `bitget_keys.limits.RateLimitScheduler`, or a
-    stand-in such as `bitget_keys.testing.Unpaced` in tests of transport facts.
-    """
-
-    async def run(
-        self,
-        uid: str,
-        endpoint: ep.Endpoint,
-        send: Callable[[], Awaitable[T]],
-        *,
-        max_wait: float | None = None,
-    ) -> T: ...
-
-    def observe(
-        self, uid: str, endpoint: ep.Endpoint, *, sent_ms: int, request_time_ms: int
-    ) -> None: ...
-
-
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimitScheduler] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def shared_scheduler() -> RateLimitScheduler:
-    """
-    The running loop's scheduler, shared by every client that was not given one.
-
-    Clients of one UID in one process therefore share one budget per endpoint.
-    """
-    loop = asyncio.get_running_loop()
-    scheduler = _SHARED.get(loop)
-    if scheduler is None:
-        scheduler = _SHARED[loop] = RateLimitScheduler()
-    return scheduler
 
 
 def _current_task() -> asyncio.Task[object]:

@@ -10,6 +10,9 @@ The public face of the rate-limit subsystem:
   `bitget_keys.limits.redis.RateLimitBackend`.
 - `Policy`, `IPBudget`, the statistics types, and the pure arithmetic (`next_slot`,
   `widened_margin`, `decayed_margin`, `jitter`) from `policy` and `statistics`.
+- `Scheduler`, the protocol a client paces its requests through, and
+  `shared_scheduler()`, the one `RateLimitScheduler` per event loop that clients share
+  unless given their own (`shared`).
 - `core`: what both schedulers share (options, lane table, 429 rules, retry loop).
 - `waiter`: the future-like object a queued request waits on.
 
@@ -35,6 +38,7 @@ from bitget_keys.limits.policy import recent_jitter as recent_jitter
 from bitget_keys.limits.policy import record_delay as record_delay
 from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
 from bitget_keys.limits.scheduler import RateLimitScheduler
+from bitget_keys.limits.shared import Scheduler, shared_scheduler
 from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 
 __all__ = [
@@ -46,9 +50,11 @@ __all__ = [
     "RateLimitScheduler",
     "RedisRateLimitScheduler",
     "RedisSchedulerStatistics",
+    "Scheduler",
     "SchedulerStatistics",
     "decayed_margin",
     "jitter",
     "next_slot",
+    "shared_scheduler",
     "widened_margin",
 ]

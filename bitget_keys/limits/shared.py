@@ -1,0 +1,60 @@
+"""
+What a client needs from a scheduler (`Scheduler`), and the scheduler clients share by
+default (`shared_scheduler`).
+
+One `RateLimitScheduler` per event loop: every client of a UID in one process that was
+not given a scheduler of its own draws from the same lanes, so two clients of one
+account never each spend the account's whole budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from bitget_keys import _endpoints as ep
+from bitget_keys.limits.scheduler import RateLimitScheduler
+
+__all__ = ["Scheduler", "shared_scheduler"]
+
+T = TypeVar("T")
+
+
+class Scheduler(Protocol):
+    """
+    What paces a client's requests: `RateLimitScheduler`, `RedisRateLimitScheduler`, or
+    a stand-in such as `bitget_keys.testing.Unpaced` in tests of transport facts.
+    """
+
+    async def run(
+        self,
+        uid: str,
+        endpoint: ep.Endpoint,
+        send: Callable[[], Awaitable[T]],
+        *,
+        max_wait: float | None = None,
+    ) -> T: ...
+
+    def observe(
+        self, uid: str, endpoint: ep.Endpoint, *, sent_ms: int, request_time_ms: int
+    ) -> None: ...
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimitScheduler] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_scheduler() -> RateLimitScheduler:
+    """
+    The running loop's scheduler, shared by every client that was not given one.
+
+    Clients of one UID in one process therefore share one budget per endpoint.
+    """
+    loop = asyncio.get_running_loop()
+    scheduler = _SHARED.get(loop)
+    if scheduler is None:
+        scheduler = _SHARED[loop] = RateLimitScheduler()
+    return scheduler
