@@ -18,7 +18,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
 from bitget_keys.errors import ClientStateError, ConfigurationError, RateLimitExceededError
@@ -165,6 +165,20 @@ class LaneCore:
 L = TypeVar("L", bound=LaneCore)
 
 
+class SchedulerOptions(TypedDict, total=False):
+    """The options every scheduler takes; `SchedulerCore` gives their defaults and checks."""
+
+    margin: float
+    max_margin: float
+    policies: Mapping[str, Policy] | None
+    ip_budget: IPBudget | None
+    ip_cap: int
+    max_in_flight: int
+    retries: int
+    backoff: float
+    lockout: float
+
+
 class SchedulerCore(Generic[L]):
     """
     The options, loop binding, lane table, observations and 429 rules of a scheduler.
@@ -240,6 +254,20 @@ class SchedulerCore(Generic[L]):
         self._sweep_at = -math.inf
         self._storms = StormWatch(backoff * (1 + BACKOFF_JITTER))
         self._setup()
+
+    def _options(self) -> SchedulerOptions:
+        """The shared options as this scheduler resolved them, to build another like it."""
+        return SchedulerOptions(
+            margin=self._margin,
+            max_margin=self._max_margin,
+            policies=self._policies,
+            ip_budget=self._ip_budget,
+            ip_cap=self._ip_cap,
+            max_in_flight=self._max_in_flight,
+            retries=self._retries,
+            backoff=self._backoff,
+            lockout=self._lockout,
+        )
 
     def _setup(self) -> None:
         """Make the subclass's own state, once the options are checked and kept."""

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from bitget_keys.errors import RateLimitBackendError
-from bitget_keys.limits.core import Rerouted
+from bitget_keys.limits.core import Rerouted, SchedulerOptions
 from bitget_keys.limits.policy import IPBudget
 from bitget_keys.limits.scheduler import RateLimitScheduler
 
@@ -64,28 +64,27 @@ class Outage:
         *,
         fraction: float | None,
         recheck: float,
-        options: dict[str, Any],
+        options: SchedulerOptions,
     ) -> None:
         self._described = described
         self._recheck = recheck
         self._fraction = fraction
         self._fallback: RateLimitScheduler | None = None
         if fraction is not None:
-            ip_budget: IPBudget | None = options["ip_budget"]
-            self._fallback = RateLimitScheduler(
-                **{
-                    **options,
-                    "margin": (1 + options["margin"]) / fraction - 1,
-                    "max_margin": (1 + options["max_margin"]) / fraction - 1,
-                    "ip_budget": None
-                    if ip_budget is None
-                    else IPBudget(
-                        rate=ip_budget.rate * fraction,
-                        limit=max(1, int(ip_budget.limit * fraction)),
-                        window=ip_budget.window,
-                    ),
-                }
+            ip_budget = options["ip_budget"]
+            fallback = options.copy()
+            fallback["margin"] = (1 + options["margin"]) / fraction - 1
+            fallback["max_margin"] = (1 + options["max_margin"]) / fraction - 1
+            fallback["ip_budget"] = (
+                None
+                if ip_budget is None
+                else IPBudget(
+                    rate=ip_budget.rate * fraction,
+                    limit=max(1, int(ip_budget.limit * fraction)),
+                    window=ip_budget.window,
+                )
             )
+            self._fallback = RateLimitScheduler(**fallback)
         #: Requests sent through the fallback so far.
         self.dispatched = 0
         #: Backend calls that failed.

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
 
 import attrs
 
@@ -25,8 +25,8 @@ from bitget_keys.errors import (
     ConfigurationError,
     RateLimitBackendError,
 )
-from bitget_keys.limits.core import SchedulerCore
-from bitget_keys.limits.policy import DEFAULT_IP_BUDGET, IPBudget, Policy
+from bitget_keys.limits.core import SchedulerCore, SchedulerOptions
+from bitget_keys.limits.policy import Policy
 from bitget_keys.limits.redis.backend import (
     RateLimitBackend,
     connect,
@@ -93,8 +93,9 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         prefix: the first part of every key; processes sharing budgets use the same.
         egress: the name of this process's egress IP, for the IP budget.
         cluster: treat ``redis`` (a URL) as a Redis Cluster.
-        margin, max_margin, policies, ip_budget, ip_cap, max_in_flight, retries,
-            backoff, lockout: as for `RateLimitScheduler`.
+        options: ``margin``, ``max_margin``, ``policies``, ``ip_budget``, ``ip_cap``,
+            ``max_in_flight``, ``retries``, ``backoff``, ``lockout``: the options every
+            scheduler takes (`SchedulerOptions`), with `RateLimitScheduler`'s defaults.
         fallback: ``None`` to fail closed while Redis is down (the default), or the
             fraction (0 < f ≤ 1) of every rate a local scheduler keeps to meanwhile.
         recheck: seconds after a Redis failure before Redis is tried again.
@@ -126,30 +127,11 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         prefix: str = "bitget-keys",
         egress: str = "default",
         cluster: bool = False,
-        margin: float = 0.05,
-        max_margin: float = 0.5,
-        policies: Mapping[str, Policy] | None = None,
-        ip_budget: IPBudget | None = DEFAULT_IP_BUDGET,
-        ip_cap: int = 6000,
         fallback: float | None = None,
         recheck: float = 2.0,
         timeout: float = 0.5,
-        max_in_flight: int = 100,
-        retries: int = 5,
-        backoff: float = 1.0,
-        lockout: float = 300.0,
+        **options: Unpack[SchedulerOptions],
     ) -> None:
-        options: dict[str, Any] = {
-            "margin": margin,
-            "max_margin": max_margin,
-            "policies": policies,
-            "ip_budget": ip_budget,
-            "ip_cap": ip_cap,
-            "max_in_flight": max_in_flight,
-            "retries": retries,
-            "backoff": backoff,
-            "lockout": lockout,
-        }
         super().__init__(**options)
         problems = [
             ((redis is None) == (backend is None), "give either redis or backend"),
@@ -176,18 +158,18 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
                 redis,
                 cluster=cluster,
                 timeout=timeout,
-                ip_budget=ip_budget,
+                ip_budget=self._ip_budget,
                 ip_key=ip_key(prefix, egress),
             )
         self._backend: RateLimitBackend = backend
         self._outage = Outage(
-            backend.described, fraction=fallback, recheck=recheck, options=options
+            backend.described, fraction=fallback, recheck=recheck, options=self._options()
         )
         self._booking = Booking(
             backend,
             self._outage,
-            margin=margin,
-            max_in_flight=max_in_flight,
+            margin=self._margin,
+            max_in_flight=self._max_in_flight,
             ip_paused_until=lambda: self._paused_until,
         )
         self._in_flight = 0
