@@ -111,3 +111,18 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     targets = imported_modules(path, "bitget_keys.limits.scheduler")
     assert "bitget_keys._client" in targets
     assert layer_of("bitget_keys._client")[1] > layer_of("bitget_keys.limits.scheduler")[1]
+
+
+MAX_MODULE_LINES = 600
+MAX_CLASS_LINES = 300
+
+
+@pytest.mark.parametrize("path", sources(), ids=module_name)
+def test_modules_and_classes_stay_small(path: Path) -> None:
+    """A module that outgrows 600 lines, or a class 300, is doing more than one job."""
+    text = path.read_text()
+    assert text.count("\n") <= MAX_MODULE_LINES, f"{module_name(path)}: split it by job"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+            lines = node.end_lineno - node.lineno + 1
+            assert lines <= MAX_CLASS_LINES, f"{node.name} is {lines} lines"
