@@ -255,20 +255,6 @@ class SchedulerCore(Generic[L]):
         self._storms = StormWatch(backoff * (1 + BACKOFF_JITTER))
         self._setup()
 
-    def _options(self) -> SchedulerOptions:
-        """The shared options as this scheduler resolved them, to build another like it."""
-        return SchedulerOptions(
-            margin=self._margin,
-            max_margin=self._max_margin,
-            policies=self._policies,
-            ip_budget=self._ip_budget,
-            ip_cap=self._ip_cap,
-            max_in_flight=self._max_in_flight,
-            retries=self._retries,
-            backoff=self._backoff,
-            lockout=self._lockout,
-        )
-
     def _setup(self) -> None:
         """Make the subclass's own state, once the options are checked and kept."""
 
@@ -490,3 +476,18 @@ class SchedulerCore(Generic[L]):
         """
         if next_slot(self._sent, limit=self._ip_cap + 1, period=IP_CAP_WINDOW, now=now) > now:
             self.pause_all(self._lockout)
+
+
+def resolved_options(scheduler: SchedulerCore[Any]) -> SchedulerOptions:
+    """The shared options as ``scheduler`` resolved them, to build another like it."""
+    return SchedulerOptions(
+        margin=scheduler._margin,  # noqa: SLF001 - the core's own state
+        max_margin=scheduler._max_margin,  # noqa: SLF001
+        policies=scheduler._policies,  # noqa: SLF001
+        ip_budget=scheduler._ip_budget,  # noqa: SLF001
+        ip_cap=scheduler._ip_cap,  # noqa: SLF001
+        max_in_flight=scheduler._max_in_flight,  # noqa: SLF001
+        retries=scheduler._retries,  # noqa: SLF001
+        backoff=scheduler._backoff,  # noqa: SLF001
+        lockout=scheduler._lockout,  # noqa: SLF001
+    )

@@ -25,7 +25,7 @@ from bitget_keys.errors import (
     ConfigurationError,
     RateLimitBackendError,
 )
-from bitget_keys.limits.core import SchedulerCore, SchedulerOptions
+from bitget_keys.limits.core import SchedulerCore, SchedulerOptions, resolved_options
 from bitget_keys.limits.policy import Policy
 from bitget_keys.limits.redis.backend import (
     RateLimitBackend,
@@ -163,7 +163,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             )
         self._backend: RateLimitBackend = backend
         self._outage = Outage(
-            backend.described, fraction=fallback, recheck=recheck, options=self._options()
+            backend.described, fraction=fallback, recheck=recheck, options=resolved_options(self)
         )
         self._booking = Booking(
             backend,
