@@ -56,6 +56,7 @@ __all__ = [
     "ip_problem",
     "label_problem",
     "perm_type_problem",
+    "subaccount_name_key",
     "subaccount_name_problem",
 ]
 
@@ -156,6 +157,10 @@ BROKER_KEY_PERMISSIONS: Final = frozenset(
 )
 
 MAX_BATCH_ITEMS: Final = 5
+#: Virtual sub-accounts a master account may have.
+MAX_SUBACCOUNTS: Final = 20
+#: API keys a virtual sub-account may have.
+MAX_SUBACCOUNT_KEYS: Final = 10
 MAX_IP_LIST: Final = 30
 MAX_LIST_LIMIT: Final = 500
 #: Labels on user endpoints: 1-20 characters (error 40056).
@@ -271,6 +276,11 @@ def subaccount_name_problem(value: object) -> str | None:
     if not isinstance(value, str) or not _SUBACCOUNT_NAME.fullmatch(value):
         return f"must be exactly 8 English letters (got {value!r})"
     return None
+
+
+def subaccount_name_key(name: str) -> str:
+    """What makes two sub-account names the same one: Bitget ignores their case."""
+    return name.lower()
 
 
 def _check_name(out: Problems, field: str, value: object) -> None:
@@ -538,7 +548,7 @@ class BatchCreateVirtualSubaccountsRequest:
             if not isinstance(item, NewVirtualSubaccount):
                 out.append(Problem(f"items[{index}]", "must be a NewVirtualSubaccount"))
                 continue
-            if item.name.lower() in names:
+            if subaccount_name_key(item.name) in names:
                 out.append(
                     Problem(f"items[{index}].name", f"{item.name!r} appears twice in the batch")
                 )
@@ -549,7 +559,7 @@ class BatchCreateVirtualSubaccountsRequest:
                         f"{item.label!r} appears twice; labels must be unique within a batch",
                     )
                 )
-            names.add(item.name.lower())
+            names.add(subaccount_name_key(item.name))
             labels.add(item.label)
         _raise_if_any(self, out)
 
