@@ -38,6 +38,7 @@ from bitget_keys import models as m
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 from bitget_keys.errors import ConfigurationError, PlanError, Problem, ValidationError
+from bitget_keys.provision.plan_lines import PlanProblem, locate
 from bitget_keys.provision.plan_schema import (
     AccountRow,
     BrokerKeyRow,
@@ -52,6 +53,7 @@ __all__ = [
     "BrokerKeySpec",
     "KeySpec",
     "Plan",
+    "PlanProblem",
     "SubaccountSpec",
     "load_plan",
     "parse_plan",
@@ -406,11 +408,13 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
     Read and validate the TOML plan at ``path``.
 
     Raises:
-        PlanError: the file can't be read or parsed, or breaks any rule (all listed).
+        PlanError: the file can't be read or parsed, or breaks any rule (all listed,
+            each a `PlanProblem` with the line it is at where the file shows it).
     """
     source = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise PlanError((Problem(source, f"cannot read: {exc.strerror}"),), source) from exc
     except UnicodeDecodeError as exc:
@@ -418,7 +422,10 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
         raise PlanError((Problem(source, rule),), source) from exc
     except tomllib.TOMLDecodeError as exc:
         raise PlanError((Problem(source, f"not valid TOML: {exc}"),), source) from exc
-    return parse_plan(data, environ=environ, source=source)
+    try:
+        return parse_plan(data, environ=environ, source=source)
+    except PlanError as exc:
+        raise PlanError(locate(exc.problems, text), source) from None
 
 
 def shard_plan(plan: Plan, index: int, count: int) -> Plan:
