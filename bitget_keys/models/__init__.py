@@ -31,6 +31,8 @@ from bitget_keys.models._rules import LABEL_MAX_LENGTH as LABEL_MAX_LENGTH
 from bitget_keys.models._rules import MAX_BATCH_ITEMS as MAX_BATCH_ITEMS
 from bitget_keys.models._rules import MAX_IP_LIST as MAX_IP_LIST
 from bitget_keys.models._rules import MAX_LIST_LIMIT as MAX_LIST_LIMIT
+from bitget_keys.models._rules import MAX_SUBACCOUNT_KEYS as MAX_SUBACCOUNT_KEYS
+from bitget_keys.models._rules import MAX_SUBACCOUNTS as MAX_SUBACCOUNTS
 from bitget_keys.models._rules import (
     MODIFY_VIRTUAL_KEY_PERMISSIONS as MODIFY_VIRTUAL_KEY_PERMISSIONS,
 )
@@ -42,6 +44,7 @@ from bitget_keys.models._rules import (
     ip_problem,
     label_problem,
     perm_type_problem,
+    subaccount_name_key,
     subaccount_name_problem,
 )
 from bitget_keys.models.account import AccountInfo, ServerTime
@@ -102,5 +105,6 @@ __all__ = [
     "ip_problem",
     "label_problem",
     "perm_type_problem",
+    "subaccount_name_key",
     "subaccount_name_problem",
 ]

@@ -28,6 +28,8 @@ __all__ = [
     "MAX_BATCH_ITEMS",
     "MAX_IP_LIST",
     "MAX_LIST_LIMIT",
+    "MAX_SUBACCOUNTS",
+    "MAX_SUBACCOUNT_KEYS",
     "MODIFY_VIRTUAL_KEY_PERMISSIONS",
     "VIRTUAL_KEY_PERMISSIONS",
     "Checked",
@@ -44,6 +46,7 @@ __all__ = [
     "label_problem",
     "perm_type_problem",
     "raise_if_any",
+    "subaccount_name_key",
     "subaccount_name_problem",
 ]
 
@@ -94,6 +97,10 @@ BROKER_KEY_PERMISSIONS: Final = frozenset(
 
 
 MAX_BATCH_ITEMS: Final = 5
+#: Virtual sub-accounts a master account may have.
+MAX_SUBACCOUNTS: Final = 20
+#: API keys a virtual sub-account may have.
+MAX_SUBACCOUNT_KEYS: Final = 10
 
 
 MAX_IP_LIST: Final = 30
@@ -224,6 +231,11 @@ def subaccount_name_problem(value: object) -> str | None:
     if not isinstance(value, str) or not _SUBACCOUNT_NAME.fullmatch(value):
         return f"must be exactly 8 English letters (got {value!r})"
     return None
+
+
+def subaccount_name_key(name: str) -> str:
+    """What makes two sub-account names the same one: Bitget ignores their case."""
+    return name.lower()
 
 
 def check_name(out: Problems, field: str, value: object) -> None:

@@ -22,6 +22,7 @@ from bitget_keys.models._rules import (
     check_passphrase,
     check_permissions,
     check_uid,
+    subaccount_name_key,
 )
 from bitget_keys.models.common import Permission, SubaccountStatus
 
@@ -86,7 +87,7 @@ class BatchCreateVirtualSubaccountsRequest(Checked):
             if not isinstance(item, NewVirtualSubaccount):
                 out.append(Problem(f"items[{index}]", "must be a NewVirtualSubaccount"))
                 continue
-            if item.name.lower() in names:
+            if subaccount_name_key(item.name) in names:
                 out.append(
                     Problem(f"items[{index}].name", f"{item.name!r} appears twice in the batch")
                 )
@@ -97,7 +98,7 @@ class BatchCreateVirtualSubaccountsRequest(Checked):
                         f"{item.label!r} appears twice; labels must be unique within a batch",
                     )
                 )
-            names.add(item.name.lower())
+            names.add(subaccount_name_key(item.name))
             labels.add(item.label)
 
 
@@ -113,9 +114,9 @@ class CreateVirtualSubaccountsRequest(Checked):
         seen: set[str] = set()
         for index, name in enumerate(self.names):
             check_name(out, f"names[{index}]", name)
-            if name.lower() in seen:
+            if subaccount_name_key(name) in seen:
                 out.append(Problem(f"names[{index}]", f"{name!r} appears twice"))
-            seen.add(name.lower())
+            seen.add(subaccount_name_key(name))
 
 
 @attrs.frozen(kw_only=True)

@@ -563,3 +563,104 @@ def test_a_plan_that_is_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="not UTF-8") as info:
         load_plan(path, environ=ENV)
     assert info.value.problems[0].field == str(path)
+
+
+UNKNOWN_KEYS: list[tuple[list[Any], str]] = [
+    ([], "colour"),
+    (["defaults"], "defaults.colour"),
+    (["accounts", 0], "accounts[0].colour"),
+    (SUB, "accounts[0].subaccounts[0].colour"),
+    (KEY1, "accounts[0].subaccounts[0].keys[1].colour"),
+]
+
+
+@pytest.mark.parametrize(("table", "location"), UNKNOWN_KEYS, ids=[u[1] for u in UNKNOWN_KEYS])
+def test_unknown_keys_are_refused_where_they_stand(table: list[Any], location: str) -> None:
+    """A misspelt or misplaced key is an error naming the key and its table, never ignored."""
+    data = base()
+    target: Any = data
+    for step in table:
+        target = target[step]
+    target["colour"] = "red"
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [(p.field, p.rule) for p in info.value.problems] == [(location, "unknown setting")]
+
+
+def test_an_unknown_broker_key_setting_is_refused() -> None:
+    """Broker keys' tables refuse unknown keys too."""
+    data = with_broker("colour", "red")
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [p.field for p in info.value.problems] == ["accounts[0].broker_keys[0].colour"]
+
+
+def test_every_structural_problem_is_reported_together() -> None:
+    """Wrong types, missing and unknown keys anywhere come back in one error, each located."""
+    data = base()
+    data["accounts"][0]["credentials"] = 5
+    data["accounts"][0]["subaccounts"][0]["keys"][1]["label"] = 7
+    del data["accounts"][0]["subaccounts"][0]["name"]
+    data["accounts"][0]["subaccounts"][0]["keys"][0]["permission"] = ["read"]
+    data["accounts"].append({"name": "desk-b", "credentials": "env:DESK_B", "copy_api_key": 1})
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert {(p.field, p.rule) for p in info.value.problems} == {
+        ("accounts[0].credentials", "must be a string, not int"),
+        ("accounts[0].subaccounts[0].keys[1].label", "must be a string, not int"),
+        ("accounts[0].subaccounts[0].name", "is required"),
+        ("accounts[0].subaccounts[0].keys[0].permission", "unknown setting"),
+        ("accounts[1].copy_api_key", "must be true or false"),
+    }
+
+
+def test_tables_and_arrays_of_tables_are_located() -> None:
+    """A value where a table belongs is named at its own index, not only at its array."""
+    data = base()
+    data["accounts"][0]["subaccounts"][0]["keys"][1] = "read"
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        ("accounts[0].subaccounts[0].keys[1]", "must be a table")
+    ]
+
+
+def test_a_structural_error_next_to_a_secret_never_shows_it() -> None:
+    """A misspelt passphrase key holding a secret, and a secret of the wrong type, stay hidden."""
+    data = base()
+    data["accounts"][0]["subaccounts"][0]["keys"][1]["pasphrase"] = "MySecretPass99"
+    data["accounts"][0]["subaccounts"][0]["keys"][0]["passphrase"] = ["MySecretPass98"]
+    data["accounts"][0]["copy_passphrase"] = 918273645
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    shown = str(info.value) + repr(info.value) + repr(info.value.problems)
+    assert "accounts[0].subaccounts[0].keys[1].pasphrase: unknown setting" in shown
+    assert "accounts[0].subaccounts[0].keys[0].passphrase: must be a string" in shown
+    for secret in ("MySecretPass99", "MySecretPass98", "918273645"):
+        assert secret not in shown
+
+
+def test_unknown_keys_and_broken_rules_are_reported_together() -> None:
+    """A misspelt key does not hide the rules the plan's other values break."""
+    data = mutate([*SUB, "name"], "bad")
+    data["accounts"][0]["subaccounts"][0]["keys"][1]["lable"] = "read"
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert {p.field for p in info.value.problems} == {
+        "accounts[0].subaccounts[0].keys[1].lable",
+        "accounts[0].subaccounts[0].name",
+    }
+
+
+def test_a_broker_keys_passphrase_is_checked() -> None:
+    """A passphrase Bitget would refuse is a plan problem, not a silently skipped broker key."""
+    env = {**ENV, "BROKER_KEY_PASS": "short"}
+    with pytest.raises(PlanError) as info:
+        parse_plan(with_broker("label", "desk"), environ=env)
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        (
+            "accounts[0].broker_keys[0].passphrase",
+            "must be 8-32 characters, English letters and digits only",
+        )
+    ]
+    assert "short" not in str(info.value)

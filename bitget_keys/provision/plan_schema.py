@@ -1,0 +1,218 @@
+"""
+The plan file's structure: which tables and keys it has, and of which TOML types.
+
+The rows here are the file as written (strings, booleans, lists, tables), read by a
+cattrs converter that refuses unknown keys and values of the wrong type, and reports
+every such problem at once, each at its location (``accounts[0].subaccounts[1].name``).
+What the values must *mean* (Bitget's rules, references to the environment, duplicates,
+quotas) is checked afterwards by `bitget_keys.provision.plan` on these rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.gen import make_dict_structure_fn
+
+from bitget_keys.errors import Problem
+
+__all__ = [
+    "AccountRow",
+    "BrokerKeyRow",
+    "DefaultsRow",
+    "KeyRow",
+    "PlanFile",
+    "SubaccountRow",
+    "read_structure",
+]
+
+
+@attrs.frozen(kw_only=True)
+class KeyRow:
+    """``[[accounts.subaccounts.keys]]``."""
+
+    label: str
+    permissions: tuple[str, ...]
+    #: ``None``: ``[defaults] ip_list``.
+    ip_list: tuple[str, ...] | None = None
+    perm_type: str | None = None
+    #: An ``env:NAME`` reference, never the passphrase itself.
+    passphrase: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SubaccountRow:
+    """``[[accounts.subaccounts]]``."""
+
+    name: str
+    label: str
+    keys: tuple[KeyRow, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class BrokerKeyRow:
+    """``[[accounts.broker_keys]]``."""
+
+    sub_uid: str
+    api_key: str
+    #: An ``env:NAME`` reference.
+    passphrase: str
+    permissions: tuple[str, ...]
+    perm_type: str
+    ip_list: tuple[str, ...] | None = None
+    label: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AccountRow:
+    """``[[accounts]]``."""
+
+    name: str
+    #: ``env:PREFIX``.
+    credentials: str
+    copy_api_key: bool = False
+    copy_passphrase: str | None = None
+    subaccounts: tuple[SubaccountRow, ...] = ()
+    broker_keys: tuple[BrokerKeyRow, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class DefaultsRow:
+    """``[defaults]``."""
+
+    ip_list: tuple[str, ...] | None = None
+    perm_type: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PlanFile:
+    """The whole file."""
+
+    defaults: DefaultsRow = DefaultsRow()
+    accounts: tuple[AccountRow, ...] = ()
+
+
+_TABLES: Final = (KeyRow, SubaccountRow, BrokerKeyRow, AccountRow, DefaultsRow, PlanFile)
+
+
+class _WrongTypeError(TypeError):
+    """A value of the wrong TOML type; its message is the rule, never the value."""
+
+
+def _text(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise _WrongTypeError(f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _flag(value: object, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise _WrongTypeError("must be true or false")
+    return value
+
+
+def _texts(value: object, _: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _WrongTypeError("must be a list of strings")
+    return tuple(value)
+
+
+def _is_array_of_tables(type_: object) -> bool:
+    return get_origin(type_) is tuple and get_args(type_)[0] in _TABLES
+
+
+def _array_of_tables(type_: Any, converter: cattrs.Converter) -> Any:
+    # cattrs' own tuple hook, so each table's problems carry its index; a string or a
+    # lone table would otherwise be iterated (over characters or keys).
+    items = homogenous_tuple_structure_factory(type_, converter)
+
+    def structure(value: object, _: object) -> object:
+        if not isinstance(value, list):
+            raise _WrongTypeError("must be an array of tables ([[...]])")
+        return items(value, type_)
+
+    return structure
+
+
+def _table(type_: Any, converter: cattrs.Converter) -> Any:
+    fields = make_dict_structure_fn(type_, converter)
+
+    def structure(value: object, _: object) -> object:
+        if not isinstance(value, dict):
+            raise _WrongTypeError("must be a table")
+        return fields(value, type_)
+
+    return structure
+
+
+def _converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
+    # cattrs' defaults coerce (``str(5)``, ``bool("no")``); a plan's types are checked.
+    converter.register_structure_hook(str, _text)
+    converter.register_structure_hook(bool, _flag)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _texts)
+    converter.register_structure_hook_factory(_is_array_of_tables, _array_of_tables)
+    converter.register_structure_hook_factory(lambda t: t in _TABLES, _table)
+    return converter
+
+
+_CONVERTER: Final = _converter(forbid_extra_keys=True)
+#: Reads past unknown keys, only after `_CONVERTER` has reported them.
+_PAST_UNKNOWN_KEYS: Final = _converter(forbid_extra_keys=False)
+
+
+def _rule(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return "is required"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return "unknown setting"
+    if isinstance(exc, _WrongTypeError):
+        return str(exc)
+    # Not expected from the hooks above; its text might quote a value, so it is not shown.
+    return f"is not valid ({type(exc).__name__})"
+
+
+def _problems(error: BaseException) -> list[Problem]:
+    """Every problem in a detailed-validation error, each at its location in the file."""
+    # transform_error walks the error and builds each location; it asks for one message
+    # per problem, in order, so the exception behind each message is known too, and an
+    # unknown-keys error becomes one problem per key, located at that key.
+    asked: list[tuple[BaseException, str]] = []
+
+    def message(exc: BaseException, _: object) -> str:
+        asked.append((exc, _rule(exc)))
+        return asked[-1][1]
+
+    lines = cattrs.transform_error(error, path="", format_exception=message)
+    problems = []
+    for line, (exc, rule) in zip(lines, asked, strict=True):
+        where = line[len(rule) + len(" @ ") :].removeprefix(".")
+        if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+            problems += [
+                Problem(f"{where}.{key}" if where else key, rule)
+                for key in sorted(exc.extra_fields)
+            ]
+        else:
+            problems.append(Problem(where, rule))
+    return problems
+
+
+def read_structure(data: object) -> tuple[PlanFile | None, list[Problem]]:
+    """
+    The plan's rows, and every structural problem (unknown keys, wrong types, missing keys).
+
+    The rows are ``None`` when a value is missing or of the wrong type. Unknown keys
+    alone leave every known value readable, so the rows are read past them: the values'
+    rules can then be checked in the same run, as a misspelt key is a common slip.
+    """
+    try:
+        return _CONVERTER.structure(data, PlanFile), []
+    except (cattrs.BaseValidationError, _WrongTypeError) as exc:
+        problems = _problems(exc)
+    try:
+        return _PAST_UNKNOWN_KEYS.structure(data, PlanFile), problems
+    except (cattrs.BaseValidationError, _WrongTypeError):
+        return None, problems
