@@ -26,6 +26,7 @@ import os
 import socket
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Self
@@ -41,6 +42,10 @@ __all__ = ["FileLock", "LockHolder"]
 _log: Final = logging.getLogger("bitget_keys.lock")
 _SUFFIX: Final = ".lock"
 _MAX_HOLDER_BYTES: Final = 4096
+#: How long a failed `FileLock.acquire` waits for a new holder to write its name.
+_NAME_GRACE: Final = 0.25
+_NAME_POLL: Final = 0.01
+_sleep = time.sleep  # a blocking pause, once, on the way to failing
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +132,12 @@ class FileLock:
             ClientStateError: this object already holds it.
         """
         taken, holder = self._try_acquire()
+        # A holder writes its name just after it takes the lock: give it a moment, so
+        # the error names it instead of "a process that has not written its name".
+        deadline = time.monotonic() + _NAME_GRACE
+        while not taken and holder is None and time.monotonic() < deadline:
+            _sleep(_NAME_POLL)
+            taken, holder = self._try_acquire()
         if not taken:
             raise LockedError(str(self._path), describe(holder))
 

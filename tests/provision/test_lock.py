@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bitget_keys.errors import ClientStateError, ConfigurationError, LockedError
+from bitget_keys.provision import lock as lock_module
 from bitget_keys.provision.lock import FileLock, LockHolder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,6 +197,32 @@ def test_a_garbled_lock_file_never_crashes(tmp_path: Path) -> None:
         first.lock_path.write_bytes(b'{"pid": "x"}')
         with pytest.raises(LockedError, match="has not written its name"):
             FileLock(path).acquire()
+
+
+def test_a_holder_that_writes_its_name_a_moment_late_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Between a holder's flock and its name in the file there is a moment; a second run
+    that looks then waits a little for the name instead of reporting "not written".
+    """
+    path = tmp_path / "keys.vault"
+    with FileLock(path, command="bitget-keys apply plan.toml") as first:
+        written = first.lock_path.read_bytes()
+        first.lock_path.write_bytes(b"")  # the holder has the lock, not yet its name
+        naps: list[float] = []
+
+        def nap(seconds: float) -> None:
+            # The holder's name lands while the second run waits (no real time passes).
+            naps.append(seconds)
+            if len(naps) == 3:
+                first.lock_path.write_bytes(written)
+
+        monkeypatch.setattr(lock_module, "_sleep", nap)
+        with pytest.raises(LockedError, match=f"pid {os.getpid()} on host") as caught:
+            FileLock(path).acquire()
+        assert len(naps) == 3
+        assert "bitget-keys apply plan.toml" in str(caught.value)
 
 
 def test_one_object_one_hold_and_two_objects_exclude_each_other(tmp_path: Path) -> None:
