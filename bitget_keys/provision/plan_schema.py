@@ -10,6 +10,7 @@ quotas) is checked afterwards by `bitget_keys.provision.plan` on these rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, get_args, get_origin
 
 import attrs
@@ -124,28 +125,28 @@ def _is_array_of_tables(type_: object) -> bool:
     return get_origin(type_) is tuple and get_args(type_)[0] in _TABLES
 
 
-def _array_of_tables(type_: Any, converter: cattrs.Converter) -> Any:
-    # cattrs' own tuple hook, so each table's problems carry its index; a string or a
-    # lone table would otherwise be iterated (over characters or keys).
-    items = homogenous_tuple_structure_factory(type_, converter)
+def _only(accepts: type, rule: str, make: Callable[[Any, cattrs.Converter], Any]) -> Any:
+    """A hook factory: cattrs' own hook from ``make``, for values of type ``accepts`` only."""
 
-    def structure(value: object, _: object) -> object:
-        if not isinstance(value, list):
-            raise _WrongTypeError("must be an array of tables ([[...]])")
-        return items(value, type_)
+    def factory(type_: Any, converter: cattrs.Converter) -> Any:
+        inner = make(type_, converter)
 
-    return structure
+        def structure(value: object, _: object) -> object:
+            if not isinstance(value, accepts):
+                raise _WrongTypeError(rule)
+            return inner(value, type_)
+
+        return structure
+
+    return factory
 
 
-def _table(type_: Any, converter: cattrs.Converter) -> Any:
-    fields = make_dict_structure_fn(type_, converter)
-
-    def structure(value: object, _: object) -> object:
-        if not isinstance(value, dict):
-            raise _WrongTypeError("must be a table")
-        return fields(value, type_)
-
-    return structure
+# cattrs' own tuple hook, so each table's problems carry its index; a string or a lone
+# table would otherwise be iterated (over characters or keys).
+_array_of_tables = _only(
+    list, "must be an array of tables ([[...]])", homogenous_tuple_structure_factory
+)
+_table = _only(dict, "must be a table", make_dict_structure_fn)
 
 
 def _converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
