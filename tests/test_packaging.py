@@ -50,6 +50,26 @@ def test_py_typed_is_shipped() -> None:
 
 #: Names users import from modules that were reorganised into packages; each must stay.
 KEPT_NAMES = {
+    "bitget_keys.limits.scheduler": [
+        "ANY_UID",
+        "DEFAULT_IP_BUDGET",
+        "DelayLog",
+        "IPBudget",
+        "LaneStatistics",
+        "Policy",
+        "RateLimitScheduler",
+        "SchedulerStatistics",
+        "StormWatch",
+        "bound_loop",
+        "decayed_margin",
+        "jitter",
+        "lane_key",
+        "mark_completed",
+        "next_slot",
+        "recent_jitter",
+        "record_delay",
+        "widened_margin",
+    ],
     "bitget_keys.limits": [
         "ANY_UID",
         "DEFAULT_IP_BUDGET",

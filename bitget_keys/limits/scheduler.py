@@ -27,18 +27,50 @@ from typing import Any
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitWaitTooLongError
-from bitget_keys.limits.core import LaneCore, SchedulerCore
+from bitget_keys.limits.core import LaneCore, SchedulerCore, StormWatch, bound_loop
 from bitget_keys.limits.policy import (
+    ANY_UID,
+    DEFAULT_IP_BUDGET,
     EARLY,
+    DelayLog,
+    IPBudget,
     Policy,
     decayed_margin,
+    jitter,
+    lane_key,
+    mark_completed,
     next_slot,
+    recent_jitter,
+    record_delay,
     widened_margin,
 )
-from bitget_keys.limits.statistics import SchedulerStatistics
+from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 from bitget_keys.limits.waiter import Waiter
 
-__all__ = ["MemoryLane", "RateLimitScheduler"]
+# Besides its own two classes, this module still offers what it did before the shared
+# core and the policy arithmetic had modules of their own (`bitget_keys.limits` is where
+# they are published).
+__all__ = [
+    "ANY_UID",
+    "DEFAULT_IP_BUDGET",
+    "DelayLog",
+    "IPBudget",
+    "LaneStatistics",
+    "MemoryLane",
+    "Policy",
+    "RateLimitScheduler",
+    "SchedulerStatistics",
+    "StormWatch",
+    "bound_loop",
+    "decayed_margin",
+    "jitter",
+    "lane_key",
+    "mark_completed",
+    "next_slot",
+    "recent_jitter",
+    "record_delay",
+    "widened_margin",
+]
 
 
 class MemoryLane(LaneCore):

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._audit import Audit
+from bitget_keys.testing._audit import Audit, LaneAudit
 from bitget_keys.testing._auth import Authenticator
 from bitget_keys.testing._limits import Limits, RateLimits
 from bitget_keys.testing._routes import Handler
@@ -38,7 +38,7 @@ from bitget_keys.testing._wire import (
     parse_query,
 )
 
-__all__ = ["Answer", "Exchange"]
+__all__ = ["Answer", "Exchange", "LaneAudit"]
 
 #: The endpoint families the exchange serves.
 _FAMILIES = (AccountRoutes, SubaccountRoutes, KeyRoutes, BrokerRoutes)
