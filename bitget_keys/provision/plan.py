@@ -8,7 +8,9 @@ every field against Bitget's rules (by building the request models that will car
 duplicate names and labels, the quotas (20 sub-accounts per master, 10 keys per
 sub-account), and that every credentials reference resolves. Every problem is reported
 at once, each with its location in the file, such as
-``accounts[2].subaccounts[5].name: must be exactly 8 English letters``.
+``accounts[2].subaccounts[5].name: must be exactly 8 English letters`` — except that
+while a value is missing or of the wrong TOML type, only the structure's problems are
+reported (the values' rules are checked once the structure is right).
 
 The first key of each sub-account is created together with the sub-account (by
 batch-create), so it follows batch-create's rules (permissions ``spot_trade``,

@@ -48,7 +48,11 @@ _LAST_STEP: Final = re.compile(r"(\.[^.\[]*|\[\d+\])$")
 
 def _key_name(token: str) -> str:
     if token[0] in "\"'":
-        return str(tomllib.loads(f"k = {token}")["k"])
+        try:
+            return str(tomllib.loads(f"k = {token}")["k"])
+        except tomllib.TOMLDecodeError:
+            # Not a key after all: the scan misread a line inside a multi-line string.
+            return token
     return token
 
 

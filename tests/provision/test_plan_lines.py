@@ -116,3 +116,17 @@ def test_parsed_plans_have_no_lines() -> None:
     with pytest.raises(PlanError) as info:
         parse_plan({"accounts": [], "colour": 1}, environ=ENV)
     assert not any(isinstance(p, PlanProblem) for p in info.value.problems)
+
+
+def test_a_text_the_scan_misreads_still_gives_its_problems(tmp_path: Path) -> None:
+    """
+    ``'''`` inside an ordinary string makes the scan take a multi-line string's body for
+    keys; one of them is no valid key. The plan's problems are still reported.
+    """
+    text = "a = \"'''\"\nb = '''\n\"\\q\" = 1\n'''\n[[accounts]]\nname = \"x\"\n"
+    problems = _load(tmp_path, text)
+    assert sorted((p.field, p.rule) for p in problems) == [
+        ("a", "unknown setting"),
+        ("accounts[0].credentials", "is required"),
+        ("b", "unknown setting"),
+    ]
