@@ -35,7 +35,8 @@ class Answer:
     """An HTTP answer: status and JSON body."""
 
     status: int
-    body: bytes
+    #: May carry a created key's secret and passphrase: kept out of the repr.
+    body: bytes = attrs.field(repr=False)
 
     @classmethod
     def envelope(cls, status: int, code: str, msg: str, wall_ms: int, data: Any) -> Answer:
@@ -51,8 +52,10 @@ class Request:
     method: str
     path: str
     query: str
-    headers: Mapping[str, str]
-    body: bytes
+    #: The caller's passphrase and signature, and the passphrases of keys being created,
+    #: are in these two: kept out of the repr.
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
     client_ip: str
 
 

@@ -983,3 +983,22 @@ async def test_load_requests_reach_their_own_lanes() -> None:
     assert seen == {endpoint.name: 1 for endpoint in SEED_ENDPOINTS}
     with pytest.raises(ValueError, match="server_time"):
         load_request(ep.SERVER_TIME)
+
+
+def test_requests_and_answers_keep_secrets_out_of_their_repr() -> None:
+    """The emulator's request and answer objects never show passphrases or secrets."""
+    from bitget_keys.testing._wire import Answer, Request
+
+    request = Request(
+        method="POST",
+        path="/api/v2/user/create-virtual-subaccount-apikey",
+        query="",
+        headers={"ACCESS-PASSPHRASE": "callerpass1", "ACCESS-SIGN": "c2lnbmF0dXJl"},
+        body=b'{"passphrase": "newkeypass1"}',
+        client_ip="127.0.0.1",
+    )
+    answer = Answer.envelope(200, "00000", "success", 0, {"secretKey": "topsecretvalue"})
+    shown = repr(request) + repr(answer)
+    for secret in ("callerpass1", "c2lnbmF0dXJl", "newkeypass1", "topsecretvalue"):
+        assert secret not in shown
+    assert "/api/v2/user/create-virtual-subaccount-apikey" in shown
