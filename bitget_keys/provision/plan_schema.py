@@ -10,6 +10,7 @@ quotas) is checked afterwards by `bitget_keys.provision.plan` on these rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final, get_args, get_origin
 
@@ -149,7 +150,13 @@ _array_of_tables = _only(
 _table = _only(dict, "must be a table", make_dict_structure_fn)
 
 
+@functools.cache
 def _converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
+    """
+    The plan's converter (made on first use: commands that read no plan don't pay for
+    it); with ``forbid_extra_keys=False`` it reads past unknown keys, only after the
+    strict one has reported them.
+    """
     converter = cattrs.Converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
     # cattrs' defaults coerce (``str(5)``, ``bool("no")``); a plan's types are checked.
     converter.register_structure_hook(str, _text)
@@ -158,11 +165,6 @@ def _converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     converter.register_structure_hook_factory(_is_array_of_tables, _array_of_tables)
     converter.register_structure_hook_factory(lambda t: t in _TABLES, _table)
     return converter
-
-
-_CONVERTER: Final = _converter(forbid_extra_keys=True)
-#: Reads past unknown keys, only after `_CONVERTER` has reported them.
-_PAST_UNKNOWN_KEYS: Final = _converter(forbid_extra_keys=False)
 
 
 def _rule(exc: BaseException) -> str:
@@ -210,10 +212,10 @@ def read_structure(data: object) -> tuple[PlanFile | None, list[Problem]]:
     rules can then be checked in the same run, as a misspelt key is a common slip.
     """
     try:
-        return _CONVERTER.structure(data, PlanFile), []
+        return _converter(forbid_extra_keys=True).structure(data, PlanFile), []
     except (cattrs.BaseValidationError, _WrongTypeError) as exc:
         problems = _problems(exc)
     try:
-        return _PAST_UNKNOWN_KEYS.structure(data, PlanFile), problems
+        return _converter(forbid_extra_keys=False).structure(data, PlanFile), problems
     except (cattrs.BaseValidationError, _WrongTypeError):
         return None, problems
