@@ -137,7 +137,10 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
             codes.append(code)
             if emulated_state(emulator) == expected:
                 break
-        assert emulated_state(emulator) == expected, f"not complete after {len(codes)} applies"
+        statuses = Counter(row["status"] for row in rows)
+        assert emulated_state(emulator) == expected, (
+            f"not complete after {len(codes)} applies (exit codes {codes}, last: {statuses})"
+        )
         # Faults really hit creates and reads alike.
         dropped = Counter(answer.endpoint for answer in emulator.dropped)
         assert dropped["batch_create_virtual_subaccounts"] > 0
@@ -155,7 +158,10 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
         records = list(vault.records())
         assert len(records) == len({record.api_key for record in records})
         stored = {record.api_key: record.secret_key.reveal() for record in records}
-        assert set(stored) == delivered
+        assert set(stored) == delivered, (
+            f"delivered, not stored: {sorted(delivered - set(stored))}; "
+            f"stored, not delivered: {sorted(set(stored) - delivered)}"
+        )
         assert all(stored[api_key] == keys[api_key] for api_key in delivered)
         # Each record names the sub-account that holds its key (a first key's record has
         # no UID when the batch answer masked it, but always the sub-account's name).
@@ -170,8 +176,11 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
 
         # The last apply reported each lost key as an orphan, and nothing else as one.
         orphans = {row["api_key"] for row in rows if row["status"] == "orphan"}
-        assert orphans == lost
-        assert codes[-1] == 1
+        assert orphans == lost, (
+            f"orphans whose answer arrived: {sorted(orphans - lost)}; "
+            f"lost, not reported: {sorted(lost - orphans)}"
+        )
+        assert codes[-1] == 1, codes
         for secret in [*keys.values(), *(m.secret_key.reveal() for m in MASTERS)]:
             assert secret not in output
 
