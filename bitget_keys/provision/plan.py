@@ -8,9 +8,13 @@ every field against Bitget's rules (by building the request models that will car
 duplicate names and labels, the quotas (20 sub-accounts per master, 10 keys per
 sub-account), and that every credentials reference resolves. Every problem is reported
 at once, each with its location in the file, such as
-``accounts[2].subaccounts[5].name: must be exactly 8 English letters`` — except that
-while a value is missing or of the wrong TOML type, only the structure's problems are
-reported (the values' rules are checked once the structure is right).
+``accounts[2].subaccounts[5].name: must be exactly 8 English letters``. A value that is
+missing or of the wrong TOML type is a structural problem; the values' rules are then
+still checked in every part of the file that could be read (``[defaults]``, each
+``[[accounts]]`` entry on its own, at its own index), and wait only in the part holding
+it: the rest of that ``[[accounts]]`` entry, the keys taking a value from an unreadable
+``[defaults]``, and duplicates with an unreadable entry. Nothing is inferred from an
+unreadable part (an account that could not be read still counts as named).
 
 The first key of each sub-account is created together with the sub-account (by
 batch-create), so it follows batch-create's rules (permissions ``spot_trade``,
@@ -47,7 +51,7 @@ from bitget_keys.provision.plan_schema import (
     DefaultsRow,
     KeyRow,
     SubaccountRow,
-    read_structure,
+    read_parts,
 )
 
 __all__ = [
@@ -163,10 +167,11 @@ def _reworded(problem: Problem) -> Problem:
 class _Checker:
     """Checks the rows' values against Bitget's rules, collecting located problems."""
 
-    def __init__(self, environ: Mapping[str, str], defaults: DefaultsRow) -> None:
+    def __init__(self, environ: Mapping[str, str], defaults: DefaultsRow | None) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
-        self.defaults = self.checked_defaults(defaults)
+        #: ``None``: ``[defaults]`` could not be read (its structural problems say why).
+        self.defaults = None if defaults is None else self.checked_defaults(defaults)
 
     def problem(self, where: str, rule: str) -> None:
         self.problems.append(Problem(where, rule))
@@ -217,15 +222,21 @@ class _Checker:
         return DefaultsRow(ip_list=row.ip_list, perm_type=perm_type)
 
     def key(self, row: KeyRow, where: str, *, first: bool) -> KeySpec | None:
-        ip_list = self.defaults.ip_list if row.ip_list is None else row.ip_list
-        if ip_list is None:
+        # A key taking a value from a [defaults] that could not be read waits for it:
+        # that value's rules and the key's request are checked once it can be read.
+        waits = self.defaults is None and (
+            row.ip_list is None or (not first and row.perm_type is None)
+        )
+        defaults = self.defaults or DefaultsRow()
+        ip_list = defaults.ip_list if row.ip_list is None else row.ip_list
+        if ip_list is None and not waits:
             self.problem(_at(where, "ip_list"), "is required (here or in [defaults])")
         refused = first and row.perm_type is not None
         if refused:
             self.problem(_at(where, "perm_type"), _FIRST_KEY_PERM_TYPE)
-        perm_type = row.perm_type if row.perm_type is not None else self.defaults.perm_type
+        perm_type = row.perm_type if row.perm_type is not None else defaults.perm_type
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
-        if ip_list is None:
+        if ip_list is None or waits:
             return None
         values = {
             "passphrase": passphrase or _PLACEHOLDER_PASSPHRASE,
@@ -355,11 +366,12 @@ class _Checker:
             broker_keys=tuple(broker_keys),
         )
 
-    def unique_across_accounts(self, rows: Iterable[AccountRow]) -> None:
+    def unique_across_accounts(self, rows: Iterable[tuple[int, AccountRow]]) -> None:
+        """Duplicates among ``rows``, each an account with its index in the file."""
         account_names: set[str] = set()
         # Sub-account names are unique across all of Bitget, so across the plan too.
         subaccount_names: dict[str, str] = {}
-        for index, row in enumerate(rows):
+        for index, row in rows:
             where = f"accounts[{index}]"
             if row.name in account_names:
                 self.problem(_at(where, "name"), f"{row.name!r} is used twice")
@@ -380,25 +392,24 @@ def parse_plan(
     """
     Validate parsed plan data and build the `Plan`.
 
-    Every problem is reported at once: the structure's (tables, keys, TOML types) and,
-    when every value could be read, the values' (Bitget's rules, duplicates, quotas).
+    Every problem is reported at once: the structure's (tables, keys, TOML types) and
+    the values' (Bitget's rules, duplicates, quotas) in every part whose structure could
+    be read (``[defaults]``, each ``[[accounts]]`` entry).
 
     Raises:
         PlanError: listing every problem with its location; nothing has been sent.
     """
-    rows, structural = read_structure(data)
+    parts, structural = read_parts(data)
     problems = [_reworded(problem) for problem in structural]
-    if rows is None:
-        raise PlanError(tuple(problems), source)
-    checker = _Checker(os.environ if environ is None else environ, rows.defaults)
-    if not rows.accounts:
+    checker = _Checker(os.environ if environ is None else environ, parts.defaults)
+    if parts.every_account and not parts.accounts:
         checker.problem("accounts", "the plan names no account")
     accounts = [
         account
-        for index, row in enumerate(rows.accounts)
+        for index, row in parts.accounts
         if (account := checker.account(row, f"accounts[{index}]")) is not None
     ]
-    checker.unique_across_accounts(rows.accounts)
+    checker.unique_across_accounts(parts.accounts)
     problems += checker.problems
     if problems:
         raise PlanError(tuple(problems), source)

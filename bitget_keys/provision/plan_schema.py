@@ -5,7 +5,9 @@ The rows here are the file as written (strings, booleans, lists, tables), read b
 cattrs converter that refuses unknown keys and values of the wrong type, and reports
 every such problem at once, each at its location (``accounts[0].subaccounts[1].name``).
 What the values must *mean* (Bitget's rules, references to the environment, duplicates,
-quotas) is checked afterwards by `bitget_keys.provision.plan` on these rows.
+quotas) is checked afterwards by `bitget_keys.provision.plan` on these rows; when the
+whole file can't be read, `read_parts` still reads ``[defaults]`` and each ``[[accounts]]``
+entry on its own, so the values' rules can be checked on the parts that can.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ __all__ = [
     "DefaultsRow",
     "KeyRow",
     "PlanFile",
+    "ReadableParts",
     "SubaccountRow",
+    "read_parts",
     "read_structure",
 ]
 
@@ -219,3 +223,47 @@ def read_structure(data: object) -> tuple[PlanFile | None, list[Problem]]:
         return _converter(forbid_extra_keys=False).structure(data, PlanFile), problems
     except (cattrs.BaseValidationError, _WrongTypeError):
         return None, problems
+
+
+@attrs.frozen(kw_only=True)
+class ReadableParts:
+    """The parts of a plan whose structure could be read, each with its place in the file."""
+
+    #: ``None``: ``[defaults]`` could not be read, so what it would supply is unknown.
+    defaults: DefaultsRow | None
+    #: The ``[[accounts]]`` entries that could be read, each with its index in the file.
+    accounts: tuple[tuple[int, AccountRow], ...]
+    #: Whether ``accounts`` holds every entry of the file (none was unreadable).
+    every_account: bool
+
+
+def _read(value: object, type_: type[Any]) -> Any:
+    """``value`` as ``type_``, read past unknown keys; ``None`` when it can't be read."""
+    try:
+        return _converter(forbid_extra_keys=False).structure(value, type_)
+    except (cattrs.BaseValidationError, _WrongTypeError):
+        return None
+
+
+def read_parts(data: object) -> tuple[ReadableParts, list[Problem]]:
+    """
+    Every structural problem, as `read_structure` reports them, and the parts of the plan
+    that could be read: the whole file when it can be; otherwise ``[defaults]`` and each
+    ``[[accounts]]`` entry on its own, so that one entry's missing or mistyped value does
+    not keep the others' values from being checked. Each part keeps its index, so the
+    problems found in it are located as in the whole file.
+    """
+    rows, problems = read_structure(data)
+    if rows is not None:
+        whole = tuple(enumerate(rows.accounts))
+        return ReadableParts(defaults=rows.defaults, accounts=whole, every_account=True), problems
+    if not isinstance(data, dict):
+        return ReadableParts(defaults=None, accounts=(), every_account=False), problems
+    defaults = _read(data["defaults"], DefaultsRow) if "defaults" in data else DefaultsRow()
+    entries = data.get("accounts", [])
+    if not isinstance(entries, list):
+        return ReadableParts(defaults=defaults, accounts=(), every_account=False), problems
+    read = [(index, _read(entry, AccountRow)) for index, entry in enumerate(entries)]
+    accounts = tuple((index, row) for index, row in read if row is not None)
+    every = len(accounts) == len(entries)
+    return ReadableParts(defaults=defaults, accounts=accounts, every_account=every), problems

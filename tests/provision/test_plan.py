@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -664,3 +665,94 @@ def test_a_broker_keys_passphrase_is_checked() -> None:
         )
     ]
     assert "short" not in str(info.value)
+
+
+def _with_second_account(name: str) -> dict[str, Any]:
+    """base() and a second, valid account whose one sub-account is called ``name``."""
+    data = base()
+    data["accounts"].append(
+        {
+            "name": "desk-b",
+            "credentials": "env:DESK_B",
+            "subaccounts": [
+                {"name": name, "label": "beta", "keys": [{"label": "k", "permissions": ["read"]}]}
+            ],
+        }
+    )
+    return data
+
+
+def _delete_a_keys_label(data: dict[str, Any]) -> None:
+    del data["accounts"][0]["subaccounts"][0]["keys"][0]["label"]
+
+
+def _copy_api_key_yes(data: dict[str, Any]) -> None:
+    data["accounts"][0]["copy_api_key"] = "yes"
+
+
+@pytest.mark.parametrize(
+    ("breaks", "structural"),
+    [
+        (_delete_a_keys_label, ("accounts[0].subaccounts[0].keys[0].label", "is required")),
+        (_copy_api_key_yes, ("accounts[0].copy_api_key", "must be true or false")),
+    ],
+    ids=["missing-label", "wrong-type"],
+)
+def test_a_structural_problem_does_not_hide_another_accounts_broken_rules(
+    breaks: Callable[[dict[str, Any]], None], structural: tuple[str, str]
+) -> None:
+    """A missing or mistyped value, and a bad name under another account, come in one error."""
+    data = _with_second_account("alpha")
+    breaks(data)
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        structural,
+        ("accounts[1].subaccounts[0].name", "must be exactly 8 English letters (got 'alpha')"),
+    ]
+
+
+def test_an_unreadable_account_adds_no_problem_of_its_own() -> None:
+    """Nothing is inferred from an unreadable account: no "names no account", no duplicate."""
+    data = _with_second_account("alphabot")  # the name base() uses: a duplicate once read
+    data["accounts"][0]["credentials"] = 5
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        ("accounts[0].credentials", "must be a string, not int")
+    ]
+    with pytest.raises(PlanError) as info:
+        parse_plan({"accounts": [{"name": "desk-a"}]}, environ=ENV)
+    assert [p.field for p in info.value.problems] == ["accounts[0].credentials"]
+
+
+def test_an_unreadable_default_waits_only_for_what_uses_it() -> None:
+    """Keys taking [defaults] wait for it; the values that don't are still checked."""
+    data = _with_second_account("alpha")
+    data["defaults"]["ip_list"] = "203.0.113.7"
+    data["accounts"][1]["subaccounts"][0]["keys"][0]["ip_list"] = ["192.168.1.1"]
+    with pytest.raises(PlanError) as info:
+        parse_plan(data, environ=ENV)
+    assert [p.field for p in info.value.problems] == [
+        "defaults.ip_list",
+        "accounts[1].subaccounts[0].name",
+        "accounts[1].subaccounts[0].keys[0].ip_list[0]",
+    ]
+    assert "private" in info.value.problems[2].rule
+
+
+def test_problems_of_readable_accounts_name_their_lines(tmp_path: Path) -> None:
+    """Beside a structural problem, a broken rule is located by its line too."""
+    text = PLAN_TOML.replace("copy_api_key = false", 'copy_api_key = "yes"') + (
+        '\n[[accounts.subaccounts]]\nname = "beta"\nlabel = "beta"\n'
+        '\n[[accounts.subaccounts.keys]]\nlabel = "k"\npermissions = ["read"]\n'
+    )
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    with pytest.raises(PlanError) as info:
+        load_plan(path, environ=ENV)
+    lines = text.splitlines()
+    assert [(p.field, p.line) for p in info.value.problems] == [  # type: ignore[attr-defined]
+        ("accounts[0].copy_api_key", lines.index('copy_api_key = "yes"') + 1),
+        ("accounts[1].subaccounts[0].name", lines.index('name = "beta"') + 1),
+    ]
