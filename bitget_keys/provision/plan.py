@@ -300,17 +300,9 @@ class _Checker:
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
         if passphrase is None:
             return None
-        ok = self.model(
-            where,
-            m.ModifyBrokerSubaccountAPIKeyRequest,
-            sub_uid=row.sub_uid,
-            api_key=row.api_key,
-            passphrase=passphrase,
-            permissions=row.permissions,
-            perm_type=row.perm_type,
-            ip_list=row.ip_list,
-            label=row.label,
-        )
+        # A broker key's table holds exactly the modify request's fields.
+        fields = attrs.asdict(row, recurse=False) | {"passphrase": passphrase}
+        ok = self.model(where, m.ModifyBrokerSubaccountAPIKeyRequest, **fields)
         if not ok:
             return None
         return BrokerKeySpec(
