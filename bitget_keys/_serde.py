@@ -89,6 +89,12 @@ _CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
         "successes": ("successList",),
         "failures": ("failureList",),
     },
+    # The v3 user endpoints say `permissions`; their tables spell the key `apikey`.
+    m.CreateUTASubaccountAPIKeyRequest: {"permissions": ("permissions",)},
+    m.CreatedUTASubaccountAPIKey: {
+        "api_key": ("apiKey", "apikey"),
+        "permissions": ("permissions",),
+    },
 }
 
 

@@ -54,7 +54,14 @@ from bitget_keys.models.broker import (
     ListBrokerSubaccountAPIKeysRequest,
     ModifyBrokerSubaccountAPIKeyRequest,
 )
-from bitget_keys.models.common import OpenStrEnum, Permission, PermType, SubaccountStatus
+from bitget_keys.models.common import (
+    OpenStrEnum,
+    Permission,
+    PermType,
+    SubaccountMode,
+    SubaccountStatus,
+    UTAKeyType,
+)
 from bitget_keys.models.common import permission as permission
 from bitget_keys.models.keys import (
     CopyAPIKey,
@@ -75,6 +82,12 @@ from bitget_keys.models.subaccounts import (
     VirtualSubaccount,
     VirtualSubaccountPage,
 )
+from bitget_keys.models.uta import (
+    CreatedUTASubaccount,
+    CreatedUTASubaccountAPIKey,
+    CreateUTASubaccountAPIKeyRequest,
+    CreateUTASubaccountRequest,
+)
 
 __all__ = [
     "AccountInfo",
@@ -83,8 +96,12 @@ __all__ = [
     "CopyAPIKey",
     "CreateBrokerSubaccountAPIKeyRequest",
     "CreateCopyAPIKeyRequest",
+    "CreateUTASubaccountAPIKeyRequest",
+    "CreateUTASubaccountRequest",
     "CreateVirtualSubaccountAPIKeyRequest",
     "CreateVirtualSubaccountsRequest",
+    "CreatedUTASubaccount",
+    "CreatedUTASubaccountAPIKey",
     "CreatedVirtualSubaccount",
     "CreatedVirtualSubaccountAPIKey",
     "CreatedVirtualSubaccounts",
@@ -98,7 +115,9 @@ __all__ = [
     "PermType",
     "Permission",
     "ServerTime",
+    "SubaccountMode",
     "SubaccountStatus",
+    "UTAKeyType",
     "VirtualSubaccount",
     "VirtualSubaccountAPIKey",
     "VirtualSubaccountPage",

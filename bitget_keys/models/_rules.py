@@ -18,7 +18,7 @@ from typing import Final
 from bitget_keys._escape import escape, first_unprintable
 from bitget_keys._secret import Secret
 from bitget_keys.errors import Problem, ValidationError
-from bitget_keys.models.common import Permission, PermType
+from bitget_keys.models.common import Permission, PermType, UTAKeyType
 
 __all__ = [
     "BATCH_KEY_PERMISSIONS",
@@ -31,6 +31,9 @@ __all__ = [
     "MAX_SUBACCOUNTS",
     "MAX_SUBACCOUNT_KEYS",
     "MODIFY_VIRTUAL_KEY_PERMISSIONS",
+    "UTA_KEY_PERMISSIONS",
+    "UTA_NOTE_MAX_LENGTH",
+    "UTA_USERNAME_MAX_LENGTH",
     "VIRTUAL_KEY_PERMISSIONS",
     "Checked",
     "Problems",
@@ -42,6 +45,10 @@ __all__ = [
     "check_permissions",
     "check_text",
     "check_uid",
+    "check_uta_key_note",
+    "check_uta_key_type",
+    "check_uta_note",
+    "check_uta_username",
     "ip_problem",
     "label_problem",
     "perm_type_problem",
@@ -94,6 +101,8 @@ BROKER_KEY_PERMISSIONS: Final = frozenset(
         _P.WALLET_TRANSFER,
     }
 )
+#: v3 create-sub-api and update-sub-api: the only values documented for sub-account keys.
+UTA_KEY_PERMISSIONS: Final = frozenset({_P.UTA_MGT, _P.UTA_TRADE})
 
 
 MAX_BATCH_ITEMS: Final = 5
@@ -118,6 +127,15 @@ BROKER_LABEL_MAX_LENGTH: Final = 19
 
 
 _PASSPHRASE: Final = re.compile(r"[A-Za-z0-9]+")
+#: v3 create-sub: "lowercase letters only, ≤ 20 characters".
+UTA_USERNAME_MAX_LENGTH: Final = 20
+_UTA_USERNAME: Final = re.compile(r"[a-z]+")
+#: v3 create-sub: a sub-account's note, "≤ 50 characters".
+UTA_NOTE_MAX_LENGTH: Final = 50
+#: v3 create-sub-api: a key's note starts with a letter, then letters, digits, - and _.
+#: (The doc's list of punctuation reads "[-,_]"; whether the comma is allowed is unclear,
+#: so it is refused: a note Bitget might refuse is caught here instead.)
+_UTA_KEY_NOTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 _SUBACCOUNT_NAME: Final = re.compile(r"[A-Za-z]{8}")
@@ -224,6 +242,35 @@ def check_uid(out: Problems, field: str, value: object) -> None:
 def check_text(out: Problems, field: str, value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         out.append(Problem(field, "must not be empty"))
+
+
+def check_uta_username(out: Problems, field: str, value: object) -> None:
+    if not isinstance(value, str) or not (
+        len(value) <= UTA_USERNAME_MAX_LENGTH and _UTA_USERNAME.fullmatch(value)
+    ):
+        out.append(Problem(field, f"must be 1-{UTA_USERNAME_MAX_LENGTH} lowercase English letters"))
+
+
+def check_uta_note(out: Problems, field: str, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or len(value) > UTA_NOTE_MAX_LENGTH):
+        out.append(Problem(field, f"must be at most {UTA_NOTE_MAX_LENGTH} characters"))
+
+
+def check_uta_key_note(out: Problems, field: str, value: object) -> None:
+    if not isinstance(value, str) or not _UTA_KEY_NOTE.fullmatch(value):
+        out.append(
+            Problem(
+                field,
+                "must start with an English letter, then letters, digits, '-' or '_'",
+            )
+        )
+
+
+def check_uta_key_type(out: Problems, field: str, value: object) -> None:
+    # The enum keeps values it does not know (answers may carry new ones); a request
+    # may only send the documented two.
+    if value not in (UTAKeyType.READ_WRITE, UTAKeyType.READ_ONLY):
+        out.append(Problem(field, f"{value!s} is not valid here; one of: read_only, read_write"))
 
 
 def subaccount_name_problem(value: object) -> str | None:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final, Self
 
-__all__ = ["OpenStrEnum", "PermType", "Permission", "SubaccountStatus", "permission"]
+__all__ = [
+    "OpenStrEnum",
+    "PermType",
+    "Permission",
+    "SubaccountMode",
+    "SubaccountStatus",
+    "UTAKeyType",
+    "permission",
+]
 
 
 class OpenStrEnum(StrEnum):
@@ -39,7 +47,8 @@ class Permission(OpenStrEnum):
     ``contract_trade``, ``transfer`` and ``read``; one version of the
     create-virtual-subaccount-apikey page documents the broker-style values too. Broker
     endpoints take ``contract_order``, ``contract_position``, ``spot_trade``,
-    ``margin_trade``, ``copytrading_trade`` and ``wallet_transfer``.
+    ``margin_trade``, ``copytrading_trade`` and ``wallet_transfer``. Unified Trading
+    Account (v3) sub-account keys take ``uta_mgt`` and ``uta_trade``.
     """
 
     SPOT_TRADE = "spot_trade"
@@ -52,6 +61,9 @@ class Permission(OpenStrEnum):
     COPYTRADING_TRADE = "copytrading_trade"
     WALLET_TRANSFER = "wallet_transfer"
     WALLET_WITHDRAW = "wallet_withdraw"
+    #: Unified Trading Account (v3) keys: UTA management, UTA trading.
+    UTA_MGT = "uta_mgt"
+    UTA_TRADE = "uta_trade"
 
 
 class PermType(OpenStrEnum):
@@ -59,6 +71,20 @@ class PermType(OpenStrEnum):
 
     READ_AND_WRITE = "read_and_write"
     READONLY = "readonly"
+
+
+class UTAKeyType(OpenStrEnum):
+    """Whether a Unified Trading Account (v3) sub-account key may write or only read."""
+
+    READ_WRITE = "read_write"
+    READ_ONLY = "read_only"
+
+
+class SubaccountMode(OpenStrEnum):
+    """Which kind of account a new v3 sub-account is (the master must be unified or hybrid)."""
+
+    CLASSIC = "classic"
+    UNIFIED = "unified"
 
 
 class SubaccountStatus(OpenStrEnum):

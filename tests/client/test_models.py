@@ -353,7 +353,7 @@ def test_models_are_frozen_and_keyword_only() -> None:
 
 def test_unknown_enum_values_are_kept() -> None:
     """Values Bitget adds later become pseudo-members, flagged as unknown."""
-    value = m.Permission("uta_trade")
-    assert value == "uta_trade"
+    value = m.Permission("options_trade")
+    assert value == "options_trade"
     assert not value.known
     assert m.Permission.SPOT_TRADE.known
