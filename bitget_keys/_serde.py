@@ -91,6 +91,7 @@ _CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
     },
     # The v3 user endpoints say `permissions`; their tables spell the key `apikey`.
     m.CreateUTASubaccountAPIKeyRequest: {"permissions": ("permissions",)},
+    m.UpdateUTASubaccountAPIKeyRequest: {"permissions": ("permissions",)},
     m.CreatedUTASubaccountAPIKey: {
         "api_key": ("apiKey", "apikey"),
         "permissions": ("permissions",),
@@ -287,6 +288,8 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, Secret.reveal)
+    # update-sub-api deletes a whitelist on an empty `ips`; only CLEAR_WHITELIST sends one.
+    converter.register_unstructure_hook(m.ClearWhitelist, lambda _: [])
     converter.register_structure_hook(dt.datetime, _structure_datetime)
     converter.register_unstructure_hook(dt.datetime, lambda value: int(value.timestamp() * 1000))
     converter.register_structure_hook_factory(

@@ -83,16 +83,22 @@ from bitget_keys.models.subaccounts import (
     VirtualSubaccountPage,
 )
 from bitget_keys.models.uta import (
+    CLEAR_WHITELIST,
+    ClearWhitelist,
     CreatedUTASubaccount,
     CreatedUTASubaccountAPIKey,
     CreateUTASubaccountAPIKeyRequest,
     CreateUTASubaccountRequest,
+    DeleteUTASubaccountAPIKeyRequest,
+    UpdateUTASubaccountAPIKeyRequest,
 )
 
 __all__ = [
+    "CLEAR_WHITELIST",
     "AccountInfo",
     "BatchCreateVirtualSubaccountsRequest",
     "BrokerSubaccountAPIKey",
+    "ClearWhitelist",
     "CopyAPIKey",
     "CreateBrokerSubaccountAPIKeyRequest",
     "CreateCopyAPIKeyRequest",
@@ -105,6 +111,7 @@ __all__ = [
     "CreatedVirtualSubaccount",
     "CreatedVirtualSubaccountAPIKey",
     "CreatedVirtualSubaccounts",
+    "DeleteUTASubaccountAPIKeyRequest",
     "ListBrokerSubaccountAPIKeysRequest",
     "ListVirtualSubaccountAPIKeysRequest",
     "ListVirtualSubaccountsRequest",
@@ -118,6 +125,7 @@ __all__ = [
     "SubaccountMode",
     "SubaccountStatus",
     "UTAKeyType",
+    "UpdateUTASubaccountAPIKeyRequest",
     "VirtualSubaccount",
     "VirtualSubaccountAPIKey",
     "VirtualSubaccountPage",

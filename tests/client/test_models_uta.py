@@ -130,3 +130,62 @@ def test_a_refused_request_never_shows_its_passphrase() -> None:
         m.CreateUTASubaccountAPIKeyRequest(**{**KEY, "note": "1", "passphrase": "Passw0rd!!99"})
     assert "Passw0rd" not in str(info.value)
     assert "Passw0rd" not in repr(m.CreateUTASubaccountAPIKeyRequest(**KEY))
+
+
+UPDATE: dict[str, Any] = {"api_key": "bg_0123", "passphrase": "Passw0rd1234"}
+
+
+def test_update_keeps_the_whitelist_unless_told() -> None:
+    """No `ips` keeps the whitelist: the body carries none (v2's modify cleared it)."""
+    body = encode_body(m.UpdateUTASubaccountAPIKeyRequest(**UPDATE))
+    assert body == b'{"apiKey":"bg_0123","passphrase":"Passw0rd1234"}'
+
+
+def test_update_clears_the_whitelist_only_when_asked_by_name() -> None:
+    request = m.UpdateUTASubaccountAPIKeyRequest(**UPDATE, ips=m.CLEAR_WHITELIST)
+    assert encode_body(request).endswith(b'"ips":[]}')
+    assert repr(request.ips) == "CLEAR_WHITELIST"
+    found = problems(m.UpdateUTASubaccountAPIKeyRequest, **UPDATE, ips=[])
+    assert found == {
+        "ips": "an empty list deletes the whitelist: pass CLEAR_WHITELIST to mean that, "
+        "or leave ips out to keep it"
+    }
+
+
+def test_update_replaces_rights_and_whitelist() -> None:
+    request = m.UpdateUTASubaccountAPIKeyRequest(
+        **UPDATE, type="read_only", permissions=["uta_mgt"], ips=["203.0.113.7"]
+    )
+    assert encode_body(request) == (
+        b'{"apiKey":"bg_0123","passphrase":"Passw0rd1234","type":"read_only",'
+        b'"permissions":["uta_mgt"],"ips":["203.0.113.7"]}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [({"type": "read_only"}, "permissions"), ({"permissions": ["uta_trade"]}, "type")],
+)
+def test_update_changes_type_and_permissions_together(given: dict[str, Any], missing: str) -> None:
+    found = problems(m.UpdateUTASubaccountAPIKeyRequest, **UPDATE, **given)
+    assert found == {missing: "type and permissions are changed together: give both"}
+
+
+def test_every_broken_update_rule_is_reported_at_once() -> None:
+    found = problems(
+        m.UpdateUTASubaccountAPIKeyRequest,
+        api_key=" ",
+        passphrase="short",
+        type="rw",
+        permissions=["withdraw"],
+        ips=["10.1.2.3"],
+    )
+    assert set(found) == {"api_key", "passphrase", "type", "permissions[0]", "ips[0]"}
+
+
+def test_delete_names_the_key() -> None:
+    body = encode_body(m.DeleteUTASubaccountAPIKeyRequest(api_key="bg_0123"))
+    assert body == b'{"apiKey":"bg_0123"}'
+    assert problems(m.DeleteUTASubaccountAPIKeyRequest, api_key="") == {
+        "api_key": "must not be empty"
+    }
