@@ -25,6 +25,6 @@ from bitget_keys._client.client import Client
 from bitget_keys._client.clock import ServerClock as ServerClock
 from bitget_keys._client.config import BASE_URL_ENV as BASE_URL_ENV
 from bitget_keys._client.config import DEFAULT_BASE_URL, ClientConfig
-from bitget_keys._client.pacing import Scheduler, shared_scheduler
+from bitget_keys.limits import Scheduler, shared_scheduler
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig", "Scheduler", "shared_scheduler"]

@@ -19,11 +19,11 @@ import aiohttp
 
 from bitget_keys._client.clock import ServerClock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
-from bitget_keys._client.pacing import Scheduler, shared_scheduler
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
 from bitget_keys.errors import ClientStateError, ConfigurationError
+from bitget_keys.limits import Scheduler, shared_scheduler
 
 __all__ = ["ClientCore"]
 

@@ -1,11 +1,12 @@
 """
 What a request passes on its way out: the rate-limit scheduler, then the dispatch gate.
 
-`Scheduler` is what paces requests (`bitget_keys.limits.shared_scheduler`, one per event
-loop, unless a client is given its own). `wait_for_slot` and `put_on_wire` tell a `DispatchGate`
-where a request is, so that stopping a run cancels only requests that have not left:
-one stopped while waiting raises `DispatchStoppedError`; one abandoned on the wire
-raises `TransportError` with ``maybe_sent=True``.
+The scheduler (`bitget_keys.limits.Scheduler`; `bitget_keys.limits.shared_scheduler`,
+one per event loop, unless a client is given its own) paces requests. `wait_for_slot`
+and `put_on_wire` tell a `DispatchGate` where a request is, so that stopping a run
+cancels only requests that have not left: one stopped while waiting raises
+`DispatchStoppedError`; one abandoned on the wire raises `TransportError` with
+``maybe_sent=True``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from bitget_keys import _endpoints as ep
 from bitget_keys._gate import DispatchGate
 from bitget_keys._transport import RawResponse
 from bitget_keys.errors import ClientStateError, DispatchStoppedError, TransportError
-from bitget_keys.limits import Scheduler, shared_scheduler
 
-__all__ = ["Scheduler", "put_on_wire", "shared_scheduler", "wait_for_slot"]
+__all__ = ["put_on_wire", "wait_for_slot"]
 
 T = TypeVar("T")
 
