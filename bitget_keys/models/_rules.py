@@ -268,9 +268,10 @@ def check_uta_key_note(out: Problems, field: str, value: object) -> None:
 
 def check_uta_key_type(out: Problems, field: str, value: object) -> None:
     # The enum keeps values it does not know (answers may carry new ones); a request
-    # may only send the documented two.
-    if value not in (UTAKeyType.READ_WRITE, UTAKeyType.READ_ONLY):
-        out.append(Problem(field, f"{value!s} is not valid here; one of: read_only, read_write"))
+    # may only send the documented ones.
+    if not isinstance(value, UTAKeyType) or not value.known:
+        choices = ", ".join(sorted(UTAKeyType))
+        out.append(Problem(field, f"{value!s} is not valid here; one of: {choices}"))
 
 
 def subaccount_name_problem(value: object) -> str | None:
