@@ -96,6 +96,19 @@ _CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
         "api_key": ("apiKey", "apikey"),
         "permissions": ("permissions",),
     },
+    m.UTASubaccountAPIKey: {
+        "api_key": ("apiKey", "apikey"),
+        "permissions": ("permissions",),
+        "created_time": ("ts",),
+    },
+    m.DeleteUTASubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
+    m.UTASubaccount: {"created_time": ("createdTime",), "updated_time": ("updatedTime",)},
+    m.UTASubaccountPage: {"subaccounts": ("list",)},
+    m.UTASubaccountAPIKeyPage: {"keys": ("items",)},
+    # The v3 broker pages keep the v2 broker names.
+    m.UTABrokerSubaccountAPIKey: {"api_key": ("apiKey", "apikey")},
+    m.ModifyUTABrokerSubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
+    m.DeleteUTABrokerSubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
 }
 
 
@@ -127,6 +140,17 @@ def _structure_int(value: object, _: type) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     msg = f"expected an integer, got {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    # Bitget documents some flags as strings ("true"/"false") and sends booleans in its
+    # examples; bool("false") would be True, so strings are read by value.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    msg = f"expected a boolean, got {value!r}"
     raise ValueError(msg)
 
 
@@ -286,6 +310,7 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(m.OpenStrEnum, _structure_enum)
     converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, Secret.reveal)
     # update-sub-api deletes a whitelist on an empty `ips`; only CLEAR_WHITELIST sends one.

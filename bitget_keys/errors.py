@@ -19,7 +19,9 @@ Every exception derives from `BitgetKeysError`::
     │   ├── AuthenticationError              40001-40003, 40006, 40009, 40011, 40012, 40037, 40041
     │   ├── ClockSkewError                   40005, 40008
     │   ├── PermissionDeniedError            40014, 40018, 40038, 40029, 40048, ...
-    │   │   ├── UnifiedAccountModeError      40085: classic v2 endpoints refuse UTA masters
+    │   │   ├── AccountModeError             the account's mode does not serve this API family
+    │   │   │   ├── ClassicAccountModeError  40084: v3 (UTA) endpoints refuse classic masters
+    │   │   │   └── UnifiedAccountModeError  40085: classic v2 endpoints refuse UTA masters
     │   │   └── CopyModelNotSupportedError   "only applicable to the new Copy model"
     │   ├── InvalidRequestError              40017, 40019, 40020, 40055, 40056, 40070, ...
     │   │   └── ConflictError                already exists: 40060, 40071, 40107, 40108
@@ -53,12 +55,15 @@ from typing import Final
 
 import attrs
 
+from bitget_keys._error_codes import CODE_CLASSES
 from bitget_keys._escape import escape
 
 __all__ = [
     "APIError",
+    "AccountModeError",
     "AuthenticationError",
     "BitgetKeysError",
+    "ClassicAccountModeError",
     "ClientStateError",
     "ClockSkewError",
     "ConfigurationError",
@@ -312,14 +317,50 @@ class PermissionDeniedError(APIError):
     """The calling key or account is not allowed to do this."""
 
 
-class UnifiedAccountModeError(PermissionDeniedError):
-    """The master account is in unified (UTA) mode, which the classic v2 API refuses."""
+class AccountModeError(PermissionDeniedError):
+    """
+    The calling key's account is in a mode that the endpoint's API family does not serve.
+
+    Bitget refused the request without carrying it out, so sending the same operation
+    through the other family is safe. Bitget keys these on the numeric code; the texts
+    have been seen swapped in the wild.
+    """
+
+    #: The mode the refusal shows the account is in: ``"classic"`` or ``"unified"``.
+    mode: str = ""
+    #: The API family that serves this account: ``"v2"`` or ``"v3"``.
+    family: str = ""
+
+
+class ClassicAccountModeError(AccountModeError):
+    """40084: the account is a classic one, which the v3 (Unified Trading Account) API refuses."""
+
+    mode = "classic"
+    family = "v2"
 
     def hint(self) -> str:
         return (
-            "this master account is in Unified Account mode; the classic v2 key-management "
-            "endpoints this library calls only serve classic-account masters, so switch the "
-            "account back to classic mode or manage its keys through the v3 UTA API"
+            "this account is in Classic Account mode, which the v3 (Unified Trading Account) "
+            "endpoints do not serve: nothing was carried out; use the v2 "
+            "methods (create_virtual_subaccount_api_key and the like), which the library "
+            "picks by itself after `await client.account_mode()`, or upgrade the account to "
+            "Unified mode"
+        )
+
+
+class UnifiedAccountModeError(AccountModeError):
+    """40085: the account is a Unified Trading Account, which the classic v2 API refuses."""
+
+    mode = "unified"
+    family = "v3"
+
+    def hint(self) -> str:
+        return (
+            "this account is in Unified Account mode, which the classic v2 endpoints do not "
+            "serve: nothing was carried out; use the v3 "
+            "methods (create_uta_subaccount_api_key and the like), which the library picks by "
+            "itself after `await client.account_mode()`; `bitget-keys apply` does this per "
+            "master"
         )
 
 
@@ -425,78 +466,7 @@ class RateLimitBackendError(BitgetKeysError):
 SUCCESS_CODE: Final = "00000"
 
 _CODES: Final[dict[str, type[APIError]]] = {
-    # rate
-    "429": RateLimitExceededError,
-    "1001": RateLimitExceededError,
-    "50009": RateLimitExceededError,
-    # auth
-    "40001": AuthenticationError,
-    "40002": AuthenticationError,
-    "40003": AuthenticationError,
-    "40006": AuthenticationError,
-    "40009": AuthenticationError,
-    "40011": AuthenticationError,
-    "40012": AuthenticationError,
-    "40037": AuthenticationError,
-    "40041": AuthenticationError,
-    # clock
-    "40004": ClockSkewError,
-    "40005": ClockSkewError,
-    "40008": ClockSkewError,
-    # permission, account type or state
-    "40013": PermissionDeniedError,
-    "40014": PermissionDeniedError,
-    "40016": PermissionDeniedError,
-    "40018": PermissionDeniedError,
-    "40023": PermissionDeniedError,
-    "40024": PermissionDeniedError,
-    "40025": PermissionDeniedError,
-    "40026": PermissionDeniedError,
-    "40029": PermissionDeniedError,
-    "40031": PermissionDeniedError,
-    "40038": PermissionDeniedError,
-    "40048": PermissionDeniedError,
-    "40061": PermissionDeniedError,
-    "40068": PermissionDeniedError,
-    "40085": UnifiedAccountModeError,
-    "40199": PermissionDeniedError,
-    "31001": PermissionDeniedError,
-    "40732": PermissionDeniedError,
-    # invalid request
-    "40007": InvalidRequestError,
-    "40017": InvalidRequestError,
-    "40019": InvalidRequestError,
-    "40020": InvalidRequestError,
-    "40028": InvalidRequestError,
-    "40036": InvalidRequestError,
-    "40040": InvalidRequestError,
-    "40054": InvalidRequestError,
-    "40055": InvalidRequestError,
-    "40056": InvalidRequestError,
-    "40057": InvalidRequestError,
-    "40058": InvalidRequestError,
-    "40059": InvalidRequestError,
-    "40064": InvalidRequestError,
-    "40065": InvalidRequestError,
-    "40066": InvalidRequestError,
-    "40070": InvalidRequestError,
-    # conflict
-    "40060": ConflictError,
-    "40071": ConflictError,
-    "40107": ConflictError,
-    "40108": ConflictError,
-    # quota
-    "40032": QuotaExceededError,
-    "40063": QuotaExceededError,
-    "40069": QuotaExceededError,
-    # server
-    "40010": ServerError,
-    "40015": ServerError,
-    "40067": ServerError,
-    "40200": ServerError,
-    "45001": ServerError,
-    "40725": ServerError,
-    "40808": ServerError,
+    code: globals()[name] for code, name in CODE_CLASSES.items()
 }
 
 # Conditions create-copy-api reports with no documented code; matched on the message,

@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     ("bitget_keys._endpoints", "primitives", 1),
     ("bitget_keys._secret", "primitives", 1),
     ("bitget_keys._escape", "primitives", 1),
+    ("bitget_keys._error_codes", "primitives", 1),
 )
 
 

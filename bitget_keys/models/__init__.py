@@ -55,12 +55,15 @@ from bitget_keys.models.broker import (
     ModifyBrokerSubaccountAPIKeyRequest,
 )
 from bitget_keys.models.common import (
+    AccountMode,
+    FreezeOperation,
     OpenStrEnum,
     Permission,
     PermType,
     SubaccountMode,
     SubaccountStatus,
     UTAKeyType,
+    UTASubaccountType,
 )
 from bitget_keys.models.common import permission as permission
 from bitget_keys.models.keys import (
@@ -92,16 +95,35 @@ from bitget_keys.models.uta import (
     DeleteUTASubaccountAPIKeyRequest,
     UpdateUTASubaccountAPIKeyRequest,
 )
+from bitget_keys.models.uta_broker import (
+    CreateUTABrokerSubaccountAPIKeyRequest,
+    DeleteUTABrokerSubaccountAPIKeyRequest,
+    ModifyUTABrokerSubaccountAPIKeyRequest,
+    UTABrokerSubaccountAPIKey,
+)
+from bitget_keys.models.uta_lists import (
+    AccountSettings,
+    FreezeUTASubaccountRequest,
+    ListUTASubaccountAPIKeysRequest,
+    ListUTASubaccountsRequest,
+    UTASubaccount,
+    UTASubaccountAPIKey,
+    UTASubaccountAPIKeyPage,
+    UTASubaccountPage,
+)
 
 __all__ = [
     "CLEAR_WHITELIST",
     "AccountInfo",
+    "AccountMode",
+    "AccountSettings",
     "BatchCreateVirtualSubaccountsRequest",
     "BrokerSubaccountAPIKey",
     "ClearWhitelist",
     "CopyAPIKey",
     "CreateBrokerSubaccountAPIKeyRequest",
     "CreateCopyAPIKeyRequest",
+    "CreateUTABrokerSubaccountAPIKeyRequest",
     "CreateUTASubaccountAPIKeyRequest",
     "CreateUTASubaccountRequest",
     "CreateVirtualSubaccountAPIKeyRequest",
@@ -111,11 +133,17 @@ __all__ = [
     "CreatedVirtualSubaccount",
     "CreatedVirtualSubaccountAPIKey",
     "CreatedVirtualSubaccounts",
+    "DeleteUTABrokerSubaccountAPIKeyRequest",
     "DeleteUTASubaccountAPIKeyRequest",
+    "FreezeOperation",
+    "FreezeUTASubaccountRequest",
     "ListBrokerSubaccountAPIKeysRequest",
+    "ListUTASubaccountAPIKeysRequest",
+    "ListUTASubaccountsRequest",
     "ListVirtualSubaccountAPIKeysRequest",
     "ListVirtualSubaccountsRequest",
     "ModifyBrokerSubaccountAPIKeyRequest",
+    "ModifyUTABrokerSubaccountAPIKeyRequest",
     "ModifyVirtualSubaccountAPIKeyRequest",
     "NewVirtualSubaccount",
     "OpenStrEnum",
@@ -124,7 +152,13 @@ __all__ = [
     "ServerTime",
     "SubaccountMode",
     "SubaccountStatus",
+    "UTABrokerSubaccountAPIKey",
     "UTAKeyType",
+    "UTASubaccount",
+    "UTASubaccountAPIKey",
+    "UTASubaccountAPIKeyPage",
+    "UTASubaccountPage",
+    "UTASubaccountType",
     "UpdateUTASubaccountAPIKeyRequest",
     "VirtualSubaccount",
     "VirtualSubaccountAPIKey",

@@ -31,7 +31,9 @@ __all__ = [
     "MAX_SUBACCOUNTS",
     "MAX_SUBACCOUNT_KEYS",
     "MODIFY_VIRTUAL_KEY_PERMISSIONS",
+    "UTA_BROKER_KEY_PERMISSIONS",
     "UTA_KEY_PERMISSIONS",
+    "UTA_MAX_LIST_LIMIT",
     "UTA_NOTE_MAX_LENGTH",
     "UTA_USERNAME_MAX_LENGTH",
     "VIRTUAL_KEY_PERMISSIONS",
@@ -103,6 +105,10 @@ BROKER_KEY_PERMISSIONS: Final = frozenset(
 )
 #: v3 create-sub-api and update-sub-api: the only values documented for sub-account keys.
 UTA_KEY_PERMISSIONS: Final = frozenset({_P.UTA_MGT, _P.UTA_TRADE})
+#: v3 ND-broker keys: UTA trading and management, and withdrawals.
+UTA_BROKER_KEY_PERMISSIONS: Final = frozenset({_P.UTA_MGT, _P.UTA_TRADE, _P.WITHDRAW})
+#: v3 lists: at most 100 rows per page.
+UTA_MAX_LIST_LIMIT: Final = 100
 
 
 MAX_BATCH_ITEMS: Final = 5

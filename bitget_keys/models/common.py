@@ -11,12 +11,15 @@ from enum import StrEnum
 from typing import Final, Self
 
 __all__ = [
+    "AccountMode",
+    "FreezeOperation",
     "OpenStrEnum",
     "PermType",
     "Permission",
     "SubaccountMode",
     "SubaccountStatus",
     "UTAKeyType",
+    "UTASubaccountType",
     "permission",
 ]
 
@@ -64,6 +67,8 @@ class Permission(OpenStrEnum):
     #: Unified Trading Account (v3) keys: UTA management, UTA trading.
     UTA_MGT = "uta_mgt"
     UTA_TRADE = "uta_trade"
+    #: v3 ND-broker keys only: withdrawals (the key must be read_and_write).
+    WITHDRAW = "withdraw"
 
 
 class PermType(OpenStrEnum):
@@ -81,10 +86,61 @@ class UTAKeyType(OpenStrEnum):
 
 
 class SubaccountMode(OpenStrEnum):
-    """Which kind of account a new v3 sub-account is (the master must be unified or hybrid)."""
+    """
+    Which kind of account a v3 sub-account is (the master must be unified or hybrid).
+
+    create-sub takes it in lower case; sub-list answers in upper case: both read alike.
+    """
 
     CLASSIC = "classic"
     UNIFIED = "unified"
+
+    @classmethod
+    def _missing_(cls, value: object) -> SubaccountMode | None:
+        if isinstance(value, str) and value.lower() in cls._value2member_map_:
+            return cls(value.lower())
+        return super()._missing_(value)
+
+
+class AccountMode(OpenStrEnum):
+    """
+    What a master account is, as far as API keys go.
+
+    ``classic`` accounts use the v2 endpoints; ``unified`` and ``hybrid`` ones use v3
+    (Bitget's settings endpoint answers one of those, and 40084 for a classic key).
+    ``upgrading`` and ``switching`` are transitions of about a minute, during which
+    neither family can be relied on.
+    """
+
+    CLASSIC = "classic"
+    UNIFIED = "unified"
+    HYBRID = "hybrid"
+    UPGRADING = "upgrading"
+    SWITCHING = "switching"
+
+    @property
+    def family(self) -> str | None:
+        """The API family serving this mode's keys: ``v2``, ``v3``, or ``None`` in a transition."""
+        if self is AccountMode.CLASSIC:
+            return "v2"
+        if self in (AccountMode.UNIFIED, AccountMode.HYBRID):
+            return "v3"
+        return None
+
+
+class UTASubaccountType(OpenStrEnum):
+    """What kind of sub-account v3 sub-list shows: regular, virtual or custodial."""
+
+    COMMON = "COMMON"
+    VIRTUAL_CHILD = "VIRTUAL_CHILD"
+    ENTRUST_CHILD = "ENTRUST_CHILD"
+
+
+class FreezeOperation(OpenStrEnum):
+    """What v3 freeze-sub does to a sub-account."""
+
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
 
 
 class SubaccountStatus(OpenStrEnum):
@@ -93,6 +149,13 @@ class SubaccountStatus(OpenStrEnum):
     NORMAL = "normal"
     FREEZE = "freeze"
     DELETED = "del"
+    #: v3 sub-list's documented spelling of a frozen sub-account (its example says freeze).
+    FROZEN = "frozen"
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the sub-account is frozen, however the endpoint spells it."""
+        return self in (SubaccountStatus.FREEZE, SubaccountStatus.FROZEN)
 
 
 #: Every documented permission by its wire value.
