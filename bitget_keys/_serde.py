@@ -190,6 +190,17 @@ def _structure_permissions(value: object, _: type) -> tuple[m.Permission, ...]:
     return tuple(result)
 
 
+def _structure_update_ips(value: object, _: type) -> m.ClearWhitelist | tuple[str, ...]:
+    # update-sub-api reads an empty `ips` as "delete the whitelist": that is the one
+    # meaning the model gives CLEAR_WHITELIST; any other list is the new whitelist.
+    if value == []:
+        return m.CLEAR_WHITELIST
+    if not isinstance(value, list | tuple):
+        msg = f"expected a list, got {type(value).__name__}"
+        raise TypeError(msg)
+    return tuple([_structure_str(item, str) for item in value])
+
+
 def _is_homogeneous_tuple(cl: Any) -> bool:
     args = get_args(cl)
     return get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -323,6 +334,9 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     # Registered after the tuple factory, so it wins for permission lists.
     converter.register_structure_hook_func(
         lambda t: t == tuple[m.Permission, ...], _structure_permissions
+    )
+    converter.register_structure_hook_func(
+        lambda t: t == (m.ClearWhitelist | tuple[str, ...]), _structure_update_ips
     )
     converter.register_unstructure_hook(
         m.BatchCreateVirtualSubaccountsRequest,

@@ -33,7 +33,9 @@ The accounts file (TOML) lists master accounts:
     passphrase = "ExamplePass1"
     broker = false          # ND broker: may use the broker endpoints
     copy_trader = "new"     # "new", "old", or leave out for a non-trader
-    unified = false         # unified-account masters get 40085
+    mode = "classic"        # "classic" (v2 endpoints; v3 ones give 40084) or
+                            # "unified" (v3 endpoints; v2 ones give 40085);
+                            # the older `unified = true` means mode = "unified"
     ip_list = []            # the key's whitelist; callers from elsewhere get 40038
 
     [[accounts.broker_subaccounts]]   # optional, for broker accounts

@@ -11,6 +11,10 @@ global name uniqueness, answers with Bitget's envelopes and codes, can inject fa
 which it injected, and audits every lane so tests can prove no window held more than the
 limit.
 
+A master is classic (served by the v2 endpoints; the v3 ones answer 40084) or unified
+(``EmulatorAccount(mode="unified")``: served by the v3 settings, sub-account, key and
+ND-broker key endpoints, as strictly; the v2 ones answer 40085).
+
 `load_accounts_file` reads the accounts file of ``bitget-keys emulator --accounts``.
 
 `LoopClock` drives a running loop's clock by hand, so tests of anything rate-limited

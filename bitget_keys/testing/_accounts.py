@@ -12,10 +12,13 @@ import attrs
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 
-__all__ = ["ALPHANUMERIC", "EmulatorAccount"]
+__all__ = ["ACCOUNT_MODES", "ALPHANUMERIC", "EmulatorAccount"]
 
 #: The characters of generated identifiers and secrets.
 ALPHANUMERIC: Final = string.ascii_letters + string.digits
+
+#: A master's account mode: which API family (v2 classic, v3 unified) serves it.
+ACCOUNT_MODES: Final = ("classic", "unified")
 
 
 def _addresses(values: Iterable[str]) -> tuple[str, ...]:
@@ -36,6 +39,16 @@ def _copy_model(value: str | None) -> str | None:
     return value
 
 
+def _default_mode(account: EmulatorAccount) -> str:
+    return "unified" if account._unified else "classic"  # noqa: SLF001 - its own field
+
+
+def _check_mode(_account: EmulatorAccount, _attribute: object, value: str) -> None:
+    if value not in ACCOUNT_MODES:
+        msg = f"mode must be 'classic' or 'unified' (got {value!r})"
+        raise ValueError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class EmulatorAccount:
     """A master account of the emulated exchange and its one API key."""
@@ -48,10 +61,28 @@ class EmulatorAccount:
     broker: bool = False
     #: ``"new"`` or ``"old"`` copy-trading model, or ``None`` for a non-trader.
     copy_trader: str | None = attrs.field(default=None, converter=_copy_model)
-    #: Unified (UTA) masters get 40085 from the classic endpoints.
-    unified: bool = False
+    #: ``unified=True`` is the older spelling of ``mode="unified"``; read `mode`.
+    _unified: bool | None = attrs.field(default=None, alias="unified", repr=False, eq=False)
+    #: ``"classic"`` masters get 40084 from the v3 endpoints, ``"unified"`` (UTA)
+    #: masters 40085 from the v2 ones.
+    mode: str = attrs.field(
+        default=attrs.Factory(_default_mode, takes_self=True), validator=_check_mode
+    )
     #: The calling key's IP whitelist; empty allows any IP. Others get 40038.
     ip_list: tuple[str, ...] = attrs.field(default=(), converter=_addresses)
+
+    def __attrs_post_init__(self) -> None:
+        if self._unified is not None and self._unified != (self.mode == "unified"):
+            msg = f"unified={self._unified} contradicts mode={self.mode!r}"
+            raise ValueError(msg)
+        # Settled into `mode`: a copy made with attrs.evolve(mode=...) must not meet
+        # the old flag again.
+        object.__setattr__(self, "_unified", None)
+
+    @property
+    def unified(self) -> bool:
+        """Whether the master is a Unified Trading Account (``mode == "unified"``)."""
+        return self.mode == "unified"
 
     @property
     def credentials(self) -> Credentials:

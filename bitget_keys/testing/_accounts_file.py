@@ -24,6 +24,7 @@ _ACCOUNT_KEYS = frozenset(
         "broker",
         "copy_trader",
         "unified",
+        "mode",
         "ip_list",
         "broker_subaccounts",
     }
@@ -54,6 +55,7 @@ _ACCOUNT_TYPES: dict[str, tuple[type, ...]] = {
     "broker": (bool,),
     "copy_trader": (str,),
     "unified": (bool,),
+    "mode": (str,),
     "ip_list": (list,),
     "broker_subaccounts": (list,),
     "sub_uid": (str, int),
@@ -144,7 +146,8 @@ def load_accounts_file(path: Path) -> tuple[list[EmulatorAccount], dict[str, lis
                     passphrase=row["passphrase"],
                     broker=row.get("broker", False),
                     copy_trader=row.get("copy_trader"),
-                    unified=row.get("unified", False),
+                    unified=row.get("unified"),
+                    mode=row.get("mode", "unified" if row.get("unified") else "classic"),
                     ip_list=row.get("ip_list", ()),
                 )
             )

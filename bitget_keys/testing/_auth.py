@@ -64,11 +64,21 @@ class Authenticator:
 
     @staticmethod
     def check_mode(account: EmulatorAccount, endpoint: ep.Endpoint) -> None:
-        """A unified (UTA) master gets 40085 from the classic (v2) endpoints."""
-        if account.unified and endpoint.path.startswith("/api/v2/"):
+        """
+        A unified (UTA) master gets 40085 from the classic (v2) endpoints, a classic
+        master 40084 from the unified (v3) ones; either way nothing is carried out.
+        """
+        if account.unified and endpoint.family == "v2":
             raise Refused(
                 "40085",
-                "You are in Unified Account mode, and the Classic Account API is not supported",
+                "You are in Unified Account mode, and the Classic Account API is not "
+                "supported at this time",
+            )
+        if not account.unified and endpoint.family == "v3":
+            raise Refused(
+                "40084",
+                "You are in Classic Account mode, and the Unified Account API is not "
+                "supported at this time",
             )
 
     def _check_headers(self, headers: Mapping[str, str], wall_ms: int) -> str:

@@ -34,12 +34,19 @@ class Limits:
     #: Sub-accounts per master, keys per sub-account.
     max_subaccounts: int = 20
     max_keys: int = 10
+    #: The same two quotas for unified (v3) masters. Bitget documents no UTA quotas;
+    #: these follow the classic ones until a live account shows otherwise.
+    max_uta_subaccounts: int = 20
+    max_uta_keys: int = 10
     #: Timestamp window for signed requests, in ms.
     timestamp_window_ms: int = 30_000
     #: Mask sub-account names in the batch-create answer, as Bitget's example shows.
     mask_batch_names: bool = True
     #: Mask sub-account names in the sub-account list (whether Bitget does is unconfirmed).
     mask_list_names: bool = False
+    #: Send the v3 lists' ``hasNext`` as the string ``"true"``/``"false"``, as Bitget's
+    #: tables type it, instead of the boolean its examples show.
+    has_next_as_string: bool = False
 
 
 def _admit(log: deque[float], now_ms: float, window_ms: float, limit: float) -> bool:

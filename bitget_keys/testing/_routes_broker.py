@@ -9,7 +9,7 @@ sub-accounts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
@@ -38,7 +38,7 @@ def _row(sub_uid: str, key: Key, *, secret: bool) -> dict[str, Any]:
 class BrokerRoutes(Routes):
     """The ``*_broker_subaccount_api_key(s)`` endpoints."""
 
-    endpoints = (
+    endpoints: ClassVar[tuple[ep.Endpoint, ...]] = (
         ep.CREATE_BROKER_SUBACCOUNT_API_KEY,
         ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
         ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,

@@ -5,7 +5,8 @@
 headers, raw body, client IP, arrival times) and returns an HTTP status and the JSON
 envelope Bitget would send. It checks what Bitget checks, in Bitget's order: the per-IP
 limit, headers, timestamp window, key, passphrase, signature over the raw bytes received,
-the account's mode, the per-(UID, endpoint) rate limit, then the request itself, strictly.
+the account's mode (classic masters are served by the v2 endpoints, unified ones by the
+v3 endpoints), the per-(UID, endpoint) rate limit, then the request itself, strictly.
 
 The jobs live in modules of their own: `_auth` (who is calling), `_limits` (the sliding
 windows), `_audit` (what they let through), `_store` (what the exchange holds) and one
@@ -28,6 +29,8 @@ from bitget_keys.testing._routes_account import AccountRoutes
 from bitget_keys.testing._routes_broker import BrokerRoutes
 from bitget_keys.testing._routes_keys import KeyRoutes
 from bitget_keys.testing._routes_subaccounts import SubaccountRoutes
+from bitget_keys.testing._routes_unified import UnifiedRoutes
+from bitget_keys.testing._routes_unified_broker import UnifiedBrokerRoutes
 from bitget_keys.testing._store import Store
 from bitget_keys.testing._wire import (
     BY_PATH,
@@ -41,7 +44,14 @@ from bitget_keys.testing._wire import (
 __all__ = ["Answer", "Exchange", "LaneAudit"]
 
 #: The endpoint families the exchange serves.
-_FAMILIES = (AccountRoutes, SubaccountRoutes, KeyRoutes, BrokerRoutes)
+_FAMILIES = (
+    AccountRoutes,
+    SubaccountRoutes,
+    KeyRoutes,
+    BrokerRoutes,
+    UnifiedRoutes,
+    UnifiedBrokerRoutes,
+)
 
 T = TypeVar("T")
 

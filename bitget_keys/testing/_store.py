@@ -30,12 +30,14 @@ class Key:
     label: str
     permissions: list[str]
     ip_list: list[str]
+    #: The permission type: ``permType`` (v2, v3 broker) or ``type`` (v3 user keys).
     perm_type: str | None = None
+    created_ms: int = 0
 
 
 @attrs.define
 class Subaccount:
-    """A virtual sub-account of a master."""
+    """A virtual sub-account of a master; a unified one's ``label`` is its note."""
 
     uid: str
     name: str
@@ -43,6 +45,11 @@ class Subaccount:
     created_ms: int
     keys: list[Key] = attrs.field(factory=list)
     status: str = "normal"
+    #: ``"CLASSIC"`` for a v2 sub-account, ``"UNIFIED"`` for one made by v3 create-sub.
+    account_mode: str = "CLASSIC"
+    #: The v3 list's ``type``: every sub-account the emulator makes is virtual.
+    type: str = "VIRTUAL_CHILD"
+    updated_ms: int = 0
 
 
 class KeySpec(Protocol):

@@ -21,13 +21,23 @@ from bitget_keys import models as m
 from bitget_keys._serde import make_converter
 from bitget_keys.errors import ValidationError
 
-__all__ = ["BY_PATH", "Answer", "Refused", "Request", "parse_query", "structure"]
+__all__ = [
+    "BY_PATH",
+    "NO_DATA",
+    "Answer",
+    "Refused",
+    "Request",
+    "parse_query",
+    "structure",
+]
 
 _STRICT: Final = make_converter(forbid_extra_keys=True)
 #: Every endpoint by (method, path), as a request names it.
 BY_PATH: Final[dict[tuple[str, str], ep.Endpoint]] = {
     (e.method, e.path): e for e in ep.ENDPOINTS.values()
 }
+#: What a handler returns for an answer without a ``data`` field at all.
+NO_DATA: Final = object()
 
 
 @attrs.frozen
@@ -40,8 +50,13 @@ class Answer:
 
     @classmethod
     def envelope(cls, status: int, code: str, msg: str, wall_ms: int, data: Any) -> Answer:
-        """Bitget's envelope around ``data``, stamped with the exchange's wall clock."""
+        """
+        Bitget's envelope around ``data``, stamped with the exchange's wall clock;
+        `NO_DATA` leaves the field out.
+        """
         body = {"code": code, "msg": msg, "requestTime": wall_ms, "data": data}
+        if data is NO_DATA:
+            del body["data"]
         return cls(status, orjson.dumps(body))
 
 
@@ -113,12 +128,13 @@ def structure(payload: Any, cl: type[Any]) -> Any:
     try:
         return _STRICT.structure(payload, cl)
     except ValidationError as exc:
-        raise Refused(_code_for(exc), f"Parameter verification failed: {exc}") from exc
+        raise Refused(_code_for(exc, cl), f"Parameter verification failed: {exc}") from exc
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
             inner = _first_validation_error(exc)
             if inner is not None:
-                raise Refused(_code_for(inner), f"Parameter verification failed: {inner}") from exc
+                message = f"Parameter verification failed: {inner}"
+                raise Refused(_code_for(inner, cl), message) from exc
             detail = "; ".join(cattrs.transform_error(exc))
         else:
             detail = type(exc).__name__
@@ -135,8 +151,12 @@ def _first_validation_error(exc: BaseException) -> ValidationError | None:
     return None
 
 
-def _code_for(exc: ValidationError) -> str:
+def _code_for(exc: ValidationError, cl: type[Any]) -> str:
     """The Bitget code for the first broken rule, as Bitget would report it."""
+    # The v3 pages list no codes of their own; the unified error table has one for
+    # every broken rule: 40017 Parameter verification failed.
+    if cl.__module__.startswith(f"{m.__name__}.uta"):
+        return "40017"
     problem = exc.problems[0]
     field = problem.field.rsplit(".", 1)[-1].split("[")[0]
     if field in ("name", "names") and "twice" in problem.rule:
