@@ -13,7 +13,7 @@ import pytest
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.errors import ConfigurationError
-from bitget_keys.testing import Emulator, EmulatorAccount, Limits, load_accounts_file
+from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, load_accounts_file
 from tests.testing.test_emulator import BROKER, MASTER, _signed, exchange_request
 from tests.testing.test_emulator_unified import (
     ACCOUNTS,
@@ -21,6 +21,7 @@ from tests.testing.test_emulator_unified import (
     UTA,
     UTA_BROKER,
     Exchange,
+    key_body,
 )
 
 CLASSIC_REFUSAL = (
@@ -117,30 +118,45 @@ def test_accounts_file_mode(tmp_path: Path, extra: str, outcome: str) -> None:
 # -- over loopback ---------------------------------------------------------------------------
 
 
+async def send(
+    emulator: Emulator, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, Any]]:
+    """A request signed by the unified master, over 127.0.0.1."""
+    stamp = str(time.time_ns() // 1_000_000)
+    headers = {
+        "ACCESS-KEY": UTA.api_key,
+        "ACCESS-SIGN": _signed(UTA.secret_key.reveal(), stamp, method, path, "", body),
+        "ACCESS-TIMESTAMP": stamp,
+        "ACCESS-PASSPHRASE": UTA.passphrase.reveal(),
+        "Content-Type": "application/json",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, emulator.base_url + path, data=body or None, headers=headers
+        ) as response,
+    ):
+        return response.status, orjson.loads(await response.read())
+
+
 async def test_the_v3_family_over_loopback() -> None:
     """The same answers through the real HTTP stack on 127.0.0.1."""
     async with Emulator(ACCOUNTS, limits=Limits(per_uid=False)) as emulator:
-
-        async def send(method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
-            stamp = str(time.time_ns() // 1_000_000)
-            headers = {
-                "ACCESS-KEY": UTA.api_key,
-                "ACCESS-SIGN": _signed(UTA.secret_key.reveal(), stamp, method, path, "", body),
-                "ACCESS-TIMESTAMP": stamp,
-                "ACCESS-PASSPHRASE": UTA.passphrase.reveal(),
-                "Content-Type": "application/json",
-            }
-            async with (
-                aiohttp.ClientSession() as session,
-                session.request(
-                    method, emulator.base_url + path, data=body or None, headers=headers
-                ) as response,
-            ):
-                return response.status, orjson.loads(await response.read())
-
-        status, answer = await send("GET", "/api/v3/account/settings")
+        status, answer = await send(emulator, "GET", "/api/v3/account/settings")
         assert (status, answer["data"]["accountMode"]) == (200, "unified")
-        status, answer = await send("POST", CREATE_SUB, b'{"username":"desk"}')
+        status, answer = await send(emulator, "POST", CREATE_SUB, b'{"username":"desk"}')
         assert (status, answer["data"]["username"]) == (200, "desk@virtual-bitget.com")
-        status, answer = await send("GET", "/api/v2/spot/account/info")
+        status, answer = await send(emulator, "GET", "/api/v2/spot/account/info")
         assert (status, answer["code"]) == (400, "40085")
+
+
+async def test_a_dropped_v3_key_create_names_the_key_it_made() -> None:
+    """The fault record of a withheld create-sub-api answer holds the key that was made."""
+    faults = Faults(drop_after_commit=1.0, endpoints=frozenset({"create_uta_subaccount_api_key"}))
+    async with Emulator(ACCOUNTS, limits=Limits(per_uid=False), faults=faults) as emulator:
+        _, answer = await send(emulator, "POST", CREATE_SUB, b'{"username":"desk"}')
+        body = orjson.dumps(key_body(answer["data"]["subUid"]))
+        with pytest.raises(aiohttp.ClientError):
+            await send(emulator, "POST", "/api/v3/user/create-sub-api", body)
+    made = emulator.exchange.subaccounts(UTA.uid)[0]["keys"]
+    assert [dropped.api_keys for dropped in emulator.dropped] == [(made[0][1],)]
