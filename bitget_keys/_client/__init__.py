@@ -15,8 +15,10 @@ The modules:
   re-sends (a connection that never opened, a 40008 after resyncing the clock).
 - `api_<version>_<family>`: one class per Bitget endpoint family, each a
   `SendingCore` whose methods are one `_call` each (``api_v2_user``,
-  ``api_v2_broker``, ``api_v2_copy``). A new family (the v3 unified-account ones) is
-  one more such module, added to `Client`'s bases in `client`.
+  ``api_v2_broker``, ``api_v2_copy``, ``api_v3_account``, ``api_v3_user``,
+  ``api_v3_broker``), all of them `Client`'s bases in `client`.
+- `modes`: `AccountModes`, each UID's account mode (classic: v2; unified or hybrid:
+  v3), shared by the clients of a loop.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from bitget_keys._client.client import Client
 from bitget_keys._client.clock import ServerClock as ServerClock
 from bitget_keys._client.config import BASE_URL_ENV as BASE_URL_ENV
 from bitget_keys._client.config import DEFAULT_BASE_URL, ClientConfig
+from bitget_keys._client.modes import AccountModes, shared_account_modes
 from bitget_keys.limits import Scheduler, shared_scheduler
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "ClientConfig", "Scheduler", "shared_scheduler"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AccountModes",
+    "Client",
+    "ClientConfig",
+    "Scheduler",
+    "shared_account_modes",
+    "shared_scheduler",
+]

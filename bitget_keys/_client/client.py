@@ -5,13 +5,26 @@ from __future__ import annotations
 from bitget_keys._client.api_v2_broker import V2BrokerEndpoints
 from bitget_keys._client.api_v2_copy import V2CopyEndpoints
 from bitget_keys._client.api_v2_user import V2UserEndpoints
+from bitget_keys._client.api_v3_account import V3AccountEndpoints
+from bitget_keys._client.api_v3_broker import V3BrokerEndpoints
+from bitget_keys._client.api_v3_user import V3UserEndpoints
 
 __all__ = ["Client"]
 
 
-class Client(V2UserEndpoints, V2BrokerEndpoints, V2CopyEndpoints):
+class Client(
+    V2UserEndpoints,
+    V2BrokerEndpoints,
+    V2CopyEndpoints,
+    V3AccountEndpoints,
+    V3UserEndpoints,
+    V3BrokerEndpoints,
+):
     """
     An asyncio client for Bitget's API-key endpoints.
+
+    A classic master's keys are served by the v2 methods, a unified (or hybrid) one's by
+    the v3 ones (``*_uta_*``); `account_mode` tells which, learned once per UID.
 
     Use it as ``async with Client(credentials) as client:``. A session passed in is
     borrowed and never closed; otherwise the client makes one inside the running loop
@@ -19,7 +32,8 @@ class Client(V2UserEndpoints, V2BrokerEndpoints, V2CopyEndpoints):
 
     Args:
         credentials: the calling key. Its UID keys the rate limits; when not given it
-            is learned once from the account-info endpoint.
+            is learned once from the account-info endpoint (a unified key, refused
+            there, from the v3 settings: two requests).
         base_url: defaults to ``$BITGET_BASE_URL``, then ``https://api.bitget.com``.
         config: timeouts, clock and retry settings.
         session: an `aiohttp.ClientSession` to borrow.
@@ -31,10 +45,16 @@ class Client(V2UserEndpoints, V2BrokerEndpoints, V2CopyEndpoints):
             `ServerClock`); by default the client keeps its own, on ``clock_ms``.
         gate: stops new requests while letting those on the wire finish (see
             `DispatchGate`); share one between the clients of a run.
+        account_modes: where account modes are kept by UID (see `AccountModes`); by
+            default one shared by every client of the running loop, so a mode learned
+            by one client of a UID serves them all.
 
     Every endpoint method may raise, besides the errors its own docstring names:
 
-    - `APIError` (a subclass where Bitget's code tells more): an error answer.
+    - `APIError` (a subclass where Bitget's code tells more): an error answer. An
+      `AccountModeError` (40084 on a v3 endpoint, 40085 on a v2 one) carried nothing
+      out and is never re-sent; the mode it shows is kept for the UID, so sending the
+      operation once more through the other family is the caller's choice.
     - `TransportError`: no answer arrived. If its ``maybe_sent`` is true the request
       may have taken effect; a create is reconciled through the list endpoints, never
       blindly re-sent.

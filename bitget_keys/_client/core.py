@@ -19,6 +19,7 @@ import aiohttp
 
 from bitget_keys._client.clock import ServerClock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
+from bitget_keys._client.modes import AccountModes, shared_account_modes
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
@@ -42,6 +43,7 @@ class ClientCore:
     """A client's state and lifecycle; `Client` documents the arguments."""
 
     __slots__ = (
+        "_account_modes",
         "_base_url",
         "_clock_ms",
         "_config",
@@ -68,6 +70,7 @@ class ClientCore:
         clock_ms: Callable[[], int] = wall_clock_ms,
         server_clock: ServerClock | None = None,
         gate: DispatchGate | None = None,
+        account_modes: AccountModes | None = None,
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -91,6 +94,7 @@ class ClientCore:
         )
         self._scheduler = scheduler
         self._gate = gate
+        self._account_modes = account_modes
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()
@@ -127,6 +131,13 @@ class ClientCore:
         if self._scheduler is None:
             self._scheduler = shared_scheduler()
         return self._scheduler
+
+    @property
+    def account_modes(self) -> AccountModes:
+        """Where this client keeps and finds the account mode of each UID."""
+        if self._account_modes is None:
+            self._account_modes = shared_account_modes()
+        return self._account_modes
 
     # -- lifecycle -------------------------------------------------------------------
 

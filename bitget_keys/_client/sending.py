@@ -9,6 +9,9 @@ Every request goes through the rate-limit scheduler, keyed by the UID that owns 
 calling key, so every client of a UID shares one budget. The scheduler re-queues a
 throttled request (429); the client itself re-sends only what certainly did not take
 effect: a connection that could not be opened, and a 40008 after resyncing.
+
+A 40084 or 40085 (the account's mode does not serve the endpoint's family) is kept as
+the UID's account mode and raised: choosing the other family is the caller's business.
 """
 
 from __future__ import annotations
@@ -28,13 +31,23 @@ from bitget_keys._client.core import ClientCore
 from bitget_keys._client.pacing import put_on_wire, wait_for_slot
 from bitget_keys._serde import decode, encode_body, query_params
 from bitget_keys._signing import build_query, signed_headers
-from bitget_keys.errors import APIError, ClockSkewError, TransportError
+from bitget_keys.errors import (
+    AccountModeError,
+    APIError,
+    ClockSkewError,
+    ResponseDecodeError,
+    TransportError,
+    UnifiedAccountModeError,
+)
 
 __all__ = ["SendingCore"]
 
 T = TypeVar("T")
 
 _log: Final = logging.getLogger("bitget_keys.client")
+
+#: The endpoints that tell the calling key's UID (v2 for classic keys, v3 for unified).
+_UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS})
 
 
 @attrs.define
@@ -75,15 +88,29 @@ class SendingCore(ClientCore):
         """
         The UID that owns the calling key, from the credentials or learned once.
 
+        A classic key learns it from account-info (one request). A unified key is
+        refused there (40085, carried nothing out) and learns it from the v3 settings
+        instead: two requests, and the account's mode is then known without another.
+
         Raises:
-            APIError: account-info failed (for example 40085 on a unified account).
+            APIError: neither endpoint told the UID.
             TransportError: no answer arrived.
         """
         if self._uid is None:
             async with self._uid_lock:
                 if self._uid is None:
-                    self._uid = (await self.account_info()).user_id
+                    self._uid = await self._learn_uid()
         return self._uid
+
+    async def _learn_uid(self) -> str:
+        try:
+            return (await self.account_info()).user_id
+        except UnifiedAccountModeError:
+            _log.debug("account-info refused a unified key (40085); asking the v3 settings")
+        settings = await self.account_settings()
+        if settings.uid is None:
+            raise ResponseDecodeError(ep.ACCOUNT_SETTINGS.path, ("data.uid: missing",))
+        return settings.uid
 
     async def sync_clock(self) -> int:
         """
@@ -130,6 +157,21 @@ class SendingCore(ClientCore):
         """
         return await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
 
+    async def account_settings(self) -> m.AccountSettings:
+        """
+        The v3 settings of the calling key's account, which tell its mode.
+
+        The mode answered is kept for the UID (a transitional one is not).
+
+        Raises:
+            ClassicAccountModeError: the account is classic (40084); that is kept too.
+        """
+        settings = await self._call(ep.ACCOUNT_SETTINGS, m.AccountSettings)
+        uid = self._uid or settings.uid
+        if uid is not None:
+            self.account_modes.record(uid, settings.account_mode)
+        return settings
+
     # -- sending ---------------------------------------------------------------------
 
     def _headers(self, endpoint: ep.Endpoint, query: str, body: bytes) -> dict[str, str]:
@@ -152,8 +194,8 @@ class SendingCore(ClientCore):
             return "*"
         if self._uid is not None:
             return self._uid
-        if endpoint is ep.ACCOUNT_INFO:
-            # Learning the UID costs one account-info call, paced per key meanwhile.
+        if endpoint in _UID_SOURCES:
+            # Until the UID is known the calls that tell it are paced per key.
             return f"key:{self._credentials.api_key}"
         return await self.uid()
 
@@ -238,6 +280,12 @@ class SendingCore(ClientCore):
                         lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
                     ),
                 )
+            except AccountModeError as exc:
+                # Refused, so carried out nothing: the caller may send it through the
+                # other family, which the kept mode now names. Never re-sent here.
+                if self._uid is not None:
+                    self.account_modes.refused(self._uid, exc)
+                raise
             except TransportError as exc:
                 _log.debug("%s %s: %s", endpoint.method, endpoint.path, exc)
                 # Only a connection that never opened proves nothing was sent.

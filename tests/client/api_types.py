@@ -42,3 +42,33 @@ async def pinned(credentials: Credentials) -> None:
             assert_type(exc.code, str | None)
         except TransportError as exc:
             assert_type(exc.maybe_sent, bool)
+
+
+async def pinned_v3(client: Client) -> None:
+    assert_type(await client.account_mode(), m.AccountMode)
+    assert_type(client.cached_account_mode(), m.AccountMode | None)
+    assert_type(client.account_modes.get("1"), m.AccountMode | None)
+    assert_type(await client.account_settings(), m.AccountSettings)
+    page = await client.list_uta_subaccounts()
+    assert_type(page, m.UTASubaccountPage)
+    async for sub in client.iter_uta_subaccounts():
+        assert_type(sub, m.UTASubaccount)
+    async for key in client.iter_uta_subaccount_api_keys("1"):
+        assert_type(key, m.UTASubaccountAPIKey)
+    created = await client.create_uta_subaccount_api_key(
+        m.CreateUTASubaccountAPIKeyRequest(
+            sub_uid="1",
+            note="bot",
+            type="read_write",
+            passphrase="Passw0rd1234",
+            permissions=["uta_trade"],
+            ips=["203.0.113.7"],
+        )
+    )
+    assert_type(created.secret, Secret)
+    broker = await client.query_uta_broker_subaccount_api_key("1")
+    assert_type(broker.secret_key, Secret | None)
+    assert_type(
+        await client.delete_uta_subaccount_api_key(m.DeleteUTASubaccountAPIKeyRequest(api_key="k")),
+        None,
+    )

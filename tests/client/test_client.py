@@ -302,13 +302,20 @@ async def test_endpoint_wire_format(
     mocked.add(BASE + path, method, payload=ok(data))
     result = await call(client)
     assert check(result)
+    assert_one_request(mocked, method, path, body, signed=path != "/api/v2/public/time")
+
+
+def assert_one_request(
+    mocked: aioresponses, method: str, path: str, body: str | None, *, signed: bool = True
+) -> None:
+    """The only request sent: its method, URL, exact body bytes and (if signed) signature."""
     ((sent_method, url, kwargs),) = calls(mocked)
     assert sent_method == method
     assert str(url) == BASE + path
     assert kwargs["data"] == (body.encode() if body is not None else None)
     headers = kwargs["headers"]
     assert headers["locale"] == "en-US"
-    if path == "/api/v2/public/time":
+    if not signed:
         assert "ACCESS-SIGN" not in headers
         return
     assert headers["ACCESS-KEY"] == API_KEY
