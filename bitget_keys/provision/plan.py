@@ -77,6 +77,7 @@ __all__ = [
     "SubaccountSpec",
     "load_plan",
     "parse_plan",
+    "plan_error",
 ]
 
 MAX_SUBACCOUNTS: Final = m.MAX_SUBACCOUNTS
@@ -130,6 +131,14 @@ class AccountSpec:
     #: The plan's ``mode``: ``AUTO`` is checked by the classic rules when loaded, and
     #: by `bitget_keys.provision.plan_modes.mode_problems` once the master's is known.
     mode: PlanMode = PlanMode.AUTO
+    #: Its place among the file's ``[[accounts]]`` entries, kept by `shard_plan`, so
+    #: that problems found later are located as the file's own (``accounts[index]``).
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        """Its location in the plan file, the ``where`` of `mode_problems`."""
+        return f"accounts[{self.index}]"
 
 
 @attrs.frozen(kw_only=True)
@@ -351,7 +360,8 @@ class _Checker:
             label=row.label,
         )
 
-    def account(self, row: AccountRow, where: str) -> AccountSpec | None:
+    def account(self, row: AccountRow, position: int) -> AccountSpec | None:
+        where = f"accounts[{position}]"
         credentials = self.credentials(row.credentials, _at(where, "credentials"))
         copy_passphrase = self.secret_reference(row.copy_passphrase, _at(where, "copy_passphrase"))
         # A mode that is not known leaves the sub-accounts' rules waiting for it.
@@ -389,6 +399,7 @@ class _Checker:
             return None
         return AccountSpec(
             mode=mode,
+            index=position,
             name=row.name,
             credentials=credentials,
             copy_api_key=row.copy_api_key,
@@ -442,7 +453,7 @@ def parse_plan(
     accounts = [
         account
         for index, row in parts.accounts
-        if (account := checker.account(row, f"accounts[{index}]")) is not None
+        if (account := checker.account(row, index)) is not None
     ]
     checker.unique_across_accounts(parts.accounts)
     problems += checker.problems
@@ -474,6 +485,20 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
         return parse_plan(data, environ=environ, source=source)
     except PlanError as exc:
         raise PlanError(locate(exc.problems, text), source) from None
+
+
+def plan_error(problems: Iterable[Problem], path: str | os.PathLike[str]) -> PlanError:
+    """
+    The `PlanError` for ``problems`` found in the plan at ``path`` after it was loaded
+    (such as `mode_problems`'), each a `PlanProblem` with its line as the file is now
+    (no line when it can't be read any more).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return PlanError(tuple(PlanProblem(p.field, p.rule) for p in problems), source)
+    return PlanError(locate(tuple(problems), text), source)
 
 
 def shard_plan(plan: Plan, index: int, count: int) -> Plan:

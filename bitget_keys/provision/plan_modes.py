@@ -318,8 +318,9 @@ def mode_problems(account: AccountSpec, mode: PlanMode, where: str) -> list[Prob
 
     For an account whose master's mode has just been found (``mode`` is ``CLASSIC`` or
     ``UNIFIED``), before anything is created under it. ``where`` is the account's
-    location in the plan (``accounts[2]``); each problem is located inside it, as
-    `bitget_keys.provision.plan_lines.locate` takes them. An account loaded under the
+    location in the plan file (``account.where``: ``accounts[2]``, whatever the shard);
+    each problem is located inside it, as `bitget_keys.provision.plan_lines.locate`
+    and `bitget_keys.provision.plan.plan_error` take them. An account loaded under the
     same mode's rules has none; an ``auto`` account meets the unified rules here first.
 
     Raises:

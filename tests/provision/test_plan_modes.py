@@ -11,7 +11,14 @@ import pytest
 from bitget_keys import models as m
 from bitget_keys.errors import PlanError, ValidationError
 from bitget_keys.provision import PlanMode
-from bitget_keys.provision.plan import KeySpec, SubaccountSpec, load_plan, parse_plan
+from bitget_keys.provision.plan import (
+    KeySpec,
+    SubaccountSpec,
+    load_plan,
+    parse_plan,
+    plan_error,
+    shard_plan,
+)
 from bitget_keys.provision.plan_lines import locate
 from bitget_keys.provision.plan_modes import (
     UnifiedKey,
@@ -468,12 +475,37 @@ def test_problems_found_after_detection_are_located_like_load_time_ones(tmp_path
     path = tmp_path / "plan.toml"
     path.write_text(AUTO_TOML)
     (account,) = load_plan(path, environ=ENV).accounts
-    problems = mode_problems(account, PlanMode.UNIFIED, "accounts[0]")
+    problems = mode_problems(account, PlanMode.UNIFIED, account.where)
     lines = AUTO_TOML.splitlines()
-    assert [(p.field, p.line) for p in locate(tuple(problems), AUTO_TOML)] == [
+    assert locate(tuple(problems), AUTO_TOML) == plan_error(problems, path).problems
+    assert [(p.field, p.line) for p in plan_error(problems, path).problems] == [  # type: ignore[attr-defined]
         (
             "accounts[0].subaccounts[0].keys[1].permissions[1]",
             lines.index('permissions = ["read", "transfer"]') + 1,
         ),
         ("accounts[0].subaccounts[0].keys[1].label", lines.index('label = "1reader"') + 1),
     ]
+
+
+def test_an_account_keeps_its_place_in_the_file_across_shards() -> None:
+    """Problems found in a shard's account are located at its entry in the whole file."""
+    data = classic_plan()
+    second = copy.deepcopy(data["accounts"][0])
+    second.update(name="desk-b", credentials="env:DESK_B")
+    second["subaccounts"][0]["name"] = "BetaBots"
+    second["subaccounts"][0]["keys"][1]["permissions"] = ["read", "transfer"]
+    data["accounts"].append(second)
+    (account,) = shard_plan(parse_plan(data, environ=ENV), 2, 2).accounts
+    assert (account.name, account.where) == ("desk-b", "accounts[1]")
+    problems = mode_problems(account, PlanMode.UNIFIED, account.where)
+    assert [p.field for p in problems] == ["accounts[1].subaccounts[0].keys[1].permissions[1]"]
+
+
+def test_plan_error_without_the_file_still_names_every_problem(tmp_path: Path) -> None:
+    (account,) = parse_plan(unified_plan(), environ=ENV).accounts
+    problems = mode_problems(account, PlanMode.CLASSIC, account.where)
+    error = plan_error(problems, tmp_path / "gone.toml")
+    assert [(p.field, p.line) for p in error.problems] == [  # type: ignore[attr-defined]
+        (p.field, None) for p in problems
+    ]
+    assert error.subject == str(tmp_path / "gone.toml")
