@@ -36,6 +36,7 @@ from bitget_keys.models._rules import MAX_SUBACCOUNTS as MAX_SUBACCOUNTS
 from bitget_keys.models._rules import (
     MODIFY_VIRTUAL_KEY_PERMISSIONS as MODIFY_VIRTUAL_KEY_PERMISSIONS,
 )
+from bitget_keys.models._rules import UTA_NOTE_MAX_LENGTH as UTA_NOTE_MAX_LENGTH
 from bitget_keys.models._rules import (
     VIRTUAL_KEY_PERMISSIONS as VIRTUAL_KEY_PERMISSIONS,
 )

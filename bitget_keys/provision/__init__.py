@@ -4,6 +4,8 @@ Declarative provisioning: make Bitget's live state match a plan, and keep every 
 The modules, in the order a run uses them:
 
 - `plan`: the plan file, read and checked whole before anything is sent; sharding.
+  `plan_modes`: its rules for classic and unified masters (`PlanMode`), and how its
+  values map to the unified (v3) requests.
 - `diff`: the pure difference between a plan and live state.
 - `preview`: what apply would do, as `plan`, apply's confirmation and the live display
   show it.
@@ -25,3 +27,7 @@ The modules, in the order a run uses them:
 
 The command line (`bitget_keys.cli`) is their main user; their API may still change.
 """
+
+from bitget_keys.provision.plan_modes import PlanMode
+
+__all__ = ["PlanMode"]

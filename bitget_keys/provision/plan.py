@@ -16,12 +16,18 @@ it: the rest of that ``[[accounts]]`` entry, the keys taking a value from an unr
 ``[defaults]``, and duplicates with an unreadable entry. Nothing is inferred from an
 unreadable part (an account that could not be read still counts as named).
 
-The first key of each sub-account is created together with the sub-account (by
-batch-create), so it follows batch-create's rules (permissions ``spot_trade``,
-``margin_trade``, ``contract_trade``, ``read``); further keys follow
-create-virtual-subaccount-apikey's. Batch-create takes no permission type, so a
-``perm_type`` on a first key is refused rather than silently dropped, and
-``[defaults] perm_type`` applies to further keys only.
+Each account's ``mode`` (or ``[defaults] mode``) decides which of Bitget's rules its
+sub-accounts and keys are checked by (`bitget_keys.provision.plan_modes`). ``auto``
+(the default) and ``classic`` take the classic (v2) rules here: the first key of each
+sub-account is created together with the sub-account (by batch-create), so it follows
+batch-create's rules (permissions ``spot_trade``, ``margin_trade``, ``contract_trade``,
+``read``); further keys follow create-virtual-subaccount-apikey's. Batch-create takes no
+permission type, so a ``perm_type`` on a first key is refused rather than silently
+dropped, and ``[defaults] perm_type`` applies to further keys only. ``unified`` takes
+the unified (v3) rules instead, where every key is made alike and takes a ``perm_type``.
+An ``auto`` account meets the rules of its master's mode once that is known, before
+anything is created under it. A ``mode`` that is not valid leaves its account's
+sub-accounts unchecked until it is.
 
 The file's structure (its tables and keys, and their TOML types) is read by
 `bitget_keys.provision.plan_schema`; every rule on the values comes from
@@ -45,6 +51,13 @@ from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 from bitget_keys.errors import ConfigurationError, PlanError, Problem, ValidationError
 from bitget_keys.provision.plan_lines import PlanProblem, locate
+from bitget_keys.provision.plan_modes import (
+    FIRST_KEY_PERM_TYPE,
+    PlanMode,
+    key_problems,
+    name_and_label_problems,
+    plan_mode_problem,
+)
 from bitget_keys.provision.plan_schema import (
     AccountRow,
     BrokerKeyRow,
@@ -59,20 +72,16 @@ __all__ = [
     "BrokerKeySpec",
     "KeySpec",
     "Plan",
+    "PlanMode",
     "PlanProblem",
     "SubaccountSpec",
     "load_plan",
     "parse_plan",
+    "plan_error",
 ]
 
 MAX_SUBACCOUNTS: Final = m.MAX_SUBACCOUNTS
 MAX_KEYS: Final = m.MAX_SUBACCOUNT_KEYS
-
-# Stand-ins used only to run the request models' checks on plan fields that are not
-# known yet (a sub-account's UID before it exists, a passphrase to be generated).
-_PLACEHOLDER_UID: Final = "1"
-_PLACEHOLDER_NAME: Final = "abcdefgh"
-_PLACEHOLDER_PASSPHRASE: Final = "Placeholder0passphrase1"  # noqa: S105 - never sent
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +128,17 @@ class AccountSpec:
     copy_passphrase: Secret | None = attrs.field(default=None, repr=False)
     subaccounts: tuple[SubaccountSpec, ...] = ()
     broker_keys: tuple[BrokerKeySpec, ...] = ()
+    #: The plan's ``mode``: ``AUTO`` is checked by the classic rules when loaded, and
+    #: by `bitget_keys.provision.plan_modes.mode_problems` once the master's is known.
+    mode: PlanMode = PlanMode.AUTO
+    #: Its place among the file's ``[[accounts]]`` entries, kept by `shard_plan`, so
+    #: that problems found later are located as the file's own (``accounts[index]``).
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        """Its location in the plan file, the ``where`` of `mode_problems`."""
+        return f"accounts[{self.index}]"
 
 
 @attrs.frozen(kw_only=True)
@@ -138,17 +158,11 @@ def _at(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-# Refused rather than dropped: the key would otherwise be made without the permission
-# type the plan asks for, and no later run could change it.
-_FIRST_KEY_PERM_TYPE: Final = (
-    "the first key is created with its sub-account by batch-create, which takes no "
-    "permission type: leave it out (the permissions alone decide what this key may "
-    'do; ["read"] is read-only), or plan the key as a further one'
-)
 # Structural problems whose plain wording would mislead here: a first key's perm_type
-# is refused whatever its type, and a broker key's passphrase is what Bitget checks.
+# is refused whatever its type (unless the account is pinned to unified, whose first
+# keys take one), and a broker key's passphrase is what Bitget checks.
 _REWORDED: Final = (
-    (re.compile(r"(^|\.)keys\[0\]\.perm_type$"), None, _FIRST_KEY_PERM_TYPE),
+    (re.compile(r"(^|\.)keys\[0\]\.perm_type$"), None, FIRST_KEY_PERM_TYPE),
     (
         re.compile(r"(^|\.)broker_keys\[\d+\]\.passphrase$"),
         "is required",
@@ -157,9 +171,36 @@ _REWORDED: Final = (
 )
 
 
-def _reworded(problem: Problem) -> Problem:
+_ACCOUNT_INDEX: Final = re.compile(r"accounts\[(\d+)\]")
+
+
+def _written_mode(data: Mapping[str, Any], field: str) -> object:
+    """The ``mode`` written for the account holding ``field`` (or in ``[defaults]``)."""
+    accounts = data.get("accounts")
+    if (entry := _ACCOUNT_INDEX.match(field)) and isinstance(accounts, list):
+        account = accounts[int(entry[1])] if int(entry[1]) < len(accounts) else None
+        if isinstance(account, dict) and "mode" in account:
+            return account["mode"]
+    defaults = data.get("defaults")
+    return defaults.get("mode") if isinstance(defaults, dict) else None
+
+
+def _known_mode(value: object) -> PlanMode | None:
+    """A written ``mode`` (``None``: not written, so auto), or ``None`` when not valid."""
+    if value is None:
+        return PlanMode.AUTO
+    if isinstance(value, str) and plan_mode_problem(value) is None:
+        return PlanMode(value)
+    return None
+
+
+def _reworded(problem: Problem, data: Mapping[str, Any]) -> Problem:
     for where, rule, instead in _REWORDED:
         if where.search(problem.field) and rule in (None, problem.rule):
+            if instead is FIRST_KEY_PERM_TYPE and (
+                _known_mode(_written_mode(data, problem.field)) is PlanMode.UNIFIED
+            ):
+                return problem
             return Problem(problem.field, instead)
     return problem
 
@@ -167,9 +208,17 @@ def _reworded(problem: Problem) -> Problem:
 class _Checker:
     """Checks the rows' values against Bitget's rules, collecting located problems."""
 
-    def __init__(self, environ: Mapping[str, str], defaults: DefaultsRow | None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        defaults: DefaultsRow | None,
+        written_mode: object = None,
+    ) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
+        #: ``[defaults] mode``; ``None``: not known (not valid, or unreadable).
+        #: An unreadable ``[defaults]`` still tells its mode when that is written right.
+        self.default_mode = _known_mode(written_mode)
         #: ``None``: ``[defaults]`` could not be read (its structural problems say why).
         self.defaults = None if defaults is None else self.checked_defaults(defaults)
 
@@ -219,58 +268,54 @@ class _Checker:
         if perm_type is not None and (rule := m.perm_type_problem(perm_type)) is not None:
             self.problem("defaults.perm_type", rule)
             perm_type = None
+        self.default_mode = self.mode(row.mode, "defaults.mode")
         return DefaultsRow(ip_list=row.ip_list, perm_type=perm_type)
 
-    def key(self, row: KeyRow, where: str, *, first: bool) -> KeySpec | None:
+    def mode(self, value: str | None, where: str) -> PlanMode | None:
+        """A written ``mode`` (``None``: ``[defaults]``'s); ``None`` when not known."""
+        if value is None:
+            return self.default_mode
+        if (rule := plan_mode_problem(value)) is not None:
+            self.problem(where, rule)
+            return None
+        return PlanMode(value)
+
+    def key(self, row: KeyRow, where: str, *, first: bool, mode: PlanMode) -> KeySpec | None:
+        # A classic master makes the first key with its sub-account, by batch-create,
+        # which takes no permission type; a unified master makes every key alike.
+        batch = first and mode is not PlanMode.UNIFIED
         # A key taking a value from a [defaults] that could not be read waits for it:
         # that value's rules and the key's request are checked once it can be read.
         waits = self.defaults is None and (
-            row.ip_list is None or (not first and row.perm_type is None)
+            row.ip_list is None or (not batch and row.perm_type is None)
         )
         defaults = self.defaults or DefaultsRow()
         ip_list = defaults.ip_list if row.ip_list is None else row.ip_list
         if ip_list is None and not waits:
             self.problem(_at(where, "ip_list"), "is required (here or in [defaults])")
-        refused = first and row.perm_type is not None
+        refused = batch and row.perm_type is not None
         if refused:
-            self.problem(_at(where, "perm_type"), _FIRST_KEY_PERM_TYPE)
+            self.problem(_at(where, "perm_type"), FIRST_KEY_PERM_TYPE)
         perm_type = row.perm_type if row.perm_type is not None else defaults.perm_type
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
         if ip_list is None or waits:
             return None
-        values = {
-            "passphrase": passphrase or _PLACEHOLDER_PASSPHRASE,
-            "label": row.label,
-            "permissions": row.permissions,
-            "ip_list": ip_list,
-        }
-        if first:
-            # Made by batch-create, whose items carry no permission type.
-            perm_type = None
-            ok = self.model(where, m.NewVirtualSubaccount, name=_PLACEHOLDER_NAME, **values)
-        else:
-            ok = self.model(
-                where,
-                m.CreateVirtualSubaccountAPIKeyRequest,
-                subaccount_uid=_PLACEHOLDER_UID,
-                perm_type=perm_type,
-                **values,
-            )
-        if not ok or refused:
-            return None
-        return KeySpec(
+        key = KeySpec(
             label=row.label,
             permissions=tuple(m.permission(value) for value in row.permissions),
             ip_list=ip_list,
-            perm_type=None if perm_type is None else m.PermType(perm_type),
+            perm_type=None if perm_type is None or batch else m.PermType(perm_type),
             passphrase=passphrase,
         )
+        problems = key_problems(key, mode, where, first=first)
+        self.problems += problems
+        return None if problems or refused else key
 
-    def subaccount(self, row: SubaccountRow, where: str) -> SubaccountSpec | None:
-        if (rule := m.subaccount_name_problem(row.name)) is not None:
-            self.problem(_at(where, "name"), rule)
-        if (rule := m.label_problem(row.label)) is not None:
-            self.problem(_at(where, "label"), rule)
+    def subaccount(self, row: SubaccountRow, where: str, mode: PlanMode) -> SubaccountSpec | None:
+        # Only an account pinned to unified is checked by the unified rules here.
+        self.problems += name_and_label_problems(
+            row.name, row.label, mode, where, pinned=mode is PlanMode.UNIFIED
+        )
         if not row.keys:
             self.problem(
                 _at(where, "keys"), "must list at least one key (the first is made with it)"
@@ -283,7 +328,7 @@ class _Checker:
         seen: set[str] = set()
         for index, key_row in enumerate(row.keys):
             key_where = _at(where, f"keys[{index}]")
-            key = self.key(key_row, key_where, first=index == 0)
+            key = self.key(key_row, key_where, first=index == 0, mode=mode)
             if key is None:
                 continue
             if key.label in seen:
@@ -315,9 +360,12 @@ class _Checker:
             label=row.label,
         )
 
-    def account(self, row: AccountRow, where: str) -> AccountSpec | None:
+    def account(self, row: AccountRow, position: int) -> AccountSpec | None:
+        where = f"accounts[{position}]"
         credentials = self.credentials(row.credentials, _at(where, "credentials"))
         copy_passphrase = self.secret_reference(row.copy_passphrase, _at(where, "copy_passphrase"))
+        # A mode that is not known leaves the sub-accounts' rules waiting for it.
+        mode = self.mode(row.mode, _at(where, "mode"))
         if len(row.subaccounts) > MAX_SUBACCOUNTS:
             self.problem(
                 _at(where, "subaccounts"),
@@ -329,7 +377,7 @@ class _Checker:
         labels: set[str] = set()
         for index, sub_row in enumerate(row.subaccounts):
             sub_where = _at(where, f"subaccounts[{index}]")
-            sub = self.subaccount(sub_row, sub_where)
+            sub = None if mode is None else self.subaccount(sub_row, sub_where, mode)
             name = m.subaccount_name_key(sub_row.name)
             if name in names:
                 self.problem(_at(sub_where, "name"), f"{sub_row.name!r} is used twice")
@@ -347,9 +395,11 @@ class _Checker:
             for index, key_row in enumerate(row.broker_keys)
             if (key := self.broker_key(key_row, _at(where, f"broker_keys[{index}]"))) is not None
         ]
-        if credentials is None:
+        if credentials is None or mode is None:
             return None
         return AccountSpec(
+            mode=mode,
+            index=position,
             name=row.name,
             credentials=credentials,
             copy_api_key=row.copy_api_key,
@@ -392,14 +442,18 @@ def parse_plan(
         PlanError: listing every problem with its location; nothing has been sent.
     """
     parts, structural = read_parts(data)
-    problems = [_reworded(problem) for problem in structural]
-    checker = _Checker(os.environ if environ is None else environ, parts.defaults)
+    problems = [_reworded(problem, data) for problem in structural]
+    checker = _Checker(
+        os.environ if environ is None else environ,
+        parts.defaults,
+        _written_mode(data, "defaults"),
+    )
     if parts.every_account and not parts.accounts:
         checker.problem("accounts", "the plan names no account")
     accounts = [
         account
         for index, row in parts.accounts
-        if (account := checker.account(row, f"accounts[{index}]")) is not None
+        if (account := checker.account(row, index)) is not None
     ]
     checker.unique_across_accounts(parts.accounts)
     problems += checker.problems
@@ -431,6 +485,20 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
         return parse_plan(data, environ=environ, source=source)
     except PlanError as exc:
         raise PlanError(locate(exc.problems, text), source) from None
+
+
+def plan_error(problems: Iterable[Problem], path: str | os.PathLike[str]) -> PlanError:
+    """
+    The `PlanError` for ``problems`` found in the plan at ``path`` after it was loaded
+    (such as `mode_problems`'), each a `PlanProblem` with its line as the file is now
+    (no line when it can't be read any more).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return PlanError(tuple(PlanProblem(p.field, p.rule) for p in problems), source)
+    return PlanError(locate(tuple(problems), text), source)
 
 
 def shard_plan(plan: Plan, index: int, count: int) -> Plan:

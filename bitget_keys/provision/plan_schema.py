@@ -83,6 +83,8 @@ class AccountRow:
     copy_passphrase: str | None = None
     subaccounts: tuple[SubaccountRow, ...] = ()
     broker_keys: tuple[BrokerKeyRow, ...] = ()
+    #: ``auto``, ``classic`` or ``unified``; ``None``: ``[defaults] mode``.
+    mode: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +93,8 @@ class DefaultsRow:
 
     ip_list: tuple[str, ...] | None = None
     perm_type: str | None = None
+    #: ``None``: ``auto``.
+    mode: str | None = None
 
 
 @attrs.frozen(kw_only=True)
