@@ -30,6 +30,7 @@ Every exception derives from `BitgetKeysError`::
     │   ├── RateLimitExceededError           HTTP 429, body code "429", 1001, 50009
     │   └── ServerError                      5xx, 40010, 40015, 40067, 40200, 45001, ...
     ├── ResponseDecodeError                  the response does not have the documented shape
+    ├── AccountInTransitionError             the master is switching modes; nothing was sent
     ├── RateLimitWaitTooLongError            a slot would come later than the caller allows
     ├── RateLimitBackendError                the shared limiter (Redis) failed; nothing was sent
     └── DispatchStoppedError                 a DispatchGate stopped the request; nothing was sent
@@ -60,6 +61,7 @@ from bitget_keys._escape import escape
 
 __all__ = [
     "APIError",
+    "AccountInTransitionError",
     "AccountModeError",
     "AuthenticationError",
     "BitgetKeysError",
@@ -410,6 +412,26 @@ class ResponseDecodeError(BitgetKeysError):
 
     def __str__(self) -> str:
         return f"{self.endpoint}: unexpected response: " + "; ".join(self.problems)
+
+
+@attrs.define(slots=False, eq=False)
+class AccountInTransitionError(BitgetKeysError):
+    """
+    The master account is between modes (upgrading to unified, or switching back to
+    classic), which Bitget says takes about a minute; nothing was sent.
+    """
+
+    #: Bitget's name for the transition: ``upgrading`` or ``switching``.
+    mode: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.mode)
+
+    def __str__(self) -> str:
+        return (
+            f"the account is {self.mode} between classic and unified mode (about a minute "
+            "on Bitget's side): nothing was sent; try again once it has finished"
+        )
 
 
 @attrs.define(slots=False, eq=False)

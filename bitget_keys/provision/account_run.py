@@ -22,9 +22,10 @@ from bitget_keys.provision import flows
 from bitget_keys.provision import live as reads
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
+from bitget_keys.provision.family import ClassicAPI, UnifiedAPI
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.outcomes import EXPECTED
-from bitget_keys.provision.plan import AccountSpec, SubaccountSpec
+from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
 
 __all__ = ["AccountRun"]
@@ -38,14 +39,16 @@ class AccountRun:
     def __init__(  # noqa: PLR0917 - built in one place
         self,
         account: AccountSpec,
-        client: Client,
+        api: ClassicAPI | UnifiedAPI,
         ledger: Ledger,
         gate: DispatchGate,
         on_result: OnResult,
         fail: Callable[[BaseException], None],
     ) -> None:
         self.account = account
-        self.client = client
+        #: The family (v2 or v3) that serves this master, chosen before the run.
+        self.api = api
+        self.client: Client = api.client
         self.ledger = ledger
         self.gate = gate
         self.out = AccountReport(account, ledger, gate, on_result)
@@ -63,7 +66,7 @@ class AccountRun:
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)
-        live = await reads.read_live_state(self.client, self.account)
+        live = await reads.read_live_state(self.api, self.account)
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
@@ -76,7 +79,7 @@ class AccountRun:
             if self.gate.state is not GateState.ABORTED:
                 # Even when stopping: what unknown outcomes changed is read again, so
                 # the report names every key that exists without its secret.
-                await known.refresh(self.client, self.account)
+                await known.refresh(self.api, self.account)
             live = known.live()
             if self.gate.state is GateState.ABORTED:
                 self.out.the_rest()
@@ -121,7 +124,11 @@ class AccountRun:
                     self.start_key(missing)
                 for spec in diff.broker_changes:
                     self.spawn(flows.modify_broker_key(self, spec))
-                if diff.new_subaccounts:
+                if isinstance(self.api, UnifiedAPI):
+                    # One create-sub each; each sub-account's keys follow its answer.
+                    for sub in diff.new_subaccounts:
+                        self.spawn(flows.create_unified_subaccount(self, self.api, sub))
+                elif diff.new_subaccounts:
                     self.spawn(self.create_new_subaccounts(diff.new_subaccounts))
                     self.spawn(self.locate())
         finally:
@@ -172,7 +179,7 @@ class AccountRun:
     async def locate_once(self) -> None:
         asked = set(self.unlocated)
         try:
-            listed = await reads.list_subaccounts(self.client)
+            listed = await reads.list_subaccounts(self.api)
         except EXPECTED as exc:
             # The round ends by listing sub-accounts again (and the keys of any it did
             # not know); their further keys go in the next round.
@@ -199,12 +206,18 @@ class AccountRun:
 
     def located(self, uid: str, created: flows.Created) -> None:
         """A new sub-account's UID is known: record its first key, start the others."""
+        self.known_subaccount(uid, created.row.subaccount_name, created.spec)
+        self.known.add_key(flows.first_key(uid, created))
+        self.start_keys(uid, created.spec, created.spec.keys[1:])
+
+    def known_subaccount(self, uid: str, name: str, spec: SubaccountSpec) -> None:
+        """Record a sub-account this round created."""
         if uid not in self.known.subaccounts:
             self.known.subaccounts[uid] = m.VirtualSubaccount(
-                subaccount_uid=uid,
-                subaccount_name=created.row.subaccount_name,
-                label=created.spec.label,
+                subaccount_uid=uid, subaccount_name=name, label=spec.label
             )
-        self.known.add_key(flows.first_key(uid, created))
-        for key in created.spec.keys[1:]:
-            self.start_key(MissingKey(subaccount=created.spec, subaccount_uid=uid, key=key))
+
+    def start_keys(self, uid: str, spec: SubaccountSpec, keys: Sequence[KeySpec]) -> None:
+        """Start creating ``keys`` of the sub-account ``uid``, all at once."""
+        for key in keys:
+            self.start_key(MissingKey(subaccount=spec, subaccount_uid=uid, key=key))

@@ -52,7 +52,9 @@ from typing import Final
 from bitget_keys._client import Client
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import DispatchStoppedError, VaultError
+from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.account_run import AccountRun
+from bitget_keys.provision.family import ClassicAPI, UnifiedAPI, account_api, check_modes
 from bitget_keys.provision.flows import generate_passphrase
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
@@ -104,8 +106,18 @@ async def apply_plan(
     """
     ledger = Ledger.of(ledger, vault, journal)
     run = _PlanRun(ledger, gate if gate is not None else DispatchGate(), on_result)
+    apis = await asyncio.gather(
+        *(run.family(account, clients(account)) for account in plan.accounts)
+    )
+    # Every master's mode is known before any create is sent, so every rule of its
+    # mode is checked for the whole plan first.
+    check_modes(plan, [None if api is None else api.family for api in apis])
     await asyncio.gather(
-        *(run.account(account, clients(account), max_rounds) for account in plan.accounts)
+        *(
+            run.account(account, api, max_rounds)
+            for account, api in zip(plan.accounts, apis, strict=True)
+            if api is not None
+        )
     )
     await ledger.flush()
     if run.errors:
@@ -142,8 +154,25 @@ class _PlanRun:
         _log.error("apply stops sending: %s", describe_error(exc))
         self.gate.close(f"an error: {describe_error(exc)}")
 
-    async def account(self, account: AccountSpec, client: Client, max_rounds: int) -> None:
-        run = AccountRun(account, client, self.ledger, self.gate, self.collect, self.fail)
+    async def family(self, account: AccountSpec, client: Client) -> ClassicAPI | UnifiedAPI | None:
+        """The API family serving ``account``; ``None`` (reported) when it can't be told."""
+        try:
+            return await account_api(client, account)
+        except DispatchStoppedError:
+            AccountReport(account, self.ledger, self.gate, self.collect).the_rest()
+        except EXPECTED as exc:
+            stop_on_backend_failure(self.gate, exc)
+            item = ItemKey(ItemKind.ACCOUNT, key=account.name)
+            detail = f"its mode could not be told: {not_sent_detail(exc)}"
+            AccountReport(account, self.ledger, self.gate, self.collect).report(
+                item, Status.FAILED, detail=detail
+            )
+        return None
+
+    async def account(
+        self, account: AccountSpec, api: ClassicAPI | UnifiedAPI, max_rounds: int
+    ) -> None:
+        run = AccountRun(account, api, self.ledger, self.gate, self.collect, self.fail)
         item = ItemKey(ItemKind.ACCOUNT, key=account.name)
         try:
             await run.run(max_rounds)

@@ -20,12 +20,13 @@ from bitget_keys import models as m
 from bitget_keys._secret import Secret
 from bitget_keys.errors import CopyAPIKeyExistsError, DispatchStoppedError
 from bitget_keys.provision.diff import MissingKey
+from bitget_keys.provision.family import NewKey, UnifiedAPI
 from bitget_keys.provision.journal import Outcome
-from bitget_keys.provision.live import describe_error
 from bitget_keys.provision.outcomes import EXPECTED, ambiguous, stop_on_backend_failure
 from bitget_keys.provision.plan import BrokerKeySpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.preview import copy_key_accounts
 from bitget_keys.provision.results import ItemKey, ItemKind, Status
+from bitget_keys.provision.retrying import describe_error
 from bitget_keys.provision.vault import VaultRecord
 
 if TYPE_CHECKING:
@@ -36,13 +37,14 @@ __all__ = [
     "copy_key",
     "create_key",
     "create_subaccounts",
+    "create_unified_subaccount",
     "first_key",
     "generate_passphrase",
     "modify_broker_key",
 ]
 
 #: An answer that carries a new key's secret.
-_Answer = m.CopyAPIKey | m.CreatedVirtualSubaccountAPIKey | m.CreatedVirtualSubaccount
+_Answer = m.CopyAPIKey | NewKey | m.CreatedVirtualSubaccount
 
 _PASSPHRASE_ALPHABET: Final = string.ascii_letters + string.digits
 
@@ -83,6 +85,7 @@ def _record(run: AccountRun, created: _Answer, passphrase: Secret, **item: Any) 
             api_key=created.api_key,
             secret_key=created.secret_key,
             passphrase=passphrase,
+            api_family=run.api.family,
             **item,
         )
     )
@@ -102,6 +105,7 @@ def _key_record(  # noqa: PLR0917 - every part of the record
     A first key's sub-account UID is ``None`` when the batch answer masked it: the
     record names the sub-account by its name and label instead.
     """
+    made = created if isinstance(created, NewKey) and run.api.family == "v3" else None
     return _record(
         run,
         created,
@@ -111,8 +115,9 @@ def _key_record(  # noqa: PLR0917 - every part of the record
         subaccount_uid=subaccount_uid,
         subaccount_name=sub.name,
         subaccount_label=sub.label,
-        permissions=[str(p) for p in key.permissions],
-        ip_list=key.ip_list,
+        # What the key was made with: a unified key has the mapped rights, not the plan's.
+        permissions=[str(p) for p in (key.permissions if made is None else made.permissions)],
+        ip_list=key.ip_list if made is None else made.ip_list,
     )
 
 
@@ -187,16 +192,7 @@ async def create_key(run: AccountRun, missing: MissingKey) -> None:
     passphrase = key.passphrase or generate_passphrase()
     entry = out.begin(item)
     try:
-        created = await run.client.create_virtual_subaccount_api_key(
-            m.CreateVirtualSubaccountAPIKeyRequest(
-                subaccount_uid=missing.subaccount_uid,
-                passphrase=passphrase,
-                label=key.label,
-                ip_list=key.ip_list,
-                permissions=key.permissions,
-                perm_type=key.perm_type,
-            )
-        )
+        created = await run.api.create_key(missing.subaccount_uid, key, passphrase)
     except EXPECTED as exc:
         if ambiguous(exc):
             run.known.stale_keys.add(missing.subaccount_uid)
@@ -213,6 +209,31 @@ async def create_key(run: AccountRun, missing: MissingKey) -> None:
             ip_list=created.ip_list,
         )
     )
+
+
+async def create_unified_subaccount(run: AccountRun, api: UnifiedAPI, sub: SubaccountSpec) -> None:
+    """
+    Create one unified sub-account (v3 create-sub), then all its keys at once.
+
+    create-sub makes no key, so it carries no secret: an answer that never came loses
+    nothing, and the round's list read settles whether it exists.
+    """
+    item = ItemKey(ItemKind.SUBACCOUNT, sub.label)
+    out = run.out
+    if not out.sending:
+        out.stopped(item)
+        return
+    entry = out.begin(item)
+    try:
+        created = await api.create_subaccount(sub)
+    except EXPECTED as exc:
+        run.known.stale_list |= ambiguous(exc)
+        out.create_failed(entry, item, exc)
+        return
+    out.journal.settle(entry, Outcome.DONE)
+    out.report(item, Status.CREATED, detail=f"sub-account {created.sub_uid}")
+    run.known_subaccount(created.sub_uid, created.username, sub)
+    run.start_keys(created.sub_uid, sub, sub.keys)
 
 
 def _modify_request(spec: BrokerKeySpec) -> m.ModifyBrokerSubaccountAPIKeyRequest:

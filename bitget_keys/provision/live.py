@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
-from bitget_keys.errors import BitgetKeysError, ServerError, TransportError
 from bitget_keys.provision.diff import LiveState
+from bitget_keys.provision.family import AccountAPI
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec
+from bitget_keys.provision.retrying import describe_error, read_retrying
 
 __all__ = [
     "KnownState",
@@ -34,46 +34,12 @@ __all__ = [
     "read_retrying",
 ]
 
-_log: Final = logging.getLogger("bitget_keys.apply")
-
 T = TypeVar("T")
 
 
-def describe_error(exc: BaseException) -> str:
-    """An error as a result's detail: our own errors' messages, else only the type."""
-    return str(exc) if isinstance(exc, BitgetKeysError) else type(exc).__name__
-
-
-#: How often a read is tried in all, and the pause before the first retry (doubled each
-#: time): enough to ride out a few lost answers, short enough not to stall the run.
-_READ_ATTEMPTS: Final = 5
-
-
-_READ_BACKOFF: Final = 0.2
-
-
-async def read_retrying(call: Callable[[], Awaitable[T]]) -> T:
-    """
-    Run a read, and run it again after a failure a later attempt may not meet.
-
-    Reads change nothing, so a lost answer or a server error costs only the retry; any
-    other error (a refused key, a missing permission) would come back the same, and is
-    raised at once.
-    """
-    for attempt in range(_READ_ATTEMPTS - 1):
-        try:
-            return await call()
-        except (ServerError, TransportError) as exc:
-            _log.debug("read failed (%s), trying again", describe_error(exc))
-            await asyncio.sleep(_READ_BACKOFF * 2**attempt)
-    return await call()
-
-
-async def list_subaccounts(client: Client) -> tuple[m.VirtualSubaccount, ...]:
-    async def every_page() -> tuple[m.VirtualSubaccount, ...]:
-        return tuple([sub async for sub in client.iter_virtual_subaccounts(page_size=100)])
-
-    return await read_retrying(every_page)
+async def list_subaccounts(api: AccountAPI) -> tuple[m.VirtualSubaccount, ...]:
+    """Every sub-account of the master (see `read_retrying`)."""
+    return await read_retrying(api.list_subaccounts)
 
 
 async def gather_all(reads: Sequence[Awaitable[T]]) -> list[T]:
@@ -96,9 +62,9 @@ async def _per_uid(read: Callable[[str], Awaitable[T]], uids: Sequence[str]) -> 
 
 
 async def list_keys(
-    client: Client, uids: Sequence[str]
+    api: AccountAPI, uids: Sequence[str]
 ) -> list[tuple[m.VirtualSubaccountAPIKey, ...]]:
-    return await _per_uid(client.list_virtual_subaccount_api_keys, uids)
+    return await _per_uid(api.list_keys, uids)
 
 
 async def list_broker_keys(
@@ -107,14 +73,15 @@ async def list_broker_keys(
     return await _per_uid(client.list_broker_subaccount_api_keys, uids)
 
 
-async def read_live_state(client: Client, account: AccountSpec) -> LiveState:
+async def read_live_state(api: AccountAPI, account: AccountSpec) -> LiveState:
     """
     Read what exists for ``account``: sub-accounts, their keys, broker keys.
 
     A read that fails on the server's side or loses its answer is tried again a few
     times before its error is raised.
     """
-    subaccounts = await list_subaccounts(client)
+    client = api.client
+    subaccounts = await list_subaccounts(api)
     planned_labels = {sub.label for sub in account.subaccounts}
     uids = [
         sub.subaccount_uid
@@ -124,7 +91,7 @@ async def read_live_state(client: Client, account: AccountSpec) -> LiveState:
     broker_uids = sorted({spec.sub_uid for spec in account.broker_keys})
     return LiveState(
         subaccounts=subaccounts,
-        keys=dict(zip(uids, await list_keys(client, uids), strict=True)),
+        keys=dict(zip(uids, await list_keys(api, uids), strict=True)),
         broker_keys=dict(
             zip(broker_uids, await list_broker_keys(client, broker_uids), strict=True)
         ),
@@ -186,15 +153,16 @@ class KnownState:
                     label=key.label if spec.label is None else spec.label,
                 )
 
-    async def refresh(self, client: Client, account: AccountSpec) -> None:
+    async def refresh(self, api: AccountAPI, account: AccountSpec) -> None:
         """
         Read again what is stale, and only that.
 
         A re-read list may show planned sub-accounts whose keys were never read (an
         unknown batch that took effect): their keys are read too.
         """
+        client = api.client
         if self.stale_list:
-            self.listed(await list_subaccounts(client))
+            self.listed(await list_subaccounts(api))
             planned = {sub.label for sub in account.subaccounts}
             self.stale_keys |= {
                 uid
@@ -205,7 +173,7 @@ class KnownState:
             }
             self.stale_list = False
         uids = sorted(self.stale_keys)
-        for uid, keys in zip(uids, await list_keys(client, uids), strict=True):
+        for uid, keys in zip(uids, await list_keys(api, uids), strict=True):
             self.keys[uid] = list(keys)
         self.stale_keys.clear()
         broker_uids = sorted(self.stale_broker_keys)

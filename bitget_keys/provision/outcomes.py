@@ -11,6 +11,7 @@ from typing import Final
 
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
+    AccountInTransitionError,
     APIError,
     DispatchStoppedError,
     RateLimitBackendError,
@@ -18,7 +19,7 @@ from bitget_keys.errors import (
     ServerError,
     TransportError,
 )
-from bitget_keys.provision.live import describe_error
+from bitget_keys.provision.retrying import describe_error
 
 __all__ = ["EXPECTED", "NOT_SENT", "ambiguous", "not_sent_detail", "stop_on_backend_failure"]
 
@@ -35,7 +36,7 @@ def ambiguous(exc: BaseException) -> bool:
 NOT_SENT: Final = (DispatchStoppedError, RateLimitBackendError, RateLimitWaitTooLongError)
 
 #: Every error a create or read can end with that becomes a result.
-EXPECTED: Final = (APIError, TransportError, *NOT_SENT)
+EXPECTED: Final = (APIError, TransportError, AccountInTransitionError, *NOT_SENT)
 
 
 def stop_on_backend_failure(gate: DispatchGate, exc: BaseException) -> None:

@@ -146,6 +146,9 @@ class Plan:
     """A whole, validated plan."""
 
     accounts: tuple[AccountSpec, ...]
+    #: The file it was read from (``None`` when built from data), so that problems found
+    #: later (a master's mode decides some rules) are shown at their lines too.
+    source: str | None = attrs.field(default=None, eq=False)
 
     @property
     def key_count(self) -> int:
@@ -482,7 +485,7 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError((Problem(source, f"not valid TOML: {exc}"),), source) from exc
     try:
-        return parse_plan(data, environ=environ, source=source)
+        return attrs.evolve(parse_plan(data, environ=environ, source=source), source=source)
     except PlanError as exc:
         raise PlanError(locate(exc.problems, text), source) from None
 

@@ -16,8 +16,9 @@ from collections.abc import Callable, Collection
 import attrs
 
 from bitget_keys._client import Client
-from bitget_keys.errors import APIError, TransportError
+from bitget_keys.errors import AccountInTransitionError, APIError, PlanError, TransportError
 from bitget_keys.provision.diff import AccountDiff, diff_account
+from bitget_keys.provision.family import account_api, family_problems
 from bitget_keys.provision.live import read_live_state
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
@@ -105,7 +106,11 @@ async def preview_account(
     Given the accounts whose copy keys are in the vault, a planned copy key not among
     them is previewed too (apply would create it); without, copy keys are left out.
     """
-    live = await read_live_state(client, account)
+    api = await account_api(client, account)
+    problems = family_problems(account, api.family)
+    if problems:
+        raise PlanError(tuple(problems), "plan")
+    live = await read_live_state(api, account)
     copy_key = (
         vaulted_copy_keys is not None
         and account.copy_api_key
@@ -127,7 +132,7 @@ async def plan_work(
     async def one(account: AccountSpec) -> int:
         try:
             preview = await preview_account(clients(account), account, vaulted_copy_keys=copy_keys)
-        except (APIError, TransportError):
+        except (APIError, TransportError, AccountInTransitionError):
             return 0
         return preview.work
 

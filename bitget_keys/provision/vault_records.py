@@ -53,6 +53,9 @@ class VaultRecord:
     permissions: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     ip_list: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     created_at: str = attrs.field(factory=_now)
+    #: Which API family made the key: ``v2`` (classic masters; every record written
+    #: before unified masters were supported) or ``v3`` (Unified Trading Accounts).
+    api_family: str = "v2"
 
     @property
     def qualified_label(self) -> str:

@@ -110,9 +110,9 @@ def test_a_permission_without_unified_equivalent_is_refused(permission: str) -> 
 
 def test_an_unknown_permission_or_perm_type_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
-        unified_key(key("withdraw", perm_type="admin"))
+        unified_key(key("admin_rights", perm_type="admin"))
     assert info.value.fields == ("permissions[0]", "perm_type")
-    assert "withdraw is not valid here; one of: " in info.value.problems[0].rule
+    assert "admin_rights is not valid here; one of: " in info.value.problems[0].rule
     assert "admin is not valid" in info.value.problems[1].rule
     with pytest.raises(ValidationError) as info:
         unified_key(key("read", perm_type="admin"))  # read-only or not, "admin" is no type
