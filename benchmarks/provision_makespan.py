@@ -32,6 +32,17 @@ The lower bound is the larger of two terms:
   early), clock synchronisation (off here, see ``--sync-clock``) and account-info
   (the UID is in the credentials).
 
+**Unified masters** (``--unified FRACTION``: that share of the masters are Unified
+Trading Accounts, interleaved with classic ones) are provisioned through v3: one
+create-sub per sub-account and one create-sub-api per key, 10/s per UID each; a key may
+go once its sub-account's create-sub has gone, and the answer names the new UID, so no
+list read stands between them. Per UID that is the larger of the last create-sub
+(``0.1·(S-1)``) and the last key (``0.1·(S·K-1)``, K keys per sub-account): 20
+sub-accounts with two keys each give **3.9 s** (4.095 s at 5%). Counted per IP for a
+unified master: S + S·K creates and one sub-account list read. The plan does not pin
+modes, so every master costs one more request, the account-settings call that tells its
+mode (a classic master's answer is 40084); it is counted for both kinds.
+
 The makespan runs from the call of `apply_plan` to its return: the first read and the
 last answer's round trip are inside it, the clients' and vault's set-up is not. The
 emulator's audit gives the 429s and the densest 1000 ms window of each (UID, endpoint)
@@ -76,6 +87,8 @@ VAULT_KEY = "benchmark vault passphrase"
 #: The per-UID rates of the two creates (Bitget's documentation).
 BATCH_INTERVAL = 1.0
 KEY_INTERVAL = 0.2
+#: v3 create-sub and create-sub-api: 10/s per UID each.
+UTA_INTERVAL = 0.1
 
 
 @attrs.frozen(kw_only=True)
@@ -91,20 +104,63 @@ class Setup:
     clear_uids: bool = False
     #: Where the vault and the journal live (their fsyncs are part of the cost).
     workdir: Path = attrs.field(factory=Path.cwd)
+    #: The share of masters that are Unified Trading Accounts (interleaved).
+    unified: float = 0.0
+
+    @property
+    def unified_masters(self) -> int:
+        return sum(is_unified(i, self.unified) for i in range(self.masters))
+
+    @property
+    def classic_masters(self) -> int:
+        return self.masters - self.unified_masters
 
     @property
     def batches(self) -> int:
         return math.ceil(self.subaccounts / m.MAX_BATCH_ITEMS)
 
     @property
+    def keys_per_subaccount(self) -> int:
+        return 1 + self.extra_keys
+
+    @property
     def creates(self) -> int:
-        return self.masters * (self.batches + self.subaccounts * self.extra_keys)
+        classic = self.batches + self.subaccounts * self.extra_keys
+        unified = self.subaccounts * (1 + self.keys_per_subaccount)
+        return self.classic_masters * classic + self.unified_masters * unified
 
     @property
     def necessary_requests(self) -> int:
-        """Creates, and the sub-account list reads no applier can do without."""
-        reads = 1 + (1 if self.extra_keys and not self.clear_uids else 0)
-        return self.creates + self.masters * reads
+        """
+        Creates, the sub-account list reads no applier can do without, and the call that
+        tells each master's mode.
+        """
+        classic_reads = 1 + (1 if self.extra_keys and not self.clear_uids else 0)
+        return (
+            self.creates
+            + self.classic_masters * classic_reads
+            + self.unified_masters
+            + self.masters
+        )
+
+
+def is_unified(index: int, fraction: float) -> bool:
+    """Whether master ``index`` is unified when ``fraction`` of them are, interleaved."""
+    return math.floor((index + 1) * fraction + 1e-9) > math.floor(index * fraction + 1e-9)
+
+
+def per_uid_bound_unified(subaccounts: int, keys: int, margin: float) -> float:
+    """
+    The dispatch time of a unified master's last create: create-subs ``UTA_INTERVAL·(1+m)``
+    apart from 0, keys as often on their own lane, each no earlier than its sub-account's.
+    """
+    gap = UTA_INTERVAL * (1 + margin)
+    last_key: float | None = None
+    for sub in range(subaccounts):
+        for _ in range(keys):
+            released = sub * gap
+            last_key = released if last_key is None else max(last_key + gap, released)
+    return max((subaccounts - 1) * gap, last_key or 0.0)
 
 
 def per_uid_bound(
@@ -139,13 +195,14 @@ def _name(index: int) -> str:
     return "bm" + "".join(reversed(letters))
 
 
-def masters(count: int) -> list[EmulatorAccount]:
+def masters(count: int, unified: float = 0.0) -> list[EmulatorAccount]:
     return [
         EmulatorAccount(
             uid=str(5_000_000_000 + i),
             api_key=f"bg_bench_master_{i:04d}",
             secret_key=f"bench-master-secret-{i:04d}",
             passphrase=f"BenchMaster{i:04d}",
+            mode="unified" if is_unified(i, unified) else "classic",
         )
         for i in range(count)
     ]
@@ -154,7 +211,7 @@ def masters(count: int) -> list[EmulatorAccount]:
 def build_plan(setup: Setup) -> Plan:
     environ: dict[str, str] = {}
     rows = []
-    for a, master in enumerate(masters(setup.masters)):
+    for a, master in enumerate(masters(setup.masters, setup.unified)):
         prefix = f"BENCH{a}"
         environ |= {
             f"{prefix}_API_KEY": master.api_key,
@@ -184,7 +241,7 @@ def emulator_for(setup: Setup) -> Emulator:
     limits = Limits(
         ip_limit=6000 if setup.ip_budget else None, mask_batch_names=not setup.clear_uids
     )
-    return Emulator(masters(setup.masters), limits=limits)
+    return Emulator(masters(setup.masters, setup.unified), limits=limits)
 
 
 def audit_summary(emulator: Emulator) -> dict[str, Any]:
@@ -287,13 +344,29 @@ def run(setup: Setup) -> dict[str, Any]:
     return report(setup, makespan, results, audit)
 
 
+def _unified_bound(
+    subaccounts: int, extra_keys: int, margin: float, *, masked: bool = False
+) -> float:
+    del masked  # create-sub answers with the new UID: no list read before the keys
+    return per_uid_bound_unified(subaccounts, 1 + extra_keys, margin)
+
+
 def report(
     setup: Setup, makespan: float, results: list[ItemResult], audit: dict[str, Any]
 ) -> dict[str, Any]:
     lanes: dict[tuple[str, str], tuple[list[float], int]] = audit["lanes"]
-    uid_physical = per_uid_bound(setup.subaccounts, setup.extra_keys, 0.0)
-    uid_margin = per_uid_bound(setup.subaccounts, setup.extra_keys, setup.margin)
-    uid_masked = per_uid_bound(setup.subaccounts, setup.extra_keys, setup.margin, masked=True)
+    kinds = [(setup.classic_masters, per_uid_bound), (setup.unified_masters, _unified_bound)]
+
+    def bound_of(margin: float, *, masked: bool = False) -> float:
+        return max(
+            bound(setup.subaccounts, setup.extra_keys, margin, masked=masked)
+            for count, bound in kinds
+            if count
+        )
+
+    uid_physical = bound_of(0.0)
+    uid_margin = bound_of(setup.margin)
+    uid_masked = bound_of(setup.margin, masked=True)
     ip_term = setup.necessary_requests / IPBudget().rate if setup.ip_budget else 0.0
     bound, physical = max(uid_margin, ip_term), max(uid_physical, ip_term)
     densest: dict[str, int] = {}
@@ -311,7 +384,8 @@ def report(
     expected_keys = setup.masters * setup.subaccounts * (1 + setup.extra_keys)
     return {
         "setup": (
-            f"{setup.masters} masters x {setup.subaccounts} sub-accounts x "
+            f"{setup.masters} masters ({setup.unified_masters} unified) x "
+            f"{setup.subaccounts} sub-accounts x "
             f"(1 + {setup.extra_keys}) keys, IP budget {'on' if setup.ip_budget else 'off'}, "
             f"{'in process' if setup.in_process else 'loopback'}"
             f"{', clock sync' if setup.sync_clock else ''}"
@@ -363,6 +437,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the emulator shows new UIDs in the batch answer (no list read needed before keys)",
     )
     parser.add_argument(
+        "--unified",
+        type=float,
+        default=0.0,
+        help="the share of masters that are Unified Trading Accounts (0 to 1, interleaved)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=Path.cwd(),
@@ -379,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         in_process=args.in_process,
         clear_uids=args.clear_uids,
         workdir=args.workdir,
+        unified=args.unified,
     )
     started = time.perf_counter()
     result = run(setup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import make_clients
+from bitget_keys.provision.family import account_api, check_modes
 from bitget_keys.provision.plan import Plan, load_plan
 from bitget_keys.provision.preview import copy_key_accounts, preview_account
 from bitget_keys.provision.vault import (
@@ -27,6 +29,12 @@ async def show_changes(
     Given the accounts whose copy keys are in the vault, a planned copy key not among
     them is shown too (apply would create it).
     """
+    # Every master's mode first (asked once per UID, then cached): a rule of a unified
+    # master's mode that the plan breaks is shown, at its line, before any preview.
+    apis = await asyncio.gather(
+        *(account_api(client_for(account), account) for account in plan.accounts)
+    )
+    check_modes(plan, [api.family for api in apis])
     changes = False
     for account in plan.accounts:
         preview = await preview_account(

@@ -200,7 +200,8 @@ def family_problems(account: AccountSpec, family: Family) -> list[Problem]:
     Every rule of ``family``'s mode that ``account`` breaks, located in the plan.
 
     An account whose mode the plan pins was checked against that mode when the plan was
-    read; an ``auto`` one is checked here, once its master's mode is known.
+    read, and an ``auto`` one against the classic rules; one whose master turns out
+    unified is checked against the unified rules here.
     """
     problems: list[Problem] = []
     if family == "v3" and account.copy_api_key:
@@ -219,9 +220,9 @@ def family_problems(account: AccountSpec, family: Family) -> list[Problem]:
                 "Client.modify_uta_broker_subaccount_api_key",
             )
         )
-    if account.mode is PlanMode.AUTO:
-        mode = PlanMode.UNIFIED if family == "v3" else PlanMode.CLASSIC
-        problems += mode_problems(account, mode, account.where)
+    if account.mode is PlanMode.AUTO and family == "v3":
+        # An auto account was read by the classic rules; a unified master has its own.
+        problems += mode_problems(account, PlanMode.UNIFIED, account.where)
     return problems
 
 

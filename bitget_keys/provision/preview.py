@@ -16,9 +16,9 @@ from collections.abc import Callable, Collection
 import attrs
 
 from bitget_keys._client import Client
-from bitget_keys.errors import AccountInTransitionError, APIError, PlanError, TransportError
+from bitget_keys.errors import AccountInTransitionError, APIError, TransportError
 from bitget_keys.provision.diff import AccountDiff, diff_account
-from bitget_keys.provision.family import account_api, family_problems
+from bitget_keys.provision.family import account_api
 from bitget_keys.provision.live import read_live_state
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
@@ -106,11 +106,7 @@ async def preview_account(
     Given the accounts whose copy keys are in the vault, a planned copy key not among
     them is previewed too (apply would create it); without, copy keys are left out.
     """
-    api = await account_api(client, account)
-    problems = family_problems(account, api.family)
-    if problems:
-        raise PlanError(tuple(problems), "plan")
-    live = await read_live_state(api, account)
+    live = await read_live_state(await account_api(client, account), account)
     copy_key = (
         vaulted_copy_keys is not None
         and account.copy_api_key
