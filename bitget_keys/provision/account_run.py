@@ -18,14 +18,16 @@ from typing import Final
 from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._gate import DispatchGate, GateState
+from bitget_keys.errors import AccountModeError
 from bitget_keys.provision import flows
 from bitget_keys.provision import live as reads
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
-from bitget_keys.provision.family import ClassicAPI, UnifiedAPI
+from bitget_keys.provision.family import ClassicAPI, Family, UnifiedAPI, family_problems
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.outcomes import EXPECTED
 from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
+from bitget_keys.provision.plan_modes import PlanMode
 from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
 
 __all__ = ["AccountRun"]
@@ -66,7 +68,7 @@ class AccountRun:
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)
-        live = await reads.read_live_state(self.api, self.account)
+        live = await self.first_read()
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
@@ -86,6 +88,29 @@ class AccountRun:
                 return
         await flows.copy_key(self)
         self.out.final(live)
+
+    async def first_read(self) -> LiveState:
+        """
+        Read live state through the master's family; switch family once if refused.
+
+        A master can change mode between being asked and being read (an upgrade Bitget
+        finished meanwhile). A 40084 or 40085 carried nothing out, so an ``auto``
+        account is read once more through the family the refusal names, if the plan
+        holds nothing that family's rules refuse; otherwise the refusal ends the account.
+        """
+        try:
+            return await reads.read_live_state(self.api, self.account)
+        except AccountModeError as exc:
+            family: Family = "v2" if exc.family == "v2" else "v3"
+            if (
+                self.account.mode is not PlanMode.AUTO
+                or family == self.api.family
+                or family_problems(self.account, family)
+            ):
+                raise
+            _log.info("%s: %s; reading it again through %s", self.account.name, exc, family)
+            self.api = ClassicAPI(self.client) if family == "v2" else UnifiedAPI(self.client)
+            return await reads.read_live_state(self.api, self.account)
 
     async def guarded(self, work: Awaitable[None]) -> None:
         """

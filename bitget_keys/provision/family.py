@@ -36,6 +36,7 @@ from bitget_keys.provision.retrying import read_retrying
 __all__ = [
     "AccountAPI",
     "ClassicAPI",
+    "Family",
     "NewKey",
     "UnifiedAPI",
     "account_api",

@@ -13,6 +13,8 @@ import attrs
 import pytest
 
 from bitget_keys import Client, ClientConfig
+from bitget_keys import models as m
+from bitget_keys._client import AccountModes
 from bitget_keys.errors import PlanError
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan
 from bitget_keys.provision.journal import Journal
@@ -29,7 +31,11 @@ V2_CREATES = ("batch_create_virtual_subaccounts", "create_virtual_subaccount_api
 
 
 async def apply_over_loopback(
-    emulator: Emulator, tmp_path: Path, data: dict[str, Any]
+    emulator: Emulator,
+    tmp_path: Path,
+    data: dict[str, Any],
+    *,
+    account_modes: AccountModes | None = None,
 ) -> list[ItemResult]:
     """`apply_plan` as the CLI runs it: real clients over HTTP on 127.0.0.1."""
     plan = parse_plan(data, environ=ENV)
@@ -41,6 +47,7 @@ async def apply_over_loopback(
                 account.credentials,
                 base_url=emulator.base_url,
                 config=ClientConfig(sync_clock=False),
+                account_modes=account_modes,
             )
         return clients[account.name]
 
@@ -218,3 +225,34 @@ async def test_unified_answers_lost_become_orphans_never_duplicates(
     assert stored | orphans == set(keys)
     assert not stored & orphans
     assert all(keys[record.api_key] == record.secret_key.reveal() for record in vault.records())
+
+
+async def test_a_master_whose_mode_changed_is_read_again_through_the_other_family(
+    tmp_path: Path,
+) -> None:
+    """
+    The mode known for a master is stale (it was classic, it is unified now): the first
+    read gets 40085, which carried nothing out, so the account is read once more through
+    v3 and provisioned there; only that one refusal was spent.
+    """
+    modes = AccountModes()
+    modes.record(MASTERS[1].uid, m.AccountMode.CLASSIC)
+    data = plan_data(accounts=2, subaccounts=2, keys=2)
+    async with Emulator(MIXED, limits=Limits(ip_limit=None)) as emulator:
+        results = await apply_over_loopback(emulator, tmp_path, data, account_modes=modes)
+        assert {r.status for r in results} == {Status.CREATED}, results
+        refused = {
+            name: lane.rejected
+            for (uid, name), lane in emulator.audit.lanes.items()
+            if uid == MASTERS[1].uid and lane.rejected
+        }
+        assert refused == {"list_virtual_subaccounts": 1}
+        accepted = {
+            name
+            for (uid, name), lane in emulator.audit.lanes.items()
+            if uid == MASTERS[1].uid and lane.accepted
+        }
+        assert set(V3_CREATES) <= accepted
+        assert not accepted & set(V2_CREATES)
+        assert len(emulator.exchange.subaccounts(MASTERS[1].uid)) == 2
+    assert modes.get(MASTERS[1].uid) is m.AccountMode.UNIFIED
