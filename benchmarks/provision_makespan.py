@@ -246,11 +246,13 @@ def emulator_for(setup: Setup) -> Emulator:
 
 def audit_summary(emulator: Emulator) -> dict[str, Any]:
     lanes = {key: (lane.accepted, lane.throttled) for key, lane in emulator.audit.lanes.items()}
+    # Refused requests (a classic master's 40084 from the mode probe) cost IP budget too.
+    refused = {key: lane.rejected for key, lane in emulator.audit.lanes.items() if lane.rejected}
     keys = sum(
         len(sub["keys"]) for a in emulator.accounts for sub in emulator.exchange.subaccounts(a.uid)
     )
     subs = sum(len(emulator.exchange.subaccounts(a.uid)) for a in emulator.accounts)
-    return {"lanes": lanes, "subaccounts": subs, "keys": keys}
+    return {"lanes": lanes, "refused": refused, "subaccounts": subs, "keys": keys}
 
 
 # -- the emulator in a child process (HTTP on loopback, on the second core) ------------
@@ -378,6 +380,9 @@ def report(
         if throttled:
             throttled_by[name] = throttled_by.get(name, 0) + throttled
     everything = LaneAudit(accepted=[t for times, _ in lanes.values() for t in times])
+    refused: dict[str, int] = {}
+    for (_, name), count in audit["refused"].items():
+        refused[name] = refused.get(name, 0) + count
     statuses: dict[str, int] = {}
     for result in results:
         statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
@@ -400,8 +405,9 @@ def report(
         "per_uid_bound_with_uid_reads_s": round(uid_masked, 2),
         "ip_term_s": round(ip_term, 2),
         "necessary_requests": setup.necessary_requests,
-        "requests_sent": sum(sent.values()),
+        "requests_sent": sum(sent.values()) + sum(refused.values()),
         "requests_by_endpoint": sent,
+        "refused_by_endpoint": refused,
         "429s": sum(throttled for _, throttled in lanes.values()),
         "429s_by_endpoint": throttled_by,
         "densest_window_by_endpoint": densest,
