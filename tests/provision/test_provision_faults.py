@@ -4,7 +4,9 @@
 The emulator serves on 127.0.0.1 with its real per-UID and per-IP limits; the command
 runs as a user runs it (`bitget_keys.cli.main`, in a thread with its own event loop).
 Faults hit every endpoint, reads included, from one seeded generator: 10% of requests
-are carried out and then their connection is cut, 5% get a 503 without effect.
+are carried out and then their connection is cut, 5% get a 503 without effect. The same
+run is made with classic masters (v2: batch-create, further keys) and with unified ones
+(v3: create-sub, then create-sub-api for every key), whose mode apply asks first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from bitget_keys.cli import main
@@ -34,6 +37,20 @@ MASTERS = [
 ]
 SUBACCOUNTS = 20
 CREATES = frozenset({"batch_create_virtual_subaccounts", "create_virtual_subaccount_api_key"})
+UNIFIED_CREATES = frozenset({"create_uta_subaccount", "create_uta_subaccount_api_key"})
+#: Per mode: the masters, their create endpoints, and their list endpoints.
+MODES = {
+    "classic": (
+        MASTERS,
+        CREATES,
+        ("list_virtual_subaccounts", "list_virtual_subaccount_api_keys"),
+    ),
+    "unified": (
+        [attrs.evolve(master, mode="unified") for master in MASTERS],
+        UNIFIED_CREATES,
+        ("list_uta_subaccounts", "list_uta_subaccount_api_keys"),
+    ),
+}
 
 
 def plan_toml(masters: list[EmulatorAccount], subaccounts: int) -> str:
@@ -52,10 +69,16 @@ def plan_toml(masters: list[EmulatorAccount], subaccounts: int) -> str:
 
 
 def planned_state(masters: list[EmulatorAccount], subaccounts: int) -> dict[str, Any]:
-    """Master UID -> sub-account label -> (name, key labels as Bitget shows them)."""
+    """
+    Master UID -> sub-account label -> (name, key labels as Bitget shows them): batch-create
+    gives a classic first key its sub-account's label; a unified key has its own note.
+    """
     return {
         master.uid: {
-            f"m{a}s{s}": (f"{LETTERS[a]}{LETTERS[s]}faults", sorted([f"m{a}s{s}", "extra"]))
+            f"m{a}s{s}": (
+                f"{LETTERS[a]}{LETTERS[s]}faults",
+                sorted(["first" if master.unified else f"m{a}s{s}", "extra"]),
+            )
             for s in range(subaccounts)
         }
         for a, master in enumerate(masters)
@@ -108,7 +131,9 @@ async def apply(
 
 def creates_accepted(emulator: Emulator) -> int:
     return sum(
-        len(lane.accepted) for (_, name), lane in emulator.audit.lanes.items() if name in CREATES
+        len(lane.accepted)
+        for (_, name), lane in emulator.audit.lanes.items()
+        if name in CREATES | UNIFIED_CREATES
     )
 
 
@@ -116,8 +141,9 @@ def dropped_keys(emulator: Emulator) -> set[str]:
     return {api_key for answer in emulator.dropped for api_key in answer.api_keys}
 
 
+@pytest.mark.parametrize("mode", sorted(MODES))
 async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orphans_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], mode: str
 ) -> None:
     """
     10 masters x 20 sub-accounts x 2 keys, 10% of answers lost after the fact and 5% 503s
@@ -125,13 +151,14 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
     keys exist once each, every key whose answer arrived has its secret in the vault, and
     each key whose answer was lost is reported as an orphan and never made again.
     """
-    environment(monkeypatch, MASTERS)
+    masters, creates, lists = MODES[mode]
+    environment(monkeypatch, masters)
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_toml(MASTERS, SUBACCOUNTS))
-    expected = planned_state(MASTERS, SUBACCOUNTS)
+    plan.write_text(plan_toml(masters, SUBACCOUNTS))
+    expected = planned_state(masters, SUBACCOUNTS)
     faults = Faults(drop_after_commit=0.10, server_error=0.05, seed=20261122)
     codes: list[int] = []
-    async with Emulator(MASTERS, faults=faults, seed=7) as emulator:
+    async with Emulator(masters, faults=faults, seed=7) as emulator:
         for _ in range(4):
             code, rows, output = await apply(emulator.base_url, plan, tmp_path, capfd)
             codes.append(code)
@@ -143,10 +170,9 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
         )
         # Faults really hit creates and reads alike.
         dropped = Counter(answer.endpoint for answer in emulator.dropped)
-        assert dropped["batch_create_virtual_subaccounts"] > 0
-        assert dropped["create_virtual_subaccount_api_key"] > 0
-        assert dropped["list_virtual_subaccount_api_keys"] + dropped["list_virtual_subaccounts"]
-        assert set(emulator.server_errors) >= CREATES
+        assert all(dropped[name] > 0 for name in creates), dropped
+        assert sum(dropped[name] for name in lists), dropped
+        assert set(emulator.server_errors) >= creates
         lost = dropped_keys(emulator)
         assert lost
         keys = emulated_keys(emulator)
@@ -163,6 +189,7 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
             f"stored, not delivered: {sorted(set(stored) - delivered)}"
         )
         assert all(stored[api_key] == keys[api_key] for api_key in delivered)
+        assert {record.api_family for record in records} == {"v3" if mode == "unified" else "v2"}
         # Each record names the sub-account that holds its key (a first key's record has
         # no UID when the batch answer masked it, but always the sub-account's name).
         for record in records:
@@ -181,7 +208,7 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
             f"lost, not reported: {sorted(lost - orphans)}"
         )
         assert codes[-1] == 1, codes
-        for secret in [*keys.values(), *(m.secret_key.reveal() for m in MASTERS)]:
+        for secret in [*keys.values(), *(m.secret_key.reveal() for m in masters)]:
             assert secret not in output
 
         # Once more: nothing is created again, the same orphans are reported.
