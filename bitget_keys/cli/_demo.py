@@ -3,10 +3,14 @@
 
 It serves the emulator in process on a free loopback port, with Bitget's real limits
 (each endpoint's per-UID rate, the per-IP limit, the quotas), makes up master accounts
-there, writes an example plan into a work directory, applies it with the progress
-display, applies it again to show that nothing is left to do, and prints what the
-emulator saw: what it holds, how many requests it accepted and answered with 429, and
-the busiest second of each endpoint against Bitget's limit.
+there (every second one a Unified Trading Account, the others classic), writes an
+example plan into a work directory, applies it with the progress display, applies it
+again to show that nothing is left to do, and prints what the emulator saw: what it
+holds, what was created on each kind of master, how many requests it accepted and
+answered with 429, and the busiest second of each endpoint against Bitget's limit.
+
+The plan names no mode: apply asks each master's and creates through its API family
+(v2 for classic masters, v3 for unified ones), so one plan serves both.
 
 Everything it writes stays in the work directory. The vault is opened with a fixed,
 public, demo-only key (`DEMO_VAULT_KEY`), fine for made-up keys on an emulator and never
@@ -30,7 +34,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bitget_keys._client import Client, ClientConfig, ServerClock
-from bitget_keys._endpoints import ENDPOINTS
+from bitget_keys._endpoints import ACCOUNT_SETTINGS, ENDPOINTS
 from bitget_keys.cli._common import apply_with_progress
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.apply import ItemResult, Status
@@ -44,7 +48,9 @@ __all__ = [
     "DEMO_VAULT_KEY",
     "DemoSize",
     "DemoSummary",
+    "ModeSummary",
     "example_plan",
+    "master_mode",
     "run_demo",
     "subaccount_name",
 ]
@@ -55,6 +61,10 @@ DEMO_VAULT_KEY: Final = "demo-only-vault-key-not-secret"
 PLAN_FILE: Final = "demo-plan.toml"
 VAULT_FILE: Final = "demo.vault"
 STATE_FILE: Final = "demo.state"
+
+#: The demo's kinds of master: (mode, the API family that serves it). Masters take them
+#: in turn, so every demo of two masters or more has both.
+MODES: Final = (("classic", "v2"), ("unified", "v3"))
 
 #: The whitelist of every demo key: a documentation address (RFC 5737), not yours.
 DEMO_IP: Final = "203.0.113.7"
@@ -107,6 +117,15 @@ def _env_prefix(account: int) -> str:
     return f"DEMO_MASTER_{account + 1}"
 
 
+def _master_name(account: int) -> str:
+    return f"master-{account + 1}"
+
+
+def master_mode(account: int) -> str:
+    """The emulator mode of the demo's ``account``-th master (from 0): classic, then unified."""
+    return MODES[account % len(MODES)][0]
+
+
 _HEADER: Final = """\
 # An example bitget-keys plan, written by `bitget-keys demo`.
 #
@@ -119,10 +138,18 @@ _HEADER: Final = """\
 # - A sub-account's name is 8 English letters, unique across all of Bitget; its label
 #   (1-20 characters, unique per master) is how apply recognises it later. Labels hold
 #   no '/', backslash, edge spaces or control characters: they must print as written.
-# - The first key of a sub-account is created with it (batch-create, five per call, one
-#   call per second): spot_trade, margin_trade, contract_trade or read, and no
-#   perm_type. Further keys are added one by one (five per second) and may also have a
-#   perm_type ([defaults] perm_type applies to them only).
+# - No account names a mode: apply asks Bitget whether each master is classic or a
+#   Unified Trading Account and creates through that master's API, so this one plan
+#   serves both (the demo's emulator makes master-2, master-4, ... unified).
+# - On a classic master (v2) the first key of a sub-account is created with it
+#   (batch-create, five per call, one call per second): spot_trade, margin_trade,
+#   contract_trade or read, and no perm_type. Further keys are added one by one (five
+#   per second) and may also have a perm_type ([defaults] perm_type applies to them only).
+# - On a unified master (v3) create-sub makes the sub-account (its name, lowercased, is
+#   the username; its label the note), then create-sub-api makes each key, the first
+#   one too, each endpoint ten per second. The trading permissions become uta_trade; a
+#   key with only read is a read_only key; perm_type readonly is read_only, else
+#   read_write. A key's label is its note.
 # - At most 20 sub-accounts per master and 10 keys per sub-account.
 # - Passphrases are generated unless a key says `passphrase = "env:NAME"`; each new key's
 #   secret and passphrase go to the encrypted vault the moment Bitget answers.
@@ -137,7 +164,7 @@ def example_plan(size: DemoSize) -> str:
     for account in range(size.accounts):
         lines += [
             "[[accounts]]",
-            f'name = "master-{account + 1}"',
+            f'name = "{_master_name(account)}"',
             f'credentials = "env:{_env_prefix(account)}"',
             "",
         ]
@@ -205,6 +232,65 @@ def _busiest_seconds(emulator: Emulator) -> dict[str, tuple[int, int]]:
 
 
 @attrs.frozen(kw_only=True)
+class ModeSummary:
+    """What the first apply created on the masters of one mode, and their requests."""
+
+    mode: str
+    #: The API family serving the mode: ``v2`` (classic) or ``v3`` (unified).
+    api: str
+    masters: int
+    subaccounts: int
+    keys: int
+    #: Requests signed by these masters that the emulator accepted, and refused (429s
+    #: aside); the unsigned time requests are the machine's, not a master's.
+    accepted: int
+    refused: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "api": self.api,
+            "masters": self.masters,
+            "created": {"subaccounts": self.subaccounts, "keys": self.keys},
+            "requests": {"accepted": self.accepted, "refused": self.refused},
+        }
+
+    def line(self) -> str:
+        """The mode's summary line, without its heading."""
+        return (
+            f"{_plural(self.masters, 'master')}: {self.subaccounts} sub-accounts and "
+            f"{self.keys} keys created; {self.accepted} requests accepted, "
+            f"{self.refused} refused"
+        )
+
+
+def _mode_summaries(
+    masters: Sequence[EmulatorAccount],
+    results: Sequence[ItemResult],
+    emulator: Emulator,
+) -> tuple[ModeSummary, ...]:
+    """Per mode: its masters, what the first apply created there, and their requests."""
+    modes = {_master_name(index): master.mode for index, master in enumerate(masters)}
+    uids = {master.uid: master.mode for master in masters}
+    summaries = []
+    for mode, api in MODES:
+        lanes = [lane for (uid, _), lane in emulator.audit.lanes.items() if uids.get(uid) == mode]
+        own = [result for result in results if modes.get(result.account) == mode]
+        summaries.append(
+            ModeSummary(
+                mode=mode,
+                api=api,
+                masters=sum(1 for master in masters if master.mode == mode),
+                subaccounts=_count(own, "subaccount", Status.CREATED),
+                keys=_count(own, "key", Status.CREATED),
+                accepted=sum(len(lane.accepted) for lane in lanes),
+                refused=sum(lane.rejected for lane in lanes),
+            )
+        )
+    return tuple(summaries)
+
+
+@attrs.frozen(kw_only=True)
 class DemoSummary:
     """What the demo did and what the emulator saw."""
 
@@ -213,6 +299,8 @@ class DemoSummary:
     vault: Path
     created_subaccounts: int
     created_keys: int
+    #: The same per mode of master (classic, then unified), with their requests.
+    modes: tuple[ModeSummary, ...]
     #: Items of either apply that did not succeed.
     failed: int
     #: Items the second apply created or modified, and the create requests it sent.
@@ -224,6 +312,9 @@ class DemoSummary:
     accepted: int
     throttled: int
     refused: int
+    #: Refusals of the account-mode question: apply asks each master once, and a classic
+    #: one answers 40084, which is how apply tells it is classic.
+    mode_probes: int
     #: Per endpoint: the most requests one UID got accepted in one window, and the limit.
     busiest: dict[str, tuple[int, int]]
     first_seconds: float
@@ -254,6 +345,7 @@ class DemoSummary:
             "workdir": str(self.workdir),
             "vault": str(self.vault),
             "created": {"subaccounts": self.created_subaccounts, "keys": self.created_keys},
+            "modes": {summary.mode: summary.to_dict() for summary in self.modes},
             "failed": self.failed,
             "rerun": {"changed": self.changed_on_rerun, "create_requests": self.creates_on_rerun},
             "emulator": {"subaccounts": self.held_subaccounts, "keys": self.held_keys},
@@ -262,6 +354,7 @@ class DemoSummary:
                 "accepted": self.accepted,
                 "throttled": self.throttled,
                 "refused": self.refused,
+                "refused_mode_probes": self.mode_probes,
             },
             "busiest_second": {
                 name: {"accepted": densest, "limit": limit}
@@ -289,10 +382,19 @@ class DemoSummary:
         requests = (
             f"{self.accepted} accepted, {self.throttled} answered 429, {self.refused} refused"
         )
+        if self.mode_probes:
+            requests += (
+                f" ({self.mode_probes} of them the mode question, which a classic master "
+                "answers with 40084)"
+            )
         stored = f"{self.vault_records} keys with their secrets, encrypted, in {self.vault}"
         return [
             "summary",
             f"  first apply:   {first}",
+            *(
+                f"  {summary.mode} ({summary.api}):".ljust(17) + summary.line()
+                for summary in self.modes
+            ),
             f"  second apply:  {second}",
             f"  emulator:      {held}",
             f"  requests:      {requests}",
@@ -312,7 +414,9 @@ class DemoSummary:
 def _masters(size: DemoSize) -> tuple[list[EmulatorAccount], dict[str, str]]:
     """Made-up master accounts, and the environment their plan credentials read."""
     rng = random.SystemRandom()
-    masters = [EmulatorAccount.generate(rng) for _ in range(size.accounts)]
+    masters = [
+        EmulatorAccount.generate(rng, mode=master_mode(index)) for index in range(size.accounts)
+    ]
     environ: dict[str, str] = {}
     for index, master in enumerate(masters):
         prefix = _env_prefix(index)
@@ -420,6 +524,7 @@ class _Demo:
             vault=self.vault.path,
             created_subaccounts=_count(first, "subaccount", Status.CREATED),
             created_keys=_count(first, "key", Status.CREATED),
+            modes=_mode_summaries(self.masters, first, emulator),
             failed=sum(1 for result in [*first, *second] if result.status in FAILURES),
             changed_on_rerun=sum(
                 1 for result in second if result.status in {Status.CREATED, Status.MODIFIED}
@@ -431,6 +536,11 @@ class _Demo:
             accepted=audit.accepted,
             throttled=audit.throttled,
             refused=sum(lane.rejected for lane in audit.lanes.values()),
+            mode_probes=sum(
+                lane.rejected
+                for (_, name), lane in audit.lanes.items()
+                if name == ACCOUNT_SETTINGS.name
+            ),
             busiest=_busiest_seconds(emulator),
             first_seconds=first_seconds,
             second_seconds=second_seconds,

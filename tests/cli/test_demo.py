@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Self
 
 import pytest
 
 from bitget_keys.cli import _demo, main
-from bitget_keys.cli._demo import DEMO_VAULT_KEY, DemoSize, example_plan, subaccount_name
+from bitget_keys.cli._demo import (
+    DEMO_VAULT_KEY,
+    DemoSize,
+    example_plan,
+    master_mode,
+    subaccount_name,
+)
 from bitget_keys.provision.plan import parse_plan
+from bitget_keys.provision.plan_modes import PlanMode
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator
 
@@ -55,10 +63,22 @@ def secrets_of(emulator: Emulator, vault: SecretsVault) -> list[str]:
     return found
 
 
+def accepted_of(emulator: Emulator, uid: str) -> int:
+    """The requests of one master the emulator accepted."""
+    return sum(
+        len(lane.accepted)
+        for (lane_uid, _), lane in emulator.audit.lanes.items()
+        if lane_uid == uid
+    )
+
+
 def test_demo_json_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulators: list[Emulator]
 ) -> None:
-    """Everything planned is made once, matches the emulator and the vault; no secret shown."""
+    """
+    Everything planned is made once, on a classic and a unified master, matches the
+    emulator and the vault (each key with its master's API family); no secret shown.
+    """
     workdir = tmp_path / "demo"
     argv = ["demo", "--accounts", "2", "--subaccounts", "6", "--keys", "2"]
     code = main([*argv, "--workdir", str(workdir), "--json"])
@@ -70,28 +90,50 @@ def test_demo_json_end_to_end(
     # Two masters x six sub-accounts: each sub-account and its two keys, made then found.
     assert statuses == ["created"] * 36 + ["unchanged"] * 36
     (emulator,) = emulators
+    classic, unified = emulator.accounts
+    assert (classic.mode, unified.mode) == ("classic", "unified")
     subaccounts, keys = held(emulator)
     assert (subaccounts, len(keys)) == (12, 24)
     assert summary["ok"] is True
     assert summary["created"] == {"subaccounts": 12, "keys": 24}
+    # Half of it on each kind of master, through its own API family.
+    assert summary["modes"] == {
+        "classic": {
+            "api": "v2",
+            "masters": 1,
+            "created": {"subaccounts": 6, "keys": 12},
+            "requests": {"accepted": accepted_of(emulator, classic.uid), "refused": 1},
+        },
+        "unified": {
+            "api": "v3",
+            "masters": 1,
+            "created": {"subaccounts": 6, "keys": 12},
+            "requests": {"accepted": accepted_of(emulator, unified.uid), "refused": 0},
+        },
+    }
     assert summary["emulator"] == {"subaccounts": subaccounts, "keys": len(keys)}
     assert summary["rerun"] == {"changed": 0, "create_requests": 0}
+    # The one refusal is the classic master's answer to the mode question.
     assert summary["requests"] == {
         "accepted": emulator.audit.accepted,
-        "throttled": emulator.audit.throttled,
-        "refused": 0,
+        "throttled": 0,
+        "refused": 1,
+        "refused_mode_probes": 1,
     }
-    assert summary["busiest_second"]["batch_create_virtual_subaccounts"] == {
-        "accepted": 1,
-        "limit": 1,
-    }
-    assert all(row["accepted"] <= row["limit"] for row in summary["busiest_second"].values())
+    assert emulator.audit.throttled == 0
+    busiest = summary["busiest_second"]
+    assert busiest["batch_create_virtual_subaccounts"] == {"accepted": 1, "limit": 1}
+    for v3_create in ("create_uta_subaccount", "create_uta_subaccount_api_key"):
+        assert 1 <= busiest[v3_create]["accepted"] <= busiest[v3_create]["limit"] == 10
+    assert all(row["accepted"] <= row["limit"] for row in busiest.values())
     vault = SecretsVault.open(workdir / "demo.vault", DEMO_VAULT_KEY)
     records = list(vault.records())
     assert summary["vault_records"] == len(records) == 24
     assert sorted(record.api_key for record in records) == sorted(keys)
     for record in records:
         assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
+    families = Counter((record.master_uid, record.api_family) for record in records)
+    assert families == {(classic.uid, "v2"): 12, (unified.uid, "v3"): 12}
     for secret in secrets_of(emulator, vault):
         assert secret not in out + err
     assert ESCAPE not in out + err
@@ -108,15 +150,18 @@ def test_demo_plain_output_in_a_pipe(
     """Without a terminal: no escape codes, a readable summary, and a vault list that works."""
     workdir = tmp_path / "demo"
     code = main(
-        ["demo", "--accounts", "1", "--subaccounts", "2", "--keys", "3", "--workdir", str(workdir)]
+        ["demo", "--accounts", "3", "--subaccounts", "2", "--keys", "3", "--workdir", str(workdir)]
     )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert ESCAPE not in out + err
-    assert "first apply:   2 sub-accounts and 6 keys created, 0 failed" in out
+    assert "first apply:   6 sub-accounts and 18 keys created, 0 failed" in out
+    # Masters 1 and 3 classic, master 2 unified.
+    assert "classic (v2):  2 masters: 4 sub-accounts and 12 keys created;" in out
+    assert "unified (v3):  1 master: 2 sub-accounts and 6 keys created;" in out
     assert "second apply:  0 created or modified, 0 create requests" in out
-    assert "emulator:      holds 2 sub-accounts and 6 keys" in out
-    assert "0 answered 429" in out
+    assert "emulator:      holds 6 sub-accounts and 18 keys" in out
+    assert "0 answered 429, 2 refused (2 of them the mode question" in out
     assert ": created" not in out  # in a pipe the demo prints only items that went wrong
     command = next(line for line in out.splitlines() if "list them:" in line)
     vault_path = workdir / "demo.vault"
@@ -131,7 +176,7 @@ def test_demo_plain_output_in_a_pipe(
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", DEMO_VAULT_KEY)
     assert main(["vault", "list", "--vault", str(vault_path)]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 6
+    assert len(listed) == 18
     (emulator,) = emulators
     vault = SecretsVault.open(vault_path, DEMO_VAULT_KEY)
     for secret in secrets_of(emulator, vault):
@@ -166,6 +211,15 @@ def test_example_plan_is_valid_at_the_largest_size() -> None:
             environ[f"DEMO_MASTER_{index}_{field}"] = f"demo-{field.lower()}-{index}"
     plan = parse_plan(tomllib.loads(example_plan(size)), environ=environ)
     assert len(plan.accounts) == 5
+    # One plan for both kinds of master: apply asks each master's mode.
+    assert {account.mode for account in plan.accounts} == {PlanMode.AUTO}
+    assert [master_mode(index) for index in range(5)] == [
+        "classic",
+        "unified",
+        "classic",
+        "unified",
+        "classic",
+    ]
     assert plan.key_count == 1000
     names = {sub.name for account in plan.accounts for sub in account.subaccounts}
     assert len(names) == 100

@@ -4,7 +4,9 @@ it left: the shared harness of the crash, signal, outage and concurrency tests.
 
 Six masters with eight sub-accounts each, a first and an extra key per sub-account; the
 plan is written to ``tmp_path/plan.toml`` and each apply keeps its vault and state in
-``tmp_path`` unless told otherwise.
+``tmp_path`` unless told otherwise. The masters are classic (`MASTERS`); `masters` gives
+the same six as Unified Trading Accounts, or mixed. The plan names no mode, so apply asks
+each master's, and the same plan and credentials serve every mix.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import attrs
 
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
@@ -33,6 +37,19 @@ MASTERS = [
     for i in range(6)
 ]
 SUBACCOUNTS = 8
+
+#: Which of the six masters are unified: none, all, or every second one.
+Modes = Literal["classic", "unified", "mixed"]
+
+
+def masters(modes: Modes = "classic") -> list[EmulatorAccount]:
+    """The six masters (same UIDs and credentials), classic, unified or mixed."""
+    return [
+        attrs.evolve(master, mode="unified")
+        if modes == "unified" or (modes == "mixed" and index % 2)
+        else master
+        for index, master in enumerate(MASTERS)
+    ]
 
 
 def plan_toml() -> str:
@@ -116,16 +133,25 @@ class Apply:
         return await self.process.wait()
 
 
-def planned() -> dict[str, dict[str, list[str]]]:
+def planned(accounts: list[EmulatorAccount] = MASTERS) -> dict[str, dict[str, list[str]]]:
+    """Each master's sub-accounts by label, with their keys' labels."""
+    # Batch-create labels a classic first key with its sub-account's label; on a unified
+    # master create-sub-api makes it, and the plan key's label is its note.
     return {
-        master.uid: {f"c{a}s{s}": sorted([f"c{a}s{s}", "extra"]) for s in range(SUBACCOUNTS)}
-        for a, master in enumerate(MASTERS)
+        master.uid: {
+            f"c{a}s{s}": sorted(["first" if master.unified else f"c{a}s{s}", "extra"])
+            for s in range(SUBACCOUNTS)
+        }
+        for a, master in enumerate(accounts)
     }
 
 
-def emulated(emulator: Emulator) -> dict[str, dict[str, list[str]]]:
+def emulated(
+    emulator: Emulator, accounts: list[EmulatorAccount] = MASTERS
+) -> dict[str, dict[str, list[str]]]:
+    """What the exchange holds, in `planned`'s shape; no sub-account label twice."""
     state = {}
-    for master in MASTERS:
+    for master in accounts:
         subs = emulator.exchange.subaccounts(master.uid)
         labels = Counter(sub["label"] for sub in subs)
         assert all(count == 1 for count in labels.values()), f"duplicate sub-accounts: {labels}"
@@ -138,11 +164,11 @@ def emulated(emulator: Emulator) -> dict[str, dict[str, list[str]]]:
 CREATES = frozenset({"batch_create_virtual_subaccounts", "create_virtual_subaccount_api_key"})
 
 
-def exchange_keys(emulator: Emulator) -> dict[str, str]:
+def exchange_keys(emulator: Emulator, accounts: list[EmulatorAccount] = MASTERS) -> dict[str, str]:
     """Every sub-account key on the exchange: API key -> secret."""
     return {
         api_key: emulator.exchange.secret_of(api_key) or ""
-        for master in MASTERS
+        for master in accounts
         for sub in emulator.exchange.subaccounts(master.uid)
         for _, api_key in sub["keys"]
     }
@@ -155,11 +181,13 @@ def vault_keys(tmp_path: Path) -> dict[str, str]:
     return stored
 
 
-async def complete(url: str, tmp_path: Path, emulator: Emulator) -> Apply:
+async def complete(
+    url: str, tmp_path: Path, emulator: Emulator, accounts: list[EmulatorAccount] = MASTERS
+) -> Apply:
     """A last apply, run to its end: the exchange then holds exactly the plan."""
     last = await Apply.start(url, tmp_path)
     await last.finish()
-    assert emulated(emulator) == planned(), last.stderr
+    assert emulated(emulator, accounts) == planned(accounts), last.stderr
     return last
 
 
