@@ -15,8 +15,9 @@ import pytest
 from bitget_keys import Client, ClientConfig
 from bitget_keys import models as m
 from bitget_keys._client import AccountModes
-from bitget_keys.errors import PlanError
+from bitget_keys.errors import AccountInTransitionError, PlanError
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan
+from bitget_keys.provision.family import api_of_mode
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.plan import AccountSpec, parse_plan
 from bitget_keys.provision.vault import SecretsVault
@@ -263,3 +264,13 @@ async def test_a_master_whose_mode_changed_is_read_again_through_the_other_famil
         assert not accepted & set(V2_CREATES)
         assert len(emulator.exchange.subaccounts(MASTERS[1].uid)) == 2
     assert modes.get(MASTERS[1].uid) is m.AccountMode.UNIFIED
+
+
+@pytest.mark.parametrize("mode", [m.AccountMode.UPGRADING, m.AccountMode.SWITCHING])
+async def test_a_master_between_modes_is_served_by_neither_family(mode: m.AccountMode) -> None:
+    """Upgrading or switching (about a minute): no family is picked, nothing is sent."""
+    async with Client(MASTERS[0].credentials, base_url="http://127.0.0.1:9") as client:
+        with pytest.raises(AccountInTransitionError) as info:
+            api_of_mode(client, mode)
+    assert f"is {mode.value} between classic and unified" in str(info.value)
+    assert "nothing was sent" in str(info.value)
