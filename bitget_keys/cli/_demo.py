@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bitget_keys._client import Client, ClientConfig, ServerClock
-from bitget_keys._endpoints import ACCOUNT_SETTINGS, ENDPOINTS
+from bitget_keys._endpoints import ENDPOINTS
 from bitget_keys.cli._common import apply_with_progress
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.apply import ItemResult, Status
@@ -430,13 +430,7 @@ class _Demo:
             vault_records=sum(1 for _ in self.vault.records()),
             accepted=audit.accepted,
             throttled=audit.throttled,
-            # A 40084 from the v3 settings is how a classic master's mode is told (the
-            # documented answer, nothing went wrong): only other refusals count.
-            refused=sum(
-                lane.rejected
-                for (_, endpoint), lane in audit.lanes.items()
-                if endpoint != ACCOUNT_SETTINGS.name
-            ),
+            refused=sum(lane.rejected for lane in audit.lanes.values()),
             busiest=_busiest_seconds(emulator),
             first_seconds=first_seconds,
             second_seconds=second_seconds,
