@@ -12,8 +12,9 @@ from typing import Any
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import make_clients
-from bitget_keys.provision.family import account_api, check_modes
-from bitget_keys.provision.plan import Plan, load_plan
+from bitget_keys.errors import AccountModeError, PlanError, Problem
+from bitget_keys.provision.family import account_api, check_modes, pinned_mode_detail
+from bitget_keys.provision.plan import Plan, load_plan, plan_error
 from bitget_keys.provision.preview import copy_key_accounts, preview_account
 from bitget_keys.provision.vault import (
     SecretsVault,
@@ -36,15 +37,27 @@ async def show_changes(
     )
     check_modes(plan, [api.family for api in apis])
     changes = False
+    # A master that refuses the mode its account pins is a mistake of the plan: every
+    # such account is named at its ``mode`` once the others are shown.
+    pinned: list[Problem] = []
     for account in plan.accounts:
-        preview = await preview_account(
-            client_for(account), account, vaulted_copy_keys=vaulted_copy_keys
-        )
+        try:
+            preview = await preview_account(
+                client_for(account), account, vaulted_copy_keys=vaulted_copy_keys
+            )
+        except AccountModeError as exc:
+            detail = pinned_mode_detail(account, exc)
+            if detail is None:
+                raise
+            pinned.append(Problem(f"{account.where}.mode", detail))
+            continue
         for line in preview.lines():
             # Names and labels come from the plan, conflicts quote Bitget: escaped, so
             # that none can forge a line of this preview.
             print(escape(f"{account.name}: {line}"))
         changes = changes or preview.changes_anything
+    if pinned:
+        raise plan_error(pinned, plan.source) if plan.source else PlanError(tuple(pinned), "plan")
     return changes
 
 

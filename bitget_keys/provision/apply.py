@@ -54,7 +54,13 @@ from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import DispatchStoppedError, VaultError
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.account_run import AccountRun
-from bitget_keys.provision.family import ClassicAPI, UnifiedAPI, account_api, check_modes
+from bitget_keys.provision.family import (
+    ClassicAPI,
+    UnifiedAPI,
+    account_api,
+    check_modes,
+    pinned_mode_detail,
+)
 from bitget_keys.provision.flows import generate_passphrase
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
@@ -183,6 +189,7 @@ class _PlanRun:
             # Reading live state failed (or the UID could not be learned): the whole
             # account stops here, with its reason; the other accounts go on.
             stop_on_backend_failure(self.gate, exc)
-            run.out.report(item, Status.FAILED, detail=not_sent_detail(exc))
+            detail = pinned_mode_detail(account, exc) or not_sent_detail(exc)
+            run.out.report(item, Status.FAILED, detail=detail)
         except Exception as exc:  # noqa: BLE001 - raised by apply_plan once all ended
             self.fail(exc)

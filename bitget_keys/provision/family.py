@@ -23,7 +23,7 @@ import attrs
 from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._secret import Secret
-from bitget_keys.errors import AccountInTransitionError, PlanError, Problem
+from bitget_keys.errors import AccountInTransitionError, AccountModeError, PlanError, Problem
 from bitget_keys.provision.plan import AccountSpec, KeySpec, Plan, SubaccountSpec, plan_error
 from bitget_keys.provision.plan_modes import (
     PlanMode,
@@ -44,6 +44,7 @@ __all__ = [
     "check_modes",
     "family_problems",
     "mode_of",
+    "pinned_mode_detail",
 ]
 
 Family = Literal["v2", "v3"]
@@ -194,6 +195,22 @@ async def mode_of(client: Client, account: AccountSpec) -> m.AccountMode:
 async def account_api(client: Client, account: AccountSpec) -> ClassicAPI | UnifiedAPI:
     """The family that manages ``account``'s sub-accounts and keys."""
     return api_of_mode(client, await mode_of(client, account))
+
+
+def pinned_mode_detail(account: AccountSpec, exc: BaseException) -> str | None:
+    """
+    What to tell of a master that refuses the family its plan pins; ``None`` otherwise.
+
+    The refusal (40084/40085) carried nothing out and no create follows it: the
+    plan's ``mode`` is what is wrong, not the library's choice, so the message says so.
+    """
+    if account.mode is PlanMode.AUTO or not isinstance(exc, AccountModeError) or not exc.mode:
+        return None
+    return (
+        f'the plan pins mode = "{account.mode.value}" for {account.name}, but this master '
+        f"is {exc.mode} (Bitget: {exc.code}, {exc.message}); nothing was created or changed "
+        f'under it: pin mode = "{exc.mode}" or leave mode out'
+    )
 
 
 def family_problems(account: AccountSpec, family: Family) -> list[Problem]:

@@ -238,3 +238,45 @@ async def test_the_plan_preview_escapes_names_and_labels(
         "desk-a\\ndesk-z: up to date: create sub-account a\\u202e\\x1b[2J (alphabot), 1 key(s)",
         "desk-a\\ndesk-z: up to date: create copy key",
     ]
+
+
+@pytest.mark.usefixtures("environment")
+async def test_plan_names_each_account_pinned_to_the_wrong_mode_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A pinned mode its master refutes is the plan's mistake: plan shows the other
+    accounts, then names every such account at its ``mode`` line (exit 2), not a bare
+    40084 without the account's name.
+    """
+    unified = EmulatorAccount(
+        uid="1000000002",
+        api_key="bg_cli_unified",
+        secret_key="cli-unified-secret",
+        passphrase="CliUnified2",
+        mode="unified",
+    )
+    monkeypatch.setenv("DESK_B_API_KEY", unified.api_key)
+    monkeypatch.setenv("DESK_B_SECRET_KEY", unified.secret_key.reveal())
+    monkeypatch.setenv("DESK_B_PASSPHRASE", unified.passphrase.reveal())
+    text = PLAN.replace(
+        'credentials = "env:DESK_A"', 'credentials = "env:DESK_A"\nmode = "unified"'
+    )
+    second = PLAN.split("[[accounts]]", 1)[1]
+    text += "\n[[accounts]]" + second.replace('"desk-a"', '"desk-b"').replace(
+        "env:DESK_A", "env:DESK_B"
+    ).replace("alphabot", "betabots")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    async with Emulator([MASTER, unified], limits=Limits(per_uid=False)) as emulator:
+        code = await cli("plan", str(plan), "--base-url", emulator.base_url)
+        assert emulator.exchange.subaccounts(MASTER.uid) == []
+    out, err = capfd.readouterr()
+    assert code == 2, err
+    assert "desk-b: create sub-account alpha (betabots), 2 key(s)" in out
+    assert (
+        '  accounts[0].mode: the plan pins mode = "unified" for desk-a, but this master is '
+        "classic (Bitget: 40084, "
+    ) in err
+    assert 'pin mode = "classic" or leave mode out (line 8)' in err
+    assert "Traceback" not in err

@@ -192,6 +192,9 @@ async def test_a_plan_pinned_to_the_wrong_mode_fails_its_account_alone(tmp_path:
         assert [(r.account, r.kind) for r in failed] == [("desk1", "account")]
         assert "40084" in failed[0].detail
         assert "Classic Account mode" in failed[0].detail
+        # The plan's pin is what is wrong: the detail says so and what to write instead.
+        assert 'the plan pins mode = "unified" for desk1' in failed[0].detail
+        assert 'pin mode = "classic" or leave mode out' in failed[0].detail
         assert emulator.exchange.subaccounts(MASTERS[0].uid) == []
         assert len(emulator.exchange.subaccounts(MASTERS[1].uid)) == 2
 
