@@ -913,6 +913,8 @@ def test_egress_is_checked(
         monkeypatch.setenv(variable, value)
     (tmp_path / "plan.toml").write_text(_plan_text(names))
     vault = tmp_path / "keys.vault"
+    # The state file (and its lock) default to the working directory.
+    monkeypatch.chdir(tmp_path)
     code = main(["apply", str(tmp_path / "plan.toml"), "--vault", str(vault), "--yes", *options])
     assert code == 2
     out, err = capsys.readouterr()
