@@ -25,7 +25,7 @@ _Page = tuple[Sequence[T], bool, str | None]
 
 
 async def _follow(
-    fetch: Callable[[str | None], Awaitable[_Page[T]]], page_size: int
+    fetch: Callable[[str | None], Awaitable[_Page[T]]],
 ) -> AsyncIterator[T]:
     """The rows of every page, following the cursor from the first page on."""
     sent: str | None = None
@@ -33,9 +33,10 @@ async def _follow(
         rows, has_next, cursor = await fetch(sent)
         for row in rows:
             yield row
-        # Bitget returns a cursor even on the last page, so the flag, a short page and
-        # a cursor that did not move each end the paging.
-        if not has_next or len(rows) < page_size or not cursor or cursor == sent:
+        # Bitget returns a cursor even on the last page, so the flag, an empty page and a
+        # cursor that did not move each end the paging. A short page does not: Bitget may
+        # page below the size asked for, and a row left unread would be created again.
+        if not has_next or not rows or not cursor or cursor == sent:
             return
         sent = cursor
 
@@ -77,8 +78,8 @@ class V3UserEndpoints(SendingCore):
         """
         Every sub-account of the master, following the ``cursor``.
 
-        Paging stops when ``has_next`` is false, on a short or empty page, or when the
-        cursor stops moving.
+        Paging stops when ``has_next`` is false, on an empty page, or when the cursor
+        stops moving; a short page with ``has_next`` true is followed.
         """
 
         async def fetch(cursor: str | None) -> _Page[m.UTASubaccount]:
@@ -87,7 +88,7 @@ class V3UserEndpoints(SendingCore):
             )
             return page.subaccounts, page.has_next, page.cursor
 
-        async for subaccount in _follow(fetch, page_size):
+        async for subaccount in _follow(fetch):
             yield subaccount
 
     async def freeze_uta_subaccount(self, request: m.FreezeUTASubaccountRequest) -> None:
@@ -169,5 +170,5 @@ class V3UserEndpoints(SendingCore):
             )
             return page.keys, page.has_next, page.cursor
 
-        async for key in _follow(fetch, page_size):
+        async for key in _follow(fetch):
             yield key

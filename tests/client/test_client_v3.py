@@ -392,16 +392,34 @@ async def test_key_paging_stops_when_the_cursor_does_not_move(
     assert len(calls(mocked)) == 3
 
 
-@pytest.mark.parametrize("rows", [0, 1])
-async def test_key_paging_stops_on_a_short_or_empty_page(
-    client: Client, mocked: aioresponses, rows: int
-) -> None:
-    """hasNext true but fewer rows than asked for: nothing more is fetched."""
+async def test_key_paging_stops_on_an_empty_page(client: Client, mocked: aioresponses) -> None:
+    """hasNext true but no row: nothing more is fetched."""
     path = BASE + f"/api/v3/user/sub-api-list?limit=2&subUid={SUB}"
-    mocked.get(path, payload=ok({"items": [UTA_KEY] * rows, "hasNext": True, "cursor": "k9"}))
+    mocked.get(path, payload=ok({"items": [], "hasNext": True, "cursor": "k9"}))
     keys = [key async for key in client.iter_uta_subaccount_api_keys(SUB, page_size=2)]
-    assert len(keys) == rows
+    assert keys == []
     assert len(calls(mocked)) == 1
+
+
+async def test_key_paging_follows_has_next_past_a_short_page(
+    client: Client, mocked: aioresponses
+) -> None:
+    """
+    A page shorter than asked for, with hasNext true, is followed: Bitget may page below
+    the asked size, and a row not read would be planned again.
+    """
+    path = BASE + "/api/v3/user/sub-api-list"
+    mocked.get(
+        f"{path}?limit=2&subUid={SUB}",
+        payload=ok({"items": [UTA_KEY], "hasNext": True, "cursor": "k1"}),
+    )
+    mocked.get(
+        f"{path}?cursor=k1&limit=2&subUid={SUB}",
+        payload=ok({"items": [UTA_KEY | {"apiKey": "bg_2"}], "hasNext": False, "cursor": "k2"}),
+    )
+    keys = [key.api_key async for key in client.iter_uta_subaccount_api_keys(SUB, page_size=2)]
+    assert keys == ["bg_uta", "bg_2"]
+    assert len(calls(mocked)) == 2
 
 
 def make_client(credentials: Credentials, **kwargs: Any) -> Client:
