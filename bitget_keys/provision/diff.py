@@ -2,10 +2,11 @@
 The pure diff between a plan and what exists: no I/O, no clock.
 
 Live sub-accounts are matched to planned ones by label (labels are unique per master in
-a plan), because Bitget masks names in some answers; a name counts only when it comes
-back in clear (its first 8 letters, case-insensitive, must then agree with the plan, or
-the match is reported as a conflict). Keys are matched by label within their
-sub-account. The first key of a sub-account is created together with it by
+a plan; a unified sub-account's note), because Bitget masks names in some answers; what
+a name shows must agree with the plan, case-insensitively, or the match is reported as a
+conflict: a classic name in clear (its first 8 letters), a unified username (the virtual
+email's local part), or the first letters a masked unified name shows. Keys are
+matched by label within their sub-account. The first key of a sub-account is created together with it by
 batch-create, which gives it the sub-account's label on Bitget, so that key is present
 when a live key carries either its own label or the sub-account's.
 
@@ -30,6 +31,7 @@ __all__ = [
     "LiveState",
     "MissingKey",
     "diff_account",
+    "name_contradicts",
 ]
 
 _CLEAR_NAME: Final = re.compile(r"([A-Za-z]{8})(?![A-Za-z])")
@@ -103,6 +105,24 @@ def clear_name(name: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+def name_contradicts(live: str, planned: str) -> bool:
+    """
+    Whether a live sub-account's name, as far as Bitget shows it, is not the planned one.
+
+    A classic name in clear is its 8 letters; a unified one is the virtual email's local
+    part (the username). A masked name (``abc****@virtual-bitget.com``) shows its first
+    letters, which must begin the planned name; a fully masked one says nothing.
+    """
+    planned = planned.lower()
+    if "*" in live:
+        return not planned.startswith(live.split("*", 1)[0].lower())
+    name = clear_name(live)
+    if name is not None:
+        return name != planned
+    local = live.split("@", 1)[0].lower()
+    return local.isascii() and local.isalpha() and local != planned
+
+
 def _live_labels(keys: Iterable[m.VirtualSubaccountAPIKey]) -> set[str]:
     return {key.label for key in keys}
 
@@ -132,8 +152,7 @@ def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
         if found is None:
             new_subaccounts.append(planned)
             continue
-        name = clear_name(found.subaccount_name)
-        if name is not None and name != planned.name.lower():
+        if name_contradicts(found.subaccount_name, planned.name):
             conflicts.append(
                 Conflict(
                     planned.label,

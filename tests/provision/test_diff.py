@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bitget_keys import Credentials
 from bitget_keys import models as m
-from bitget_keys.provision.diff import LiveState, clear_name, diff_account
+from bitget_keys.provision.diff import LiveState, clear_name, diff_account, name_contradicts
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 
 IPS = ("203.0.113.7",)
@@ -83,6 +85,36 @@ def test_clear_name_with_suffix_is_compared() -> None:
     assert len(diff.conflicts) == 1
     assert "gammabot" in diff.conflicts[0].detail
     assert diff.conflicts[0].label == "alpha"
+
+
+@pytest.mark.parametrize(
+    ("live", "planned", "contradicts"),
+    [
+        # Unified usernames in clear (create-sub's answer): the local part is the name.
+        ("marketmakingdeskone@virtual-bitget.com", "MarketMakingDeskOne", False),
+        ("othername@virtual-bitget.com", "dupnamex", True),
+        # Masked unified names (sub-list) show their first letters.
+        ("mar****@virtual-bitget.com", "marketmakingdeskone", False),
+        ("oth****@virtual-bitget.com", "dupnamex", True),
+        # A fully masked name says nothing; classic names as before.
+        ("*****@*******.com", "dupnamex", False),
+        ("alphabot", "ALPHABOT", False),
+        ("gammabot@x.com", "alphabot", True),
+    ],
+)
+def test_what_a_live_name_shows_must_agree_with_the_plan(
+    live: str, planned: str, *, contradicts: bool
+) -> None:
+    assert name_contradicts(live, planned) is contradicts
+
+
+def test_a_unified_subaccount_with_the_label_but_another_name_is_a_conflict() -> None:
+    """The note matches, the masked username does not: reported, never taken over."""
+    plan = account(sub("dupnamex", "u1dup", key("trade")))
+    live = LiveState(subaccounts=(live_sub("11", "u1dup", name="oth****@virtual-bitget.com"),))
+    diff = diff_account(plan, live)
+    assert diff.new_keys == ()
+    assert [conflict.label for conflict in diff.conflicts] == ["u1dup"]
 
 
 def test_deleted_subaccounts_do_not_match() -> None:
