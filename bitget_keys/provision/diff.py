@@ -6,9 +6,10 @@ a plan; a unified sub-account's note), because Bitget masks names in some answer
 a name shows must agree with the plan, case-insensitively, or the match is reported as a
 conflict: a classic name in clear (its first 8 letters), a unified username (the virtual
 email's local part), or the first letters a masked unified name shows. Keys are
-matched by label within their sub-account. The first key of a sub-account is created together with it by
-batch-create, which gives it the sub-account's label on Bitget, so that key is present
-when a live key carries either its own label or the sub-account's.
+matched by label within their sub-account. The first key of a classic sub-account is
+created together with it by batch-create, which gives it the sub-account's label on
+Bitget, so that key is present when a live key carries either its own label or the
+sub-account's.
 
 `diff_account` returns what is missing, in the order it must be made: sub-accounts (with
 their first keys), then further keys of existing sub-accounts, then broker key changes.

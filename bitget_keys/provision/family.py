@@ -58,6 +58,8 @@ class NewKey:
     secret_key: Secret = attrs.field(repr=False)
     permissions: tuple[m.Permission, ...] = ()
     ip_list: tuple[str, ...] = ()
+    #: Whether it may write: ``read_write``/``read_only`` (v3), ``read_and_write``/``readonly``.
+    perm_type: str | None = None
 
 
 class AccountAPI(Protocol):
@@ -105,6 +107,7 @@ class ClassicAPI:
             secret_key=created.secret_key,
             permissions=created.permissions,
             ip_list=created.ip_list,
+            perm_type=None if key.perm_type is None else str(key.perm_type),
         )
 
 
@@ -171,6 +174,7 @@ class UnifiedAPI:
             secret_key=created.secret,
             permissions=created.permissions or settings.permissions,
             ip_list=created.ips or settings.ips,
+            perm_type=str(created.type or settings.type),
         )
 
 

@@ -118,6 +118,7 @@ def _key_record(  # noqa: PLR0917 - every part of the record
         # What the key was made with: a unified key has the mapped rights, not the plan's.
         permissions=[str(p) for p in (key.permissions if made is None else made.permissions)],
         ip_list=key.ip_list if made is None else made.ip_list,
+        perm_type=created.perm_type if isinstance(created, NewKey) else None,
     )
 
 

@@ -56,6 +56,10 @@ class VaultRecord:
     #: Which API family made the key: ``v2`` (classic masters; every record written
     #: before unified masters were supported) or ``v3`` (Unified Trading Accounts).
     api_family: str = "v2"
+    #: Whether the key may write, as Bitget spells it for its family (``read_only`` /
+    #: ``read_write`` for v3, ``readonly`` / ``read_and_write`` for v2); ``None`` when the
+    #: create took none (a classic first key: its permissions decide) or for older records.
+    perm_type: str | None = None
 
     @property
     def qualified_label(self) -> str:

@@ -154,8 +154,11 @@ async def test_a_unified_plan_may_use_unified_vocabulary(tmp_path: Path) -> None
         (sub,) = emulator.exchange.subaccounts(MASTERS[1].uid)
         assert sub["name"] == "marketmakingdeskone"
         vault = SecretsVault.open(tmp_path / "vault.bkv", VAULT_KEY)
-        rights = {r.label: set(r.permissions) for r in vault.records()}
-        assert rights == {"mgt-key": {"uta_mgt", "uta_trade"}, "reader": {"uta_trade"}}
+        rights = {r.label: (set(r.permissions), r.perm_type) for r in vault.records()}
+        assert rights == {
+            "mgt-key": ({"uta_mgt", "uta_trade"}, "read_write"),
+            "reader": ({"uta_trade"}, "read_only"),
+        }
 
 
 async def test_what_unified_masters_cannot_do_stops_the_plan_before_any_create(
