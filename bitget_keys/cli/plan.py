@@ -32,10 +32,20 @@ async def show_changes(
     """
     # Every master's mode first (asked once per UID, then cached): a rule of a unified
     # master's mode that the plan breaks is shown, at its line, before any preview.
-    apis = await asyncio.gather(
-        *(account_api(client_for(account), account) for account in plan.accounts)
+    found = await asyncio.gather(
+        *(account_api(client_for(account), account) for account in plan.accounts),
+        return_exceptions=True,
     )
-    check_modes(plan, [api.family for api in apis])
+    failed = [
+        (account, error)
+        for account, error in zip(plan.accounts, found, strict=True)
+        if isinstance(error, BaseException)
+    ]
+    for account, error in failed:
+        print(escape(f"{account.name}: its mode could not be told: {error}"), file=sys.stderr)
+    if failed:
+        raise failed[0][1]
+    check_modes(plan, [api.family for api in found if not isinstance(api, BaseException)])
     changes = False
     # A master that refuses the mode its account pins is a mistake of the plan: every
     # such account is named at its ``mode`` once the others are shown.

@@ -45,6 +45,8 @@ class AccountReport:
         self.gate = gate
         self.on_result = on_result
         self.reported: set[ItemKey] = set()
+        #: The API family serving the master (v3 can delete a key; v2 cannot).
+        self.family = "v2"
 
     @property
     def sending(self) -> bool:
@@ -129,6 +131,17 @@ class AccountReport:
             if item not in self.reported:
                 self.report(item, Status.STOPPED, detail=detail)
 
+    @property
+    def orphan_detail(self) -> str:
+        """What an orphan key is, and what can be done about it."""
+        detail = "exists on Bitget but its secret never reached the vault"
+        if self.family == "v3":
+            detail += (
+                "; delete it (Client.delete_uta_subaccount_api_key) and apply again to make "
+                "a new one"
+            )
+        return detail
+
     def still_missing(self, item: ItemKey) -> None:
         """A planned item that does not exist at the end of the run."""
         if not self.sending:
@@ -173,7 +186,7 @@ class AccountReport:
                     item,
                     Status.ORPHAN,
                     api_key=found.api_key,
-                    detail="exists on Bitget but its secret never reached the vault",
+                    detail=self.orphan_detail,
                 )
             elif item in self.reported:
                 continue

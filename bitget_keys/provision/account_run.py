@@ -54,6 +54,7 @@ class AccountRun:
         self.ledger = ledger
         self.gate = gate
         self.out = AccountReport(account, ledger, gate, on_result)
+        self.out.family = api.family
         #: Records an unexpected error of a task; the run goes on until all have ended.
         self.fail = fail
         self.master_uid = ""
@@ -110,6 +111,7 @@ class AccountRun:
                 raise
             _log.info("%s: %s; reading it again through %s", self.account.name, exc, family)
             self.api = ClassicAPI(self.client) if family == "v2" else UnifiedAPI(self.client)
+            self.out.family = family
             return await reads.read_live_state(self.api, self.account)
 
     async def guarded(self, work: Awaitable[None]) -> None:

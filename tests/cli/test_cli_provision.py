@@ -280,3 +280,20 @@ async def test_plan_names_each_account_pinned_to_the_wrong_mode_at_its_line(
     ) in err
     assert 'pin mode = "classic" or leave mode out (line 8)' in err
     assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("environment")
+async def test_plan_names_the_account_whose_mode_cannot_be_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A master that refuses the key (wrong secret) is named, not just Bitget's code."""
+    monkeypatch.setenv("DESK_A_SECRET_KEY", "not-the-right-secret")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN)
+    async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+        code = await cli("plan", str(plan), "--base-url", emulator.base_url)
+    out, err = capfd.readouterr()
+    assert code == 2
+    assert "desk-a: its mode could not be told: " in err
+    assert "40009" in err
+    assert "not-the-right-secret" not in out + err

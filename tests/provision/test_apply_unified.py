@@ -237,6 +237,12 @@ async def test_unified_answers_lost_become_orphans_never_duplicates(
     orphans = {r.api_key for r in results if r.status is Status.ORPHAN}
     assert orphans, "the seed drops some answers"
     assert stored | orphans == set(keys), (sorted(set(keys) - stored - orphans), statuses)
+    # A unified master can delete a key: the orphan's report says how.
+    assert all(
+        "delete_uta_subaccount_api_key" in r.detail
+        for r in results
+        if r.status is Status.ORPHAN and r.account != "desk1"
+    )
     assert not stored & orphans
     assert all(keys[record.api_key] == record.secret_key.reveal() for record in vault.records())
 
