@@ -8,6 +8,7 @@ change without notice.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
@@ -32,6 +33,11 @@ __all__ = [
     "ServerClock",
     "Transport",
 ]
+
+
+# A library's logs are its user's to route: nothing is printed unless they configure
+# logging (the command line does).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

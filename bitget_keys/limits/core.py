@@ -14,6 +14,7 @@ in ``docs/rate-limits.md``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 from collections import deque
@@ -38,6 +39,16 @@ from bitget_keys.limits.policy import (
     record_delay,
 )
 from bitget_keys.limits.statistics import LaneStatistics
+
+_log = logging.getLogger("bitget_keys.limits")
+
+
+def lane_account(uid: str) -> str:
+    """A lane's account as logs show it: its UID, or a key's first characters."""
+    if uid.startswith("key:"):
+        return f"key {uid[4:10]}…"
+    return f"UID {uid}"
+
 
 __all__ = ["LaneCore", "Rerouted", "SchedulerCore", "StormWatch", "bound_loop"]
 
@@ -465,6 +476,15 @@ class SchedulerCore(Generic[L]):
         lane.throttled += 1
         storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))
         pause = self._backoff * (1 + random.uniform(0, BACKOFF_JITTER))  # noqa: S311
+        _log.warning(
+            "429 for %s on %s: lane paused %.2f s%s",
+            lane_account(lane.uid),
+            lane.endpoint.name,
+            pause,
+            " (429s on many lanes at once: the IP's limit, not this lane's margin)"
+            if storm
+            else "",
+        )
         return storm, pause
 
     def _lock_out_if_breached(self, now: float) -> None:
@@ -475,6 +495,13 @@ class SchedulerCore(Generic[L]):
         lanes may have other causes, and the lanes recover from it on their own.
         """
         if next_slot(self._sent, limit=self._ip_cap + 1, period=IP_CAP_WINDOW, now=now) > now:
+            _log.error(
+                "more than %d requests in %.0f s from this IP: every lane paused %.0f s, "
+                "as Bitget locks the IP out",
+                self._ip_cap,
+                IP_CAP_WINDOW,
+                self._lockout,
+            )
             self.pause_all(self._lockout)
 
 

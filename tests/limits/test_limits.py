@@ -6,6 +6,7 @@ import asyncio
 import bisect
 import gc
 import itertools
+import logging
 import random
 import weakref
 from collections.abc import Awaitable, Callable
@@ -441,8 +442,11 @@ async def test_pause_all_holds_every_lane(clock: LoopClock) -> None:
     assert times(log) == pytest.approx([5.0] * 3)
 
 
-async def test_429_over_the_ip_cap_locks_every_lane_out(clock: LoopClock) -> None:
+async def test_429_over_the_ip_cap_locks_every_lane_out(
+    clock: LoopClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """A 429 when our own last minute holds more than the IP cap pauses all lanes."""
+    caplog.set_level(logging.WARNING, logger="bitget_keys.limits")
     limits = make(ip_cap=5, lockout=300.0)
     log: Log = []
     for k in range(6):
@@ -452,6 +456,14 @@ async def test_429_over_the_ip_cap_locks_every_lane_out(clock: LoopClock) -> Non
     throttled_task = asyncio.create_task(limits.run("u0", FIVE, _raise_throttled))
     await clock.settle()
     assert limits.statistics().paused_until == START + 10.0 + 300.0
+    # The 429 and the lockout are logged with the lane's account and endpoint.
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.WARNING, f"429 for UID u0 on {FIVE.name}: lane paused") in [
+        (level, text[: text.index(" paused") + 7]) for level, text in logged
+    ]
+    assert any(
+        level == logging.ERROR and "every lane paused 300 s" in text for level, text in logged
+    )
     late = submit(limits, clock, log, "late", FIVE, "u9")
     await clock.advance(299.0)
     assert not late.done()
@@ -782,3 +794,19 @@ def test_storm_watch_counts_distinct_lanes_within_its_window() -> None:
     assert watch.seen(0.3, ("u3", "a"))
     # Long after, the old 429s have left the window.
     assert not watch.seen(5.0, ("u4", "a"))
+
+
+def test_the_library_logs_nowhere_unless_asked() -> None:
+    """The top logger has a NullHandler: an application without logging set up sees nothing."""
+    import bitget_keys  # noqa: F401 - the import installs it
+
+    handlers = logging.getLogger("bitget_keys").handlers
+    assert any(isinstance(handler, logging.NullHandler) for handler in handlers)
+
+
+def test_a_key_lane_is_logged_by_its_first_characters() -> None:
+    """A lane paced per key (UID not known yet) never logs the whole API key."""
+    from bitget_keys.limits.core import lane_account
+
+    assert lane_account("key:bg_abcdef0123456789") == "key bg_abc…"
+    assert lane_account("1234567890") == "UID 1234567890"
