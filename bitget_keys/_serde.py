@@ -168,6 +168,14 @@ def _structure_secret(value: object, _: type) -> Secret:
     raise ValueError(msg)
 
 
+def _structure_optional_secret(value: object, _: type) -> Secret | None:
+    # Some list answers mask a key's secret as asterisks: that is no secret, and a
+    # Secret holding it would look like a real one until revealed.
+    if value is None or (isinstance(value, str) and (not value or set(value) == {"*"})):
+        return None
+    return _structure_secret(value, Secret)
+
+
 def _structure_datetime(value: object, _: type) -> dt.datetime:
     return dt.datetime.fromtimestamp(_structure_int(value, int) / 1000, tz=dt.UTC)
 
@@ -324,6 +332,7 @@ def configure_converter(converter: cattrs.Converter, *, forbid_extra_keys: bool 
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, Secret.reveal)
+    converter.register_structure_hook_func(lambda t: t == Secret | None, _structure_optional_secret)
     # update-sub-api deletes a whitelist on an empty `ips`; only CLEAR_WHITELIST sends one.
     converter.register_unstructure_hook(m.ClearWhitelist, lambda _: [])
     converter.register_structure_hook(dt.datetime, _structure_datetime)

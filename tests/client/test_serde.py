@@ -16,6 +16,7 @@ from bitget_keys._serde import (
     encode_body,
     make_converter,
     query_params,
+    structure,
     unwrap,
 )
 from bitget_keys.errors import (
@@ -296,3 +297,13 @@ def test_a_lone_string_is_not_a_list() -> None:
     strict = make_converter(forbid_extra_keys=True)
     with pytest.raises(cattrs.BaseValidationError):
         strict.structure({"subAccountList": "abcdefgh"}, m.CreateVirtualSubaccountsRequest)
+
+
+@pytest.mark.parametrize("model", [m.BrokerSubaccountAPIKey, m.UTABrokerSubaccountAPIKey])
+def test_a_masked_secret_in_a_key_list_is_no_secret(model: type) -> None:
+    """``******`` where a secret may be is absent, not a Secret that looks like a real one."""
+    row = {"subUid": "1", "apiKey": "bg_k", "secretKey": "******"}
+    assert structure(row, model, endpoint="/x").secret_key is None
+    real = structure(row | {"secretKey": "s3cret"}, model, endpoint="/x").secret_key
+    assert real is not None
+    assert real.reveal() == "s3cret"
