@@ -50,6 +50,28 @@ def lane_account(uid: str) -> str:
     return f"UID {uid}"
 
 
+def log_throttle(uid: str, endpoint: str, pause: float, *, storm: bool) -> None:
+    """A 429 on one lane, and what it means."""
+    _log.warning(
+        "429 for %s on %s: lane paused %.2f s%s",
+        lane_account(uid),
+        endpoint,
+        pause,
+        " (429s on many lanes at once: the IP's limit, not this lane's margin)" if storm else "",
+    )
+
+
+def log_lockout(cap: int, lockout: float) -> None:
+    """Our own count passed the IP cap: Bitget locks the IP out, so every lane waits."""
+    _log.error(
+        "more than %d requests in %.0f s from this IP: every lane paused %.0f s, "
+        "as Bitget locks the IP out",
+        cap,
+        IP_CAP_WINDOW,
+        lockout,
+    )
+
+
 __all__ = ["LaneCore", "Rerouted", "SchedulerCore", "StormWatch", "bound_loop"]
 
 T = TypeVar("T")
@@ -476,15 +498,7 @@ class SchedulerCore(Generic[L]):
         lane.throttled += 1
         storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))
         pause = self._backoff * (1 + random.uniform(0, BACKOFF_JITTER))  # noqa: S311
-        _log.warning(
-            "429 for %s on %s: lane paused %.2f s%s",
-            lane_account(lane.uid),
-            lane.endpoint.name,
-            pause,
-            " (429s on many lanes at once: the IP's limit, not this lane's margin)"
-            if storm
-            else "",
-        )
+        log_throttle(lane.uid, lane.endpoint.name, pause, storm=storm)
         return storm, pause
 
     def _lock_out_if_breached(self, now: float) -> None:
@@ -495,13 +509,7 @@ class SchedulerCore(Generic[L]):
         lanes may have other causes, and the lanes recover from it on their own.
         """
         if next_slot(self._sent, limit=self._ip_cap + 1, period=IP_CAP_WINDOW, now=now) > now:
-            _log.error(
-                "more than %d requests in %.0f s from this IP: every lane paused %.0f s, "
-                "as Bitget locks the IP out",
-                self._ip_cap,
-                IP_CAP_WINDOW,
-                self._lockout,
-            )
+            log_lockout(self._ip_cap, self._lockout)
             self.pause_all(self._lockout)
 
 

@@ -300,7 +300,9 @@ def test_a_lone_string_is_not_a_list() -> None:
 
 
 @pytest.mark.parametrize("model", [m.BrokerSubaccountAPIKey, m.UTABrokerSubaccountAPIKey])
-def test_a_masked_secret_in_a_key_list_is_no_secret(model: type) -> None:
+def test_a_masked_secret_in_a_key_list_is_no_secret(
+    model: type[m.BrokerSubaccountAPIKey | m.UTABrokerSubaccountAPIKey],
+) -> None:
     """``******`` where a secret may be is absent, not a Secret that looks like a real one."""
     row = {"subUid": "1", "apiKey": "bg_k", "secretKey": "******"}
     assert structure(row, model, endpoint="/x").secret_key is None
