@@ -6,7 +6,9 @@ import asyncio
 
 from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler
 from bitget_keys import _endpoints as ep
+from bitget_keys.limits import RedisRateLimitScheduler
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits, LoopClock
+from tests.limits.fake_backend import FakeSlots
 from tests.testing.test_emulator import MASTER, UNIFIED
 
 CONFIG = ClientConfig(sync_clock=False)
@@ -148,3 +150,23 @@ async def test_alias_is_idempotent_and_ignores_a_name_for_itself(clock: LoopCloc
     scheduler.alias(KEY_LANE, MASTER.uid)
     scheduler.alias(KEY_LANE, MASTER.uid)
     assert [stats.dispatched for stats in scheduler.statistics().lanes] == [1]
+
+
+async def test_the_redis_scheduler_sends_an_aliased_key_to_the_uids_lanes(
+    clock: LoopClock,
+) -> None:
+    """After `alias`, a request named by the key books the UID's lane, not the key's."""
+    scheduler = RedisRateLimitScheduler(backend=FakeSlots(), ip_budget=None)
+
+    async def send() -> None:
+        return None
+
+    before = asyncio.create_task(scheduler.run(KEY_LANE, ep.ACCOUNT_INFO, send))
+    await clock.advance(0.1)
+    scheduler.alias(KEY_LANE, MASTER.uid)
+    after = asyncio.create_task(scheduler.run(KEY_LANE, ep.ACCOUNT_INFO, send))
+    await clock.advance(3.0)
+    await asyncio.gather(before, after)
+    lanes = {(stats.uid, stats.dispatched) for stats in scheduler.statistics().lanes}
+    assert lanes == {(KEY_LANE, 1), (MASTER.uid, 1)}
+    await scheduler.aclose()
