@@ -7,7 +7,8 @@ endpoints, never blindly re-sent.
 
 The modules:
 
-- `config`: `ClientConfig` and the base URL; `clock`: `ServerClock`.
+- `config`: `ClientConfig` and the base URL; `clock`: `ServerClock` and the loop's
+  shared one (`shared_server_clock`).
 - `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping.
 - `core`: `ClientCore`, state and lifecycle (``UNOPENED -> OPENED -> CLOSED``).
 - `sending`: `SendingCore._call`, the one path every request takes: Bitget's clock,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from bitget_keys._client.client import Client
 from bitget_keys._client.clock import ServerClock as ServerClock
+from bitget_keys._client.clock import shared_server_clock
 from bitget_keys._client.config import BASE_URL_ENV as BASE_URL_ENV
 from bitget_keys._client.config import DEFAULT_BASE_URL, ClientConfig
 from bitget_keys._client.modes import AccountModes, shared_account_modes
@@ -38,4 +40,5 @@ __all__ = [
     "Scheduler",
     "shared_account_modes",
     "shared_scheduler",
+    "shared_server_clock",
 ]

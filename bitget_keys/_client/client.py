@@ -42,7 +42,9 @@ class Client(
             every client of the running loop, so clients of one UID share its budget.
         clock_ms: the wall clock in epoch milliseconds, for signing.
         server_clock: Bitget's clock offset, shared with other clients (see
-            `ServerClock`); by default the client keeps its own, on ``clock_ms``.
+            `ServerClock`); by default the running loop's for this base URL and
+            ``clock_ms`` (`shared_server_clock`): clients starting together measure it
+            with one request, and a client on its own ``clock_ms`` callable keeps its own.
         gate: stops new requests while letting those on the wire finish (see
             `DispatchGate`); share one between the clients of a run.
         account_modes: where account modes are kept by UID (see `AccountModes`); by

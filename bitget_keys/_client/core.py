@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Self
 
 import aiohttp
 
-from bitget_keys._client.clock import ServerClock, wall_clock_ms
+from bitget_keys._client.clock import ServerClock, shared_server_clock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
 from bitget_keys._client.modes import AccountModes, shared_account_modes
 from bitget_keys._gate import DispatchGate
@@ -82,8 +82,9 @@ class ClientCore:
         self._credentials = credentials
         self._config = config or ClientConfig()
         self._base_url = resolve_base_url(base_url)
-        self._server_clock = server_clock or ServerClock(clock_ms)
-        self._clock_ms = self._server_clock.wall_ms
+        # Resolved on first use, in the loop the client runs in (`server_clock`).
+        self._server_clock = server_clock
+        self._clock_ms = server_clock.wall_ms if server_clock is not None else clock_ms
         self._owns_transport = transport is None
         self._transport: Transport = transport or AiohttpTransport(
             session,
@@ -117,8 +118,23 @@ class ClientCore:
 
     @property
     def clock_offset_ms(self) -> int:
-        """Bitget's clock minus the local one, in ms, as last measured."""
-        return self._server_clock.offset_ms
+        """Bitget's clock minus the local one, in ms, as last measured (0 before)."""
+        if self._server_clock is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return 0  # no loop yet, so no shared clock measured in it either
+        return self.server_clock.offset_ms
+
+    @property
+    def server_clock(self) -> ServerClock:
+        """
+        Bitget's clock as this client keeps it: the one it was given, or the running
+        loop's for its base URL and ``clock_ms`` (`shared_server_clock`).
+        """
+        if self._server_clock is None:
+            self._server_clock = shared_server_clock(self._base_url, self._clock_ms)
+        return self._server_clock
 
     @property
     def closed(self) -> bool:

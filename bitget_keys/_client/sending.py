@@ -6,9 +6,12 @@ public time endpoint (round-trip midpoint) before the first signed request, refr
 every ``clock_resync_interval`` seconds, and re-measured once when Bitget answers 40008.
 
 Every request goes through the rate-limit scheduler, keyed by the UID that owns the
-calling key, so every client of a UID shares one budget. The scheduler re-queues a
-throttled request (429); the client itself re-sends only what certainly did not take
-effect: a connection that could not be opened, and a 40008 after resyncing.
+calling key, so every client of a UID shares one budget. Until a key's UID is known,
+the calls that tell it are paced under the key; once it is, the scheduler is told the
+key's lane is the UID's (``alias``), so the key's past requests count in the UID's
+budget. The scheduler re-queues a throttled request (429); the client itself re-sends
+only what certainly did not take effect: a connection that could not be opened, and a
+40008 after resyncing.
 
 A 40084 or 40085 (the account's mode does not serve the endpoint's family) is kept as
 the UID's account mode and raised: choosing the other family is the caller's business.
@@ -48,6 +51,11 @@ _log: Final = logging.getLogger("bitget_keys.client")
 
 #: The endpoints that tell the calling key's UID (v2 for classic keys, v3 for unified).
 _UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS})
+
+
+def _key_lane(api_key: str) -> str:
+    """The lane a key's UID-telling calls are paced under until its UID is known."""
+    return f"key:{api_key}"
 
 
 @attrs.define
@@ -96,11 +104,26 @@ class SendingCore(ClientCore):
             APIError: neither endpoint told the UID.
             TransportError: no answer arrived.
         """
-        if self._uid is None:
+        uid = self._uid
+        if uid is None:
             async with self._uid_lock:
-                if self._uid is None:
-                    self._uid = await self._learn_uid()
-        return self._uid
+                uid = self._uid
+                if uid is None:
+                    uid = await self._learn_uid()
+                    self._learned_uid(uid)
+        return uid
+
+    def _learned_uid(self, uid: str) -> None:
+        """
+        Keep the UID the key's account-info or settings told, and tell the scheduler that
+        the key's lane is the UID's: a request paced under the key and the next one under
+        the UID are one account's, and Bitget counts them against one budget.
+        """
+        if self._uid is None:
+            self._uid = uid
+            alias = getattr(self.scheduler, "alias", None)
+            if alias is not None:  # optional in the `Scheduler` protocol
+                alias(_key_lane(self._credentials.api_key), uid)
 
     async def _learn_uid(self) -> str:
         try:
@@ -120,7 +143,7 @@ class SendingCore(ClientCore):
             APIError: the time endpoint answered with an error.
             TransportError: no answer arrived.
         """
-        clock = self._server_clock
+        clock = self.server_clock
         before = clock.wall_ms()
         server = await self.server_time()
         after = clock.wall_ms()
@@ -132,8 +155,9 @@ class SendingCore(ClientCore):
     async def _ensure_clock(self, *, stale_before: float | None = None) -> None:
         if not self._config.sync_clock:
             return
-        async with self._server_clock.lock:
-            synced_at = self._server_clock.synced_at
+        clock = self.server_clock
+        async with clock.lock:
+            synced_at = clock.synced_at
             fresh = (
                 synced_at is not None
                 and time.monotonic() - synced_at < self._config.clock_resync_interval
@@ -150,12 +174,14 @@ class SendingCore(ClientCore):
 
     async def account_info(self) -> m.AccountInfo:
         """
-        Who owns the calling key (``user_id`` is its UID).
+        Who owns the calling key (``user_id`` is its UID, kept if the client lacked it).
 
         Raises:
             UnifiedAccountModeError: the master is in unified-account mode.
         """
-        return await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
+        info = await self._call(ep.ACCOUNT_INFO, m.AccountInfo)
+        self._learned_uid(info.user_id)
+        return info
 
     async def account_settings(self) -> m.AccountSettings:
         """
@@ -167,6 +193,8 @@ class SendingCore(ClientCore):
             ClassicAccountModeError: the account is classic (40084); that is kept too.
         """
         settings = await self._call(ep.ACCOUNT_SETTINGS, m.AccountSettings)
+        if settings.uid is not None:
+            self._learned_uid(settings.uid)
         uid = self._uid or settings.uid
         if uid is not None:
             self.account_modes.record(uid, settings.account_mode)
@@ -180,7 +208,7 @@ class SendingCore(ClientCore):
         # Stamped now, right before sending: a stamp taken before a wait can expire.
         return signed_headers(
             self._credentials,
-            timestamp_ms=self._server_clock.now_ms(),
+            timestamp_ms=self.server_clock.now_ms(),
             method=endpoint.method,
             path=endpoint.path,
             query=query,
@@ -196,7 +224,7 @@ class SendingCore(ClientCore):
             return self._uid
         if endpoint in _UID_SOURCES:
             # Until the UID is known the calls that tell it are paced per key.
-            return f"key:{self._credentials.api_key}"
+            return _key_lane(self._credentials.api_key)
         return await self.uid()
 
     async def _send_once(

@@ -212,7 +212,52 @@ class SchedulerOptions(TypedDict, total=False):
     lockout: float
 
 
-class SchedulerCore(Generic[L]):
+class LaneAliases(Generic[L]):
+    """
+    The lane table's aliases: lane names found to be another UID's, whose requests go
+    to that UID's lanes (`alias`). `SchedulerCore` holds the table and the aliases.
+    """
+
+    __slots__ = ()
+
+    _aliases: dict[str, str]
+    _lanes: dict[tuple[str, str], L]
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        raise NotImplementedError
+
+    def alias(self, lane_uid: str, uid: str) -> None:
+        """
+        Pace ``lane_uid``'s requests as ``uid``'s from now on: both name one account.
+
+        A client whose credentials do not carry the UID paces the calls that tell it
+        under a lane of its key; once it knows the UID it says so here, so the key's
+        requests, past and to come, count against the UID's one budget. What
+        ``lane_uid``'s lanes already spent is carried over (`_join`).
+
+        Raises:
+            ClientStateError: the scheduler is closed or bound to another event loop.
+        """
+        if lane_uid == uid or self._aliases.get(lane_uid) == uid:
+            return
+        now = self._bind().time()
+        self._aliases[lane_uid] = uid
+        for key in [key for key in self._lanes if key[0] == lane_uid]:
+            self._join(key, (uid, key[1]), now)
+
+    def _join(self, old: tuple[str, str], new: tuple[str, str], now: float) -> None:
+        """
+        Make lane ``new`` account for what lane ``old`` spent; by default ``old`` simply
+        becomes ``new`` when ``new`` holds nothing that matters.
+        """
+        target = self._lanes.get(new)
+        if target is None or target.droppable(now):
+            lane = self._lanes.pop(old)
+            lane.uid = new[0]
+            self._lanes[new] = lane
+
+
+class SchedulerCore(LaneAliases[L]):
     """
     The options, loop binding, lane table, observations and 429 rules of a scheduler.
 
@@ -222,6 +267,7 @@ class SchedulerCore(Generic[L]):
     """
 
     __slots__ = (
+        "_aliases",
         "_backoff",
         "_ip_budget",
         "_ip_cap",
@@ -281,6 +327,7 @@ class SchedulerCore(Generic[L]):
         self._lockout = lockout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lanes: dict[tuple[str, str], L] = {}
+        self._aliases: dict[str, str] = {}
         #: When the last dispatches went, as many as the IP-lockout rule needs.
         self._sent: deque[float] = deque(maxlen=ip_cap + 1)
         self._paused_until = -math.inf
@@ -383,7 +430,7 @@ class SchedulerCore(Generic[L]):
             ClientStateError: the scheduler is closed or bound to another event loop.
         """
         now = self._bind().time()
-        lane = self._lanes.get(lane_key(uid, endpoint))
+        lane = self._lanes.get(lane_key(self._aliases.get(uid, uid), endpoint))
         if lane is None:
             return
         lane.delays = record_delay(lane.delays, now, float(request_time_ms - sent_ms))
@@ -413,7 +460,7 @@ class SchedulerCore(Generic[L]):
                 key: lane for key, lane in self._lanes.items() if not lane.droppable(now)
             }
             self._sweep_at = now + SWEEP_EVERY
-        key = lane_key(uid, endpoint)
+        key = lane_key(self._aliases.get(uid, uid), endpoint)
         lane = self._lanes.get(key)
         if lane is None:
             policy = self._policies.get(endpoint.name, Policy.SPACING)
@@ -490,10 +537,8 @@ class SchedulerCore(Generic[L]):
 
     def _decide_throttle(self, lane: L, now: float) -> tuple[bool, float]:
         """
-        Count a 429 on ``lane``: whether it is part of a storm, and how long to pause.
-
-        The pause is random so that lanes throttled together do not all come back
-        together.
+        Count a 429 on ``lane``: whether it is part of a storm, and how long to pause
+        (random, so that lanes throttled together do not all come back together).
         """
         lane.throttled += 1
         storm = self._storms.seen(now, (lane.uid, lane.endpoint.name))

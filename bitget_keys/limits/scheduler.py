@@ -257,6 +257,23 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
     def _new_lane(self, uid: str, endpoint: Endpoint, policy: Policy) -> MemoryLane:
         return MemoryLane(uid, endpoint, policy, self._margin)
 
+    def _join(self, old: tuple[str, str], new: tuple[str, str], now: float) -> None:
+        target = self._lanes.get(new)
+        if target is None or target.droppable(now):
+            super()._join(old, new, now)  # the key's lane becomes the UID's, queue and all
+            return
+        # Both lanes are busy: the UID's takes the key lane's past dispatches into its
+        # rule; the key lane still serves the requests it already holds (those in flight
+        # or queued there are not counted by the UID's lane: only a UID learned while
+        # another client of it is busy on the same endpoint leaves that gap).
+        lane = self._lanes[old]
+        rate = target.endpoint.rate
+        target.sent = sorted(lane.sent + target.sent)[-rate:]
+        # Finite times sort before ``inf``, so the UID lane's in-flight dispatches keep
+        # their places counted from the end, which is how `settle` finds them.
+        carried = [at for at in lane.done if at != math.inf]
+        target.done = sorted(carried + target.done)[-rate:]
+
     # -- run()'s steps -----------------------------------------------------------------
 
     def _slot_now(self, lane: MemoryLane, now: float) -> int | None:

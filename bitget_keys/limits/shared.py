@@ -26,6 +26,11 @@ class Scheduler(Protocol):
     """
     What paces a client's requests: `RateLimitScheduler`, `RedisRateLimitScheduler`, or
     a stand-in such as `bitget_keys.testing.Unpaced` in tests of transport facts.
+
+    A scheduler may also offer ``alias(lane_uid, uid)`` (both of ours do): a client
+    that paced its UID-telling calls under a lane named after its key calls it once it
+    knows the UID, so that the key's requests count against the UID's one budget. A
+    scheduler without it keeps the two lanes apart, as before.
     """
 
     async def run(

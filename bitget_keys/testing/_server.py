@@ -357,6 +357,9 @@ class Unpaced:
     def __repr__(self) -> str:
         return f"<Unpaced retries={self.retries}>"
 
+    def alias(self, lane_uid: str, uid: str) -> None:
+        """Nothing to join: no lane paces anything."""
+
     async def run(  # the `Scheduler` protocol's signature; only `send` matters here
         self,
         uid: str,  # noqa: ARG002

@@ -248,6 +248,13 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             raise ClientStateError(msg)
         return super()._bind()
 
+    def _join(self, old: tuple[str, str], new: tuple[str, str], now: float) -> None:
+        """
+        Requests of the aliased name go to the UID's lanes from now on; what its own lanes
+        spent stays under their keys in Redis and is not carried over, so the UID's next
+        request on such an endpoint may follow a key's within one interval.
+        """
+
     def _new_lane(self, uid: str, endpoint: Endpoint, policy: Policy) -> RedisLane:
         keys = lane_keys(self._prefix, self._egress, uid, endpoint)
         return RedisLane(uid, endpoint, policy, self._margin, keys)
