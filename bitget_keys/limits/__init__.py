@@ -12,7 +12,8 @@ The public face of the rate-limit subsystem:
   `widened_margin`, `decayed_margin`, `jitter`) from `policy` and `statistics`.
 - `Scheduler`, the protocol a client paces its requests through, and
   `shared_scheduler()`, the one `RateLimitScheduler` per event loop that clients share
-  unless given their own (`shared`).
+  unless given their own, and `default_scheduler()`, which sets it for a block
+  (`shared`).
 - `core`: what both schedulers share (options, lane table, 429 rules, retry loop).
 - `waiter`: the future-like object a queued request waits on.
 
@@ -38,7 +39,7 @@ from bitget_keys.limits.policy import recent_jitter as recent_jitter
 from bitget_keys.limits.policy import record_delay as record_delay
 from bitget_keys.limits.redis import RedisRateLimitScheduler, RedisSchedulerStatistics
 from bitget_keys.limits.scheduler import RateLimitScheduler
-from bitget_keys.limits.shared import Scheduler, shared_scheduler
+from bitget_keys.limits.shared import Scheduler, default_scheduler, shared_scheduler
 from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Scheduler",
     "SchedulerStatistics",
     "decayed_margin",
+    "default_scheduler",
     "jitter",
     "next_slot",
     "shared_scheduler",

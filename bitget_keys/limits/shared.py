@@ -10,14 +10,15 @@ account never each spend the account's whole budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol, TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.limits.scheduler import RateLimitScheduler
 
-__all__ = ["Scheduler", "shared_scheduler"]
+__all__ = ["Scheduler", "default_scheduler", "shared_scheduler"]
 
 T = TypeVar("T")
 
@@ -63,3 +64,28 @@ def shared_scheduler() -> RateLimitScheduler:
     if scheduler is None:
         scheduler = _SHARED[loop] = RateLimitScheduler()
     return scheduler
+
+
+@contextlib.contextmanager
+def default_scheduler(scheduler: RateLimitScheduler | None = None) -> Iterator[RateLimitScheduler]:
+    """
+    Within the block, ``scheduler`` (a fresh one by default) is the running loop's
+    shared scheduler; the previous one comes back afterwards.
+
+    For a test or a job that wants budgets of its own without passing ``scheduler=`` to
+    every client. A client takes the shared scheduler on its first request and keeps it,
+    so a client that sent before the block keeps the scheduler it had.
+
+    Raises:
+        RuntimeError: no event loop is running.
+    """
+    loop = asyncio.get_running_loop()
+    previous = _SHARED.get(loop)
+    chosen = _SHARED[loop] = scheduler if scheduler is not None else RateLimitScheduler()
+    try:
+        yield chosen
+    finally:
+        if previous is None:
+            _SHARED.pop(loop, None)
+        else:
+            _SHARED[loop] = previous

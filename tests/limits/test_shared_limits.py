@@ -6,6 +6,7 @@ import asyncio
 
 from bitget_keys import Client, ClientConfig, RateLimitScheduler
 from bitget_keys._client import shared_scheduler
+from bitget_keys.limits import default_scheduler
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits, LoopClock, Unpaced
 
 MASTER = EmulatorAccount(
@@ -93,6 +94,36 @@ async def test_clients_share_the_loops_default_scheduler() -> None:
     second = Client(OTHER.credentials)
     assert first.scheduler is second.scheduler is shared_scheduler()
     assert isinstance(first.scheduler, RateLimitScheduler)
+
+
+async def test_a_block_can_have_a_default_scheduler_of_its_own() -> None:
+    """
+    Inside `default_scheduler()` new clients share the block's scheduler; the loop's own
+    comes back after it, and a client that already had one keeps it.
+    """
+    before = Client(MASTER.credentials)
+    loops_own = before.scheduler
+    mine = RateLimitScheduler(margin=0.1)
+    with default_scheduler(mine) as chosen:
+        inside = [Client(MASTER.credentials), Client(OTHER.credentials)]
+        assert chosen is mine
+        assert all(client.scheduler is mine for client in inside)
+        assert before.scheduler is loops_own
+        with default_scheduler() as fresh:
+            assert fresh is not mine
+            assert Client(MASTER.credentials).scheduler is fresh
+        assert shared_scheduler() is mine
+    assert shared_scheduler() is loops_own
+    assert Client(OTHER.credentials).scheduler is loops_own
+
+
+async def test_a_default_scheduler_set_first_is_dropped_after_its_block() -> None:
+    """With no shared scheduler before the block, the next one after it is a new one."""
+    loop = asyncio.get_running_loop()
+    with default_scheduler() as scoped:
+        assert shared_scheduler() is scoped
+    assert loop is asyncio.get_running_loop()
+    assert shared_scheduler() is not scoped
 
 
 async def test_observed_jitter_comes_from_request_time() -> None:
