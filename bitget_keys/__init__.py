@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._endpoints import EndpointName
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
@@ -25,6 +26,7 @@ __all__ = [
     "ClientConfig",
     "Credentials",
     "DispatchGate",
+    "EndpointName",
     "GateState",
     "RateLimitScheduler",
     "RawResponse",

@@ -9,11 +9,44 @@ unconfirmed the stricter value is used: account-info is listed by one third part
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final, Literal
 
 import attrs
 
-__all__ = ["ENDPOINTS", "Endpoint"]
+__all__ = ["ENDPOINTS", "Endpoint", "EndpointName"]
+
+
+class EndpointName(StrEnum):
+    """
+    Every endpoint's stable name: the key of its rate-limit lane, of scheduler policies
+    and statistics, and of the emulator's audit. A `str`, so a plain name works too.
+    """
+
+    SERVER_TIME = "server_time"
+    ACCOUNT_INFO = "account_info"
+    CREATE_COPY_API_KEY = "create_copy_api_key"
+    CREATE_VIRTUAL_SUBACCOUNT_API_KEY = "create_virtual_subaccount_api_key"
+    BATCH_CREATE_VIRTUAL_SUBACCOUNTS = "batch_create_virtual_subaccounts"
+    MODIFY_BROKER_SUBACCOUNT_API_KEY = "modify_broker_subaccount_api_key"
+    LIST_VIRTUAL_SUBACCOUNTS = "list_virtual_subaccounts"
+    LIST_VIRTUAL_SUBACCOUNT_API_KEYS = "list_virtual_subaccount_api_keys"
+    MODIFY_VIRTUAL_SUBACCOUNT_API_KEY = "modify_virtual_subaccount_api_key"
+    CREATE_VIRTUAL_SUBACCOUNTS = "create_virtual_subaccounts"
+    CREATE_BROKER_SUBACCOUNT_API_KEY = "create_broker_subaccount_api_key"
+    LIST_BROKER_SUBACCOUNT_API_KEYS = "list_broker_subaccount_api_keys"
+    ACCOUNT_SETTINGS = "account_settings"
+    CREATE_UTA_SUBACCOUNT = "create_uta_subaccount"
+    LIST_UTA_SUBACCOUNTS = "list_uta_subaccounts"
+    FREEZE_UTA_SUBACCOUNT = "freeze_uta_subaccount"
+    CREATE_UTA_SUBACCOUNT_API_KEY = "create_uta_subaccount_api_key"
+    UPDATE_UTA_SUBACCOUNT_API_KEY = "update_uta_subaccount_api_key"
+    DELETE_UTA_SUBACCOUNT_API_KEY = "delete_uta_subaccount_api_key"
+    LIST_UTA_SUBACCOUNT_API_KEYS = "list_uta_subaccount_api_keys"
+    CREATE_UTA_BROKER_SUBACCOUNT_API_KEY = "create_uta_broker_subaccount_api_key"
+    MODIFY_UTA_BROKER_SUBACCOUNT_API_KEY = "modify_uta_broker_subaccount_api_key"
+    DELETE_UTA_BROKER_SUBACCOUNT_API_KEY = "delete_uta_broker_subaccount_api_key"
+    QUERY_UTA_BROKER_SUBACCOUNT_API_KEY = "query_uta_broker_subaccount_api_key"
 
 
 @attrs.frozen
@@ -44,100 +77,124 @@ class Endpoint:
 
 
 SERVER_TIME: Final = Endpoint(
-    "server_time", "GET", "/api/v2/public/time", 20, scope="ip", signed=False
+    EndpointName.SERVER_TIME, "GET", "/api/v2/public/time", 20, scope="ip", signed=False
 )
-ACCOUNT_INFO: Final = Endpoint("account_info", "GET", "/api/v2/spot/account/info", 1)
+ACCOUNT_INFO: Final = Endpoint(EndpointName.ACCOUNT_INFO, "GET", "/api/v2/spot/account/info", 1)
 CREATE_COPY_API_KEY: Final = Endpoint(
-    "create_copy_api_key", "POST", "/api/v2/copy/mix-trader/create-copy-api", 1, creates=True
+    EndpointName.CREATE_COPY_API_KEY,
+    "POST",
+    "/api/v2/copy/mix-trader/create-copy-api",
+    1,
+    creates=True,
 )
 CREATE_VIRTUAL_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "create_virtual_subaccount_api_key",
+    EndpointName.CREATE_VIRTUAL_SUBACCOUNT_API_KEY,
     "POST",
     "/api/v2/user/create-virtual-subaccount-apikey",
     5,
     creates=True,
 )
 BATCH_CREATE_VIRTUAL_SUBACCOUNTS: Final = Endpoint(
-    "batch_create_virtual_subaccounts",
+    EndpointName.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
     "POST",
     "/api/v2/user/batch-create-subaccount-and-apikey",
     1,
     creates=True,
 )
 MODIFY_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "modify_broker_subaccount_api_key",
+    EndpointName.MODIFY_BROKER_SUBACCOUNT_API_KEY,
     "POST",
     "/api/v2/broker/manage/modify-subaccount-apikey",
     10,
 )
 LIST_VIRTUAL_SUBACCOUNTS: Final = Endpoint(
-    "list_virtual_subaccounts", "GET", "/api/v2/user/virtual-subaccount-list", 1
+    EndpointName.LIST_VIRTUAL_SUBACCOUNTS, "GET", "/api/v2/user/virtual-subaccount-list", 1
 )
 LIST_VIRTUAL_SUBACCOUNT_API_KEYS: Final = Endpoint(
-    "list_virtual_subaccount_api_keys", "GET", "/api/v2/user/virtual-subaccount-apikey-list", 5
+    EndpointName.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
+    "GET",
+    "/api/v2/user/virtual-subaccount-apikey-list",
+    5,
 )
 MODIFY_VIRTUAL_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "modify_virtual_subaccount_api_key",
+    EndpointName.MODIFY_VIRTUAL_SUBACCOUNT_API_KEY,
     "POST",
     "/api/v2/user/modify-virtual-subaccount-apikey",
     5,
 )
 CREATE_VIRTUAL_SUBACCOUNTS: Final = Endpoint(
-    "create_virtual_subaccounts",
+    EndpointName.CREATE_VIRTUAL_SUBACCOUNTS,
     "POST",
     "/api/v2/user/create-virtual-subaccount",
     5,
     creates=True,
 )
 CREATE_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "create_broker_subaccount_api_key",
+    EndpointName.CREATE_BROKER_SUBACCOUNT_API_KEY,
     "POST",
     "/api/v2/broker/manage/create-subaccount-apikey",
     10,
     creates=True,
 )
 LIST_BROKER_SUBACCOUNT_API_KEYS: Final = Endpoint(
-    "list_broker_subaccount_api_keys", "GET", "/api/v2/broker/manage/subaccount-apikey-list", 10
+    EndpointName.LIST_BROKER_SUBACCOUNT_API_KEYS,
+    "GET",
+    "/api/v2/broker/manage/subaccount-apikey-list",
+    10,
 )
 
 # -- Unified Trading Accounts (v3) ---------------------------------------------------------
 # The user endpoints allow 10 requests per second per UID each, the ND-broker ones 20.
 
-ACCOUNT_SETTINGS: Final = Endpoint("account_settings", "GET", "/api/v3/account/settings", 20)
-CREATE_UTA_SUBACCOUNT: Final = Endpoint(
-    "create_uta_subaccount", "POST", "/api/v3/user/create-sub", 10, creates=True
+ACCOUNT_SETTINGS: Final = Endpoint(
+    EndpointName.ACCOUNT_SETTINGS, "GET", "/api/v3/account/settings", 20
 )
-LIST_UTA_SUBACCOUNTS: Final = Endpoint("list_uta_subaccounts", "GET", "/api/v3/user/sub-list", 10)
+CREATE_UTA_SUBACCOUNT: Final = Endpoint(
+    EndpointName.CREATE_UTA_SUBACCOUNT, "POST", "/api/v3/user/create-sub", 10, creates=True
+)
+LIST_UTA_SUBACCOUNTS: Final = Endpoint(
+    EndpointName.LIST_UTA_SUBACCOUNTS, "GET", "/api/v3/user/sub-list", 10
+)
 FREEZE_UTA_SUBACCOUNT: Final = Endpoint(
-    "freeze_uta_subaccount", "POST", "/api/v3/user/freeze-sub", 10
+    EndpointName.FREEZE_UTA_SUBACCOUNT, "POST", "/api/v3/user/freeze-sub", 10
 )
 CREATE_UTA_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "create_uta_subaccount_api_key", "POST", "/api/v3/user/create-sub-api", 10, creates=True
+    EndpointName.CREATE_UTA_SUBACCOUNT_API_KEY,
+    "POST",
+    "/api/v3/user/create-sub-api",
+    10,
+    creates=True,
 )
 UPDATE_UTA_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "update_uta_subaccount_api_key", "POST", "/api/v3/user/update-sub-api", 10
+    EndpointName.UPDATE_UTA_SUBACCOUNT_API_KEY, "POST", "/api/v3/user/update-sub-api", 10
 )
 DELETE_UTA_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "delete_uta_subaccount_api_key", "POST", "/api/v3/user/delete-sub-api", 10
+    EndpointName.DELETE_UTA_SUBACCOUNT_API_KEY, "POST", "/api/v3/user/delete-sub-api", 10
 )
 LIST_UTA_SUBACCOUNT_API_KEYS: Final = Endpoint(
-    "list_uta_subaccount_api_keys", "GET", "/api/v3/user/sub-api-list", 10
+    EndpointName.LIST_UTA_SUBACCOUNT_API_KEYS, "GET", "/api/v3/user/sub-api-list", 10
 )
 CREATE_UTA_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "create_uta_broker_subaccount_api_key",
+    EndpointName.CREATE_UTA_BROKER_SUBACCOUNT_API_KEY,
     "POST",
     "/api/v3/broker/create-sub-apikey",
     20,
     creates=True,
 )
 MODIFY_UTA_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "modify_uta_broker_subaccount_api_key", "POST", "/api/v3/broker/modify-sub-apikey", 20
+    EndpointName.MODIFY_UTA_BROKER_SUBACCOUNT_API_KEY,
+    "POST",
+    "/api/v3/broker/modify-sub-apikey",
+    20,
 )
 DELETE_UTA_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "delete_uta_broker_subaccount_api_key", "POST", "/api/v3/broker/delete-sub-apikey", 20
+    EndpointName.DELETE_UTA_BROKER_SUBACCOUNT_API_KEY,
+    "POST",
+    "/api/v3/broker/delete-sub-apikey",
+    20,
 )
 QUERY_UTA_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
-    "query_uta_broker_subaccount_api_key", "GET", "/api/v3/broker/query-sub-apikey", 20
+    EndpointName.QUERY_UTA_BROKER_SUBACCOUNT_API_KEY, "GET", "/api/v3/broker/query-sub-apikey", 20
 )
 
 #: Every endpoint, by name.

@@ -810,3 +810,22 @@ def test_a_key_lane_is_logged_by_its_first_characters() -> None:
 
     assert lane_account("key:bg_abcdef0123456789") == "key bg_abc…"
     assert lane_account("1234567890") == "UID 1234567890"
+
+
+def test_endpoint_names_are_a_public_enum() -> None:
+    """
+    `bitget_keys.EndpointName` names every endpoint of the table, once, and works where
+    a name goes: scheduler policies, the endpoint table.
+    """
+    from bitget_keys import EndpointName
+    from bitget_keys._endpoints import ENDPOINTS
+    from bitget_keys.limits import Policy, RateLimitScheduler
+
+    assert {str(name) for name in EndpointName} == set(ENDPOINTS)
+    assert all(ENDPOINTS[name].name is name for name in EndpointName)
+    sliding = RateLimitScheduler(
+        policies={EndpointName.CREATE_UTA_SUBACCOUNT_API_KEY: Policy.SLIDING}
+    )
+    assert sliding is not None
+    with pytest.raises(ConfigurationError, match="no_such_endpoint"):
+        RateLimitScheduler(policies={"no_such_endpoint": Policy.SLIDING})
