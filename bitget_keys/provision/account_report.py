@@ -45,8 +45,6 @@ class AccountReport:
         self.gate = gate
         self.on_result = on_result
         self.reported: set[ItemKey] = set()
-        #: The API family serving the master (v3 can delete a key; v2 cannot).
-        self.family = "v2"
 
     @property
     def sending(self) -> bool:
@@ -131,11 +129,11 @@ class AccountReport:
             if item not in self.reported:
                 self.report(item, Status.STOPPED, detail=detail)
 
-    @property
-    def orphan_detail(self) -> str:
-        """What an orphan key is, and what can be done about it."""
+    @staticmethod
+    def orphan_detail(family: str) -> str:
+        """What an orphan key is, and what can be done about it (v3 can delete a key)."""
         detail = "exists on Bitget but its secret never reached the vault"
-        if self.family == "v3":
+        if family == "v3":
             detail += (
                 "; delete it (Client.delete_uta_subaccount_api_key) and apply again to make "
                 "a new one"
@@ -149,14 +147,17 @@ class AccountReport:
         else:
             self.report(item, Status.FAILED, detail="still missing after apply")
 
-    def final(self, live: LiveState) -> None:
-        """Settle every planned item not yet reported: unchanged, orphan, or still missing."""
+    def final(self, live: LiveState, family: str) -> None:
+        """
+        Settle every planned item not yet reported: unchanged, orphan, or still missing;
+        ``family`` (``v2``/``v3``) served the master.
+        """
         diff = diff_account(self.account, live)
         conflicted = {conflict.label for conflict in diff.conflicts}
         for sub in self.account.subaccounts:
             # A conflict was reported; its keys are not this plan's to judge.
             if sub.label not in conflicted:
-                self._final_subaccount(sub, diff, live)
+                self._final_subaccount(sub, diff, live, family)
         changed = {spec.api_key for spec in diff.broker_changes}
         for spec in self.account.broker_keys:
             item = ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key)
@@ -167,7 +168,9 @@ class AccountReport:
             else:
                 self.report(item, Status.UNCHANGED, api_key=spec.api_key)
 
-    def _final_subaccount(self, sub: SubaccountSpec, diff: AccountDiff, live: LiveState) -> None:
+    def _final_subaccount(
+        self, sub: SubaccountSpec, diff: AccountDiff, live: LiveState, family: str
+    ) -> None:
         missing_sub = any(new.label == sub.label for new in diff.new_subaccounts)
         missing_keys = {k.key.label for k in diff.new_keys if k.subaccount.label == sub.label}
         uid = diff.matched.get(sub.label)
@@ -186,7 +189,7 @@ class AccountReport:
                     item,
                     Status.ORPHAN,
                     api_key=found.api_key,
-                    detail=self.orphan_detail,
+                    detail=self.orphan_detail(family),
                 )
             elif item in self.reported:
                 continue

@@ -23,7 +23,13 @@ from bitget_keys.provision import flows
 from bitget_keys.provision import live as reads
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
-from bitget_keys.provision.family import ClassicAPI, Family, UnifiedAPI, family_problems
+from bitget_keys.provision.family import (
+    ClassicAPI,
+    Family,
+    UnifiedAPI,
+    api_of_family,
+    family_problems,
+)
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.outcomes import EXPECTED
 from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
@@ -54,7 +60,6 @@ class AccountRun:
         self.ledger = ledger
         self.gate = gate
         self.out = AccountReport(account, ledger, gate, on_result)
-        self.out.family = api.family
         #: Records an unexpected error of a task; the run goes on until all have ended.
         self.fail = fail
         self.master_uid = ""
@@ -88,7 +93,7 @@ class AccountRun:
                 self.out.the_rest()
                 return
         await flows.copy_key(self)
-        self.out.final(live)
+        self.out.final(live, self.api.family)
 
     async def first_read(self) -> LiveState:
         """
@@ -110,8 +115,7 @@ class AccountRun:
             ):
                 raise
             _log.info("%s: %s; reading it again through %s", self.account.name, exc, family)
-            self.api = ClassicAPI(self.client) if family == "v2" else UnifiedAPI(self.client)
-            self.out.family = family
+            self.api = api_of_family(self.client, family)
             return await reads.read_live_state(self.api, self.account)
 
     async def guarded(self, work: Awaitable[None]) -> None:

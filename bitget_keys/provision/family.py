@@ -40,6 +40,7 @@ __all__ = [
     "NewKey",
     "UnifiedAPI",
     "account_api",
+    "api_of_family",
     "api_of_mode",
     "check_modes",
     "family_problems",
@@ -178,12 +179,17 @@ class UnifiedAPI:
         )
 
 
+def api_of_family(client: Client, family: Family) -> ClassicAPI | UnifiedAPI:
+    """The family's API over ``client``."""
+    return ClassicAPI(client) if family == "v2" else UnifiedAPI(client)
+
+
 def api_of_mode(client: Client, mode: m.AccountMode) -> ClassicAPI | UnifiedAPI:
     """The family serving ``mode``; a transitional mode serves none yet."""
     if mode.family == "v2":
-        return ClassicAPI(client)
+        return api_of_family(client, "v2")
     if mode.family == "v3":
-        return UnifiedAPI(client)
+        return api_of_family(client, "v3")
     raise AccountInTransitionError(str(mode))
 
 
