@@ -126,6 +126,7 @@ class AiolimiterScheduler:
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,  # noqa: ARG002 - aiolimiter has no bound on a wait
+        **pacing: Any,  # noqa: ARG002 - flow, priority, deadline: not used here
     ) -> T:
         key = (uid, endpoint.name)
         limiter = self._limiters.get(key)
@@ -161,6 +162,7 @@ class SendLog:
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,
+        **pacing: Any,  # noqa: ARG002 - flow, priority, deadline: not used here
     ) -> T:
         stamps = self.sent[(uid, endpoint.name)]
         loop = asyncio.get_running_loop()

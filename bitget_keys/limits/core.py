@@ -18,7 +18,7 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
@@ -70,6 +70,14 @@ def log_lockout(cap: int, lockout: float) -> None:
         IP_CAP_WINDOW,
         lockout,
     )
+
+
+def wait_limit(max_wait: float | None, deadline: float | None, now: float) -> float | None:
+    """The longest a request may wait at ``now``: ``max_wait``, or less by ``deadline``."""
+    if deadline is None:
+        return max_wait
+    left = max(0.0, deadline - now)
+    return left if max_wait is None else min(max_wait, left)
 
 
 __all__ = ["LaneCore", "Rerouted", "SchedulerCore", "StormWatch", "bound_loop"]
@@ -347,6 +355,9 @@ class SchedulerCore(LaneAliases[L]):
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,
+        flow: Hashable | None = None,
+        priority: int = 0,
+        deadline: float | None = None,
     ) -> T:
         """
         Wait for the lane's next slot, then call ``send()`` in this task; return its result.
@@ -361,6 +372,11 @@ class SchedulerCore(LaneAliases[L]):
             send: sends the request once; called at the instant the slot is stamped.
                 The slot counts as completed when it returns or raises.
             max_wait: the longest this call may wait for a slot, each attempt alike.
+            flow: who the request is for (a client, a tenant, a job): a lane serves its
+                flows in turn, each in the order of its calls. ``None`` is a flow too.
+            priority: a lane serves higher priorities first; 0 is the default.
+            deadline: the latest ``loop.time()`` at which the request may be sent;
+                like ``max_wait``, a request that cannot make it fails at once.
 
         Raises:
             RateLimitWaitTooLongError: the slot would come, or did not come, within
@@ -375,6 +391,7 @@ class SchedulerCore(LaneAliases[L]):
         lane = self._lane(uid, endpoint, loop.time())
         attempt = 0
         while True:
+            max_wait = wait_limit(max_wait, deadline, loop.time())
             if self._detouring(loop.time()):
                 try:
                     return await self._detour(loop, lane, send, max_wait)
@@ -385,7 +402,9 @@ class SchedulerCore(LaneAliases[L]):
             if seq is None:
                 # No coroutine of its own for the wait: a queued request costs what
                 # `_queue` returns (the in-memory scheduler's is a bare waiter).
-                pending = self._queue(loop, lane, now, max_wait, retry=attempt > 0)
+                pending = self._queue(
+                    loop, lane, now, max_wait, retry=attempt > 0, flow=flow, priority=priority
+                )
                 try:
                     limit = self._queue_timeout(max_wait)
                     if limit is None:
@@ -503,8 +522,13 @@ class SchedulerCore(LaneAliases[L]):
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable | None = None,
+        priority: int = 0,
     ) -> Awaitable[Any]:
-        """Queue a request (a retry first); what it returns is awaited for the slot."""
+        """
+        Queue a request of ``flow`` at ``priority`` (a retry first in its flow); what it
+        returns is awaited for the slot.
+        """
         raise NotImplementedError
 
     def _queue_timeout(self, max_wait: float | None) -> float | None:

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_IP_BUDGET",
     "DelayLog",
     "IPBudget",
+    "IPPolicy",
     "Policy",
     "decayed_margin",
     "jitter",
@@ -75,15 +76,47 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) 
         raise ConfigurationError(msg)
 
 
+def _fraction(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 < value <= 1:
+        msg = f"IPBudget.{attribute.name} must be more than 0 and at most 1 (got {value})"
+        raise ConfigurationError(msg)
+
+
+class IPPolicy(enum.Enum):
+    """How the per-IP budget spreads its ``limit`` requests per ``window``."""
+
+    #: At most ``rate`` per second, evenly spaced, and at most ``limit`` per ``window``.
+    EVEN = "even"
+    #: At most ``limit`` in any rolling ``window``, with no pacing within it: Bitget's
+    #: documented rule (requests per IP per minute) kept exactly, at full speed.
+    ROLLING = "rolling"
+
+
 @attrs.frozen(kw_only=True)
 class IPBudget:
     """What one egress IP may send, whatever the UID or the endpoint."""
 
-    #: Dispatches per second, enforced as spacing of ``1/rate`` seconds.
+    #: Dispatches per second, enforced as spacing of ``1/rate`` seconds (`IPPolicy.EVEN`).
     rate: float = attrs.field(default=95.0, validator=_positive)
     #: At most ``limit`` dispatches in any ``window`` seconds.
     limit: int = attrs.field(default=5700, validator=_positive)
     window: float = attrs.field(default=60.0, validator=_positive)
+    #: Whether the budget also paces per second (`IPPolicy.EVEN`) or only counts per
+    #: window (`IPPolicy.ROLLING`).
+    policy: IPPolicy = IPPolicy.EVEN
+    #: The fraction of the budget this scheduler may use, leaving the rest of the IP's
+    #: budget to other programs on the same egress (a trading system beside a job).
+    share: float = attrs.field(default=1.0, validator=_fraction)
+
+    @property
+    def effective_rate(self) -> float:
+        """Dispatches per second this scheduler may make (``rate`` times ``share``)."""
+        return self.rate * self.share
+
+    @property
+    def effective_limit(self) -> int:
+        """Dispatches per ``window`` this scheduler may make (``limit`` times ``share``)."""
+        return max(1, int(self.limit * self.share))
 
 
 #: 95/s and 5,700 per minute: 5% under Bitget's 6,000 per IP per minute.

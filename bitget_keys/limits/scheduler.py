@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Hashable
 from typing import Any
 
 from bitget_keys._endpoints import Endpoint
@@ -369,6 +369,8 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable | None = None,  # noqa: ARG002 - lanes are FIFO for now
+        priority: int = 0,  # noqa: ARG002
     ) -> Waiter:
         """Queue a request (a retry at the head); its waiter is granted when it may go."""
         if max_wait is not None and (wait := self._wait(lane, now, retry=retry)) > max_wait:

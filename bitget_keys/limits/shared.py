@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Protocol, TypeVar
 
 from bitget_keys import _endpoints as ep
@@ -41,6 +41,9 @@ class Scheduler(Protocol):
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,
+        flow: Hashable | None = None,
+        priority: int = 0,
+        deadline: float | None = None,
     ) -> T: ...
 
     def observe(

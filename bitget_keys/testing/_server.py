@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import Final, Self, TypeVar
 
@@ -367,6 +367,9 @@ class Unpaced:
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,  # noqa: ARG002
+        flow: Hashable | None = None,  # noqa: ARG002
+        priority: int = 0,  # noqa: ARG002
+        deadline: float | None = None,  # noqa: ARG002
     ) -> T:
         """Send now; on a 429, send again up to ``retries`` times."""
         attempt = 0

@@ -69,6 +69,7 @@ class Stamping:
         send: Callable[[], Awaitable[T]],
         *,
         max_wait: float | None = None,
+        **pacing: Any,  # noqa: ARG002 - flow, priority, deadline: not used here
     ) -> T:
         loop = asyncio.get_running_loop()
 

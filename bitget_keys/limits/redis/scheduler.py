@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
 
@@ -283,6 +283,8 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable | None = None,  # noqa: ARG002 - lanes are FIFO for now
+        priority: int = 0,  # noqa: ARG002
     ) -> Awaitable[int]:
         return self._booking.acquire(loop, lane, max_wait, retry=retry)
 
