@@ -39,6 +39,24 @@ def _key_hint(api_key: str) -> str:
     return api_key[:6] + "…" if len(api_key) > 6 else "…"
 
 
+def _check_egress(
+    config: ClientConfig, session: aiohttp.ClientSession | None, transport: Transport | None
+) -> None:
+    """Refuse proxy settings that the transport or session given would silently ignore."""
+    if transport is not None and (config.proxy is not None or config.trust_env):
+        msg = (
+            "ClientConfig.proxy and trust_env configure the built-in transport; a transport "
+            "passed in is used as it is, so give it its own proxy"
+        )
+        raise ConfigurationError(msg)
+    if session is not None and config.trust_env and not session.trust_env:
+        msg = (
+            "ClientConfig.trust_env needs a session that reads the environment: create it "
+            "with aiohttp.ClientSession(trust_env=True), or let the client make its own"
+        )
+        raise ConfigurationError(msg)
+
+
 class ClientCore:
     """A client's state and lifecycle; `Client` documents the arguments."""
 
@@ -81,6 +99,7 @@ class ClientCore:
             raise ConfigurationError(msg)
         self._credentials = credentials
         self._config = config or ClientConfig()
+        _check_egress(self._config, session, transport)
         self._base_url = resolve_base_url(base_url)
         # Resolved on first use, in the loop the client runs in (`server_clock`).
         self._server_clock = server_clock
@@ -92,6 +111,8 @@ class ClientCore:
                 total=self._config.request_timeout,
                 sock_connect=self._config.connect_timeout,
             ),
+            proxy=self._config.proxy,
+            trust_env=self._config.trust_env,
         )
         self._scheduler = scheduler
         self._gate = gate
