@@ -133,20 +133,33 @@ async def take_lock(lock: FileLock, *, wait: bool) -> None:
     await lock.acquire_waiting(on_wait=waiting)
 
 
+#: Where a master's requests go: the scheduler that paces them and the proxy (if any).
+Route = Callable[[AccountSpec], tuple[Scheduler | None, str | None]]
+
+
 def make_clients(
-    base_url: str | None, scheduler: Scheduler | None = None, gate: DispatchGate | None = None
+    base_url: str | None,
+    scheduler: Scheduler | None = None,
+    gate: DispatchGate | None = None,
+    *,
+    route: Route | None = None,
 ) -> tuple[dict[str, Client], Any]:
+    """
+    One client per plan account, made on first use: paced by ``scheduler`` directly, or
+    by the scheduler and through the proxy ``route`` gives the account.
+    """
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
     server_clock = ServerClock()
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
+            pacing, proxy = route(account) if route is not None else (scheduler, None)
             clients[account.name] = Client(
                 account.credentials,
                 base_url=base_url,
-                config=ClientConfig(),
-                scheduler=scheduler,
+                config=ClientConfig(proxy=proxy),
+                scheduler=pacing,
                 server_clock=server_clock,
                 gate=gate,
             )

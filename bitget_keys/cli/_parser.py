@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from bitget_keys._transport import parse_proxy
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
 from bitget_keys.cli._signals import DRAIN_SECONDS
+from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
 )
+
+#: The names an egress may have (those the Redis scheduler accepts).
+_EGRESS_NAME: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 EMULATOR_HELP = """\
 Serve the bundled Bitget emulator on loopback until interrupted.
@@ -73,6 +79,13 @@ use the same master account. When Redis is unreachable, nothing is sent. Process
 behind one public IP share its budget (6,000 requests a minute); on hosts behind
 different public IPs, give each IP its own --egress name, so that each host gets its
 own budget instead of sharing one.
+
+One apply can also leave through several public IPs: give --egress NAME=PROXY_URL once
+per HTTP(S) proxy. The plan's accounts are spread over them round-robin in plan order
+(the first account through the first proxy, the second through the second, ...), each
+egress with its own per-IP budget, so a bulk job bound by the IP budget runs that many
+times faster. A proxy's user name and password are shown masked, but like anything on a
+command line they are visible to other users of the host in the process list.
 
 {VAULT_KEY_HELP}
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
@@ -161,6 +174,36 @@ def parse_shard(text: str) -> tuple[int, int]:
         msg = f"I must be between 1 and N in I/N (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return i, n
+
+
+def parse_egress(text: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME=PROXY_URL``, for ``apply --egress`` (errors never show a password)."""
+    name, equals, url = text.partition("=")
+    if not _EGRESS_NAME.fullmatch(name):
+        msg = (
+            "expected NAME or NAME=PROXY_URL, NAME being up to 64 letters, digits and . _ : - "
+            "(such as eu-1=http://10.0.0.5:3128)"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    if not equals:
+        return name, None
+    try:
+        parse_proxy(url, what=f"the proxy of egress {name}")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, url
+
+
+def parse_share(text: str) -> float:
+    """A fraction in (0, 1], for ``apply --ip-share``."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        msg = f"expected a fraction more than 0 and at most 1, such as 0.5 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return share
 
 
 def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -332,11 +375,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--egress",
-        metavar="NAME",
+        type=parse_egress,
+        action="append",
+        metavar="NAME[=PROXY_URL]",
         help=(
-            "with --redis: the name of this host's public IP, whose per-IP budget every "
-            "process with the same name shares (default $"
-            f"{EGRESS_ENV}, else 'default'); up to 64 letters, digits and . _ : -"
+            "NAME=PROXY_URL, once per proxy (http:// or https://, such as "
+            "eu-1=http://user:password@10.0.0.5:3128): spread the masters over these "
+            "egresses, round-robin in plan order, each with its own per-IP budget (through "
+            "--redis under NAME when given). NAME alone, with --redis: the name of this "
+            "host's public IP, whose budget every process with the same name shares "
+            f"(default ${EGRESS_ENV}, else 'default'). NAME: up to 64 letters, digits and "
+            ". _ : -"
+        ),
+    )
+    apply.add_argument(
+        "--ip-policy",
+        choices=("even", "rolling"),
+        help=(
+            "how each egress's per-IP budget spends Bitget's 6,000 requests a minute: "
+            "'even' paces them at 95/s, 'rolling' allows 5,700 in any 60 s with no pacing "
+            "(default: the library's default policy)"
+        ),
+    )
+    apply.add_argument(
+        "--ip-share",
+        type=parse_share,
+        metavar="FRACTION",
+        help=(
+            "the fraction (0 to 1) of each egress's per-IP budget this apply may use, "
+            "leaving the rest to other programs behind the same IP (default 1)"
         ),
     )
     apply.add_argument(
