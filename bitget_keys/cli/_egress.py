@@ -8,8 +8,8 @@ the plan's masters over several: round-robin in plan order, so the same plan alw
 a master through the same proxy; each egress has its own scheduler, so each keeps its own
 IP budget, and its own clients, which send through its proxy. Every per-UID lane of a
 master lives in its egress's scheduler, which is exact because a master is never split
-over two egresses. ``--egress NAME`` alone keeps its older meaning: the name of this
-host's IP budget shared through ``--redis``.
+over two egresses: plan accounts of one master UID share one. ``--egress NAME`` alone
+keeps its older meaning: the name of this host's IP budget shared through ``--redis``.
 """
 
 from __future__ import annotations
@@ -101,14 +101,27 @@ def _scheduler(
     redis: str | None, name: str, budget: IPBudget | None
 ) -> RateLimitScheduler | RedisRateLimitScheduler:
     """An egress's own scheduler: through Redis under its name, or in memory."""
-    ip = DEFAULT_IP_BUDGET if budget is None else budget
+    if budget is None:  # the schedulers' own default budget
+        if redis is not None:
+            return RedisRateLimitScheduler(redis, egress=name)
+        return RateLimitScheduler()
     if redis is not None:
-        return RedisRateLimitScheduler(redis, egress=name, ip_budget=ip)
-    return RateLimitScheduler(ip_budget=ip)
+        return RedisRateLimitScheduler(redis, egress=name, ip_budget=budget)
+    return RateLimitScheduler(ip_budget=budget)
 
 
 def assign_egresses(plan: Plan, egresses: Sequence[Egress]) -> dict[str, Egress]:
-    """Each account's egress, by name: round-robin over ``egresses`` in plan order."""
-    return {
-        account.name: egresses[index % len(egresses)] for index, account in enumerate(plan.accounts)
-    }
+    """
+    Each account's egress, by account name: round-robin over ``egresses`` in plan order,
+    by master. Accounts of one master UID share an egress (and so one scheduler, which
+    keeps the UID's limits whole); a master whose credentials give no UID is told apart
+    by its API key.
+    """
+    by_master: dict[str, Egress] = {}
+    assigned = {}
+    for account in plan.accounts:
+        master = account.credentials.uid or f"key:{account.credentials.api_key}"
+        if master not in by_master:
+            by_master[master] = egresses[len(by_master) % len(egresses)]
+        assigned[account.name] = by_master[master]
+    return assigned

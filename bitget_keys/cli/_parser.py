@@ -81,11 +81,12 @@ different public IPs, give each IP its own --egress name, so that each host gets
 own budget instead of sharing one.
 
 One apply can also leave through several public IPs: give --egress NAME=PROXY_URL once
-per HTTP(S) proxy. The plan's accounts are spread over them round-robin in plan order
-(the first account through the first proxy, the second through the second, ...), each
-egress with its own per-IP budget, so a bulk job bound by the IP budget runs that many
-times faster. A proxy's user name and password are shown masked, but like anything on a
-command line they are visible to other users of the host in the process list.
+per HTTP(S) proxy. The plan's masters are spread over them round-robin in plan order
+(the first master through the first proxy, the second through the second, ...; accounts
+of one master UID always together), each egress with its own per-IP budget, so a bulk
+job bound by the IP budget runs up to that many times faster. A proxy's user name and
+password are shown masked, but like anything on a command line they are visible to other
+users of the host in the process list.
 
 {VAULT_KEY_HELP}
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the

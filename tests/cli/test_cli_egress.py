@@ -11,10 +11,12 @@ import attrs
 import pytest
 
 from bitget_keys.cli import main
+from bitget_keys.cli._egress import assign_egresses, build_egresses
 from bitget_keys.cli._parser import build_parser
 from bitget_keys.cli.apply import egresses_of
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.limits import DEFAULT_IP_BUDGET, IPBudget, IPPolicy, RateLimitScheduler
+from bitget_keys.provision.plan import parse_plan
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import EmulatorAccount, Limits, LoopbackProxy
 from tests.testing.watching import WatchingEmulator
@@ -234,3 +236,25 @@ def test_ip_policy_takes_even_or_rolling(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         apply_args("--ip-policy", "burst")
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_accounts_of_one_master_uid_share_an_egress() -> None:
+    """Round-robin by master: a second account on the same UID keeps its master's egress."""
+    uids = ["1000000001", "1000000002", "1000000001", None, "1000000003"]
+    environ: dict[str, str] = {}
+    rows = []
+    for i, uid in enumerate(uids):
+        environ |= {
+            f"A{i}_API_KEY": f"bg_key_{i}",
+            f"A{i}_SECRET_KEY": f"secret-{i}",
+            f"A{i}_PASSPHRASE": f"Passphrase{i}",
+        }
+        if uid is not None:
+            environ[f"A{i}_UID"] = uid
+        rows.append({"name": f"desk{i}", "credentials": f"env:A{i}"})
+    plan = parse_plan({"accounts": rows}, environ=environ)
+    egresses = build_egresses(
+        [("one", "http://10.0.0.5:1"), ("two", "http://10.0.0.6:1")], redis=None, budget=None
+    )
+    assigned = assign_egresses(plan, egresses)
+    assert [assigned[f"desk{i}"].name for i in range(5)] == ["one", "two", "one", "one", "two"]
