@@ -14,7 +14,9 @@ keeps its older meaning: the name of this host's IP budget shared through ``--re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Final
 
 import attrs
 
@@ -25,6 +27,9 @@ from bitget_keys.provision.plan import Plan
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 
 __all__ = ["Egress", "assign_egresses", "build_egresses", "ip_budget"]
+
+#: The names an egress may have (those the Redis scheduler accepts in its keys).
+_NAME: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @attrs.frozen
@@ -80,6 +85,10 @@ def build_egresses(
         raise ConfigurationError(msg)
     if len(bare) > 1:
         msg = "give --egress NAME once: it names the one IP this host's requests leave from"
+        raise ConfigurationError(msg)
+    bad = [name for name, url in entries if url is not None and not _NAME.fullmatch(name)]
+    if bad:
+        msg = f"egress must be named by up to 64 letters, digits and . _ : - (got {bad[0]!r})"
         raise ConfigurationError(msg)
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
