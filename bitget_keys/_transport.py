@@ -53,13 +53,13 @@ def parse_proxy(url: str, *, what: str = "proxy") -> tuple[yarl.URL, Secret | No
     """
     checked: object = url
     if not isinstance(checked, str):
-        msg = f"{what} must be a URL string such as {_PROXY_EXAMPLE}"
+        msg = f"{what}: must be a URL string such as {_PROXY_EXAMPLE}"
         raise ConfigurationError(msg)
     try:
         parsed = yarl.URL(url)
         host, port = parsed.host, parsed.port
     except ValueError:
-        msg = f"{what} is not a URL that can be parsed; expected one such as {_PROXY_EXAMPLE}"
+        msg = f"{what}: not a URL that can be parsed; expected one such as {_PROXY_EXAMPLE}"
         raise ConfigurationError(msg) from None
     shown = masked_proxy(url)
     problem = None
@@ -72,7 +72,7 @@ def parse_proxy(url: str, *, what: str = "proxy") -> tuple[yarl.URL, Secret | No
     elif parsed.raw_path not in ("", "/") or parsed.raw_query_string or parsed.raw_fragment:
         problem = "must be scheme://[user:password@]host[:port] with no path or query"
     if problem is not None:
-        msg = f"{what} {problem} (got {shown}); for example {_PROXY_EXAMPLE}"
+        msg = f"{what}: {problem} (got {shown}); for example {_PROXY_EXAMPLE}"
         raise ConfigurationError(msg)
     if parsed.raw_user is None and parsed.raw_password is None:
         return parsed, None
