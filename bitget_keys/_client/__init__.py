@@ -9,7 +9,9 @@ The modules:
 
 - `config`: `ClientConfig` and the base URL; `clock`: `ServerClock` and the loop's
   shared one (`shared_server_clock`).
-- `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping.
+- `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping;
+  `call_pacing`: `bitget_keys.pacing()`, a block's flow, priority and deadline for
+  every call in it (not re-exported here: ``_client.pacing`` is the module above).
 - `core`: `ClientCore`, state and lifecycle (``UNOPENED -> OPENED -> CLOSED``).
 - `sending`: `SendingCore._call`, the one path every request takes: Bitget's clock,
   signing, the rate-limit scheduler, the gate, the transport, decoding, and the only
@@ -24,6 +26,7 @@ The modules:
 
 from __future__ import annotations
 
+from bitget_keys._client.call_pacing import Pacing
 from bitget_keys._client.client import Client
 from bitget_keys._client.clock import ServerClock as ServerClock
 from bitget_keys._client.clock import shared_server_clock
@@ -37,6 +40,7 @@ __all__ = [
     "AccountModes",
     "Client",
     "ClientConfig",
+    "Pacing",
     "Scheduler",
     "shared_account_modes",
     "shared_scheduler",

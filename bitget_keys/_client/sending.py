@@ -30,6 +30,7 @@ import yarl
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._client.call_pacing import run_pacing
 from bitget_keys._client.core import ClientCore
 from bitget_keys._client.pacing import put_on_wire, wait_for_slot
 from bitget_keys._serde import decode, encode_body, query_params
@@ -293,6 +294,8 @@ class SendingCore(ClientCore):
             payload=payload,
             lane_uid=lane_uid,
         )
+        # Read once: a deadline stays where it was however often the call is re-sent.
+        paced = run_pacing(self._flow, self._priority, self._config.max_rate_limit_wait)
         retries = _Retries()
         while True:
             if endpoint.signed:
@@ -305,7 +308,13 @@ class SendingCore(ClientCore):
                     self._gate,
                     endpoint,
                     lambda: self.scheduler.run(
-                        lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
+                        lane_uid,
+                        endpoint,
+                        send_once,
+                        max_wait=paced.max_wait,
+                        flow=paced.flow,
+                        priority=paced.priority,
+                        deadline=paced.deadline,
                     ),
                 )
             except AccountModeError as exc:
