@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client.observe import RequestEvent, RequestObserver, RequestOutcome
 from bitget_keys._endpoints import EndpointName
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
@@ -30,6 +31,9 @@ __all__ = [
     "GateState",
     "RateLimitScheduler",
     "RawResponse",
+    "RequestEvent",
+    "RequestObserver",
+    "RequestOutcome",
     "Scheduler",
     "Secret",
     "ServerClock",

@@ -50,6 +50,9 @@ class Client(
         account_modes: where account modes are kept by UID (see `AccountModes`); by
             default one shared by every client of the running loop, so a mode learned
             by one client of a UID serves them all.
+        observers: called with a `RequestEvent` for each attempt of each request: when
+            it was asked for and sent, its round trip and outcome, never a secret. One
+            that raises is logged and skipped (`bitget_keys.metrics` offers one).
 
     Every endpoint method may raise, besides the errors its own docstring names:
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -20,6 +20,7 @@ import aiohttp
 from bitget_keys._client.clock import ServerClock, shared_server_clock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
 from bitget_keys._client.modes import AccountModes, shared_account_modes
+from bitget_keys._client.observe import Observers, RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
@@ -49,6 +50,7 @@ class ClientCore:
         "_config",
         "_credentials",
         "_gate",
+        "_observers",
         "_owns_transport",
         "_scheduler",
         "_server_clock",
@@ -71,6 +73,7 @@ class ClientCore:
         server_clock: ServerClock | None = None,
         gate: DispatchGate | None = None,
         account_modes: AccountModes | None = None,
+        observers: Iterable[RequestObserver] = (),
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -96,6 +99,7 @@ class ClientCore:
         self._scheduler = scheduler
         self._gate = gate
         self._account_modes = account_modes
+        self._observers = Observers(observers)
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()
