@@ -19,7 +19,9 @@ from bitget_keys import (
     EndpointName,
     RateLimitScheduler,
     RequestEvent,
+    RequestObserver,
     RequestOutcome,
+    Scheduler,
 )
 from bitget_keys.errors import RateLimitExceededError, RateLimitWaitTooLongError
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
@@ -31,6 +33,21 @@ MASTER = EmulatorAccount(
     passphrase="ObservedPass1",
 )
 LATENCY = 0.05
+
+
+def observed(
+    emulator: Emulator,
+    scheduler: Scheduler,
+    observers: list[RequestObserver],
+    config: ClientConfig | None = None,
+) -> Client:
+    return Client(
+        MASTER.credentials,
+        base_url=emulator.base_url,
+        config=config,
+        scheduler=scheduler,
+        observers=observers,
+    )
 
 
 async def test_each_request_is_seen_with_its_times_round_trip_and_outcome() -> None:
@@ -81,12 +98,8 @@ async def test_a_throttled_request_is_seen_once_per_attempt() -> None:
     events: list[RequestEvent] = []
     async with (
         Emulator([MASTER]) as emulator,
-        Client(
-            MASTER.credentials,
-            base_url=emulator.base_url,
-            config=ClientConfig(sync_clock=False),
-            scheduler=Unpaced(retries=2),
-            observers=[events.append],
+        observed(
+            emulator, Unpaced(retries=2), [events.append], ClientConfig(sync_clock=False)
         ) as client,
     ):
         # account-info allows 1 request per second per UID: the second is throttled
@@ -111,12 +124,11 @@ async def test_a_request_never_sent_is_seen_as_not_sent() -> None:
     events: list[RequestEvent] = []
     async with (
         Emulator([MASTER]) as emulator,
-        Client(
-            MASTER.credentials,
-            base_url=emulator.base_url,
-            config=ClientConfig(sync_clock=False, max_rate_limit_wait=0.05),
-            scheduler=RateLimitScheduler(),
-            observers=[events.append],
+        observed(
+            emulator,
+            RateLimitScheduler(),
+            [events.append],
+            ClientConfig(sync_clock=False, max_rate_limit_wait=0.05),
         ) as client,
     ):
         results = await asyncio.gather(
@@ -147,12 +159,8 @@ async def test_an_observer_that_raises_breaks_nothing(caplog: pytest.LogCaptureF
 
     async with (
         Emulator([MASTER], limits=Limits(per_uid=False)) as emulator,
-        Client(
-            MASTER.credentials,
-            base_url=emulator.base_url,
-            config=ClientConfig(sync_clock=False),
-            scheduler=Unpaced(),
-            observers=[broken, seen.append],
+        observed(
+            emulator, Unpaced(), [broken, seen.append], ClientConfig(sync_clock=False)
         ) as client,
     ):
         first = await client.account_info()
