@@ -5,8 +5,10 @@ A client given ``observers=[...]`` hands each of them one frozen `RequestEvent` 
 attempt: when the request was asked for and when the scheduler let it go, its round
 trip, and what came back. Observers see timings and outcomes only: never a header, a
 body, a signature or a secret, and a key's own lane is named by the key's first
-characters. An observer runs in the client's task, synchronously, after the answer has
-been read; one that raises is logged and skipped, so watching can never break a request.
+characters. An observer runs in the client's task, synchronously, once the answer has
+been read and before the scheduler counts the request completed, so it should be quick
+(hand slow work to a queue); one that raises is logged and skipped, so watching can
+never break a request.
 """
 
 from __future__ import annotations
@@ -115,9 +117,6 @@ class Observers:
     def __bool__(self) -> bool:
         return bool(self._observers)
 
-    def __len__(self) -> int:
-        return len(self._observers)
-
     def emit(self, event: RequestEvent) -> None:
         """Hand ``event`` to every observer; a failing one is logged, never raised."""
         for index, observer in enumerate(self._observers):
@@ -192,6 +191,7 @@ class _Watching(RequestWatch):
         "_ended_by",
         "_endpoint",
         "_loop",
+        "_name",
         "_observers",
         "_pending",
         "_sent_at",
@@ -211,6 +211,7 @@ class _Watching(RequestWatch):
     ) -> None:
         self._observers = observers
         self._endpoint = endpoint
+        self._name = EndpointName(endpoint.name)
         self._uid = lane_name(lane_uid)
         self._wall_ms = wall_ms
         self._loop = asyncio.get_running_loop()
@@ -282,7 +283,7 @@ class _Watching(RequestWatch):
         endpoint = self._endpoint
         self._observers.emit(
             RequestEvent(
-                endpoint=EndpointName(endpoint.name),
+                endpoint=self._name,
                 uid=self._uid,
                 method=endpoint.method,
                 path=endpoint.path,

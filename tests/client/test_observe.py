@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 
 import pytest
 
@@ -23,7 +24,7 @@ from bitget_keys import (
     RequestOutcome,
     Scheduler,
 )
-from bitget_keys.errors import RateLimitExceededError, RateLimitWaitTooLongError
+from bitget_keys.errors import RateLimitExceededError, RateLimitWaitTooLongError, TransportError
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
 
 MASTER = EmulatorAccount(
@@ -147,6 +148,32 @@ async def test_a_request_never_sent_is_seen_as_not_sent() -> None:
     )
     assert unsent.attempt == 1
     assert unsent.wait == pytest.approx(unsent.ended_at - unsent.asked_at)
+
+
+async def test_a_connection_never_opened_is_seen_per_attempt() -> None:
+    """The client re-sends what never left; each attempt is an error event of its own."""
+    events: list[RequestEvent] = []
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: every connection is refused
+    config = ClientConfig(sync_clock=False, max_connect_retries=1, connect_retry_backoff=0.001)
+    async with Client(
+        MASTER.credentials,
+        base_url=f"http://127.0.0.1:{port}",
+        config=config,
+        scheduler=Unpaced(),
+        observers=[events.append],
+    ) as client:
+        with pytest.raises(TransportError) as raised:
+            await client.account_info()
+    assert not raised.value.maybe_sent
+    assert [(e.attempt, e.outcome, e.status, e.code) for e in events] == [
+        (1, RequestOutcome.ERROR, None, None),
+        (2, RequestOutcome.ERROR, None, None),
+    ]
+    assert {e.error for e in events} == {type(raised.value).__name__}
+    assert all(e.round_trip is not None for e in events)
+    assert events[1].asked_at >= events[0].ended_at
 
 
 async def test_an_observer_that_raises_breaks_nothing(caplog: pytest.LogCaptureFixture) -> None:
