@@ -20,6 +20,7 @@ from bitget_keys._client import (
     ServerClock,
 )
 from bitget_keys._client.call_pacing import pacing
+from bitget_keys._client.observe import RequestEvent, RequestObserver, RequestOutcome
 from bitget_keys._endpoints import EndpointName
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
@@ -39,6 +40,9 @@ __all__ = [
     "Pacing",
     "RateLimitScheduler",
     "RawResponse",
+    "RequestEvent",
+    "RequestObserver",
+    "RequestOutcome",
     "Scheduler",
     "Secret",
     "ServerClock",

@@ -55,6 +55,9 @@ class Client(
             the client itself, so two clients of one UID share its slots fairly; give
             clients one flow to queue their requests as one caller's.
         priority: a lane serves higher priorities first (default 0).
+        observers: called with a `RequestEvent` for each attempt of each request: when
+            it was asked for and sent, its round trip and outcome, never a secret. One
+            that raises is logged and skipped (`bitget_keys.metrics` offers one).
 
     `bitget_keys.pacing` changes the flow, priority, wait limit and deadline of the
     calls made inside a block, whichever methods make them.

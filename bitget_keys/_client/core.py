@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -21,6 +21,7 @@ from bitget_keys._client.call_pacing import check_flow, check_priority
 from bitget_keys._client.clock import ServerClock, shared_server_clock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
 from bitget_keys._client.modes import AccountModes, shared_account_modes
+from bitget_keys._client.observe import Observers, RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
@@ -51,6 +52,7 @@ class ClientCore:
         "_credentials",
         "_flow",
         "_gate",
+        "_observers",
         "_owns_transport",
         "_priority",
         "_scheduler",
@@ -76,6 +78,7 @@ class ClientCore:
         account_modes: AccountModes | None = None,
         flow: Hashable | None = None,
         priority: int = 0,
+        observers: Iterable[RequestObserver] = (),
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -105,6 +108,7 @@ class ClientCore:
         # sharing a UID's budget share its slots too.
         self._flow: Hashable = self if flow is None else check_flow("Client", flow)
         self._priority = check_priority("Client", priority)
+        self._observers = Observers(observers)
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()

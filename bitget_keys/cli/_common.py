@@ -6,11 +6,12 @@ import getpass
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
     ConfigurationError,
@@ -134,7 +135,10 @@ async def take_lock(lock: FileLock, *, wait: bool) -> None:
 
 
 def make_clients(
-    base_url: str | None, scheduler: Scheduler | None = None, gate: DispatchGate | None = None
+    base_url: str | None,
+    scheduler: Scheduler | None = None,
+    gate: DispatchGate | None = None,
+    observers: Sequence[RequestObserver] = (),
 ) -> tuple[dict[str, Client], Any]:
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
@@ -149,6 +153,7 @@ def make_clients(
                 scheduler=scheduler,
                 server_clock=server_clock,
                 gate=gate,
+                observers=observers,
             )
         return clients[account.name]
 

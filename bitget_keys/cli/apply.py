@@ -23,6 +23,7 @@ from bitget_keys.cli._common import (
     take_lock,
     vault_passphrase,
 )
+from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
 from bitget_keys.errors import (
@@ -133,10 +134,12 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
     scheduler = _redis_scheduler(args)
     gate = DispatchGate()
-    clients, client_for = make_clients(args.base_url, scheduler, gate)
+    metrics = apply_metrics(args, scheduler)
+    clients, client_for = make_clients(args.base_url, scheduler, gate, metrics.observers)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
+        await metrics.start()
         try:
             if not args.yes and not await confirm_changes(plan, client_for, vault):
                 print(
@@ -164,6 +167,7 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
             await client.aclose()
         if scheduler is not None:
             await scheduler.aclose()
+        await metrics.aclose()
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
     return _apply_exit(gate, stop, results)
