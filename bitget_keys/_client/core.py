@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import aiohttp
 
+from bitget_keys._client.call_pacing import check_flow, check_priority
 from bitget_keys._client.clock import ServerClock, shared_server_clock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
 from bitget_keys._client.modes import AccountModes, shared_account_modes
+from bitget_keys._client.observe import Observers, RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
@@ -66,8 +68,11 @@ class ClientCore:
         "_clock_ms",
         "_config",
         "_credentials",
+        "_flow",
         "_gate",
+        "_observers",
         "_owns_transport",
+        "_priority",
         "_scheduler",
         "_server_clock",
         "_state",
@@ -89,6 +94,9 @@ class ClientCore:
         server_clock: ServerClock | None = None,
         gate: DispatchGate | None = None,
         account_modes: AccountModes | None = None,
+        flow: Hashable | None = None,
+        priority: int = 0,
+        observers: Iterable[RequestObserver] = (),
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -117,6 +125,11 @@ class ClientCore:
         self._scheduler = scheduler
         self._gate = gate
         self._account_modes = account_modes
+        # A lane serves its flows in turn: by default each client is one, so clients
+        # sharing a UID's budget share its slots too.
+        self._flow: Hashable = self if flow is None else check_flow("Client", flow)
+        self._priority = check_priority("Client", priority)
+        self._observers = Observers(observers)
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()
@@ -156,6 +169,16 @@ class ClientCore:
         if self._server_clock is None:
             self._server_clock = shared_server_clock(self._base_url, self._clock_ms)
         return self._server_clock
+
+    @property
+    def flow(self) -> Hashable:
+        """Whose turn this client's requests take on their lanes (itself by default)."""
+        return self._flow
+
+    @property
+    def priority(self) -> int:
+        """The priority of this client's requests on their lanes (`pacing` may change it)."""
+        return self._priority
 
     @property
     def closed(self) -> bool:

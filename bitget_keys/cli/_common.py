@@ -6,11 +6,12 @@ import getpass
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
     ConfigurationError,
@@ -141,6 +142,7 @@ def make_clients(
     base_url: str | None,
     scheduler: Scheduler | None = None,
     gate: DispatchGate | None = None,
+    observers: Sequence[RequestObserver] = (),
     *,
     route: Route | None = None,
 ) -> tuple[dict[str, Client], Any]:
@@ -162,6 +164,7 @@ def make_clients(
                 scheduler=pacing,
                 server_clock=server_clock,
                 gate=gate,
+                observers=observers,
             )
         return clients[account.name]
 

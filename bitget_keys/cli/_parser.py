@@ -438,6 +438,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse a vault or state file that its group or others can read or write",
     )
+    apply.add_argument(
+        "--metrics-port",
+        type=_at_least(0, 65535),
+        metavar="PORT",
+        help=(
+            "serve Prometheus metrics (lane queues, waits, round trips, 429s, pauses, the "
+            "IP's last minute) at http://HOST:PORT/metrics while apply runs; 0 picks a "
+            "free port, printed on stderr; needs bitget-keys[metrics]"
+        ),
+    )
+    apply.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address --metrics-port listens on (default 127.0.0.1: this host only)",
+    )
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)

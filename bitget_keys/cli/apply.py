@@ -24,6 +24,7 @@ from bitget_keys.cli._common import (
     vault_passphrase,
 )
 from bitget_keys.cli._egress import Egress, assign_egresses, build_egresses, ip_budget
+from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
 from bitget_keys.errors import (
@@ -31,7 +32,7 @@ from bitget_keys.errors import (
     VaultDamagedError,
     VaultError,
 )
-from bitget_keys.limits import Scheduler
+from bitget_keys.limits import RateLimitScheduler, RedisRateLimitScheduler, Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
@@ -83,6 +84,19 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
         budget=ip_budget(args.ip_policy, args.ip_share),
         default_name=os.environ.get(EGRESS_ENV),
     )
+
+
+def _metrics_scheduler(
+    args: argparse.Namespace, egresses: Sequence[Egress]
+) -> RateLimitScheduler | RedisRateLimitScheduler | None:
+    """The one scheduler ``--metrics-port`` shows (``None``: the clients' shared one)."""
+    if len(egresses) > 1 and args.metrics_port is not None:
+        msg = (
+            "--metrics-port shows one scheduler's lanes, and each --egress NAME=PROXY_URL "
+            "has its own: give one or the other"
+        )
+        raise ConfigurationError(msg)
+    return egresses[0].scheduler
 
 
 async def run_locked_apply(args: argparse.Namespace) -> int:
@@ -142,10 +156,12 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
         return egress.scheduler, egress.proxy
 
     gate = DispatchGate()
-    clients, client_for = make_clients(args.base_url, gate=gate, route=route)
+    metrics = apply_metrics(args, _metrics_scheduler(args, egresses))
+    clients, client_for = make_clients(args.base_url, None, gate, metrics.observers, route=route)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
+        await metrics.start()
         try:
             if not args.yes and not await confirm_changes(plan, client_for, vault):
                 print(
@@ -173,6 +189,7 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
             await client.aclose()
         for egress in egresses:
             await egress.aclose()
+        await metrics.aclose()
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
     return _apply_exit(gate, stop, results)

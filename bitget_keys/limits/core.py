@@ -435,6 +435,7 @@ class SchedulerCore(LaneAliases[L]):
             ClientStateError: the scheduler is closed or bound to another event loop.
         """
         now = self._bind().time()
+        _log.warning("every lane paused %.2f s: an IP-level throttle", duration)
         self._paused_until = max(self._paused_until, now + duration)
 
     def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:
