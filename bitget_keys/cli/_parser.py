@@ -81,8 +81,8 @@ per HTTP(S) proxy. The plan's masters are spread over them round-robin in plan o
 (the first master through the first proxy, the second through the second, ...; accounts
 of one master UID always together), each egress with its own per-IP budget, so a bulk
 job bound by the IP budget runs up to that many times faster. A proxy's user name and
-password are shown masked, but like anything on a command line they are visible to other
-users of the host in the process list.
+password are shown masked; to keep them out of the process list too, give
+--egress NAME=env:VARIABLE and the URL in that environment variable.
 
 {VAULT_KEY_HELP}
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
@@ -177,10 +177,18 @@ def parse_egress(text: str) -> tuple[str, str | None]:
     """
     ``NAME`` or ``NAME=PROXY_URL``, for ``apply --egress``: the proxy URL is checked here
     (errors never show its password), the name where the egresses are made.
+    ``NAME=env:VARIABLE`` reads the URL from the environment, keeping a proxy password
+    out of the process list.
     """
     name, equals, url = text.partition("=")
     if not equals:
         return name, None
+    if url.startswith("env:"):
+        variable = url.removeprefix("env:")
+        url = os.environ.get(variable, "")
+        if not url:
+            msg = f"egress {name}: the environment variable {variable!r} holding its proxy is unset"
+            raise argparse.ArgumentTypeError(msg)
     try:
         parse_proxy(url, what=f"the proxy of egress {name}")
     except ConfigurationError as exc:
@@ -374,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[=PROXY_URL]",
         help=(
             "NAME=PROXY_URL, once per proxy (http:// or https://, such as "
-            "eu-1=http://user:password@10.0.0.5:3128): spread the masters over these "
+            "eu-1=http://user:password@10.0.0.5:3128, or NAME=env:VARIABLE to read it from "
+            "the environment): spread the masters over these "
             "egresses, round-robin in plan order, each with its own per-IP budget (through "
             "--redis under NAME when given). NAME alone, with --redis: the name of this "
             "host's public IP, whose budget every process with the same name shares "

@@ -284,3 +284,24 @@ def test_metrics_port_with_several_egresses_is_refused_before_anything_is_sent(
     assert code == 2
     assert "--metrics-port shows one scheduler" in capsys.readouterr().err
     assert not (tmp_path / "bitget-keys.vault").exists()
+
+
+def test_a_proxy_url_can_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EU1_PROXY", "http://desk:pw-123456@10.0.0.5:3128")
+    args = apply_args("--egress", "eu-1=env:EU1_PROXY", "--egress", "eu-2=http://10.0.0.6:1")
+    assert args.egress == [
+        ("eu-1", "http://desk:pw-123456@10.0.0.5:3128"),
+        ("eu-2", "http://10.0.0.6:1"),
+    ]
+    monkeypatch.delenv("EU1_PROXY")
+    with pytest.raises(SystemExit):
+        apply_args("--egress", "eu-1=env:EU1_PROXY")
+    assert "'EU1_PROXY' holding its proxy is unset" in capsys.readouterr().err
+    monkeypatch.setenv("EU1_PROXY", "socks5://desk:pw-123456@10.0.0.5:1080")
+    with pytest.raises(SystemExit):
+        apply_args("--egress", "eu-1=env:EU1_PROXY")
+    err = capsys.readouterr().err
+    assert "SOCKS proxies are not supported" in err
+    assert "pw-123456" not in err
