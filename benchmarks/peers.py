@@ -112,24 +112,32 @@ def name(number: int) -> str:
 # -- bounds ----------------------------------------------------------------------------------
 
 
-def burst_times(ready: Sequence[float], endpoint: ep.Endpoint) -> list[float]:
+def burst_times(
+    ready: Sequence[float], endpoint: ep.Endpoint, *, spacing: bool = False
+) -> list[float]:
     """
     The earliest send times on one lane whose requests become ready at ``ready``
-    (in order): request k goes no earlier than request k-N plus W, Bitget's rule.
+    (in order): request k goes no earlier than request k-N plus W, Bitget's rule; with
+    ``spacing``, no earlier than request k-1 plus W/N.
     """
+    if spacing:
+        limit, period = 1, endpoint.window / endpoint.rate
+    else:
+        limit, period = endpoint.rate, endpoint.window
     sent: list[float] = []
     for k, at in enumerate(ready):
-        earliest = sent[k - endpoint.rate] + endpoint.window if k >= endpoint.rate else 0.0
+        earliest = sent[k - limit] + period if k >= limit else 0.0
         sent.append(max(at, earliest))
     return sent
 
 
-def bulk_uid_bound(subaccounts: int) -> float:
+def bulk_uid_bound(subaccounts: int, *, spacing: bool = False) -> float:
     """When one master's last key could be sent if every lane sent N per window at once."""
     sizes = [min(BATCH, subaccounts - start) for start in range(0, subaccounts, BATCH)]
-    batches = burst_times([0.0] * len(sizes), ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS)
+    batch = ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS
+    batches = burst_times([0.0] * len(sizes), batch, spacing=spacing)
     ready = [at for at, size in zip(batches, sizes, strict=True) for _ in range(size)]
-    keys = burst_times(ready, ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY)
+    keys = burst_times(ready, ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY, spacing=spacing)
     return max(keys, default=max(batches, default=0.0))
 
 
@@ -451,10 +459,13 @@ def heading(workload: str, sizes: Sizes) -> str:
     if workload == "bulk":
         requests = bulk_requests(sizes.masters, sizes.subaccounts)
         per_uid = bulk_uid_bound(sizes.subaccounts)
+        spaced = bulk_uid_bound(sizes.subaccounts, spacing=True)
         return (
             f"bulk: {sizes.masters} masters x {sizes.subaccounts} sub-accounts + 1 key "
-            f"({requests} requests); per-UID burst bound {per_uid:.2f} s, "
-            f"IP rule (6,000 / 60 s) bound {ip_bound(requests):.2f} s"
+            f"({requests} requests); per-UID burst bound {per_uid:.2f} s "
+            f"({spaced:.2f} s spacing requests W/N apart), "
+            f"IP rule (6,000 / 60 s) bound {ip_bound(requests):.2f} s, "
+            f"at 95/s evenly {requests / 95:.2f} s"
         )
     if workload == "shared":
         return (

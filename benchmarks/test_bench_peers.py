@@ -32,6 +32,8 @@ def test_bounds() -> None:
     """The issue's figures: 1,200 requests in 3 s per UID; 7,200 need a second minute."""
     assert bulk_requests(50, 20) == 1200
     assert bulk_uid_bound(20) == pytest.approx(3.0)
+    # Every request W/N after the one before: the last key at 3.8 s.
+    assert bulk_uid_bound(20, spacing=True) == pytest.approx(3.8)
     # One batch of five: its keys go together, right after it.
     assert bulk_uid_bound(5) == pytest.approx(0.0)
     assert bulk_uid_bound(6) == pytest.approx(1.0)
