@@ -244,8 +244,7 @@ class Tally:
         return None
 
 
-async def bulk(make: Callable[[], Program], base_url: str, sizes: Sizes) -> dict[str, Any]:
-    del base_url
+async def bulk(make: Callable[[], Program], sizes: Sizes) -> dict[str, Any]:
     prog = make()
     tally = Tally()
     masters = [account(i) for i in range(sizes.masters)]
@@ -318,8 +317,7 @@ async def shared(make: Callable[[], Program], seeded: list[str], sizes: Sizes) -
     }
 
 
-async def broker(make: Callable[[], Program], base_url: str, sizes: Sizes) -> dict[str, Any]:
-    del base_url
+async def broker(make: Callable[[], Program], sizes: Sizes) -> dict[str, Any]:
     prog = make()
     peer = prog.client(account(0, broker=True))
     stream_tally, tally = Tally(), Tally()
@@ -380,10 +378,10 @@ def run(workload: str, client: str, sizes: Sizes) -> dict[str, Any]:
                 return program(client, base_url)
 
             if workload == "bulk":
-                return await bulk(make, base_url, sizes)
+                return await bulk(make, sizes)
             if workload == "shared":
                 return await shared(make, seeded, sizes)
-            return await broker(make, base_url, sizes)
+            return await broker(make, sizes)
 
         row = asyncio.run(main())
         parent.send("stop")
