@@ -38,7 +38,7 @@ from bitget_keys import Client, ClientConfig, RateLimitScheduler
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys._signing import signed_headers
-from bitget_keys.errors import APIError, RateLimitExceededError
+from bitget_keys.errors import APIError, RateLimitExceededError, TransportError
 from bitget_keys.limits import IPBudget, IPPolicy, Policy, Scheduler
 from bitget_keys.testing import EmulatorAccount
 
@@ -165,7 +165,7 @@ class BitgetKeysPeer:
             return await call
         except RateLimitExceededError as error:
             raise Throttled from error
-        except APIError as error:
+        except (APIError, TransportError) as error:
             raise Refused(str(error)) from error
 
     async def batch_create(self, names: Sequence[str]) -> list[str]:
@@ -247,13 +247,16 @@ class AiolimiterPeer:
                 body=body,
             )
             url = program.base_url + endpoint.path
-            async with program.session.post(url, data=body, headers=headers) as response:
-                answer = orjson.loads(await response.read())
-                if response.status == 429:
-                    raise Throttled
-                if answer.get("code") != "00000":
-                    raise Refused(f"{answer.get('code')} {answer.get('msg')}")
-                return answer["data"]
+            try:
+                async with program.session.post(url, data=body, headers=headers) as response:
+                    status, answer = response.status, orjson.loads(await response.read())
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as error:
+                raise Refused(f"no answer: {error!r}") from error
+            if status == 429:
+                raise Throttled
+            if answer.get("code") != "00000":
+                raise Refused(f"{answer.get('code')} {answer.get('msg')}")
+            return answer["data"]
 
         return await program.scheduler.run(self.account.uid, endpoint, send)
 
