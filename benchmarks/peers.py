@@ -476,7 +476,8 @@ def heading(workload: str, sizes: Sizes) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
+    """The command line's arguments, checked, and the sizes they give."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.peers",
         description=__doc__,
@@ -497,28 +498,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON only")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    problems = [
+        f"--{field} must be above 0"
+        for field in attrs.fields_dict(Sizes)
+        if field != "lead" and getattr(args, field) <= 0
+    ]
+    if args.lead < 0:
+        problems.append("--lead must not be negative")
     if unknown:
-        parser.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    for field in ("masters", "subaccounts", "calls", "duration", "stream", "modifies"):
-        if getattr(args, field) <= 0:
-            parser.error(f"--{field} must be above 0")
+        problems.append(f"unknown workload {', '.join(unknown)}; one of {', '.join(WORKLOADS)}")
     if args.subaccounts > 20 or args.stream > 20:
-        parser.error("a master holds at most 20 sub-accounts (--subaccounts, --stream)")
+        problems.append("a master holds at most 20 sub-accounts (--subaccounts, --stream)")
     if args.calls > 90:
-        parser.error("--calls: at most 90, what 20 sub-accounts of 10 keys take from two clients")
-    sizes = Sizes(
-        masters=args.masters,
-        subaccounts=args.subaccounts,
-        calls=args.calls,
-        duration=args.duration,
-        stream=args.stream,
-        modifies=args.modifies,
-        lead=args.lead,
-    )
+        problems.append("--calls: at most 90, what 20 sub-accounts of 10 keys take from two")
+    if problems:
+        parser.error("; ".join(problems))
+    sizes = Sizes(**{field: getattr(args, field) for field in attrs.fields_dict(Sizes)})
+    return args, sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, sizes = parse(argv)
     clients = list(dict.fromkeys(args.clients))
     if "ccxt" in clients and not ccxt_installed():
         print("ccxt is not installed (pip install -e '.[bench]'): skipping it", file=sys.stderr)
         clients.remove("ccxt")
+    if not clients:
+        return 0
     log = sys.stderr if args.json else sys.stdout
     rows = []
     for workload in args.workloads or WORKLOADS:

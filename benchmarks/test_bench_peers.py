@@ -95,3 +95,13 @@ def test_command_line_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.lstrip().startswith("[")
     assert '"client": "bitget-keys"' in out
+
+
+def test_ccxt_is_skipped_with_a_message_when_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("benchmarks.peers.ccxt_installed", lambda: False)
+    assert main(["broker", "--clients", "ccxt", "--modifies", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "ccxt is not installed" in captured.err
+    assert "| ccxt |" not in captured.out
