@@ -1,0 +1,180 @@
+"""
+`FlowQueue`: a fair queue of waiting requests, by priority, then in turn by flow.
+
+A lane's waiting requests used to form one FIFO, so a caller that queued many requests
+held the lane until all of them went, and a second caller of the same account waited
+behind all of them. Here each request names its *flow* (who it is for: a client, a job,
+a tenant) and a *priority*:
+
+- a higher priority always goes first;
+- within one priority, flows take turns (round-robin, one request per turn), in the
+  order in which they last became non-empty;
+- within one flow, requests go in the order they were pushed.
+
+`ahead` counts the requests that would go before a new one, so that a scheduler can
+predict a wait and refuse a request that cannot make its deadline at once.
+
+The queue knows nothing of time or of waiters: items the caller gave up on stay in it
+until they are reached, and are dropped then (the ``alive`` predicate says which), so
+giving up costs no search through the queue. The caller's own count of live items is
+the truth about how many wait; `len` counts what the queue still holds.
+
+A queue whose requests all share one flow and one priority costs one `collections.deque`
+beside two small dictionaries: per waiting item, the same eight bytes a list costs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["FlowQueue"]
+
+T = TypeVar("T")
+
+
+class _Level(Generic[T]):
+    """The flows of one priority: each flow's FIFO, and the order of their turns."""
+
+    __slots__ = ("flows", "size", "turns")
+
+    def __init__(self) -> None:
+        #: Each non-empty flow's items, oldest first.
+        self.flows: dict[Hashable, deque[T]] = {}
+        #: The non-empty flows, the one whose turn it is first.
+        self.turns: deque[Hashable] = deque()
+        #: Items held over all flows (dead ones included).
+        self.size = 0
+
+
+class FlowQueue(Generic[T]):
+    """
+    Items by priority (highest first), then round-robin over flows, FIFO within a flow.
+
+    Args:
+        alive: whether an item still waits; items for which it is false are dropped
+            when they come to the front, and never returned.
+    """
+
+    __slots__ = ("_alive", "_levels", "_size", "_top")
+
+    def __init__(self, alive: Callable[[T], bool]) -> None:
+        self._alive = alive
+        #: Priority -> its level, only for priorities that hold items.
+        self._levels: dict[int, _Level[T]] = {}
+        #: The highest priority held (meaningless while empty).
+        self._top = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        """How many items the queue holds, dead ones not yet dropped included."""
+        return self._size
+
+    def __bool__(self) -> bool:
+        return self._size > 0
+
+    def __repr__(self) -> str:
+        shape = ", ".join(
+            f"{priority}: {len(level.flows)} flows/{level.size}"
+            for priority, level in sorted(self._levels.items(), reverse=True)
+        )
+        return f"<FlowQueue {self._size} items {{{shape}}}>"
+
+    def push(
+        self, item: T, flow: Hashable = None, priority: int = 0, *, first: bool = False
+    ) -> None:
+        """
+        Queue ``item`` last in ``flow`` at ``priority``.
+
+        With ``first``, the item goes before the rest of its flow and its flow takes the
+        next turn of its priority: a request sent once and refused (a retry) keeps its
+        place ahead of everything that came after it.
+        """
+        levels = self._levels
+        level = levels.get(priority)
+        if level is None:
+            level = levels[priority] = _Level()
+            if len(levels) == 1 or priority > self._top:
+                self._top = priority
+        items = level.flows.get(flow)
+        if items is None:
+            items = level.flows[flow] = deque()
+            if first:
+                level.turns.appendleft(flow)
+            else:
+                level.turns.append(flow)
+        elif first and level.turns[0] != flow:
+            level.turns.remove(flow)
+            level.turns.appendleft(flow)
+        if first:
+            items.appendleft(item)
+        else:
+            items.append(item)
+        level.size += 1
+        self._size += 1
+
+    def peek(self) -> T | None:
+        """The item `pop` would return (``None`` if no live one), dropping dead ones first."""
+        alive = self._alive
+        while self._size:
+            level = self._levels[self._top]
+            flow = level.turns[0]
+            items = level.flows[flow]
+            item = items[0]
+            if alive(item):
+                return item
+            self._take(level, flow, items)
+        return None
+
+    def pop(self) -> T | None:
+        """Remove and return the next live item (``None`` if none), passing the turn on."""
+        item = self.peek()
+        if item is not None:
+            level = self._levels[self._top]
+            flow = level.turns[0]
+            self._take(level, flow, level.flows[flow])
+            if flow in level.flows:
+                level.turns.rotate(-1)  # the flow's turn is over: it goes last
+        return item
+
+    def ahead(self, flow: Hashable = None, priority: int = 0, *, first: bool = False) -> int:
+        """
+        How many items held now would go before one pushed now to ``flow`` at ``priority``.
+
+        Items of higher priorities all go first. Within the priority, the new item is
+        the (k+1)-th of its flow, so it goes in the (k+1)-th round of turns: every other
+        flow serves up to k items before it, and one more if its turn comes earlier in
+        that round. Dead items count until dropped (the queue cannot see them without a
+        search), so this is an upper bound whenever some are held.
+        """
+        count = sum(level.size for p, level in self._levels.items() if p > priority)
+        level = self._levels.get(priority)
+        if level is None or first:
+            return count
+        items = level.flows.get(flow)
+        if items is None:
+            return count + len(level.turns)  # a new flow's first turn comes after all others
+        mine = len(items)
+        before = True
+        for other in level.turns:
+            if other == flow:
+                before = False
+                count += mine
+                continue
+            held = len(level.flows[other])
+            count += min(held, mine) + (1 if before and held > mine else 0)
+        return count
+
+    def _take(self, level: _Level[T], flow: Hashable, items: deque[T]) -> None:
+        """Remove the first item of ``flow``; forget the flow and the level once empty."""
+        items.popleft()
+        level.size -= 1
+        self._size -= 1
+        if not items:
+            del level.flows[flow]
+            level.turns.popleft()
+            if not level.size:
+                del self._levels[self._top]
+                if self._levels:
+                    self._top = max(self._levels)
