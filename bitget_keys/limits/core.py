@@ -77,6 +77,7 @@ class SchedulerOptions(TypedDict, total=False):
     margin: float
     max_margin: float
     policies: Mapping[str, Policy] | None
+    default_policy: Policy
     ip_budget: IPBudget | None
     ip_cap: int
     max_in_flight: int
@@ -95,6 +96,7 @@ class SchedulerCore(SlotHooks[L]):
     __slots__ = (
         "_aliases",
         "_backoff",
+        "_default_policy",
         "_ip_budget",
         "_ip_cap",
         "_lanes",
@@ -120,6 +122,7 @@ class SchedulerCore(SlotHooks[L]):
         margin: float = 0.05,
         max_margin: float = 0.5,
         policies: Mapping[str, Policy] | None = None,
+        default_policy: Policy = Policy.SPACING,
         ip_budget: IPBudget | None = DEFAULT_IP_BUDGET,
         ip_cap: int = 6000,
         max_in_flight: int = 100,
@@ -145,6 +148,7 @@ class SchedulerCore(SlotHooks[L]):
         self._margin = margin
         self._max_margin = max_margin
         self._policies = policies
+        self._default_policy = default_policy
         self._ip_budget = ip_budget
         self._ip_cap = ip_cap
         self._max_in_flight = max_in_flight
@@ -300,7 +304,7 @@ class SchedulerCore(SlotHooks[L]):
         key = lane_key(self._aliases.get(uid, uid), endpoint)
         lane = self._lanes.get(key)
         if lane is None:
-            policy = self._policies.get(endpoint.name, Policy.SPACING)
+            policy = self._policies.get(endpoint.name, self._default_policy)
             lane = self._lanes[key] = self._new_lane(key[0], endpoint, policy)
         return lane
 
@@ -335,6 +339,7 @@ def resolved_options(scheduler: SchedulerCore[Any]) -> SchedulerOptions:
         margin=scheduler._margin,  # noqa: SLF001 - the core's own state
         max_margin=scheduler._max_margin,  # noqa: SLF001
         policies=scheduler._policies,  # noqa: SLF001
+        default_policy=scheduler._default_policy,  # noqa: SLF001
         ip_budget=scheduler._ip_budget,  # noqa: SLF001
         ip_cap=scheduler._ip_cap,  # noqa: SLF001
         max_in_flight=scheduler._max_in_flight,  # noqa: SLF001

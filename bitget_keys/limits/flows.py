@@ -19,17 +19,26 @@ until they are reached, and are dropped then (the ``alive`` predicate says which
 giving up costs no search through the queue. The caller's own count of live items is
 the truth about how many wait; `len` counts what the queue still holds.
 
+`ReadyLanes` orders lanes that wait for a shared resource (an in-flight permit, the
+IP's budget) by the priority of their first request, then in the order they became
+ready, so that when the IP budget binds a high-priority request on any lane goes ahead
+of bulk ones queued on others.
+
 A queue whose requests all share one flow and one priority costs one `collections.deque`
 beside two small dictionaries: per waiting item, the same eight bytes a list costs.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["FlowQueue"]
+__all__ = ["FlowQueue", "ReadyLanes"]
+
+K = TypeVar("K", bound=Hashable)
 
 T = TypeVar("T")
 
@@ -73,6 +82,14 @@ class FlowQueue(Generic[T]):
 
     def __bool__(self) -> bool:
         return self._size > 0
+
+    @property
+    def top(self) -> int | None:
+        """
+        The priority of the next item (``None`` when empty); after `peek`, that of a
+        live one.
+        """
+        return self._top if self._size else None
 
     def __repr__(self) -> str:
         shape = ", ".join(
@@ -178,3 +195,56 @@ class FlowQueue(Generic[T]):
                 del self._levels[self._top]
                 if self._levels:
                     self._top = max(self._levels)
+
+
+class ReadyLanes(Generic[K]):
+    """
+    Lanes by the priority they were filed with (highest first), then first filed first.
+
+    Filing a lane again (its first request's priority changed) moves it; the old entry
+    stays in the heap, stale, until it comes to the top, where it is skipped.
+    """
+
+    __slots__ = ("_filed", "_heap", "_tickets")
+
+    def __init__(self) -> None:
+        #: Lane -> (ticket, priority) of its one valid entry.
+        self._filed: dict[K, tuple[int, int]] = {}
+        self._heap: list[tuple[int, int, K]] = []
+        self._tickets = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._filed)
+
+    def __bool__(self) -> bool:
+        return bool(self._filed)
+
+    def __contains__(self, lane: object) -> bool:
+        return lane in self._filed
+
+    def file(self, lane: K, priority: int) -> None:
+        """File ``lane`` (again) at ``priority``, behind the lanes filed before at it."""
+        ticket = next(self._tickets)
+        self._filed[lane] = (ticket, priority)
+        heapq.heappush(self._heap, (-priority, ticket, lane))
+
+    def priority(self, lane: K) -> int:
+        """The priority ``lane`` was filed with (`KeyError` if it is not filed)."""
+        return self._filed[lane][1]
+
+    def first(self) -> K | None:
+        """The lane to serve next (``None`` if none is filed)."""
+        heap, filed = self._heap, self._filed
+        while heap:
+            _, ticket, lane = heap[0]
+            entry = filed.get(lane)
+            if entry is not None and entry[0] == ticket:
+                return lane
+            heapq.heappop(heap)
+        return None
+
+    def remove(self, lane: K) -> None:
+        """Take ``lane`` out (its entry goes stale); nothing if it is not filed."""
+        self._filed.pop(lane, None)
+        if not self._filed:
+            self._heap.clear()
