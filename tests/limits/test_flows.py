@@ -9,7 +9,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitget_keys.limits.flows import FlowQueue
+from bitget_keys.limits.flows import FlowQueue, ReadyLanes
 
 #: (flow, priority) per pushed item; flows and priorities drawn from a few values.
 Pushes = list[tuple[str, int]]
@@ -196,3 +196,54 @@ def test_one_flow_costs_what_a_list_costs_per_item() -> None:
 
     listed, queued = size(as_list), size(as_queue)
     assert queued <= 1.1 * listed + 2048, (queued, listed)
+
+
+# -- ReadyLanes ------------------------------------------------------------------------------
+
+
+def test_ready_lanes_serve_the_highest_priority_then_the_first_filed() -> None:
+    ready: ReadyLanes[str] = ReadyLanes()
+    assert not ready
+    assert ready.first() is None
+    for name, priority in [("a", 0), ("b", 1), ("c", 0), ("d", 1)]:
+        ready.file(name, priority)
+    assert len(ready) == 4
+    assert "c" in ready
+    order = []
+    while (lane := ready.first()) is not None:
+        order.append(lane)
+        ready.remove(lane)
+    assert order == ["b", "d", "a", "c"]
+
+
+def test_filing_a_lane_again_moves_it() -> None:
+    """The stale entry is skipped; a lower priority moves a lane back behind its peers."""
+    ready: ReadyLanes[str] = ReadyLanes()
+    for lane in "abc":
+        ready.file(lane, 0)
+    ready.file("c", 2)
+    assert ready.priority("c") == 2
+    assert ready.first() == "c"
+    ready.file("c", 0)
+    assert ready.first() == "a"
+    ready.remove("a")
+    ready.remove("b")
+    assert ready.first() == "c"
+    ready.remove("c")
+    ready.remove("c")  # not filed: nothing happens
+    assert ready.first() is None
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), max_size=40))
+def test_ready_lanes_order_is_priority_then_filing(files: list[tuple[int, int]]) -> None:
+    """Whatever was filed and re-filed, lanes come out by their last filing."""
+    ready: ReadyLanes[int] = ReadyLanes()
+    last: dict[int, tuple[int, int]] = {}
+    for step, (name, priority) in enumerate(files):
+        ready.file(name, priority)
+        last[name] = (-priority, step)
+    order = []
+    while (lane := ready.first()) is not None:
+        order.append(lane)
+        ready.remove(lane)
+    assert order == sorted(last, key=last.__getitem__)
