@@ -33,8 +33,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import sys
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -45,11 +44,14 @@ from bitget_keys import Client, RateLimitScheduler
 from bitget_keys import _endpoints as ep
 from bitget_keys.errors import APIError, RateLimitExceededError
 from bitget_keys.limits import Policy
+from bitget_keys.testing import EmulatorAccount
 from bitget_keys.testing._load import load_request
 
 T = TypeVar("T")
 
 ENDPOINT: Final = ep.CREATE_VIRTUAL_SUBACCOUNT_API_KEY
+#: The emulator's audit: (accepted times, 429s) per (UID, endpoint) lane.
+Lanes = dict[tuple[str, str], tuple[list[float], int]]
 #: W/N of the endpoint: one slot.
 SLOT: Final = ENDPOINT.window / ENDPOINT.rate
 
@@ -112,6 +114,21 @@ class Flowing:
         self.inner.alias(lane_uid, uid)
 
 
+def _clients(
+    account: EmulatorAccount,
+    base_url: str,
+    session: aiohttp.ClientSession,
+    views: Sequence[Flowing],
+) -> list[Client]:
+    """One client of ``account`` per view, all on one session."""
+    return [
+        Client(
+            account.credentials, base_url=base_url, session=session, scheduler=view, config=CONFIG
+        )
+        for view in views
+    ]
+
+
 async def _calls(client: Client, count: int) -> None:
     call = load_request(ENDPOINT)
 
@@ -129,16 +146,7 @@ async def shares(setup: Setup, base_url: str) -> dict[str, Any]:
     account = accounts(1)[0]
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
-        clients = [
-            Client(
-                account.credentials,
-                base_url=base_url,
-                session=session,
-                scheduler=view,
-                config=CONFIG,
-            )
-            for view in views
-        ]
+        clients = _clients(account, base_url, session, views)
         start = loop.time()
         first = asyncio.create_task(_calls(clients[0], setup.calls))
         await asyncio.sleep(setup.offset)
@@ -175,16 +183,7 @@ async def priority(setup: Setup, base_url: str) -> dict[str, Any]:
     account = accounts(1)[0]
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
-        bulk, urgent = (
-            Client(
-                account.credentials,
-                base_url=base_url,
-                session=session,
-                scheduler=view,
-                config=CONFIG,
-            )
-            for view in (bulk_view, urgent_view)
-        )
+        bulk, urgent = _clients(account, base_url, session, (bulk_view, urgent_view))
         queued = asyncio.create_task(_calls(bulk, setup.bulk))
         await asyncio.sleep(1.0)  # the bulk requests wait in the lane by now
         waiting = scheduler.statistics().lane(account.uid, ENDPOINT.name)
@@ -206,27 +205,38 @@ async def priority(setup: Setup, base_url: str) -> dict[str, Any]:
 WORKLOADS: Final = {"shares": shares, "priority": priority}
 
 
+@contextlib.contextmanager
+def _emulator(scenario: Scenario) -> Iterator[tuple[str, Callable[[], Lanes]]]:
+    """
+    The emulator in a child process: its base URL, and a call that stops it and returns
+    its audit, (accepted times, 429s) per lane.
+    """
+    parent, child = mp.Pipe()
+    process = mp.get_context("fork").Process(target=_serve, args=(scenario, child), daemon=True)
+    process.start()
+
+    def stop() -> Lanes:
+        parent.send("stop")
+        audit: Lanes = parent.recv()
+        return audit
+
+    try:
+        yield parent.recv(), stop
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+
+
 def run(workload: str, setup: Setup) -> dict[str, Any]:
     """One workload against a fresh emulator in a child process; adds its 429 count."""
     scenario = Scenario(
         name=workload, uids=1, endpoints=(ENDPOINT,), over_loopback=True, latency=setup.latency
     )
-    parent, child = mp.Pipe()
-    process = mp.get_context("fork").Process(target=_serve, args=(scenario, child), daemon=True)
-    process.start()
-    try:
-        base_url = parent.recv()
+    with _emulator(scenario) as (base_url, stop):
         row = asyncio.run(WORKLOADS[workload](setup, base_url))
-        parent.send("stop")
-        lanes: dict[Any, tuple[list[float], int]] = parent.recv()
-    finally:
-        process.join(10)
-        if process.is_alive():
-            process.kill()
-    per_lane: defaultdict[str, int] = defaultdict(int)
-    for (_, name), (_, throttled) in lanes.items():
-        per_lane[name] += throttled
-    row["emulator_429s"] = sum(per_lane.values())
+        lanes = stop()
+    row["emulator_429s"] = sum(throttled for _, throttled in lanes.values())
     return row
 
 

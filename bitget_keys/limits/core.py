@@ -184,9 +184,10 @@ class SchedulerCore(SlotHooks[L]):
         """
         Wait for the lane's next slot, then call ``send()`` in this task; return its result.
 
-        Requests of one lane go strictly in the order of their calls. If ``send()``
-        raises `RateLimitExceededError`, the lane pauses, and the request goes again
-        first in its lane, up to ``retries`` times.
+        A lane serves higher priorities first, then its flows in turn, each flow in the
+        order of its calls. If ``send()`` raises `RateLimitExceededError`, the lane
+        pauses, and the request goes again first in its flow, whose turn comes next, up
+        to ``retries`` times.
 
         Args:
             uid: the UID that owns the calling API key (ignored for IP-scoped endpoints).

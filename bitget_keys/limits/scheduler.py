@@ -1,17 +1,20 @@
 """
-`RateLimitScheduler`: one FIFO lane per (UID, endpoint) and one budget per IP, in memory.
+`RateLimitScheduler`: one fair lane per (UID, endpoint) and one budget per IP, in memory.
 
-Every client uses it by default. A lane (`MemoryLane`) releases its requests at least
-``(W/N)·(1+m)`` apart (`Policy.SPACING`) or at most N in any ``W·(1+m)``
-(`Policy.SLIDING`), counting each slot from when the request N before *completed*, so
-however requests are delayed on the way no window of W seconds at the server holds N+1.
-A slot is stamped with ``loop.time()`` in the caller's own task just before ``send()``,
-after the lane took its in-flight permit and IP token, so a busy loop can only make a
-lane later, never denser. Every lane also takes a token of the per-IP budget
-(`IPBudget`, GCRA plus an exact count per window). There is no task per lane or per
-request: a queued request costs its `Waiter`, and completions, give-backs and timer
-callbacks move lanes on. The 429 rules, options and retry loop come from
-`bitget_keys.limits.core`; the arithmetic from `bitget_keys.limits.policy`.
+Every client uses it by default. A lane (`MemoryLane`) serves its waiting requests by
+priority, then their flows in turn, FIFO within a flow (`bitget_keys.limits.flows`), and
+releases them at least ``(W/N)·(1+m)`` apart (`Policy.SPACING`) or at most N in any
+``W·(1+m)`` (`Policy.SLIDING`), counting each slot from when the request N before
+*completed*, so however requests are delayed on the way no window of W seconds at the
+server holds N+1. A slot is stamped with ``loop.time()`` in the caller's own task just
+before ``send()``, after the lane took its in-flight permit and IP token, so a busy loop
+can only make a lane later, never denser. Every lane also takes a token of the per-IP
+budget (`IPBudget`: an exact count per rolling window, and under `IPPolicy.EVEN` a GCRA
+pace; `bitget_keys.limits.ipgate`); ready lanes take tokens and permits by the priority
+of their first request. There is no task per lane or per request: a queued request
+costs its `Waiter`, and completions, give-backs and timer callbacks move lanes on. The
+429 rules, options and retry loop come from `bitget_keys.limits.core`; the arithmetic
+from `bitget_keys.limits.policy`.
 
 The reasoning (keying, margins, why not aiolimiter) and the measured figures are in
 ``docs/rate-limits.md``.

@@ -51,6 +51,13 @@ def queued(limits: RateLimitScheduler, uid: str = "u1", endpoint: Any = FIVE) ->
     return stats.queued
 
 
+async def backlog(limits: RateLimitScheduler, clock: LoopClock, log: Log, after: float) -> None:
+    """200 requests of flow "bulk" on FIVE at once, then ``after`` seconds on the clock."""
+    for k in range(200):
+        submit(limits, clock, log, k, flow="bulk")
+    await clock.advance(after)
+
+
 # -- flows ---------------------------------------------------------------------------------
 
 
@@ -93,9 +100,7 @@ async def test_a_new_flow_waits_one_turn_not_the_backlog(clock: LoopClock) -> No
     """A request of a new flow behind 200 of one flow goes in the next round."""
     limits = make()
     log: Log = []
-    for k in range(200):
-        submit(limits, clock, log, k, flow="bulk")
-    await clock.advance(1.0)
+    await backlog(limits, clock, log, 1.0)
     arrived = clock.now
     submit(limits, clock, log, "other", flow="other", max_wait=1.0)
     await clock.advance(1.0)
@@ -111,9 +116,7 @@ async def test_priority_goes_within_two_slots_behind_200_queued(clock: LoopClock
     """A high-priority request arriving behind 200 queued bulk ones is sent ≤ 2·W/N later."""
     limits = make()
     log: Log = []
-    for k in range(200):
-        submit(limits, clock, log, k, flow="bulk")
-    await clock.advance(1.03)
+    await backlog(limits, clock, log, 1.03)
     assert queued(limits) > 190
     arrived = clock.now
     submit(limits, clock, log, "urgent", flow="bulk", priority=1)
@@ -145,9 +148,7 @@ async def test_max_wait_fails_at_once_with_the_predicted_wait(clock: LoopClock) 
     """Behind 199 queued of its own flow a request would wait 200 slots: it fails at once."""
     limits = make()
     log: Log = []
-    for k in range(200):
-        submit(limits, clock, log, k, flow="bulk")
-    await clock.settle()
+    await backlog(limits, clock, log, 0.0)
     assert queued(limits) == 199
     hasty = submit(limits, clock, log, "hasty", flow="bulk", max_wait=5.0)
     await clock.settle()
