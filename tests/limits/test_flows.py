@@ -86,6 +86,33 @@ def test_ahead_counts_turns_and_priorities() -> None:
     assert queue.ahead("a", 0, first=True) == 1
 
 
+def test_a_second_flow_spreads_the_queue_and_emptying_folds_it() -> None:
+    """One flow is a bare list; a second flow or priority builds turns; empty, it folds."""
+    queue = filled([("a", 0)] * 3)
+    assert repr(queue) == "<FlowQueue 3 items {0: 1 flows/3}>"
+    assert queue.ahead("a", 0) == 3
+    assert queue.ahead("b", 0) == 1
+    assert queue.ahead("b", 1) == 0
+    assert queue.ahead("b", -1) == 3
+    queue.push(10, "b")
+    queue.push(11, "a", 2)
+    assert drain(queue) == [11, 0, 10, 1, 2]
+    queue.push(20, "c", 4)
+    queue.push(21, "c", 4, first=True)
+    assert queue.top == 4
+    assert repr(queue) == "<FlowQueue 2 items {4: 1 flows/2}>"
+    assert drain(queue) == [21, 20]
+    assert queue.top is None
+
+
+def test_a_long_single_flow_compacts_as_it_drains() -> None:
+    queue = filled([("a", 0)] * 100)
+    assert [queue.pop() for _ in range(60)] == list(range(60))
+    queue.push(100, "a")
+    queue.push(-1, "a", first=True)
+    assert drain(queue) == [-1, *range(60, 101)]
+
+
 def test_repr_shows_the_shape() -> None:
     queue = filled([("a", 0), ("b", 3)])
     assert repr(queue) == "<FlowQueue 2 items {3: 1 flows/1, 0: 1 flows/1}>"
