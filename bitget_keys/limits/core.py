@@ -136,6 +136,10 @@ class SchedulerCore(SlotHooks[L]):
             (margin < 0, f"margin must not be negative (got {margin})"),
             (max_margin < margin, f"max_margin must be at least margin (got {max_margin})"),
             (bool(unknown), f"policies name unknown endpoints: {', '.join(unknown)}"),
+            (
+                not isinstance(default_policy, Policy),
+                f"default_policy must be a Policy (got {default_policy!r})",
+            ),
             (ip_cap < 1, f"ip_cap must be positive (got {ip_cap})"),
             (max_in_flight < 1, f"max_in_flight must be positive (got {max_in_flight})"),
             (retries < 0, f"retries must not be negative (got {retries})"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bitget_keys.errors import RateLimitWaitTooLongError
+from bitget_keys.errors import ConfigurationError, RateLimitWaitTooLongError
 from bitget_keys.limits import (
     DEFAULT_IP_BUDGET,
     IPBudget,
@@ -335,3 +335,8 @@ def test_default_policy_is_spacing_and_carries_to_the_redis_scheduler() -> None:
     options = resolved_options(redis)
     assert options["default_policy"] is Policy.SLIDING
     assert set(options) == set(resolved_options(RateLimitScheduler()))
+
+
+def test_default_policy_must_be_a_policy() -> None:
+    with pytest.raises(ConfigurationError, match="default_policy must be a Policy"):
+        RateLimitScheduler(default_policy="sliding")  # type: ignore[arg-type]
