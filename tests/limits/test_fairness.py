@@ -6,7 +6,9 @@ clock: nothing here sleeps in real time.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
+import random
 from collections import Counter
 from typing import Any
 
@@ -340,3 +342,61 @@ def test_default_policy_is_spacing_and_carries_to_the_redis_scheduler() -> None:
 def test_default_policy_must_be_a_policy() -> None:
     with pytest.raises(ConfigurationError, match="default_policy must be a Policy"):
         RateLimitScheduler(default_policy="sliding")  # type: ignore[arg-type]
+
+
+# -- mixed load ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_mixed_flows_priorities_and_cancels_keep_every_rule(
+    clock: LoopClock, seed: int
+) -> None:
+    """
+    Random flows, priorities, arrivals and cancellations over three lanes sharing an even
+    IP budget: every request not cancelled is sent once, each (flow, priority) in the order
+    of its calls, and no lane ever sends more than N in a window.
+    """
+    rng = random.Random(seed)
+    limits = make(
+        ip_budget=IPBudget(rate=12.0, policy=IPPolicy.EVEN),
+        default_policy=rng.choice(list(Policy)),
+        max_in_flight=3,
+    )
+    log: Log = []
+    tasks: dict[tuple[Any, ...], asyncio.Task[Any]] = {}
+    for step in range(120):
+        endpoint = rng.choice([FIVE, TEN, ONE])
+        flow, priority = rng.choice("abc"), rng.choice([0, 0, 1, 2])
+        tag = (endpoint.name, flow, priority, step)
+        tasks[tag] = submit(limits, clock, log, tag, endpoint, flow=flow, priority=priority)
+        if rng.random() < 0.1:
+            rng.choice(list(tasks.values())).cancel()
+        await clock.advance(rng.choice([0.0, 0.0, 0.05, 0.3]))
+    await clock.advance(200.0)
+    assert all(task.done() for task in tasks.values())
+    sent = tags(log)
+    assert len(sent) == len(set(sent))
+    assert set(sent) == {tag for tag, task in tasks.items() if not task.cancelled()}
+    # the load did contend: some calls were cancelled, and some overtook earlier ones
+    assert any(task.cancelled() for task in tasks.values())
+    assert any(
+        later[3] < earlier[3] and later[0] == earlier[0]
+        for earlier, later in itertools.combinations(sent, 2)
+    )
+    for key in {tag[:3] for tag in sent}:
+        steps = [tag[3] for tag in sent if tag[:3] == key]
+        assert steps == sorted(steps), key
+    for endpoint in (FIVE, TEN, ONE):
+        stamps = [at for at, tag in log if tag[0] == endpoint.name]
+        assert densest(stamps) <= endpoint.rate, endpoint.name
+    # the IP's even pace with its one token of tolerance: never three within 1/rate
+    stamps = times(log)
+    assert all(c - a >= 1 / 12 - 1e-9 for a, c in zip(stamps, stamps[2:], strict=False))
+
+
+def densest(stamps: list[float], window: float = 1.0) -> int:
+    """The most stamps in any [t, t+window), t running over the stamps."""
+    ordered = sorted(stamps)
+    return max(
+        (bisect.bisect_left(ordered, at + window) - i for i, at in enumerate(ordered)), default=0
+    )
