@@ -8,18 +8,19 @@ master UID, so they all queue on one lane.
 
 - ``shares``: two clients of one UID with equal demand: A queues ``--calls`` requests,
   then B queues as many ``--offset`` seconds later (the case where one caller used to
-  take every slot until its backlog was gone). With flows each client is its own flow
-  and the lane serves them in turn; ``--no-flows`` puts both in one flow, the FIFO of
-  before. Printed: each client's share of the requests accepted while both were
-  waiting, accepted per second over the run, and 429s.
-- ``priority``: one client queues ``--bulk`` requests; once they wait, another sends one
-  request at priority 1. Printed: how long after its call it was sent, in slots of W/N.
+  take every slot until its backlog was gone). Each client is its own flow (a
+  `Client`'s default) and the lane serves them in turn; ``--no-flows`` gives both
+  ``Client(flow="shared")``, one flow: the FIFO of before. Printed: each client's share
+  of the requests accepted while both were waiting, accepted per second over the run,
+  and 429s.
+- ``priority``: one client queues ``--bulk`` requests; once they wait, another
+  (``Client(priority=1)``) sends one. Printed: how long after its call it was sent, in
+  slots of W/N.
 
-A client names its flow and priority here through `Flowing`, a view of the shared
-scheduler that adds ``flow=`` and ``priority=`` to every request it paces (a client
-that passes them itself keeps its own).
+Each client paces through a `Noting` view of the shared scheduler, which notes when
+each request was sent and whether it drew a 429.
 
-Run (the lead's figures; about a minute and a half)::
+Run (about a minute and a half)::
 
     python -m benchmarks.scheduler_fairness --calls 90 --bulk 200
 
@@ -33,7 +34,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import sys
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -67,18 +68,13 @@ class Setup:
     flows: bool = True
 
 
-class Flowing:
-    """
-    A client's view of a shared scheduler: every request it paces goes as ``flow`` at
-    ``priority``. It also notes when each request was sent and whether it drew a 429.
-    """
+class Noting:
+    """A client's view of the shared scheduler that notes its sends and their 429s."""
 
-    __slots__ = ("accepted", "flow", "inner", "priority", "throttled")
+    __slots__ = ("accepted", "inner", "throttled")
 
-    def __init__(self, inner: RateLimitScheduler, flow: Hashable, priority: int = 0) -> None:
+    def __init__(self, inner: RateLimitScheduler) -> None:
         self.inner = inner
-        self.flow = flow
-        self.priority = priority
         #: Loop time of each send that was not answered with a 429.
         self.accepted: list[float] = []
         self.throttled = 0
@@ -86,8 +82,6 @@ class Flowing:
     async def run(
         self, uid: str, endpoint: ep.Endpoint, send: Callable[[], Awaitable[T]], **pacing: Any
     ) -> T:
-        pacing.setdefault("flow", self.flow)
-        pacing.setdefault("priority", self.priority)
         loop = asyncio.get_running_loop()
 
         async def noted() -> T:
@@ -114,19 +108,22 @@ class Flowing:
         self.inner.alias(lane_uid, uid)
 
 
-def _clients(
+def _client(
     account: EmulatorAccount,
     base_url: str,
     session: aiohttp.ClientSession,
-    views: Sequence[Flowing],
-) -> list[Client]:
-    """One client of ``account`` per view, all on one session."""
-    return [
-        Client(
-            account.credentials, base_url=base_url, session=session, scheduler=view, config=CONFIG
-        )
-        for view in views
-    ]
+    view: Noting,
+    **pacing: Any,
+) -> Client:
+    """A client of ``account`` on ``session``, paced through ``view``."""
+    return Client(
+        account.credentials,
+        base_url=base_url,
+        session=session,
+        scheduler=view,
+        config=CONFIG,
+        **pacing,
+    )
 
 
 async def _calls(client: Client, count: int) -> None:
@@ -142,11 +139,13 @@ async def _calls(client: Client, count: int) -> None:
 async def shares(setup: Setup, base_url: str) -> dict[str, Any]:
     """Two clients of one UID, equal demand, B a little after A."""
     scheduler = RateLimitScheduler(margin=setup.margin, default_policy=setup.policy, ip_budget=None)
-    views = [Flowing(scheduler, name if setup.flows else None) for name in ("A", "B")]
+    views = [Noting(scheduler), Noting(scheduler)]
+    # Each client is its own flow unless both are told to be one.
+    flow: dict[str, Any] = {} if setup.flows else {"flow": "shared"}
     account = accounts(1)[0]
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
-        clients = _clients(account, base_url, session, views)
+        clients = [_client(account, base_url, session, view, **flow) for view in views]
         start = loop.time()
         first = asyncio.create_task(_calls(clients[0], setup.calls))
         await asyncio.sleep(setup.offset)
@@ -178,12 +177,12 @@ async def shares(setup: Setup, base_url: str) -> dict[str, Any]:
 async def priority(setup: Setup, base_url: str) -> dict[str, Any]:
     """``bulk`` requests queued on one lane, then one at priority 1."""
     scheduler = RateLimitScheduler(margin=setup.margin, default_policy=setup.policy, ip_budget=None)
-    bulk_view = Flowing(scheduler, "bulk")
-    urgent_view = Flowing(scheduler, "urgent", priority=1)
+    bulk_view, urgent_view = Noting(scheduler), Noting(scheduler)
     account = accounts(1)[0]
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
-        bulk, urgent = _clients(account, base_url, session, (bulk_view, urgent_view))
+        bulk = _client(account, base_url, session, bulk_view)
+        urgent = _client(account, base_url, session, urgent_view, priority=1)
         queued = asyncio.create_task(_calls(bulk, setup.bulk))
         await asyncio.sleep(1.0)  # the bulk requests wait in the lane by now
         waiting = scheduler.statistics().lane(account.uid, ENDPOINT.name)

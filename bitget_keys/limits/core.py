@@ -32,6 +32,7 @@ from bitget_keys.limits.lanes import (
     bound_loop,
     lane_account,
     log_lockout,
+    log_pause_all,
     log_throttle,
 )
 from bitget_keys.limits.policy import (
@@ -262,6 +263,7 @@ class SchedulerCore(SlotHooks[L]):
             ClientStateError: the scheduler is closed or bound to another event loop.
         """
         now = self._bind().time()
+        log_pause_all(duration)
         self._paused_until = max(self._paused_until, now + duration)
 
     def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "bound_loop",
     "lane_account",
     "log_lockout",
+    "log_pause_all",
     "log_throttle",
 ]
 
@@ -62,6 +63,11 @@ def log_throttle(uid: str, endpoint: str, pause: float, *, storm: bool) -> None:
         pause,
         " (429s on many lanes at once: the IP's limit, not this lane's margin)" if storm else "",
     )
+
+
+def log_pause_all(duration: float) -> None:
+    """Every lane pauses: an IP-level throttle (`SchedulerCore.pause_all`)."""
+    _log.warning("every lane paused %.2f s: an IP-level throttle", duration)
 
 
 def log_lockout(cap: int, lockout: float) -> None:
