@@ -24,10 +24,12 @@ The lower bound is the larger of two terms:
   that list's first slot went to the read before the first batch. No key can then go
   before one list interval: 1.05 + 19 x 0.21 = 5.04 s (``ratio_with_uid_reads``).
 - **Per IP**, when the per-IP budget is on: the requests any correct applier must send,
-  divided by the budget's rate (95/s). Counted: every create (``M·(ceil(S/5) + S·E)``),
-  plus two reads of each master's sub-account list: one before anything is created (what
-  exists decides what to create), and one after its last batch, because Bitget masks new
-  sub-accounts' UIDs in the batch answer and a further key needs its sub-account's UID.
+  divided by the budget's rate (95/s) under the even policy; under the rolling one,
+  ``window`` for each whole ``limit`` (5,700) before the last request. Counted: every
+  create (``M·(ceil(S/5) + S·E)``), plus two reads of each master's sub-account list:
+  one before anything is created (what exists decides what to create), and one after
+  its last batch, because Bitget masks new sub-accounts' UIDs in the batch answer and a
+  further key needs its sub-account's UID.
   Not counted: reads a faster schedule spends (a list read per batch, to start keys
   early), clock synchronisation (off here, see ``--sync-clock``) and account-info
   (the UID is in the credentials).
@@ -185,6 +187,16 @@ class Setup:
 def is_unified(index: int, fraction: float) -> bool:
     """Whether master ``index`` is unified when ``fraction`` of them are, interleaved."""
     return math.floor((index + 1) * fraction + 1e-9) > math.floor(index * fraction + 1e-9)
+
+
+def ip_bound(budget: IPBudget, requests: int) -> float:
+    """
+    The earliest the last of ``requests`` can go through one IP budget: evenly paced,
+    one per ``1/rate``; rolling, ``limit`` per ``window`` in bursts.
+    """
+    if budget.policy is IPPolicy.ROLLING:
+        return budget.window * ((requests - 1) // budget.effective_limit) if requests else 0.0
+    return requests / budget.effective_rate
 
 
 def per_uid_bound_unified(subaccounts: int, keys: int, margin: float) -> float:
@@ -423,7 +435,7 @@ def report(
     uid_physical = bound_of(0.0)
     uid_margin = bound_of(setup.margin)
     uid_masked = bound_of(setup.margin, masked=True)
-    ip_term = setup.busiest_egress_requests / setup.ip_rate if setup.ip_budget else 0.0
+    ip_term = ip_bound(setup.budget, setup.busiest_egress_requests) if setup.ip_budget else 0.0
     bound, physical = max(uid_margin, ip_term), max(uid_physical, ip_term)
     densest: dict[str, int] = {}
     sent: dict[str, int] = {}
