@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.cli._common import (
@@ -32,7 +33,7 @@ from bitget_keys.errors import (
     VaultDamagedError,
     VaultError,
 )
-from bitget_keys.limits import RateLimitScheduler, RedisRateLimitScheduler, Scheduler
+from bitget_keys.limits import Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
@@ -86,19 +87,6 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
     )
 
 
-def _metrics_scheduler(
-    args: argparse.Namespace, egresses: Sequence[Egress]
-) -> RateLimitScheduler | RedisRateLimitScheduler | None:
-    """The one scheduler ``--metrics-port`` shows (``None``: the clients' shared one)."""
-    if len(egresses) > 1 and args.metrics_port is not None:
-        msg = (
-            "--metrics-port shows one scheduler's lanes, and each --egress NAME=PROXY_URL "
-            "has its own: give one or the other"
-        )
-        raise ConfigurationError(msg)
-    return egresses[0].scheduler
-
-
 async def run_locked_apply(args: argparse.Namespace) -> int:
     """
     `run_apply`, holding the vault's and the state file's locks for the whole run.
@@ -150,14 +138,16 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
     egresses = egresses_of(args)
     assigned = assign_egresses(plan, egresses)
+    metrics = apply_metrics(args, egresses)
 
-    def route(account: AccountSpec) -> tuple[Scheduler | None, str | None]:
+    def route(
+        account: AccountSpec,
+    ) -> tuple[Scheduler | None, str | None, Sequence[RequestObserver]]:
         egress = assigned.get(account.name, egresses[0])
-        return egress.scheduler, egress.proxy
+        return egress.scheduler, egress.proxy, metrics.observers_for(egress.name)
 
     gate = DispatchGate()
-    metrics = apply_metrics(args, _metrics_scheduler(args, egresses))
-    clients, client_for = make_clients(args.base_url, None, gate, metrics.observers, route=route)
+    clients, client_for = make_clients(args.base_url, None, gate, route=route)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:

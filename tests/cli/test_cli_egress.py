@@ -260,32 +260,6 @@ def test_accounts_of_one_master_uid_share_an_egress() -> None:
     assert [assigned[f"desk{i}"].name for i in range(5)] == ["one", "two", "one", "one", "two"]
 
 
-@pytest.mark.usefixtures("environment")
-def test_metrics_port_with_several_egresses_is_refused_before_anything_is_sent(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "plan.toml").write_text(plan_text())
-    code = main(
-        [
-            "apply",
-            str(tmp_path / "plan.toml"),
-            "--base-url",
-            "http://127.0.0.1:1",
-            "--yes",
-            "--json",
-            "--metrics-port",
-            "0",
-            "--egress",
-            "one=http://127.0.0.1:2",
-            "--egress",
-            "two=http://127.0.0.1:3",
-        ]
-    )
-    assert code == 2
-    assert "--metrics-port shows one scheduler" in capsys.readouterr().err
-    assert not (tmp_path / "bitget-keys.vault").exists()
-
-
 def test_a_proxy_url_can_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
