@@ -24,7 +24,14 @@ from bitget_keys.cli._common import (
     take_lock,
     vault_passphrase,
 )
-from bitget_keys.cli._egress import Egress, assign_egresses, build_egresses, ip_budget
+from bitget_keys.cli._egress import (
+    Egress,
+    assign_egresses,
+    build_egresses,
+    check_planned_egresses,
+    egress_ways,
+    ip_budget,
+)
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
@@ -83,8 +90,13 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
         args.egress,
         redis=args.redis or None,
         budget=ip_budget(args.ip_policy, args.ip_share),
-        default_name=os.environ.get(EGRESS_ENV),
+        default_name=_egress_name(),
     )
+
+
+def _egress_name() -> str | None:
+    """The name of this host's IP budget in Redis when ``--egress`` gives none."""
+    return os.environ.get(EGRESS_ENV)
 
 
 async def run_locked_apply(args: argparse.Namespace) -> int:
@@ -116,6 +128,9 @@ def _plan_to_apply(args: argparse.Namespace) -> Plan:
     plan = load_plan(args.plan)
     if args.shard is not None:
         plan = shard_plan(plan, *args.shard)
+    # Before the locks are taken: a plan naming an egress this run lacks cannot run.
+    ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
+    check_planned_egresses(plan, [name for name, _ in ways])
     if not args.yes and (args.json or not stdin_is_terminal()):
         why = "with --json" if args.json else "when stdin is not a terminal"
         msg = (
