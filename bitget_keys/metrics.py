@@ -3,7 +3,8 @@ Prometheus metrics for a rate-limit scheduler and the clients it paces.
 
 Needs the ``metrics`` extra (``pip install 'bitget-keys[metrics]'``, which brings
 ``prometheus-client``). Two sources feed one registry of its own (never the global
-``prometheus_client.REGISTRY`` unless it is passed in):
+``prometheus_client.REGISTRY`` unless it is passed in), every series labelled with the
+``egress`` its scheduler paces (``"default"`` unless named):
 
 - `SchedulerCollector` reads ``scheduler.statistics()`` at each scrape: per (UID,
   endpoint) lane its queue, requests in flight, dispatches, 429s, margin, interval and
@@ -22,6 +23,13 @@ from the running event loop::
         async with Client(creds, scheduler=scheduler, observers=[metrics.observer]) as c:
             ...
 
+A job that leaves through several egress IPs has one scheduler per egress (each keeps
+its own IP budget), and shows them all in one registry: `SchedulerMetrics.add` takes
+each under its egress name and returns the observer for that egress's clients::
+
+    metrics = SchedulerMetrics()
+    observers = {name: metrics.add(scheduler, egress=name) for name, scheduler in ways}
+
 The scheduler is read in its own event loop's thread: a scrape from another thread
 (``prometheus_client.start_http_server``) waits for the loop to take the snapshot.
 Lanes the scheduler dropped as idle disappear from the scrape, and their counters start
@@ -32,8 +40,9 @@ lane, used until its UID is known, is named by the key's first characters.
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Final, Protocol, Self
 
@@ -54,6 +63,7 @@ from bitget_keys._client.observe import RequestEvent, RequestOutcome, lane_name
 from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 
 __all__ = [
+    "DEFAULT_EGRESS",
     "MetricsServer",
     "RequestMetrics",
     "SchedulerCollector",
@@ -65,7 +75,10 @@ NAMESPACE: Final = "bitget_keys"
 #: Waits for a slot run from nothing to the minutes a long queue or a lockout takes.
 WAIT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 ROUND_TRIP_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-_LANE_LABELS: Final = ("uid", "endpoint")
+#: The egress of a scheduler (and of its clients) not given a name.
+DEFAULT_EGRESS: Final = "default"
+_EGRESS_LABELS: Final = ("egress",)
+_LANE_LABELS: Final = ("egress", "uid", "endpoint")
 
 
 class StatisticsSource(Protocol):
@@ -78,8 +91,11 @@ def _seconds_left(until: float | None, now: float) -> float:
     return 0.0 if until is None else max(0.0, until - now)
 
 
-#: Per lane: metric name, type, help, and how to read it from a lane at ``now``.
-_LANE_METRICS: Final[tuple[tuple[str, str, str, Callable[[LaneStatistics, float], float]], ...]] = (
+#: Per lane: metric name, type, help, and how to read it from a lane at ``now``
+#: (``None``: no sample for that lane).
+_LANE_METRICS: Final[
+    tuple[tuple[str, str, str, Callable[[LaneStatistics, float], float | None]], ...]
+] = (
     ("lane_queued", "gauge", "Requests waiting for a slot.", lambda lane, _: lane.queued),
     ("lane_in_flight", "gauge", "Requests sent, not yet answered.", lambda lane, _: lane.in_flight),
     (
@@ -101,6 +117,12 @@ _LANE_METRICS: Final[tuple[tuple[str, str, str, Callable[[LaneStatistics, float]
         "gauge",
         "Seconds left of the lane's pause after a 429 (0 when not paused).",
         lambda lane, now: _seconds_left(lane.paused_until, now),
+    ),
+    (
+        "lane_jitter_seconds",
+        "gauge",
+        "Spread of Bitget's requestTime minus our send time (p99 - min, 5 min).",
+        lambda lane, _: lane.jitter,
     ),
 )
 
@@ -148,35 +170,64 @@ def _family(
     return GaugeMetricFamily(name, doc, labels=list(labels))
 
 
+#: One scrape: each egress's name and its scheduler's statistics.
+_Snapshot = Sequence[tuple[str, SchedulerStatistics]]
+
+
 class SchedulerCollector:
     """
-    A Prometheus collector of one scheduler's statistics, read at each scrape.
+    A Prometheus collector of schedulers' statistics, read at each scrape, each
+    scheduler's series labelled with its egress (``egress``, or a name given to `add`).
 
-    Made inside a running event loop, it reads the scheduler in that loop's thread: a
+    Made inside a running event loop, it reads the schedulers in that loop's thread: a
     scrape from another thread waits up to ``timeout`` seconds for the loop to do it.
     """
 
     def __init__(
-        self, scheduler: StatisticsSource, *, namespace: str = NAMESPACE, timeout: float = 5.0
+        self,
+        scheduler: StatisticsSource | None = None,
+        *,
+        egress: str = DEFAULT_EGRESS,
+        namespace: str = NAMESPACE,
+        timeout: float = 5.0,
     ) -> None:
-        self._scheduler = scheduler
+        self._schedulers: dict[str, StatisticsSource] = {}
         self._prefix = f"{namespace}_" if namespace else ""
         self._timeout = timeout
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        if scheduler is not None:
+            self.add(scheduler, egress=egress)
+
+    @property
+    def egresses(self) -> tuple[str, ...]:
+        """The egress names shown, in the order they were added."""
+        return tuple(self._schedulers)
+
+    def add(self, scheduler: StatisticsSource, *, egress: str) -> None:
+        """
+        Show ``scheduler``'s series too, labelled ``egress``.
+
+        Raises:
+            ValueError: ``egress`` already names a scheduler here.
+        """
+        if egress in self._schedulers:
+            msg = f"egress {egress!r} already has a scheduler in these metrics"
+            raise ValueError(msg)
+        self._schedulers[egress] = scheduler
 
     def describe(self) -> list[Metric]:
-        """The metrics this collector yields, without reading the scheduler."""
+        """The metrics this collector yields, without reading a scheduler."""
         return list(self._families(None, 0.0))
 
     def collect(self) -> Iterator[Metric]:
-        """Every metric, from one statistics snapshot."""
+        """Every metric, from one statistics snapshot of each scheduler."""
         stats, now = self._snapshot()
         yield from self._families(stats, now)
 
-    def _snapshot(self) -> tuple[SchedulerStatistics, float]:
+    def _snapshot(self) -> tuple[_Snapshot, float]:
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
@@ -185,13 +236,13 @@ class SchedulerCollector:
         if loop is None or running is loop or not loop.is_running():
             return self._read()
 
-        async def read() -> tuple[SchedulerStatistics, float]:
+        async def read() -> tuple[_Snapshot, float]:
             return self._read()
 
         return asyncio.run_coroutine_threadsafe(read(), loop).result(self._timeout)
 
-    def _read(self) -> tuple[SchedulerStatistics, float]:
-        stats = self._scheduler.statistics()
+    def _read(self) -> tuple[_Snapshot, float]:
+        stats = [(egress, source.statistics()) for egress, source in self._schedulers.items()]
         loop = self._loop
         if loop is None:
             try:
@@ -200,49 +251,58 @@ class SchedulerCollector:
                 return stats, float("-inf")  # no loop: nothing can be paused now
         return stats, loop.time()
 
-    def _families(self, stats: SchedulerStatistics | None, now: float) -> Iterator[Metric]:
+    def _families(self, snapshot: _Snapshot | None, now: float) -> Iterator[Metric]:
         prefix = self._prefix
+        every = snapshot or ()
         for name, kind, doc, read in _LANE_METRICS:
             family = _family(prefix + name, kind, doc, _LANE_LABELS)
-            for lane in stats.lanes if stats is not None else ():
-                family.add_metric([lane_name(lane.uid), lane.endpoint], float(read(lane, now)))
+            for egress, stats in every:
+                for lane in stats.lanes:
+                    if (value := read(lane, now)) is not None:
+                        labels = [egress, lane_name(lane.uid), lane.endpoint]
+                        family.add_metric(labels, float(value))
             yield family
-        jitter = _family(
-            prefix + "lane_jitter_seconds",
-            "gauge",
-            "Spread of Bitget's requestTime minus our send time (p99 - min, 5 min).",
-            _LANE_LABELS,
-        )
-        for lane in stats.lanes if stats is not None else ():
-            if lane.jitter is not None:
-                jitter.add_metric([lane_name(lane.uid), lane.endpoint], lane.jitter)
-        yield jitter
         for name, kind, doc, read_all in _SCHEDULER_METRICS:
-            family = _family(prefix + name, kind, doc)
-            if stats is not None:
-                family.add_metric([], float(read_all(stats, now)))
+            family = _family(prefix + name, kind, doc, _EGRESS_LABELS)
+            for egress, stats in every:
+                family.add_metric([egress], float(read_all(stats, now)))
             yield family
+        yield from self._redis_families(snapshot)
+
+    def _redis_families(self, snapshot: _Snapshot | None) -> Iterator[Metric]:
+        """A Redis scheduler's backend counters: shown when one of the schedulers has them."""
         for attribute, name, kind, doc in _REDIS_METRICS:
-            value = getattr(stats, attribute, None)
-            if stats is None or value is not None:
-                family = _family(prefix + name, kind, doc)
-                if value is not None:
-                    family.add_metric([], float(value))
+            values = [(egress, getattr(stats, attribute, None)) for egress, stats in snapshot or ()]
+            if snapshot is None or any(value is not None for _, value in values):
+                family = _family(self._prefix + name, kind, doc, _EGRESS_LABELS)
+                for egress, value in values:
+                    if value is not None:
+                        family.add_metric([egress], float(value))
                 yield family
 
 
 class RequestMetrics:
     """
-    A `RequestObserver` that counts and times each attempt into ``registry``.
+    A `RequestObserver` that counts and times each attempt into ``registry``, labelled
+    with its ``egress``.
 
-    Pass it to every client of the scheduler: ``Client(..., observers=[metrics])``.
+    Pass it to every client of the scheduler: ``Client(..., observers=[metrics])``; the
+    clients of another egress take `for_egress` of it, which feeds the same series.
     """
 
-    def __init__(self, registry: CollectorRegistry, *, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        namespace: str = NAMESPACE,
+        egress: str = DEFAULT_EGRESS,
+    ) -> None:
+        #: The ``egress`` label of every series this observer feeds.
+        self.egress = egress
         self.requests = Counter(
             "requests",
             "Attempts by endpoint and outcome (ok, throttled, error, not_sent).",
-            ("endpoint", "outcome"),
+            ("egress", "endpoint", "outcome"),
             namespace=namespace,
             registry=registry,
         )
@@ -256,7 +316,7 @@ class RequestMetrics:
         self.wait = Histogram(
             "request_wait_seconds",
             "Seconds from asking for a slot to sending (requests sent).",
-            ("endpoint",),
+            ("egress", "endpoint"),
             namespace=namespace,
             registry=registry,
             buckets=WAIT_BUCKETS,
@@ -264,40 +324,78 @@ class RequestMetrics:
         self.round_trip = Histogram(
             "request_round_trip_seconds",
             "Seconds from sending to the answer (or failure).",
-            ("endpoint",),
+            ("egress", "endpoint"),
             namespace=namespace,
             registry=registry,
             buckets=ROUND_TRIP_BUCKETS,
         )
 
+    def __repr__(self) -> str:
+        return f"<RequestMetrics egress={self.egress!r}>"
+
+    def for_egress(self, egress: str) -> RequestMetrics:
+        """An observer of the same series for the clients of ``egress``."""
+        bound = copy.copy(self)
+        bound.egress = egress
+        return bound
+
     def __call__(self, event: RequestEvent) -> None:
-        endpoint = event.endpoint.value
-        self.requests.labels(endpoint, event.outcome.value).inc()
+        egress, endpoint = self.egress, event.endpoint.value
+        self.requests.labels(egress, endpoint, event.outcome.value).inc()
         if event.outcome is RequestOutcome.THROTTLED:
-            self.throttled.labels(event.uid, endpoint).inc()
+            self.throttled.labels(egress, event.uid, endpoint).inc()
         if event.round_trip is not None:
-            self.wait.labels(endpoint).observe(event.wait)
-            self.round_trip.labels(endpoint).observe(event.round_trip)
+            self.wait.labels(egress, endpoint).observe(event.wait)
+            self.round_trip.labels(egress, endpoint).observe(event.round_trip)
 
 
 class SchedulerMetrics:
     """
-    One scheduler's metrics and its clients': a `SchedulerCollector` and a
-    `RequestMetrics` (``observer``, for ``Client(observers=[...])``) in one registry,
-    a new `CollectorRegistry` unless ``registry`` is given.
+    Schedulers' metrics and their clients': a `SchedulerCollector` and a
+    `RequestMetrics` in one registry, a new `CollectorRegistry` unless ``registry`` is
+    given.
+
+    ``scheduler``, when given, is shown under ``egress`` and ``observer`` is for its
+    clients; `add` shows another egress's scheduler and returns the observer for its
+    clients. A job through one egress needs neither name.
     """
 
     def __init__(
         self,
-        scheduler: StatisticsSource,
+        scheduler: StatisticsSource | None = None,
         *,
+        egress: str = DEFAULT_EGRESS,
         registry: CollectorRegistry | None = None,
         namespace: str = NAMESPACE,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.collector = SchedulerCollector(scheduler, namespace=namespace)
+        self.collector = SchedulerCollector(namespace=namespace)
         self.registry.register(self.collector)
-        self.observer = RequestMetrics(self.registry, namespace=namespace)
+        #: The observer for the clients of ``egress`` (the one named when made).
+        self.observer = RequestMetrics(self.registry, namespace=namespace, egress=egress)
+        if scheduler is not None:
+            self.add(scheduler, egress=egress)
+
+    @property
+    def egresses(self) -> tuple[str, ...]:
+        """The egresses whose schedulers are shown, in the order they were added."""
+        return self.collector.egresses
+
+    def add(self, scheduler: StatisticsSource, *, egress: str) -> RequestMetrics:
+        """
+        Show ``scheduler``'s series labelled ``egress``; the observer for its clients.
+
+        Raises:
+            ValueError: ``egress`` already names a scheduler here.
+        """
+        self.collector.add(scheduler, egress=egress)
+        return self.observer_for(egress)
+
+    def observer_for(self, egress: str) -> RequestMetrics:
+        """The observer for the clients that leave through ``egress``."""
+        if egress == self.observer.egress:
+            return self.observer
+        return self.observer.for_egress(egress)
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The exposition for an ``Accept`` header, and its content type."""

@@ -134,8 +134,9 @@ async def take_lock(lock: FileLock, *, wait: bool) -> None:
     await lock.acquire_waiting(on_wait=waiting)
 
 
-#: Where a master's requests go: the scheduler that paces them and the proxy (if any).
-Route = Callable[[AccountSpec], tuple[Scheduler | None, str | None]]
+#: Where a master's requests go: the scheduler that paces them, the proxy (if any), and
+#: the observers of that way out (beside those every client has).
+Route = Callable[[AccountSpec], tuple[Scheduler | None, str | None, Sequence[RequestObserver]]]
 
 
 def make_clients(
@@ -148,7 +149,8 @@ def make_clients(
 ) -> tuple[dict[str, Client], Any]:
     """
     One client per plan account, made on first use: paced by ``scheduler`` directly, or
-    by the scheduler and through the proxy ``route`` gives the account.
+    by the scheduler, through the proxy and watched by the observers ``route`` gives the
+    account (and by ``observers``).
     """
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
@@ -156,7 +158,7 @@ def make_clients(
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
-            pacing, proxy = route(account) if route is not None else (scheduler, None)
+            pacing, proxy, watching = route(account) if route else (scheduler, None, ())
             clients[account.name] = Client(
                 account.credentials,
                 base_url=base_url,
@@ -164,7 +166,7 @@ def make_clients(
                 scheduler=pacing,
                 server_clock=server_clock,
                 gate=gate,
-                observers=observers,
+                observers=(*observers, *watching),
             )
         return clients[account.name]
 

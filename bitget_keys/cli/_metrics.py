@@ -1,9 +1,13 @@
-"""``apply --metrics-port``: the run's scheduler and requests on ``/metrics`` while it runs."""
+"""
+``apply --metrics-port``: the run's schedulers and requests on ``/metrics`` while it runs,
+one scheduler per egress, each egress's series labelled with its name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bitget_keys._client import shared_scheduler
@@ -11,13 +15,15 @@ from bitget_keys._client.observe import RequestObserver
 from bitget_keys.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from bitget_keys.metrics import MetricsServer, SchedulerMetrics, StatisticsSource
+    from bitget_keys.cli._egress import Egress
+    from bitget_keys.metrics import MetricsServer, SchedulerMetrics
 
 
 class ApplyMetrics:
     """
-    What apply serves, if ``--metrics-port`` was given: the scheduler's statistics and
-    every client's requests (`observers`), from the moment `start` runs until `aclose`.
+    What apply serves, if ``--metrics-port`` was given: each egress's scheduler's
+    statistics and every client's requests (`observers_for` its egress), from the moment
+    `start` runs until `aclose`.
     """
 
     def __init__(self, metrics: SchedulerMetrics | None, host: str, port: int | None) -> None:
@@ -26,10 +32,9 @@ class ApplyMetrics:
         self._port = port
         self._server: MetricsServer | None = None
 
-    @property
-    def observers(self) -> tuple[RequestObserver, ...]:
-        """What every client of the run is given."""
-        return () if self._metrics is None else (self._metrics.observer,)
+    def observers_for(self, egress: str) -> tuple[RequestObserver, ...]:
+        """What every client of the run that leaves through ``egress`` is given."""
+        return () if self._metrics is None else (self._metrics.observer_for(egress),)
 
     async def start(self) -> None:
         """
@@ -54,10 +59,10 @@ class ApplyMetrics:
             self._server = None
 
 
-def apply_metrics(args: argparse.Namespace, scheduler: StatisticsSource | None) -> ApplyMetrics:
+def apply_metrics(args: argparse.Namespace, egresses: Sequence[Egress]) -> ApplyMetrics:
     """
-    The run's metrics: of ``scheduler``, or of the loop's shared one that the run's
-    clients use when it is ``None``.
+    The run's metrics: of each egress's scheduler under the egress's name (the loop's
+    shared one, which the run's clients use, for an egress without its own).
 
     Raises:
         ConfigurationError: ``--metrics-port`` without the ``metrics`` extra installed.
@@ -70,5 +75,8 @@ def apply_metrics(args: argparse.Namespace, scheduler: StatisticsSource | None) 
     except ImportError as exc:
         msg = f"--metrics-port: {exc}"
         raise ConfigurationError(msg) from exc
-    source = scheduler if scheduler is not None else shared_scheduler()
-    return ApplyMetrics(SchedulerMetrics(source), args.metrics_host, port)
+    metrics = SchedulerMetrics(egress=egresses[0].name)
+    for egress in egresses:
+        source = egress.scheduler if egress.scheduler is not None else shared_scheduler()
+        metrics.add(source, egress=egress.name)
+    return ApplyMetrics(metrics, args.metrics_host, port)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.cli._common import (
@@ -23,7 +24,14 @@ from bitget_keys.cli._common import (
     take_lock,
     vault_passphrase,
 )
-from bitget_keys.cli._egress import Egress, assign_egresses, build_egresses, ip_budget
+from bitget_keys.cli._egress import (
+    Egress,
+    assign_egresses,
+    build_egresses,
+    check_planned_egresses,
+    egress_ways,
+    ip_budget,
+)
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
@@ -32,7 +40,7 @@ from bitget_keys.errors import (
     VaultDamagedError,
     VaultError,
 )
-from bitget_keys.limits import RateLimitScheduler, RedisRateLimitScheduler, Scheduler
+from bitget_keys.limits import Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
@@ -82,21 +90,13 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
         args.egress,
         redis=args.redis or None,
         budget=ip_budget(args.ip_policy, args.ip_share),
-        default_name=os.environ.get(EGRESS_ENV),
+        default_name=_egress_name(),
     )
 
 
-def _metrics_scheduler(
-    args: argparse.Namespace, egresses: Sequence[Egress]
-) -> RateLimitScheduler | RedisRateLimitScheduler | None:
-    """The one scheduler ``--metrics-port`` shows (``None``: the clients' shared one)."""
-    if len(egresses) > 1 and args.metrics_port is not None:
-        msg = (
-            "--metrics-port shows one scheduler's lanes, and each --egress NAME=PROXY_URL "
-            "has its own: give one or the other"
-        )
-        raise ConfigurationError(msg)
-    return egresses[0].scheduler
+def _egress_name() -> str | None:
+    """The name of this host's IP budget in Redis when ``--egress`` gives none."""
+    return os.environ.get(EGRESS_ENV)
 
 
 async def run_locked_apply(args: argparse.Namespace) -> int:
@@ -128,6 +128,9 @@ def _plan_to_apply(args: argparse.Namespace) -> Plan:
     plan = load_plan(args.plan)
     if args.shard is not None:
         plan = shard_plan(plan, *args.shard)
+    # Before the locks are taken: a plan naming an egress this run lacks cannot run.
+    ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
+    check_planned_egresses(plan, [name for name, _ in ways])
     if not args.yes and (args.json or not stdin_is_terminal()):
         why = "with --json" if args.json else "when stdin is not a terminal"
         msg = (
@@ -150,14 +153,16 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
     egresses = egresses_of(args)
     assigned = assign_egresses(plan, egresses)
+    metrics = apply_metrics(args, egresses)
 
-    def route(account: AccountSpec) -> tuple[Scheduler | None, str | None]:
+    def route(
+        account: AccountSpec,
+    ) -> tuple[Scheduler | None, str | None, Sequence[RequestObserver]]:
         egress = assigned.get(account.name, egresses[0])
-        return egress.scheduler, egress.proxy
+        return egress.scheduler, egress.proxy, metrics.observers_for(egress.name)
 
     gate = DispatchGate()
-    metrics = apply_metrics(args, _metrics_scheduler(args, egresses))
-    clients, client_for = make_clients(args.base_url, None, gate, metrics.observers, route=route)
+    clients, client_for = make_clients(args.base_url, None, gate, route=route)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:

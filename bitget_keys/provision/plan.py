@@ -29,6 +29,9 @@ An ``auto`` account meets the rules of its master's mode once that is known, bef
 anything is created under it. A ``mode`` that is not valid leaves its account's
 sub-accounts unchecked until it is.
 
+An account may name the egress its master's requests leave through (``egress``, one of
+``apply --egress``'s names, which apply checks); accounts of one master may not name two.
+
 The file's structure (its tables and keys, and their TOML types) is read by
 `bitget_keys.provision.plan_schema`; every rule on the values comes from
 `bitget_keys.models` (the request models, `label_problem`, `subaccount_name_problem`,
@@ -82,6 +85,9 @@ __all__ = [
 
 MAX_SUBACCOUNTS: Final = m.MAX_SUBACCOUNTS
 MAX_KEYS: Final = m.MAX_SUBACCOUNT_KEYS
+#: What an egress may be named: what a Redis scheduler accepts in its keys, so that
+#: ``apply --egress NAME=PROXY_URL --redis URL`` can share its IP budget under it.
+EGRESS_NAME: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @attrs.frozen(kw_only=True)
@@ -134,11 +140,19 @@ class AccountSpec:
     #: Its place among the file's ``[[accounts]]`` entries, kept by `shard_plan`, so
     #: that problems found later are located as the file's own (``accounts[index]``).
     index: int = 0
+    #: The name of the ``apply --egress`` its master's requests leave through (every
+    #: account of the master with it); ``None``: apply chooses.
+    egress: str | None = None
 
     @property
     def where(self) -> str:
         """Its location in the plan file, the ``where`` of `mode_problems`."""
         return f"accounts[{self.index}]"
+
+    @property
+    def master(self) -> str:
+        """Which master it is under: its UID, else (not given) its API key."""
+        return self.credentials.uid or f"key:{self.credentials.api_key}"
 
 
 @attrs.frozen(kw_only=True)
@@ -398,11 +412,19 @@ class _Checker:
             for index, key_row in enumerate(row.broker_keys)
             if (key := self.broker_key(key_row, _at(where, f"broker_keys[{index}]"))) is not None
         ]
+        egress = row.egress
+        if egress is not None and not EGRESS_NAME.fullmatch(egress):
+            self.problem(
+                _at(where, "egress"),
+                "must name an egress: up to 64 letters, digits and . _ : -",
+            )
+            egress = None  # no name to compare with the master's other accounts
         if credentials is None or mode is None:
             return None
         return AccountSpec(
             mode=mode,
             index=position,
+            egress=egress,
             name=row.name,
             credentials=credentials,
             copy_api_key=row.copy_api_key,
@@ -410,6 +432,26 @@ class _Checker:
             subaccounts=tuple(subaccounts),
             broker_keys=tuple(broker_keys),
         )
+
+    def one_egress_per_master(self, accounts: Iterable[AccountSpec]) -> None:
+        """
+        Accounts of one master that name different egresses: a master's per-UID limits
+        are kept by one egress's scheduler, so its requests leave through one.
+        """
+        first: dict[str, AccountSpec] = {}
+        for account in accounts:
+            if account.egress is None:
+                continue
+            other = first.setdefault(account.master, account)
+            if other.egress != account.egress:
+                uid = account.credentials.uid
+                whose = f"UID {uid}" if uid else "API key"
+                self.problem(
+                    _at(account.where, "egress"),
+                    f"{account.name} names egress {account.egress!r} but {other.name} "
+                    f"({other.where}) names {other.egress!r} for the same master {whose}: "
+                    "the accounts of one master leave through one egress",
+                )
 
     def unique_across_accounts(self, rows: Iterable[tuple[int, AccountRow]]) -> None:
         """Duplicates among ``rows``, each an account with its index in the file."""
@@ -459,6 +501,7 @@ def parse_plan(
         if (account := checker.account(row, index)) is not None
     ]
     checker.unique_across_accounts(parts.accounts)
+    checker.one_egress_per_master(accounts)
     problems += checker.problems
     if problems:
         raise PlanError(tuple(problems), source)

@@ -85,6 +85,9 @@ class AccountRow:
     broker_keys: tuple[BrokerKeyRow, ...] = ()
     #: ``auto``, ``classic`` or ``unified``; ``None``: ``[defaults] mode``.
     mode: str | None = None
+    #: The name of the ``apply --egress`` its master's requests leave through;
+    #: ``None``: apply spreads the masters over its egresses.
+    egress: str | None = None
 
 
 @attrs.frozen(kw_only=True)

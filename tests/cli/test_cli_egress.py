@@ -11,12 +11,10 @@ import attrs
 import pytest
 
 from bitget_keys.cli import main
-from bitget_keys.cli._egress import assign_egresses, build_egresses
 from bitget_keys.cli._parser import build_parser
 from bitget_keys.cli.apply import egresses_of
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.limits import DEFAULT_IP_BUDGET, IPBudget, IPPolicy, RateLimitScheduler
-from bitget_keys.provision.plan import parse_plan
 from bitget_keys.redis_limits import RedisRateLimitScheduler
 from bitget_keys.testing import EmulatorAccount, Limits, LoopbackProxy
 from tests.testing.watching import WatchingEmulator
@@ -38,7 +36,7 @@ ACCOUNT = """
 [[accounts]]
 name = "desk-{desk}"
 credentials = "env:DESK_{upper}"
-
+{egress}
 [[accounts.subaccounts]]
 name = "egress{desk}x"
 label = "sub-{desk}"
@@ -49,8 +47,16 @@ permissions = ["spot_trade"]
 """
 
 
-def plan_text() -> str:
-    rows = [ACCOUNT.format(desk=desk, upper=desk.upper()) for desk in DESKS]
+def plan_text(**egress: str) -> str:
+    """The plan of every desk, ``a="NAME"`` naming desk-a's egress."""
+    rows = [
+        ACCOUNT.format(
+            desk=desk,
+            upper=desk.upper(),
+            egress=f'egress = "{egress[desk]}"\n' if desk in egress else "",
+        )
+        for desk in DESKS
+    ]
     return '[defaults]\nip_list = ["203.0.113.7"]\n' + "".join(rows)
 
 
@@ -73,11 +79,21 @@ def apply_args(*extra: str) -> argparse.Namespace:
 
 
 @pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize(
+    ("egress", "expected"),
+    [
+        # Round-robin in plan order: desk-a and desk-c through the first, b and d the second.
+        ({}, ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]),
+        # desk-a names the second; the round-robin goes on over b, c and d.
+        ({"a": "two"}, ["127.0.0.3", "127.0.0.2", "127.0.0.3", "127.0.0.2"]),
+    ],
+    ids=["round-robin", "named-in-plan"],
+)
 async def test_apply_over_two_egresses_sends_each_master_through_its_own_proxy(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], egress: dict[str, str], expected: list[str]
 ) -> None:
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_text())
+    plan.write_text(plan_text(**egress))
     async with (
         WatchingEmulator(MASTERS, limits=Limits(per_uid=False)) as emulator,
         LoopbackProxy(source="127.0.0.2") as first,
@@ -107,8 +123,6 @@ async def test_apply_over_two_egresses_sends_each_master_through_its_own_proxy(
         rows = [json.loads(line) for line in out.splitlines()]
         assert sum(row["status"] == "created" for row in rows) == 8  # 4 sub-accounts, 4 keys
         seen = emulator.ips_by_key()
-        # Round-robin in plan order: desk-a and desk-c through the first, b and d the second.
-        expected = ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]
         assert {master.api_key: seen[master.api_key] for master in MASTERS} == {
             master.api_key: {ip} for master, ip in zip(MASTERS, expected, strict=True)
         }
@@ -238,54 +252,6 @@ def test_ip_policy_takes_even_or_rolling(capsys: pytest.CaptureFixture[str]) -> 
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_accounts_of_one_master_uid_share_an_egress() -> None:
-    """Round-robin by master: a second account on the same UID keeps its master's egress."""
-    uids = ["1000000001", "1000000002", "1000000001", None, "1000000003"]
-    environ: dict[str, str] = {}
-    rows = []
-    for i, uid in enumerate(uids):
-        environ |= {
-            f"A{i}_API_KEY": f"bg_key_{i}",
-            f"A{i}_SECRET_KEY": f"secret-{i}",
-            f"A{i}_PASSPHRASE": f"Passphrase{i}",
-        }
-        if uid is not None:
-            environ[f"A{i}_UID"] = uid
-        rows.append({"name": f"desk{i}", "credentials": f"env:A{i}"})
-    plan = parse_plan({"accounts": rows}, environ=environ)
-    egresses = build_egresses(
-        [("one", "http://10.0.0.5:1"), ("two", "http://10.0.0.6:1")], redis=None, budget=None
-    )
-    assigned = assign_egresses(plan, egresses)
-    assert [assigned[f"desk{i}"].name for i in range(5)] == ["one", "two", "one", "one", "two"]
-
-
-@pytest.mark.usefixtures("environment")
-def test_metrics_port_with_several_egresses_is_refused_before_anything_is_sent(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "plan.toml").write_text(plan_text())
-    code = main(
-        [
-            "apply",
-            str(tmp_path / "plan.toml"),
-            "--base-url",
-            "http://127.0.0.1:1",
-            "--yes",
-            "--json",
-            "--metrics-port",
-            "0",
-            "--egress",
-            "one=http://127.0.0.1:2",
-            "--egress",
-            "two=http://127.0.0.1:3",
-        ]
-    )
-    assert code == 2
-    assert "--metrics-port shows one scheduler" in capsys.readouterr().err
-    assert not (tmp_path / "bitget-keys.vault").exists()
-
-
 def test_a_proxy_url_can_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -305,3 +271,41 @@ def test_a_proxy_url_can_come_from_the_environment(
     err = capsys.readouterr().err
     assert "SOCKS proxies are not supported" in err
     assert "pw-123456" not in err
+
+
+@pytest.mark.usefixtures("environment")
+def test_an_egress_the_plan_names_must_be_given_to_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before any lock, vault or request: the account and the known names are told."""
+    (tmp_path / "plan.toml").write_text(plan_text(b="three"))
+    unreachable = ("--base-url", "http://127.0.0.1:1", "--yes", "--json")
+    code = main(
+        [
+            *("apply", "plan.toml", *unreachable),
+            *("--egress", "one=http://127.0.0.1:2", "--egress", "two=http://127.0.0.1:3"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "desk-b (accounts[1]) names egress 'three': apply's egresses are one, two" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.toml"]
+    # Without --egress, apply has one egress, "default".
+    assert main(["apply", "plan.toml", *unreachable]) == 2
+    assert "apply's egresses are default;" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.toml"]
+
+
+@pytest.mark.usefixtures("environment")
+async def test_plan_shows_a_plan_that_names_egresses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan` takes no --egress: any well-formed name is accepted; apply checks it."""
+    (tmp_path / "plan.toml").write_text(plan_text(a="eu-1", c="eu-2"))
+    async with WatchingEmulator(MASTERS) as emulator:
+        code = await asyncio.to_thread(
+            main, ["plan", str(tmp_path / "plan.toml"), "--base-url", emulator.base_url]
+        )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "desk-c: " in out

@@ -29,6 +29,7 @@ MASTER = EmulatorAccount(
     passphrase="MetricsLane1",
 )
 NO_SYNC = ClientConfig(sync_clock=False)
+ENDPOINT = {"egress": "default", "endpoint": "account_info"}
 
 
 def value(text: str, name: str, **labels: str) -> float | None:
@@ -85,26 +86,77 @@ async def test_queue_depth_in_flight_and_requests_per_lane() -> None:
 
         await wait_for(two_waiting, "two calls queued")
         text = scrape(metrics)
-        lane = {"endpoint": "account_info", "uid": MASTER.uid}
+        lane = ENDPOINT | {"uid": MASTER.uid}
         assert value(text, "bitget_keys_lane_queued", **lane) == 2
         assert value(text, "bitget_keys_lane_dispatched_total", **lane) == 1
         assert value(text, "bitget_keys_lane_margin", **lane) == pytest.approx(0.05)
         assert value(text, "bitget_keys_lane_interval_seconds", **lane) == pytest.approx(1.05)
-        assert value(text, "bitget_keys_lanes") == 1
+        assert value(text, "bitget_keys_lanes", egress="default") == 1
         await asyncio.gather(*calls)
         text = scrape(metrics)
     assert value(text, "bitget_keys_lane_queued", **lane) == 0
     assert value(text, "bitget_keys_lane_dispatched_total", **lane) == 3
-    assert value(text, "bitget_keys_ip_requests_last_minute") == 3
-    assert value(text, "bitget_keys_requests_total", endpoint="account_info", outcome="ok") == 3
+    assert value(text, "bitget_keys_ip_requests_last_minute", egress="default") == 3
+    assert value(text, "bitget_keys_requests_total", **ENDPOINT, outcome="ok") == 3
     # The second and third waited about one and two intervals for their slots.
-    wait_sum = value(text, "bitget_keys_request_wait_seconds_sum", endpoint="account_info")
+    wait_sum = value(text, "bitget_keys_request_wait_seconds_sum", **ENDPOINT)
     assert wait_sum is not None
     assert wait_sum >= 2 * 1.0
-    count = value(text, "bitget_keys_request_round_trip_seconds_count", endpoint="account_info")
+    count = value(text, "bitget_keys_request_round_trip_seconds_count", **ENDPOINT)
     assert count == 3
-    fast = value(text, "bitget_keys_request_wait_seconds_bucket", endpoint="account_info", le="0.5")
+    fast = value(text, "bitget_keys_request_wait_seconds_bucket", **ENDPOINT, le="0.5")
     assert fast == 1  # only the first went at once
+
+
+OTHER = EmulatorAccount(
+    uid="1000000002",
+    api_key="bg_metrics_other",
+    secret_key="metrics-other-secret",
+    passphrase="MetricsOther2",
+)
+
+
+async def test_several_schedulers_in_one_registry_each_under_its_egress() -> None:
+    """One scheduler per egress IP: every series names its egress, requests included."""
+    first, second = RateLimitScheduler(), RateLimitScheduler()
+    metrics = SchedulerMetrics()
+    watch_first = metrics.add(first, egress="eu-1")
+    watch_second = metrics.add(second, egress="eu-2")
+    assert metrics.egresses == ("eu-1", "eu-2")
+    assert (watch_first.egress, watch_second.egress) == ("eu-1", "eu-2")
+    with pytest.raises(ValueError, match="'eu-1' already has a scheduler"):
+        metrics.add(RateLimitScheduler(), egress="eu-1")
+    async with (
+        Emulator([MASTER, OTHER]) as emulator,
+        client_of(emulator, first, watch_first) as one,
+        Client(
+            OTHER.credentials,
+            base_url=emulator.base_url,
+            config=NO_SYNC,
+            scheduler=second,
+            observers=[watch_second],
+        ) as two,
+    ):
+        await one.account_info()
+        await asyncio.gather(two.account_info(), two.list_virtual_subaccounts())
+        text = scrape(metrics)
+    mine = {"egress": "eu-1", "endpoint": "account_info", "uid": MASTER.uid}
+    assert value(text, "bitget_keys_lane_dispatched_total", **mine) == 1
+    theirs = {"egress": "eu-2", "endpoint": "account_info", "uid": OTHER.uid}
+    assert value(text, "bitget_keys_lane_dispatched_total", **theirs) == 1
+    # Each scheduler's lanes show under its own egress only.
+    assert value(text, "bitget_keys_lane_dispatched_total", **mine | {"egress": "eu-2"}) is None
+    assert value(text, "bitget_keys_lanes", egress="eu-1") == 1
+    assert value(text, "bitget_keys_lanes", egress="eu-2") == 2
+    assert value(text, "bitget_keys_ip_requests_last_minute", egress="eu-1") == 1
+    assert value(text, "bitget_keys_ip_requests_last_minute", egress="eu-2") == 2
+    ok = {"endpoint": "account_info", "outcome": "ok"}
+    assert value(text, "bitget_keys_requests_total", egress="eu-1", **ok) == 1
+    assert value(text, "bitget_keys_requests_total", egress="eu-2", **ok) == 1
+    trips = "bitget_keys_request_round_trip_seconds_count"
+    assert value(text, trips, egress="eu-2", endpoint="list_virtual_subaccounts") == 1
+    assert value(text, trips, egress="eu-1", endpoint="list_virtual_subaccounts") is None
+    assert 'egress="default"' not in text  # nothing was added under the default name
 
 
 async def test_429s_are_counted_by_uid_and_endpoint() -> None:
@@ -117,12 +169,10 @@ async def test_429s_are_counted_by_uid_and_endpoint() -> None:
     ):
         await asyncio.gather(client.account_info(), client.account_info(), return_exceptions=True)
     text = generate_latest(registry).decode()
-    lane = {"endpoint": "account_info", "uid": MASTER.uid}
+    lane = ENDPOINT | {"uid": MASTER.uid}
     assert value(text, "bitget_keys_requests_throttled_total", **lane) == 1
-    assert value(text, "bitget_keys_requests_total", endpoint="account_info", outcome="ok") == 1
-    throttled = value(
-        text, "bitget_keys_requests_total", endpoint="account_info", outcome="throttled"
-    )
+    assert value(text, "bitget_keys_requests_total", **ENDPOINT, outcome="ok") == 1
+    throttled = value(text, "bitget_keys_requests_total", **ENDPOINT, outcome="throttled")
     assert throttled == 1
 
 
@@ -130,7 +180,7 @@ async def test_a_pause_of_every_lane_shows_and_is_logged(caplog: pytest.LogCaptu
     scheduler = RateLimitScheduler()
     metrics = SchedulerMetrics(scheduler)
     scheduler.pause_all(30.0)
-    paused = value(scrape(metrics), "bitget_keys_paused_seconds")
+    paused = value(scrape(metrics), "bitget_keys_paused_seconds", egress="default")
     assert paused is not None
     assert 29.0 < paused <= 30.0
     logged = [r for r in caplog.records if "every lane paused 30.00 s" in r.getMessage()]
@@ -147,7 +197,7 @@ async def test_a_scrape_from_another_thread_reads_in_the_loop() -> None:
     ):
         await client.account_info()
         text = (await asyncio.to_thread(generate_latest, metrics.registry)).decode()
-    lane = {"endpoint": "account_info", "uid": MASTER.uid}
+    lane = ENDPOINT | {"uid": MASTER.uid}
     assert value(text, "bitget_keys_lane_dispatched_total", **lane) == 1
 
 
@@ -166,8 +216,8 @@ async def test_served_over_http_and_in_a_registry_of_its_own() -> None:
         async with session.get(server.url, headers={"Accept": "application/openmetrics-text"}) as r:
             assert r.content_type == "application/openmetrics-text"
             assert (await r.text()).endswith("# EOF\n")
-    assert value(text, "bitget_keys_lanes") == 0
-    assert value(text, "bitget_keys_paused_seconds") == 0
+    assert value(text, "bitget_keys_lanes", egress="default") == 0
+    assert value(text, "bitget_keys_paused_seconds", egress="default") == 0
 
 
 async def test_the_redis_scheduler_is_read_alike(redis_server: RedisServer, prefix: str) -> None:
@@ -179,13 +229,13 @@ async def test_the_redis_scheduler_is_read_alike(redis_server: RedisServer, pref
         ):
             await client.account_info()
             text = scrape(metrics)
-    lane = {"endpoint": "account_info", "uid": MASTER.uid}
+    lane = ENDPOINT | {"uid": MASTER.uid}
     assert value(text, "bitget_keys_lane_dispatched_total", **lane) == 1
-    round_trips = value(text, "bitget_keys_redis_round_trips_total")
+    round_trips = value(text, "bitget_keys_redis_round_trips_total", egress="default")
     assert round_trips is not None
     assert round_trips >= 1
-    assert value(text, "bitget_keys_redis_fallback_active") == 0
-    assert value(text, "bitget_keys_requests_total", endpoint="account_info", outcome="ok") == 1
+    assert value(text, "bitget_keys_redis_fallback_active", egress="default") == 0
+    assert value(text, "bitget_keys_requests_total", **ENDPOINT, outcome="ok") == 1
     assert redis_server.url not in text
 
 
