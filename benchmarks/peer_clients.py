@@ -9,9 +9,13 @@ key, and ND-broker modify-subaccount-apikey. A 429 that reaches the caller raise
 `Throttled`; any other refusal `Refused`.
 
 - ``bitget-keys``: `bitget_keys.Client` with the loop's default scheduler, as users run it.
-- ``bitget-keys-rolling``: one `RateLimitScheduler` whose IP budget keeps only Bitget's
-  rolling rule (`IPPolicy.ROLLING`).
-- ``bitget-keys-sliding``: the same, with every endpoint's lane on `Policy.SLIDING`.
+  Its IP budget keeps Bitget's rolling rule (`IPPolicy.ROLLING`, the default).
+- ``bitget-keys-even``: one `RateLimitScheduler` whose IP budget also paces 95/s evenly
+  (`IPPolicy.EVEN`, the default before the rolling policy).
+- ``bitget-keys-sliding``: one `RateLimitScheduler` with every lane on `Policy.SLIDING`
+  (``default_policy=``) and a margin of `SLIDING_MARGIN`: counted from completions, a
+  sliding lane is exact against a rolling window whatever the delays, so its margin
+  only has to cover how Bitget stamps arrivals.
 - ``ccxt``: one ``ccxt.async_support.bitget`` per key, its own rate limiter on (the
   default), through its implicit endpoints for these v2 paths.
 - ``aiolimiter``: raw aiohttp, Bitget's signing, and one ``AsyncLimiter(1, W/N*(1+m))``
@@ -62,10 +66,12 @@ CONFIG: Final = ClientConfig(sync_clock=False, request_timeout=60)
 #: `RateLimitScheduler` lets be in flight by default.
 POOL: Final = 100
 MARGIN: Final = 0.05
+#: The margin of the ``bitget-keys-sliding`` program's lanes.
+SLIDING_MARGIN: Final = 0.02
 
 CLIENTS: Final = (
     "bitget-keys",
-    "bitget-keys-rolling",
+    "bitget-keys-even",
     "bitget-keys-sliding",
     "ccxt",
     "aiolimiter",
@@ -367,13 +373,11 @@ def program(name: str, base_url: str) -> Program:
     """A fresh program of the named client, in the running loop."""
     if name == "bitget-keys":
         return BitgetKeysProgram(base_url, None)
-    if name in ("bitget-keys-rolling", "bitget-keys-sliding"):
-        policies = (
-            dict.fromkeys(ep.ENDPOINTS, Policy.SLIDING) if name == "bitget-keys-sliding" else None
-        )
-        scheduler = RateLimitScheduler(
-            ip_budget=IPBudget(policy=IPPolicy.ROLLING), policies=policies
-        )
+    if name == "bitget-keys-even":
+        scheduler = RateLimitScheduler(ip_budget=IPBudget(policy=IPPolicy.EVEN))
+        return BitgetKeysProgram(base_url, scheduler)
+    if name == "bitget-keys-sliding":
+        scheduler = RateLimitScheduler(default_policy=Policy.SLIDING, margin=SLIDING_MARGIN)
         return BitgetKeysProgram(base_url, scheduler)
     if name == "ccxt":
         return CcxtProgram(base_url)

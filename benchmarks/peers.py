@@ -29,7 +29,7 @@ is not installed (``pip install -e '.[bench]'``).
 Run (about three minutes)::
 
     python -m benchmarks.peers
-    python -m benchmarks.peers bulk --masters 300 --clients bitget-keys bitget-keys-rolling
+    python -m benchmarks.peers bulk --masters 300 --clients bitget-keys bitget-keys-sliding
     python -m benchmarks.peers --json > peers.json
 """
 
