@@ -261,6 +261,23 @@ async def test_ip_budget_share_per_egress(redis_server: RedisServer, prefix: str
             assert waits == pytest.approx([0.0, 0.0, 60.0])
 
 
+async def test_even_ip_budget_keeps_slots_booked_ahead_apart(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    """
+    IPPolicy.EVEN spaces the IP's slots, not its bookings: a lane booked a second ahead
+    does not hold back another lane's slot now, and a slot near it moves past it.
+    """
+    budget = IPBudget(rate=10.0, limit=600, window=60.0)
+    async with RedisRateLimitScheduler(redis_server.url, prefix=prefix, ip_budget=budget) as limits:
+        backend = backend_of(limits)
+        ahead = await reserve(backend, lane_of(prefix, "1", TEN), hold=1.0)
+        now = await reserve(backend, lane_of(prefix, "2", TEN))
+        near = await reserve(backend, lane_of(prefix, "3", TEN), hold=0.95)
+        later = await reserve(backend, lane_of(prefix, "4", TEN), hold=0.05)
+        assert [g.wait for g in (ahead, now, near, later)] == pytest.approx([1.0, 0.0, 1.1, 0.1])
+
+
 async def test_rolling_ip_budget_under_cluster(prefix: str) -> None:
     """Under Redis Cluster the rolling count is its own call, in the IP's slot."""
     require_redis()

@@ -320,7 +320,7 @@ class RedisBackend:
         max_wait_us = -1 if max_wait is None else _us(max_wait)
         now = "" if now_us is None else str(now_us)
         keys = [lane.key, lane.log_key]
-        ip_keys = [self._ip_key, self._ip_key + ":log"]
+        ip_keys = [self._ip_key, self._ip_key + ":log", self._ip_key + ":slots"]
         ip_args = [self._ip_interval, self._ip_limit, self._ip_window]
         if self.cluster:
             if self._ip_interval or self._ip_limit:

@@ -57,44 +57,57 @@ local function completed(lease, done)
   if lease <= now then return lease end
   return nil
 end
--- The IP budget: GCRA spacing (interval > 0) and/or a rolling count of `limit` per
--- `window` (limit > 0), whose log holds the last `limit` slots in grant order and the
--- hash the latest slot that left it ('floor').
-local function ip_start(hash, log, start, interval, limit, window)
-  local ip = redis.call('HMGET', hash, 'tat', 'pause', 'floor')
-  start = math.max(start, tonumber(ip[2]) or 0)
-  if interval > 0 then start = math.max(start, tonumber(ip[1]) or 0) end
+-- The IP budget: slots at least `interval` apart (EVEN; a sorted set of the slots
+-- reserved, since lanes book out of order: a lane's slot a second ahead must not hold
+-- back another lane's slot now) and/or at most `limit` per `window` (ROLLING; the last
+-- `limit` slots in grant order, the latest that left in the hash as 'floor').
+local function ip_start(hash, log, slots, start, interval, limit, window)
+  local ip = redis.call('HMGET', hash, 'pause', 'floor')
+  start = math.max(start, tonumber(ip[1]) or 0)
   if limit > 0 and redis.call('LLEN', log) >= limit then
     local oldest = tonumber(redis.call('LINDEX', log, 0)) or 0
-    start = math.max(start, oldest + window, (tonumber(ip[3]) or 0) + window)
+    start = math.max(start, oldest + window, (tonumber(ip[2]) or 0) + window)
+  end
+  if interval > 0 then
+    -- The earliest time from start at least `interval` from every booked slot.
+    local near = redis.call('ZRANGEBYSCORE', slots, int(start - interval + 1), '+inf')
+    for _, text in ipairs(near) do
+      local at = tonumber(text)
+      if at >= start + interval then break end
+      start = math.max(start, at + interval)
+    end
   end
   return start, ip
 end
-local function ip_take(hash, log, ip, start, interval, limit, window)
-  local keep = math.max(start, tonumber(ip[2]) or 0) - now
+local function extend(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+local function ip_take(hash, log, slots, ip, start, interval, limit, window)
+  local keep = math.max(start, tonumber(ip[1]) or 0) - now
+  redis.call('HSET', hash, 'last', int(start))
   if interval > 0 then
-    redis.call('HSET', hash, 'tat', int(start + interval))
-    keep = math.max(keep, start + interval - now)
+    redis.call('ZREMRANGEBYSCORE', slots, '-inf', int(now - interval))
+    redis.call('ZADD', slots, int(start), int(start))
+    extend(slots, math.ceil((start + interval - now) / 1000) + 1000)
   end
   if limit > 0 then
     redis.call('RPUSH', log, int(start))
     while redis.call('LLEN', log) > limit do
       local old = tonumber(redis.call('LPOP', log)) or 0
-      if old > (tonumber(ip[3]) or 0) then
-        ip[3] = old
+      if old > (tonumber(ip[2]) or 0) then
+        ip[2] = old
         redis.call('HSET', hash, 'floor', int(old))
       end
     end
     keep = math.max(keep, start + window - now)
-    redis.call('PEXPIRE', log, math.ceil(keep / 1000) + 1000)
+    extend(log, math.ceil(keep / 1000) + 1000)
   end
-  keep = math.ceil(keep / 1000) + 1000
-  if redis.call('PTTL', hash) < keep then redis.call('PEXPIRE', hash, keep) end
+  extend(hash, math.ceil(keep / 1000) + 1000)
 end
 """
 
 #: Reserve one slot of a lane (and of the IP budget when KEYS[3] is given).
-#: KEYS: lane hash, lane log, [IP hash, IP log]. ARGV: window µs, limit, policy, floor
+#: KEYS: lane hash, lane log, [IP hash, IP log, IP slots]. ARGV: window µs, limit, policy, floor
 #: margin, max wait µs (-1: none), hold µs, lease µs, IP interval µs (0: no spacing),
 #: IP limit (0: no rolling count), IP window µs, now µs ('' = TIME).
 #: Returns {granted 1 / refused 0 / blocked 2, wait µs, margin ppm, lane pause left µs,
@@ -149,7 +162,7 @@ end
 if not sliding then start = math.max(start, tat) end
 local ip = nil
 if #KEYS > 2 then
-  start, ip = ip_start(KEYS[3], KEYS[4], start, ip_interval, ip_limit, ip_window)
+  start, ip = ip_start(KEYS[3], KEYS[4], KEYS[5], start, ip_interval, ip_limit, ip_window)
 end
 local wait = start - now
 local reply = {1, wait, math.floor(margin * 1000000 + 0.5), math.max(0, pause - now), now, -1, 0}
@@ -176,7 +189,7 @@ redis.call('PEXPIRE', KEYS[2], math.ceil(keep / 1000) + 1000)
 keep = keep + decay_time(raised, floor)
 redis.call('PEXPIRE', KEYS[1], math.ceil(keep / 1000) + 1000)
 if ip ~= nil then
-  ip_take(KEYS[3], KEYS[4], ip, start, ip_interval, ip_limit, ip_window)
+  ip_take(KEYS[3], KEYS[4], KEYS[5], ip, start, ip_interval, ip_limit, ip_window)
 end
 reply[6] = seq
 reply[7] = until_ - now
@@ -231,27 +244,27 @@ return {math.floor(raised * 1000000 + 0.5), pause - now}
 #: Pause every lane of an egress IP. KEYS: IP hash. ARGV: duration µs, now µs.
 #: Returns {pause left µs}.
 _PAUSE_IP: Final = """
-local ip = redis.call('HMGET', KEYS[1], 'tat', 'pause')
-local pause = math.max(tonumber(ip[2]) or 0, now + tonumber(ARGV[1]))
+local pause = tonumber(redis.call('HGET', KEYS[1], 'pause')) or 0
+pause = math.max(pause, now + tonumber(ARGV[1]))
 redis.call('HSET', KEYS[1], 'pause', int(pause))
-local keep = math.ceil((math.max(pause, tonumber(ip[1]) or 0) - now) / 1000) + 1000
+local keep = math.ceil((pause - now) / 1000) + 1000
 -- Never shortened: the hash also keeps the rolling count's floor.
 if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
 return {pause - now}
 """
 
 #: An IP slot on its own (Redis Cluster, where the IP keys have their own slot).
-#: KEYS: IP hash, IP log. ARGV: interval µs (0: no spacing), limit (0: no rolling
+#: KEYS: IP hash, IP log, IP slots. ARGV: interval µs (0: no spacing), limit (0: no rolling
 #: count), window µs, max wait µs (-1: none), now µs. Returns {granted 0/1, wait µs}.
 _RESERVE_IP: Final = """
 local interval = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local max_wait = tonumber(ARGV[4])
-local start, ip = ip_start(KEYS[1], KEYS[2], now, interval, limit, window)
+local start, ip = ip_start(KEYS[1], KEYS[2], KEYS[3], now, interval, limit, window)
 local wait = start - now
 if max_wait >= 0 and wait > max_wait then return {0, wait} end
-ip_take(KEYS[1], KEYS[2], ip, start, interval, limit, window)
+ip_take(KEYS[1], KEYS[2], KEYS[3], ip, start, interval, limit, window)
 return {1, wait}
 """
 
