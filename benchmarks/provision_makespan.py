@@ -55,12 +55,28 @@ emulator's in-process transport instead (no sockets, one core). Run::
     python benchmarks/provision_makespan.py --masters 100 --subaccounts 20 \\
         --extra-keys 1 --ip-budget on
     python benchmarks/provision_makespan.py --ip-budget off   # emulator's IP limit off too
+
+**Egresses** (``--egresses K``): the job leaves through K forward proxies
+(`bitget_keys.testing.LoopbackProxy`, in the emulator's process) whose upstream
+connections come from 127.0.0.2, 127.0.0.3, ..., so the emulator counts each proxy's
+requests against its own IP, as Bitget would count K public IPs. Masters are spread over
+them round-robin in plan order (as ``apply --egress NAME=PROXY_URL`` does), each egress
+with its own `RateLimitScheduler` and so its own IP budget; the per-IP term of the bound
+is then that of the busiest egress. Compare ``--egresses 1`` with ``--egresses 2`` (both
+pay the proxy hop) where the IP budget binds; ``--ip-rate`` lowers the budget's rate so
+that it binds at small sizes::
+
+    python benchmarks/provision_makespan.py --masters 100 --subaccounts 20 \\
+        --extra-keys 1 --ip-budget on --egresses 2
+    python benchmarks/provision_makespan.py --masters 10 --subaccounts 20 \\
+        --extra-keys 1 --ip-budget on --ip-rate 10 --egresses 1
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing as mp
 import multiprocessing.connection
@@ -75,12 +91,12 @@ import attrs
 
 from bitget_keys import Client, ClientConfig, RateLimitScheduler, ServerClock
 from bitget_keys import models as m
-from bitget_keys.limits import IPBudget
+from bitget_keys.limits import IPBudget, IPPolicy
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.plan import AccountSpec, Plan, parse_plan
 from bitget_keys.provision.vault import SecretsVault
-from bitget_keys.testing import Emulator, EmulatorAccount, LaneAudit, Limits
+from bitget_keys.testing import Emulator, EmulatorAccount, LaneAudit, Limits, LoopbackProxy
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VAULT_KEY = "benchmark vault passphrase"
@@ -106,6 +122,34 @@ class Setup:
     workdir: Path = attrs.field(factory=Path.cwd)
     #: The share of masters that are Unified Trading Accounts (interleaved).
     unified: float = 0.0
+    #: Forward proxies on loopback the masters are spread over (0: none, direct).
+    egresses: int = 0
+    #: The IP budget's rate (per second) and policy.
+    ip_rate: float = 95.0
+    ip_policy: IPPolicy = IPPolicy.EVEN
+
+    @property
+    def budget(self) -> IPBudget:
+        return IPBudget(rate=self.ip_rate, policy=self.ip_policy)
+
+    def egress_of(self, index: int) -> int:
+        """The egress master ``index`` leaves through: round-robin in plan order."""
+        return index % max(1, self.egresses)
+
+    def requests_of(self, index: int) -> int:
+        """What `necessary_requests` counts for master ``index``."""
+        if is_unified(index, self.unified):
+            return self.subaccounts * (1 + self.keys_per_subaccount) + 1 + 1
+        reads = 1 + (1 if self.extra_keys and not self.clear_uids else 0)
+        return self.batches + self.subaccounts * self.extra_keys + reads + 1
+
+    @property
+    def busiest_egress_requests(self) -> int:
+        """The necessary requests of the egress with the most (all of them without proxies)."""
+        load = [0] * max(1, self.egresses)
+        for index in range(self.masters):
+            load[self.egress_of(index)] += self.requests_of(index)
+        return max(load)
 
     @property
     def unified_masters(self) -> int:
@@ -135,13 +179,7 @@ class Setup:
         Creates, the sub-account list reads no applier can do without, and the call that
         tells each master's mode.
         """
-        classic_reads = 1 + (1 if self.extra_keys and not self.clear_uids else 0)
-        return (
-            self.creates
-            + self.classic_masters * classic_reads
-            + self.unified_masters
-            + self.masters
-        )
+        return sum(self.requests_of(index) for index in range(self.masters))
 
 
 def is_unified(index: int, fraction: float) -> bool:
@@ -265,34 +303,50 @@ def _serve(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
 async def _serve_async(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
     emulator = emulator_for(setup)
     loop = asyncio.get_running_loop()
-    async with emulator:
-        conn.send(emulator.base_url)
+    async with emulator, contextlib.AsyncExitStack() as stack:
+        proxies = [
+            await stack.enter_async_context(LoopbackProxy(source=f"127.0.0.{2 + i}"))
+            for i in range(setup.egresses)
+        ]
+        conn.send((emulator.base_url, [proxy.url for proxy in proxies]))
         await loop.run_in_executor(None, conn.recv)
-    conn.send(audit_summary(emulator))
+    conn.send(audit_summary(emulator) | {"by_egress": [proxy.requests for proxy in proxies]})
 
 
 # -- the applier -------------------------------------------------------------------------
 
 
-async def apply(
-    setup: Setup, target: str | Emulator, workdir: Path
-) -> tuple[float, list[ItemResult]]:
-    """Apply the plan; return the makespan and the results."""
-    plan = build_plan(setup)
-    scheduler = RateLimitScheduler(
+def _scheduler(setup: Setup) -> RateLimitScheduler:
+    return RateLimitScheduler(
         margin=setup.margin,
-        ip_budget=IPBudget() if setup.ip_budget else None,
+        ip_budget=setup.budget if setup.ip_budget else None,
         # With the emulator's IP limit off, the scheduler must not read a 429 as an IP
         # lockout because its own count passed Bitget's 6,000 a minute.
         ip_cap=6000 if setup.ip_budget else 10**9,
         max_in_flight=100,
     )
-    config = ClientConfig(sync_clock=setup.sync_clock, request_timeout=60)
+
+
+async def apply(
+    setup: Setup, target: str | Emulator, workdir: Path, proxies: Sequence[str] = ()
+) -> tuple[float, list[ItemResult]]:
+    """Apply the plan; return the makespan and the results."""
+    plan = build_plan(setup)
+    # One scheduler (one IP budget) per egress, as `apply --egress NAME=PROXY_URL` makes.
+    schedulers = [_scheduler(setup) for _ in range(max(1, len(proxies)))]
+    egress = {account.name: setup.egress_of(i) for i, account in enumerate(plan.accounts)}
     clients: dict[str, Client] = {}
     server_clock = ServerClock()  # measured once for all masters, as the CLI does
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
+            way = egress[account.name]
+            scheduler = schedulers[way]
+            config = ClientConfig(
+                sync_clock=setup.sync_clock,
+                request_timeout=60,
+                proxy=proxies[way] if proxies else None,
+            )
             if isinstance(target, Emulator):
                 clients[account.name] = Client(
                     account.credentials,
@@ -338,8 +392,8 @@ def run(setup: Setup) -> dict[str, Any]:
                 target=_serve, args=(setup, child), daemon=True
             )
             process.start()
-            base_url = parent.recv()
-            makespan, results = asyncio.run(apply(setup, base_url, workdir))
+            base_url, proxies = parent.recv()
+            makespan, results = asyncio.run(apply(setup, base_url, workdir, proxies))
             parent.send("stop")
             audit = parent.recv()
             process.join(10)
@@ -369,7 +423,7 @@ def report(
     uid_physical = bound_of(0.0)
     uid_margin = bound_of(setup.margin)
     uid_masked = bound_of(setup.margin, masked=True)
-    ip_term = setup.necessary_requests / IPBudget().rate if setup.ip_budget else 0.0
+    ip_term = setup.busiest_egress_requests / setup.ip_rate if setup.ip_budget else 0.0
     bound, physical = max(uid_margin, ip_term), max(uid_physical, ip_term)
     densest: dict[str, int] = {}
     sent: dict[str, int] = {}
@@ -395,6 +449,8 @@ def report(
             f"{'in process' if setup.in_process else 'loopback'}"
             f"{', clock sync' if setup.sync_clock else ''}"
             f"{', UIDs in clear in batch answers' if setup.clear_uids else ''}"
+            f", {setup.egresses} egress proxies, IP budget {setup.ip_policy.value} "
+            f"{setup.ip_rate:g}/s"
         ),
         "makespan_s": round(makespan, 2),
         "bound_s": round(bound, 2),
@@ -406,6 +462,7 @@ def report(
         "ip_term_s": round(ip_term, 2),
         "necessary_requests": setup.necessary_requests,
         "requests_sent": sum(sent.values()) + sum(refused.values()),
+        "requests_by_egress": audit.get("by_egress", []),
         "requests_by_endpoint": sent,
         "refused_by_endpoint": refused,
         "429s": sum(throttled for _, throttled in lanes.values()),
@@ -449,12 +506,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the share of masters that are Unified Trading Accounts (0 to 1, interleaved)",
     )
     parser.add_argument(
+        "--egresses",
+        type=int,
+        default=0,
+        help="spread the masters over this many proxies on loopback, each its own IP (0: none)",
+    )
+    parser.add_argument(
+        "--ip-rate", type=float, default=95.0, help="the IP budget's rate per second (95)"
+    )
+    parser.add_argument(
+        "--ip-policy", choices=("even", "rolling"), default="even", help="the IP budget's policy"
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=Path.cwd(),
         help="where the vault and journal are written (default: here, on disk)",
     )
     args = parser.parse_args(argv)
+    if args.egresses and args.in_process:
+        parser.error("--egresses needs sockets: leave out --in-process")
     setup = Setup(
         masters=args.masters,
         subaccounts=args.subaccounts,
@@ -466,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         clear_uids=args.clear_uids,
         workdir=args.workdir,
         unified=args.unified,
+        egresses=args.egresses,
+        ip_rate=args.ip_rate,
+        ip_policy=IPPolicy(args.ip_policy),
     )
     started = time.perf_counter()
     result = run(setup)

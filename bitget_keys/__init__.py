@@ -11,7 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bitget_keys._client import DEFAULT_BASE_URL, Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client import (
+    DEFAULT_BASE_URL,
+    Client,
+    ClientConfig,
+    Pacing,
+    Scheduler,
+    ServerClock,
+)
+from bitget_keys._client.call_pacing import pacing
+from bitget_keys._client.observe import RequestEvent, RequestObserver, RequestOutcome
 from bitget_keys._endpoints import EndpointName
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
@@ -28,12 +37,17 @@ __all__ = [
     "DispatchGate",
     "EndpointName",
     "GateState",
+    "Pacing",
     "RateLimitScheduler",
     "RawResponse",
+    "RequestEvent",
+    "RequestObserver",
+    "RequestOutcome",
     "Scheduler",
     "Secret",
     "ServerClock",
     "Transport",
+    "pacing",
 ]
 
 

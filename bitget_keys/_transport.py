@@ -3,21 +3,85 @@ The HTTP layer: the only module that imports aiohttp for sending.
 
 It sends exactly the bytes it is given, never retries, and translates aiohttp's
 exceptions into `TransportError` with an honest ``maybe_sent``: only a connection that
-could not be opened proves the request never left.
+could not be opened (or a tunnel a proxy refused) proves the request never left.
+
+A proxy is given as a URL that may carry a user name and password. Those are secrets:
+they are taken out of the URL before aiohttp sees it (so no aiohttp error or request
+record can show them) and sent only as the ``Proxy-Authorization`` header; every repr
+and message shows the URL with ``***`` in their place (`masked_proxy`).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 import aiohttp
 import attrs
 import yarl
 
-from bitget_keys.errors import RequestTimeoutError, TransportError
+from bitget_keys._secret import Secret
+from bitget_keys.errors import ConfigurationError, RequestTimeoutError, TransportError
 
-__all__ = ["AiohttpTransport", "RawResponse", "Transport"]
+__all__ = ["AiohttpTransport", "RawResponse", "Transport", "masked_proxy", "parse_proxy"]
+
+#: The proxy schemes aiohttp speaks without another library.
+PROXY_SCHEMES: Final = ("http", "https")
+_PROXY_EXAMPLE: Final = "http://proxy.example:3128 or http://user:password@10.0.0.5:3128"
+
+
+def masked_proxy(url: str) -> str:
+    """``url`` with any user name and password shown as ``***``: what reprs and logs show."""
+    try:
+        parsed = yarl.URL(url)
+    except (TypeError, ValueError):
+        return "<a proxy URL that cannot be parsed>"
+    if parsed.raw_user is None and parsed.raw_password is None:
+        return str(parsed)
+    return str(parsed.with_user(None)).replace("://", "://***@", 1)
+
+
+def parse_proxy(url: str, *, what: str = "proxy") -> tuple[yarl.URL, Secret | None]:
+    """
+    The proxy's URL without credentials, and the ``Proxy-Authorization`` value its user
+    name and password make (``None`` without them).
+
+    Raises `ConfigurationError`, naming the URL only masked, unless ``url`` is
+    ``http://`` or ``https://``, a host, an optional port and nothing else. SOCKS proxies
+    are refused: aiohttp needs another library for them.
+    """
+    checked: object = url
+    if not isinstance(checked, str):
+        msg = f"{what}: must be a URL string such as {_PROXY_EXAMPLE}"
+        raise ConfigurationError(msg)
+    try:
+        parsed = yarl.URL(url)
+        host, port = parsed.host, parsed.port
+    except ValueError:
+        msg = f"{what}: not a URL that can be parsed; expected one such as {_PROXY_EXAMPLE}"
+        raise ConfigurationError(msg) from None
+    shown = masked_proxy(url)
+    problem = None
+    if parsed.scheme.startswith("socks"):
+        problem = "SOCKS proxies are not supported; give an http:// or https:// proxy"
+    elif parsed.scheme not in PROXY_SCHEMES:
+        problem = "must start with http:// or https://"
+    elif not host or port is None:
+        problem = "must name the proxy's host"
+    elif parsed.raw_path not in ("", "/") or parsed.raw_query_string or parsed.raw_fragment:
+        problem = "must be scheme://[user:password@]host[:port] with no path or query"
+    if problem is not None:
+        msg = f"{what}: {problem} (got {shown}); for example {_PROXY_EXAMPLE}"
+        raise ConfigurationError(msg)
+    if parsed.raw_user is None and parsed.raw_password is None:
+        return parsed, None
+    user, password = parsed.user or "", parsed.password or ""
+    if ":" in user:
+        msg = f"{what}: a proxy user name cannot hold ':' (got {shown})"
+        raise ConfigurationError(msg)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return parsed.with_user(None), Secret(f"Basic {token}")
 
 
 @attrs.frozen
@@ -53,30 +117,59 @@ class AiohttpTransport:
     the running loop, on first use) and closed by `aclose`. The session this transport
     creates never re-sends a request on its own; a borrowed one is used as it is
     (aiohttp 3.14 re-sends GETs once after a dropped keep-alive connection).
+
+    ``proxy`` (an ``http://`` or ``https://`` URL, see `parse_proxy`) is used for every
+    request, with either kind of session. ``trust_env`` makes the session this transport
+    creates read ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (aiohttp's ``trust_env``);
+    a ``proxy`` given here wins over the environment.
     """
 
-    __slots__ = ("_closed", "_owns_session", "_session", "_timeout")
+    __slots__ = (
+        "_closed",
+        "_owns_session",
+        "_proxy",
+        "_proxy_auth",
+        "_session",
+        "_timeout",
+        "_trust_env",
+    )
 
     def __init__(
         self,
         session: aiohttp.ClientSession | None = None,
         *,
         timeout: aiohttp.ClientTimeout,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
         self._closed = False
+        self._proxy: yarl.URL | None = None
+        self._proxy_auth: Secret | None = None
+        if proxy is not None:
+            self._proxy, self._proxy_auth = parse_proxy(proxy)
+        self._trust_env = trust_env
 
     def __repr__(self) -> str:
         owner = "owned" if self._owns_session else "borrowed"
         state = "closed" if self._closed else "open"
-        return f"<AiohttpTransport {owner} session, {state}>"
+        via = f", via {self.proxy}" if self._proxy is not None else ""
+        return f"<AiohttpTransport {owner} session, {state}{via}>"
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy every request goes through (credentials masked), or ``None``."""
+        if self._proxy is None:
+            return None
+        credentials = "***@" if self._proxy_auth is not None else ""
+        return f"{self._proxy.scheme}://{credentials}{self._proxy.authority}"
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             # Created here, inside the running loop, never in __init__.
-            session = aiohttp.ClientSession(timeout=self._timeout)
+            session = aiohttp.ClientSession(timeout=self._timeout, trust_env=self._trust_env)
             # aiohttp >= 3.14 silently sends an idempotent request (our GETs) again when
             # a kept-alive connection drops. That second request would bypass the rate
             # limits and hide an unknown outcome, so this session never does it.
@@ -95,17 +188,34 @@ class AiohttpTransport:
         endpoint: str,
     ) -> RawResponse:
         session = self._get_session()
+        sent_headers = dict(headers)
+        via: dict[str, Any] = {}
+        if self._proxy is not None:
+            via["proxy"] = self._proxy
+            if self._proxy_auth is not None:
+                auth = {"Proxy-Authorization": self._proxy_auth.reveal()}
+                # An https target is tunnelled (CONNECT carries the header, never the
+                # request inside); an http one is sent to the proxy whole, header included.
+                via["proxy_headers"] = auth
+                if url.scheme == "http":
+                    sent_headers.update(auth)
         try:
             async with session.request(
                 method,
                 url,
-                headers=dict(headers),
+                headers=sent_headers,
                 data=body,
                 timeout=self._timeout,
                 allow_redirects=False,
+                **via,
             ) as response:
                 payload = await response.read()
                 return RawResponse(response.status, payload, dict(response.headers))
+        except aiohttp.ClientHttpProxyError as exc:
+            # The proxy answered the CONNECT with an error: nothing reached Bitget.
+            raise TransportError(
+                endpoint, f"the proxy refused the tunnel (HTTP {exc.status})", maybe_sent=False
+            ) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
                 endpoint, "timed out while connecting", maybe_sent=False

@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     ("bitget_keys._transport", "client", 3),
     ("bitget_keys._signing", "client", 3),
     ("bitget_keys._gate", "client", 3),
+    ("bitget_keys.metrics", "client", 3),
     ("bitget_keys.limits", "limits", 2),
     ("bitget_keys.redis_limits", "limits", 2),
     ("bitget_keys.errors", "primitives", 1),

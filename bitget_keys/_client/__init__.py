@@ -9,7 +9,9 @@ The modules:
 
 - `config`: `ClientConfig` and the base URL; `clock`: `ServerClock` and the loop's
   shared one (`shared_server_clock`).
-- `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping.
+- `pacing`: the `Scheduler` protocol and the dispatch gate's bookkeeping;
+  `call_pacing`: `bitget_keys.pacing()`, a block's flow, priority and deadline for
+  every call in it (not re-exported here: ``_client.pacing`` is the module above).
 - `core`: `ClientCore`, state and lifecycle (``UNOPENED -> OPENED -> CLOSED``).
 - `sending`: `SendingCore._call`, the one path every request takes: Bitget's clock,
   signing, the rate-limit scheduler, the gate, the transport, decoding, and the only
@@ -18,12 +20,15 @@ The modules:
   `SendingCore` whose methods are one `_call` each (``api_v2_user``,
   ``api_v2_broker``, ``api_v2_copy``, ``api_v3_account``, ``api_v3_user``,
   ``api_v3_broker``), all of them `Client`'s bases in `client`.
+- `observe`: `RequestEvent` and `RequestObserver`, what ``Client(observers=...)`` is
+  shown of each attempt, and the `RequestWatch` `_call` stamps it with.
 - `modes`: `AccountModes`, each UID's account mode (classic: v2; unified or hybrid:
   v3), shared by the clients of a loop.
 """
 
 from __future__ import annotations
 
+from bitget_keys._client.call_pacing import Pacing
 from bitget_keys._client.client import Client
 from bitget_keys._client.clock import ServerClock as ServerClock
 from bitget_keys._client.clock import shared_server_clock
@@ -37,6 +42,7 @@ __all__ = [
     "AccountModes",
     "Client",
     "ClientConfig",
+    "Pacing",
     "Scheduler",
     "shared_account_modes",
     "shared_scheduler",

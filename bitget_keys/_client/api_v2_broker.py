@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._client.key_lists import list_request
 from bitget_keys._client.sending import SendingCore
 
 __all__ = ["V2BrokerEndpoints"]
@@ -32,7 +33,8 @@ class V2BrokerEndpoints(SendingCore):
         self, request: m.ModifyBrokerSubaccountAPIKeyRequest
     ) -> m.BrokerSubaccountAPIKey:
         """
-        Replace an ND-broker sub-account key's permissions, type, whitelist or label.
+        Replace an ND-broker sub-account key's permissions, and its type, whitelist or
+        label where the request gives them.
 
         Raises:
             PermissionDeniedError: the caller is not an ND broker (40029).
@@ -42,13 +44,23 @@ class V2BrokerEndpoints(SendingCore):
         )
 
     async def list_broker_subaccount_api_keys(
-        self, sub_uid: str
+        self,
+        request: m.ListBrokerSubaccountAPIKeysRequest | str | None = None,
+        *,
+        sub_uid: str | None = None,
     ) -> tuple[m.BrokerSubaccountAPIKey, ...]:
         """
         The keys of an ND-broker sub-account.
+
+        ``request`` is the request model or the sub-account's bare UID; the keyword
+        ``sub_uid=`` still works but is deprecated.
         """
-        return await self._call(
+        params = list_request(
             ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
-            tuple[m.BrokerSubaccountAPIKey, ...],
-            params=m.ListBrokerSubaccountAPIKeysRequest(sub_uid=sub_uid),
+            m.ListBrokerSubaccountAPIKeysRequest,
+            request,
+            sub_uid,
+        )
+        return await self._call(
+            ep.LIST_BROKER_SUBACCOUNT_API_KEYS, tuple[m.BrokerSubaccountAPIKey, ...], params=params
         )

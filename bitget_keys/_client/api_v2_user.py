@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._client.key_lists import list_request
 from bitget_keys._client.sending import SendingCore
 
 __all__ = ["V2UserEndpoints"]
@@ -22,12 +23,17 @@ class V2UserEndpoints(SendingCore):
         """
         Create virtual sub-accounts without keys; the result lists refusals per name.
 
+        Bitget may answer with masked names: the result's ``refused_names``,
+        ``created_names`` and ``unsettled_names`` are the requested names each answer
+        row stands for (`CreatedVirtualSubaccounts.matched_to`).
+
         Raises:
             TransportError: no answer; if ``maybe_sent``, list the sub-accounts first.
         """
-        return await self._call(
+        answer = await self._call(
             ep.CREATE_VIRTUAL_SUBACCOUNTS, m.CreatedVirtualSubaccounts, body=request
         )
+        return answer.matched_to(request)
 
     async def batch_create_virtual_subaccounts(
         self, request: m.BatchCreateVirtualSubaccountsRequest
@@ -99,15 +105,27 @@ class V2UserEndpoints(SendingCore):
         )
 
     async def list_virtual_subaccount_api_keys(
-        self, subaccount_uid: str
+        self,
+        request: m.ListVirtualSubaccountAPIKeysRequest | str | None = None,
+        *,
+        subaccount_uid: str | None = None,
     ) -> tuple[m.VirtualSubaccountAPIKey, ...]:
         """
         The keys of a virtual sub-account (never with secrets).
+
+        ``request`` is the request model or the sub-account's bare UID; the keyword
+        ``subaccount_uid=`` still works but is deprecated.
         """
+        params = list_request(
+            ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
+            m.ListVirtualSubaccountAPIKeysRequest,
+            request,
+            subaccount_uid,
+        )
         return await self._call(
             ep.LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
             tuple[m.VirtualSubaccountAPIKey, ...],
-            params=m.ListVirtualSubaccountAPIKeysRequest(subaccount_uid=subaccount_uid),
+            params=params,
         )
 
     async def modify_virtual_subaccount_api_key(

@@ -11,6 +11,7 @@ from typing import Any
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._client.key_lists import list_request
 from bitget_keys._client.sending import SendingCore
 
 __all__ = ["V3BrokerEndpoints"]
@@ -61,19 +62,27 @@ class V3BrokerEndpoints(SendingCore):
         await self._call(ep.DELETE_UTA_BROKER_SUBACCOUNT_API_KEY, Any, body=request)
 
     async def query_uta_broker_subaccount_api_key(
-        self, sub_uid: str
+        self,
+        request: m.ListBrokerSubaccountAPIKeysRequest | str | None = None,
+        *,
+        sub_uid: str | None = None,
     ) -> m.UTABrokerSubaccountAPIKey:
         """
         The key of an ND-broker unified sub-account; Bitget shows its secret here too.
 
         Bitget answers one key, not a list; how a sub-account with several keys is shown
-        is not documented.
+        is not documented. ``request`` is the request model or the sub-account's bare
+        UID; the keyword ``sub_uid=`` still works but is deprecated.
 
         Raises:
             ClassicAccountModeError: the broker master is classic (40084).
         """
-        return await self._call(
+        params = list_request(
             ep.QUERY_UTA_BROKER_SUBACCOUNT_API_KEY,
-            m.UTABrokerSubaccountAPIKey,
-            params=m.ListBrokerSubaccountAPIKeysRequest(sub_uid=sub_uid),
+            m.ListBrokerSubaccountAPIKeysRequest,
+            request,
+            sub_uid,
+        )
+        return await self._call(
+            ep.QUERY_UTA_BROKER_SUBACCOUNT_API_KEY, m.UTABrokerSubaccountAPIKey, params=params
         )

@@ -50,6 +50,17 @@ class Client(
         account_modes: where account modes are kept by UID (see `AccountModes`); by
             default one shared by every client of the running loop, so a mode learned
             by one client of a UID serves them all.
+        flow: whose turn this client's requests take on their lanes (any hashable): a
+            lane serves its flows in turn, each in the order of its calls. By default
+            the client itself, so two clients of one UID share its slots fairly; give
+            clients one flow to queue their requests as one caller's.
+        priority: a lane serves higher priorities first (default 0).
+        observers: called with a `RequestEvent` for each attempt of each request: when
+            it was asked for and sent, its round trip and outcome, never a secret. One
+            that raises is logged and skipped (`bitget_keys.metrics` offers one).
+
+    `bitget_keys.pacing` changes the flow, priority, wait limit and deadline of the
+    calls made inside a block, whichever methods make them.
 
     Every endpoint method may raise, besides the errors its own docstring names:
 
@@ -63,7 +74,8 @@ class Client(
     - `ResponseDecodeError`: an answer of the wrong shape.
     - `DispatchStoppedError`: the client's `DispatchGate` stopped the request before
       it was sent; `RateLimitWaitTooLongError`: its slot was further off than
-      ``ClientConfig.max_rate_limit_wait``; `ClientStateError`: the client is closed.
+      ``ClientConfig.max_rate_limit_wait`` (or a `pacing` block's limit or deadline);
+      `ClientStateError`: the client is closed.
     """
 
     __slots__ = ()

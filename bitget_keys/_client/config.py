@@ -9,6 +9,7 @@ from typing import Any, Final
 import attrs
 import yarl
 
+from bitget_keys._transport import masked_proxy, parse_proxy
 from bitget_keys.errors import ConfigurationError
 
 __all__ = ["BASE_URL_ENV", "DEFAULT_BASE_URL", "ClientConfig", "resolve_base_url"]
@@ -37,6 +38,15 @@ _optional_positive: Final = _must("be positive or None", lambda value: value is 
 _not_negative: Final = _must("not be negative", lambda value: value >= 0)
 
 
+def _proxy_url(_instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        parse_proxy(value, what=f"ClientConfig.{attribute.name}")
+
+
+def _proxy_repr(value: str | None) -> str:
+    return "None" if value is None else repr(masked_proxy(value))
+
+
 @attrs.frozen(kw_only=True)
 class ClientConfig:
     """How a `Client` talks to Bitget. Every field has a sensible default."""
@@ -58,6 +68,16 @@ class ClientConfig:
     max_connect_retries: int = attrs.field(default=2, validator=_not_negative)
     #: Seconds between those attempts.
     connect_retry_backoff: float = attrs.field(default=0.5, validator=_positive)
+    #: An ``http://`` or ``https://`` proxy every request goes through, such as
+    #: ``http://user:password@10.0.0.5:3128``; Bitget then counts the per-IP limit
+    #: against the proxy's public address. The user name and password are secrets:
+    #: reprs and messages show ``***``. SOCKS proxies are refused (aiohttp needs
+    #: another library for them). ``None``: connect directly, or as the environment says
+    #: with ``trust_env``.
+    proxy: str | None = attrs.field(default=None, validator=_proxy_url, repr=_proxy_repr)
+    #: Read ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` (and ``~/.netrc``) as
+    #: aiohttp's ``trust_env`` does; ``proxy`` wins over them.
+    trust_env: bool = False
 
 
 def resolve_base_url(base_url: str | None) -> str:

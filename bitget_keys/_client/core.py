@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import aiohttp
 
+from bitget_keys._client.call_pacing import check_flow, check_priority
 from bitget_keys._client.clock import ServerClock, shared_server_clock, wall_clock_ms
 from bitget_keys._client.config import ClientConfig, resolve_base_url
 from bitget_keys._client.modes import AccountModes, shared_account_modes
+from bitget_keys._client.observe import Observers, RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys._signing import Credentials
 from bitget_keys._transport import AiohttpTransport, Transport
@@ -39,6 +41,24 @@ def _key_hint(api_key: str) -> str:
     return api_key[:6] + "…" if len(api_key) > 6 else "…"
 
 
+def _check_egress(
+    config: ClientConfig, session: aiohttp.ClientSession | None, transport: Transport | None
+) -> None:
+    """Refuse proxy settings that the transport or session given would silently ignore."""
+    if transport is not None and (config.proxy is not None or config.trust_env):
+        msg = (
+            "ClientConfig.proxy and trust_env configure the built-in transport; a transport "
+            "passed in is used as it is, so give it its own proxy"
+        )
+        raise ConfigurationError(msg)
+    if session is not None and config.trust_env and not session.trust_env:
+        msg = (
+            "ClientConfig.trust_env needs a session that reads the environment: create it "
+            "with aiohttp.ClientSession(trust_env=True), or let the client make its own"
+        )
+        raise ConfigurationError(msg)
+
+
 class ClientCore:
     """A client's state and lifecycle; `Client` documents the arguments."""
 
@@ -48,8 +68,11 @@ class ClientCore:
         "_clock_ms",
         "_config",
         "_credentials",
+        "_flow",
         "_gate",
+        "_observers",
         "_owns_transport",
+        "_priority",
         "_scheduler",
         "_server_clock",
         "_state",
@@ -71,6 +94,9 @@ class ClientCore:
         server_clock: ServerClock | None = None,
         gate: DispatchGate | None = None,
         account_modes: AccountModes | None = None,
+        flow: Hashable | None = None,
+        priority: int = 0,
+        observers: Iterable[RequestObserver] = (),
     ) -> None:
         checked: object = credentials
         if not isinstance(checked, Credentials):
@@ -81,6 +107,7 @@ class ClientCore:
             raise ConfigurationError(msg)
         self._credentials = credentials
         self._config = config or ClientConfig()
+        _check_egress(self._config, session, transport)
         self._base_url = resolve_base_url(base_url)
         # Resolved on first use, in the loop the client runs in (`server_clock`).
         self._server_clock = server_clock
@@ -92,10 +119,17 @@ class ClientCore:
                 total=self._config.request_timeout,
                 sock_connect=self._config.connect_timeout,
             ),
+            proxy=self._config.proxy,
+            trust_env=self._config.trust_env,
         )
         self._scheduler = scheduler
         self._gate = gate
         self._account_modes = account_modes
+        # A lane serves its flows in turn: by default each client is one, so clients
+        # sharing a UID's budget share its slots too.
+        self._flow: Hashable = self if flow is None else check_flow("Client", flow)
+        self._priority = check_priority("Client", priority)
+        self._observers = Observers(observers)
         self._state = _State.UNOPENED
         self._uid = credentials.uid
         self._uid_lock = asyncio.Lock()
@@ -135,6 +169,16 @@ class ClientCore:
         if self._server_clock is None:
             self._server_clock = shared_server_clock(self._base_url, self._clock_ms)
         return self._server_clock
+
+    @property
+    def flow(self) -> Hashable:
+        """Whose turn this client's requests take on their lanes (itself by default)."""
+        return self._flow
+
+    @property
+    def priority(self) -> int:
+        """The priority of this client's requests on their lanes (`pacing` may change it)."""
+        return self._priority
 
     @property
     def closed(self) -> bool:

@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 import attrs
@@ -30,7 +31,9 @@ import yarl
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
+from bitget_keys._client.call_pacing import run_pacing
 from bitget_keys._client.core import ClientCore
+from bitget_keys._client.observe import NO_WATCH, RequestWatch, watch_request
 from bitget_keys._client.pacing import put_on_wire, wait_for_slot
 from bitget_keys._serde import decode, encode_body, query_params
 from bitget_keys._signing import build_query, signed_headers
@@ -236,6 +239,7 @@ class SendingCore(ClientCore):
         query: str,
         payload: bytes | None,
         lane_uid: str,
+        watch: RequestWatch = NO_WATCH,
     ) -> T:
         """Sign and send once; the scheduler calls this the instant the slot is stamped."""
         # Stamped now, so the timestamp is fresh however long the wait for the slot was.
@@ -250,6 +254,7 @@ class SendingCore(ClientCore):
                 endpoint.method, url, headers, payload, endpoint=endpoint.path
             ),
         )
+        watch.answered(response.status)
         try:
             value, request_time = decode(
                 response.body, response_type, http_status=response.status, endpoint=endpoint.path
@@ -284,7 +289,8 @@ class SendingCore(ClientCore):
             self._base_url + endpoint.path + (f"?{query}" if query else ""), encoded=True
         )
         lane_uid = await self._lane_uid(endpoint)
-        send_once = functools.partial(
+        watch = watch_request(self._observers, endpoint, lane_uid, self._clock_ms)
+        send_once: Callable[[], Awaitable[T]] = functools.partial(
             self._send_once,
             endpoint,
             response_type,
@@ -292,7 +298,11 @@ class SendingCore(ClientCore):
             query=query,
             payload=payload,
             lane_uid=lane_uid,
+            watch=watch,
         )
+        # Read once: a deadline stays where it was however often the call is re-sent.
+        paced = run_pacing(self._flow, self._priority, self._config.max_rate_limit_wait)
+        send_once = watch.wrap(send_once)
         retries = _Retries()
         while True:
             if endpoint.signed:
@@ -300,12 +310,19 @@ class SendingCore(ClientCore):
             # After the clock check: a resync triggered by this attempt's 40008 must be
             # newer than the offset this attempt was signed with.
             attempt_started = time.monotonic()
+            watch.asking()
             try:
                 return await wait_for_slot(
                     self._gate,
                     endpoint,
                     lambda: self.scheduler.run(
-                        lane_uid, endpoint, send_once, max_wait=self._config.max_rate_limit_wait
+                        lane_uid,
+                        endpoint,
+                        send_once,
+                        max_wait=paced.max_wait,
+                        flow=paced.flow,
+                        priority=paced.priority,
+                        deadline=paced.deadline,
                     ),
                 )
             except AccountModeError as exc:
@@ -327,3 +344,6 @@ class SendingCore(ClientCore):
                 retries.resynced = True
                 _log.debug("%s %s -> 40008, resyncing the clock", endpoint.method, endpoint.path)
                 await self._ensure_clock(stale_before=attempt_started)
+            except BaseException as exc:
+                watch.not_sent(exc)  # reported already if it was sent
+                raise

@@ -6,11 +6,12 @@ import getpass
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
     ConfigurationError,
@@ -133,22 +134,37 @@ async def take_lock(lock: FileLock, *, wait: bool) -> None:
     await lock.acquire_waiting(on_wait=waiting)
 
 
+#: Where a master's requests go: the scheduler that paces them and the proxy (if any).
+Route = Callable[[AccountSpec], tuple[Scheduler | None, str | None]]
+
+
 def make_clients(
-    base_url: str | None, scheduler: Scheduler | None = None, gate: DispatchGate | None = None
+    base_url: str | None,
+    scheduler: Scheduler | None = None,
+    gate: DispatchGate | None = None,
+    observers: Sequence[RequestObserver] = (),
+    *,
+    route: Route | None = None,
 ) -> tuple[dict[str, Client], Any]:
+    """
+    One client per plan account, made on first use: paced by ``scheduler`` directly, or
+    by the scheduler and through the proxy ``route`` gives the account.
+    """
     clients: dict[str, Client] = {}
     # Measured once for every master: Bitget's time endpoint allows 20/s per IP.
     server_clock = ServerClock()
 
     def client_for(account: AccountSpec) -> Client:
         if account.name not in clients:
+            pacing, proxy = route(account) if route is not None else (scheduler, None)
             clients[account.name] = Client(
                 account.credentials,
                 base_url=base_url,
-                config=ClientConfig(),
-                scheduler=scheduler,
+                config=ClientConfig(proxy=proxy),
+                scheduler=pacing,
                 server_clock=server_clock,
                 gate=gate,
+                observers=observers,
             )
         return clients[account.name]
 

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bitget_keys._transport import parse_proxy
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
 from bitget_keys.cli._signals import DRAIN_SECONDS
+from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
@@ -73,6 +75,14 @@ use the same master account. When Redis is unreachable, nothing is sent. Process
 behind one public IP share its budget (6,000 requests a minute); on hosts behind
 different public IPs, give each IP its own --egress name, so that each host gets its
 own budget instead of sharing one.
+
+One apply can also leave through several public IPs: give --egress NAME=PROXY_URL once
+per HTTP(S) proxy. The plan's masters are spread over them round-robin in plan order
+(the first master through the first proxy, the second through the second, ...; accounts
+of one master UID always together), each egress with its own per-IP budget, so a bulk
+job bound by the IP budget runs up to that many times faster. A proxy's user name and
+password are shown masked; to keep them out of the process list too, give
+--egress NAME=env:VARIABLE and the URL in that environment variable.
 
 {VAULT_KEY_HELP}
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
@@ -161,6 +171,41 @@ def parse_shard(text: str) -> tuple[int, int]:
         msg = f"I must be between 1 and N in I/N (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return i, n
+
+
+def parse_egress(text: str) -> tuple[str, str | None]:
+    """
+    ``NAME`` or ``NAME=PROXY_URL``, for ``apply --egress``: the proxy URL is checked here
+    (errors never show its password), the name where the egresses are made.
+    ``NAME=env:VARIABLE`` reads the URL from the environment, keeping a proxy password
+    out of the process list.
+    """
+    name, equals, url = text.partition("=")
+    if not equals:
+        return name, None
+    if url.startswith("env:"):
+        variable = url.removeprefix("env:")
+        url = os.environ.get(variable, "")
+        if not url:
+            msg = f"egress {name}: the environment variable {variable!r} holding its proxy is unset"
+            raise argparse.ArgumentTypeError(msg)
+    try:
+        parse_proxy(url, what=f"the proxy of egress {name}")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, url
+
+
+def parse_share(text: str) -> float:
+    """A fraction in (0, 1], for ``apply --ip-share``."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        msg = f"expected a fraction more than 0 and at most 1, such as 0.5 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return share
 
 
 def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -332,11 +377,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--egress",
-        metavar="NAME",
+        type=parse_egress,
+        action="append",
+        metavar="NAME[=PROXY_URL]",
         help=(
-            "with --redis: the name of this host's public IP, whose per-IP budget every "
-            "process with the same name shares (default $"
-            f"{EGRESS_ENV}, else 'default'); up to 64 letters, digits and . _ : -"
+            "NAME=PROXY_URL, once per proxy (http:// or https://, such as "
+            "eu-1=http://user:password@10.0.0.5:3128, or NAME=env:VARIABLE to read it from "
+            "the environment): spread the masters over these "
+            "egresses, round-robin in plan order, each with its own per-IP budget (through "
+            "--redis under NAME when given). NAME alone, with --redis: the name of this "
+            "host's public IP, whose budget every process with the same name shares "
+            f"(default ${EGRESS_ENV}, else 'default'). NAME: up to 64 letters, digits and "
+            ". _ : -"
+        ),
+    )
+    apply.add_argument(
+        "--ip-policy",
+        choices=("even", "rolling"),
+        help=(
+            "how each egress's per-IP budget spends Bitget's 6,000 requests a minute: "
+            "'even' paces them at 95/s, 'rolling' allows 5,700 in any 60 s with no pacing "
+            "(default: the library's default policy)"
+        ),
+    )
+    apply.add_argument(
+        "--ip-share",
+        type=parse_share,
+        metavar="FRACTION",
+        help=(
+            "the fraction (0 to 1) of each egress's per-IP budget this apply may use, "
+            "leaving the rest to other programs behind the same IP (default 1)"
         ),
     )
     apply.add_argument(
@@ -376,6 +446,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="refuse a vault or state file that its group or others can read or write",
+    )
+    apply.add_argument(
+        "--metrics-port",
+        type=_at_least(0, 65535),
+        metavar="PORT",
+        help=(
+            "serve Prometheus metrics (lane queues, waits, round trips, 429s, pauses, the "
+            "IP's last minute) at http://HOST:PORT/metrics while apply runs; 0 picks a "
+            "free port, printed on stderr; needs bitget-keys[metrics]"
+        ),
+    )
+    apply.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address --metrics-port listens on (default 127.0.0.1: this host only)",
     )
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)

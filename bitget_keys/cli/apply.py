@@ -23,6 +23,8 @@ from bitget_keys.cli._common import (
     take_lock,
     vault_passphrase,
 )
+from bitget_keys.cli._egress import Egress, assign_egresses, build_egresses, ip_budget
+from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.plan import confirm_changes
 from bitget_keys.errors import (
@@ -30,12 +32,13 @@ from bitget_keys.errors import (
     VaultDamagedError,
     VaultError,
 )
+from bitget_keys.limits import RateLimitScheduler, RedisRateLimitScheduler, Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError, rescue
 from bitget_keys.provision.lock import FileLock
-from bitget_keys.provision.plan import Plan, load_plan, shard_plan
+from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, shard_plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
@@ -45,7 +48,6 @@ from bitget_keys.provision.progress import (
 from bitget_keys.provision.vault import (
     SecretsVault,
 )
-from bitget_keys.redis_limits import RedisRateLimitScheduler
 
 
 def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
@@ -71,15 +73,30 @@ def _refuse_loose(path: Path, what: str) -> None:
         raise ConfigurationError(msg)
 
 
-def _redis_scheduler(args: argparse.Namespace) -> RedisRateLimitScheduler | None:
-    """One scheduler sharing limits through Redis for every client of this apply, if asked."""
-    if not args.redis:
-        if args.egress is not None:
-            msg = "--egress names an IP budget shared through Redis: give --redis as well"
-            raise ConfigurationError(msg)
-        return None
-    egress = args.egress or os.environ.get(EGRESS_ENV) or "default"
-    return RedisRateLimitScheduler(args.redis, egress=egress)
+def egresses_of(args: argparse.Namespace) -> list[Egress]:
+    """
+    Where this apply's requests leave from, each way with its scheduler: ``--egress``,
+    ``--redis``, ``--ip-policy`` and ``--ip-share`` (`build_egresses`).
+    """
+    return build_egresses(
+        args.egress,
+        redis=args.redis or None,
+        budget=ip_budget(args.ip_policy, args.ip_share),
+        default_name=os.environ.get(EGRESS_ENV),
+    )
+
+
+def _metrics_scheduler(
+    args: argparse.Namespace, egresses: Sequence[Egress]
+) -> RateLimitScheduler | RedisRateLimitScheduler | None:
+    """The one scheduler ``--metrics-port`` shows (``None``: the clients' shared one)."""
+    if len(egresses) > 1 and args.metrics_port is not None:
+        msg = (
+            "--metrics-port shows one scheduler's lanes, and each --egress NAME=PROXY_URL "
+            "has its own: give one or the other"
+        )
+        raise ConfigurationError(msg)
+    return egresses[0].scheduler
 
 
 async def run_locked_apply(args: argparse.Namespace) -> int:
@@ -131,12 +148,20 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)
-    scheduler = _redis_scheduler(args)
+    egresses = egresses_of(args)
+    assigned = assign_egresses(plan, egresses)
+
+    def route(account: AccountSpec) -> tuple[Scheduler | None, str | None]:
+        egress = assigned.get(account.name, egresses[0])
+        return egress.scheduler, egress.proxy
+
     gate = DispatchGate()
-    clients, client_for = make_clients(args.base_url, scheduler, gate)
+    metrics = apply_metrics(args, _metrics_scheduler(args, egresses))
+    clients, client_for = make_clients(args.base_url, None, gate, metrics.observers, route=route)
     reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
+        await metrics.start()
         try:
             if not args.yes and not await confirm_changes(plan, client_for, vault):
                 print(
@@ -162,8 +187,9 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     finally:
         for client in clients.values():
             await client.aclose()
-        if scheduler is not None:
-            await scheduler.aclose()
+        for egress in egresses:
+            await egress.aclose()
+        await metrics.aclose()
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
     return _apply_exit(gate, stop, results)

@@ -1,5 +1,5 @@
 """
-Client-side rate limits for Bitget: one FIFO lane per (UID, endpoint), one budget per IP.
+Client-side rate limits for Bitget: one fair lane per (UID, endpoint), one budget per IP.
 
 The public face of the rate-limit subsystem:
 
@@ -15,6 +15,7 @@ The public face of the rate-limit subsystem:
   unless given their own, and `default_scheduler()`, which sets it for a block
   (`shared`).
 - `core`: what both schedulers share (options, lane table, 429 rules, retry loop).
+- `flows`: the fair queue of a lane (priorities, then flows in turn) and of ready lanes.
 - `waiter`: the future-like object a queued request waits on.
 
 The design and its measured figures are in ``docs/rate-limits.md``.

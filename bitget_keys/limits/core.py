@@ -7,69 +7,61 @@ observations, builds the statistics snapshot, decides what a 429 means (a storm 
 thin margin, how long to pause, whether the IP cap was breached) and runs the retry
 loop of `SchedulerCore.run`. `RateLimitScheduler` (in memory) and
 `RedisRateLimitScheduler` (through Redis) fill in how a slot is taken and what a 429
-changes. `LaneCore` is what both kinds of lane count. The reasoning behind the rules is
+changes (the steps `bitget_keys.limits.lanes.SlotHooks` names). The reasoning behind the rules is
 in ``docs/rate-limits.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from bitget_keys._endpoints import ENDPOINTS, Endpoint
-from bitget_keys.errors import ClientStateError, ConfigurationError, RateLimitExceededError
+from bitget_keys.errors import ConfigurationError, RateLimitExceededError
+from bitget_keys.limits.lanes import (
+    L,
+    LaneAliases,
+    LaneCore,
+    Rerouted,
+    SlotHooks,
+    StormWatch,
+    bound_loop,
+    lane_account,
+    log_lockout,
+    log_pause_all,
+    log_throttle,
+)
 from bitget_keys.limits.policy import (
     BACKOFF_JITTER,
     DEFAULT_IP_BUDGET,
     IP_CAP_WINDOW,
-    STORM_LANES,
     SWEEP_EVERY,
-    DelayLog,
     IPBudget,
     Policy,
     lane_key,
-    mark_completed,
     next_slot,
-    recent_jitter,
     record_delay,
 )
-from bitget_keys.limits.statistics import LaneStatistics
 
-_log = logging.getLogger("bitget_keys.limits")
+# What this module offered before lanes had a module of their own stays importable here.
+__all__ = [
+    "LaneAliases",
+    "LaneCore",
+    "Rerouted",
+    "SchedulerCore",
+    "SchedulerOptions",
+    "StormWatch",
+    "bound_loop",
+    "lane_account",
+    "resolved_options",
+    "wait_limit",
+]
 
-
-def lane_account(uid: str) -> str:
-    """A lane's account as logs show it: its UID, or a key's first characters."""
-    if uid.startswith("key:"):
-        return f"key {uid[4:10]}…"
-    return f"UID {uid}"
-
-
-def log_throttle(uid: str, endpoint: str, pause: float, *, storm: bool) -> None:
-    """A 429 on one lane, and what it means."""
-    _log.warning(
-        "429 for %s on %s: lane paused %.2f s%s",
-        lane_account(uid),
-        endpoint,
-        pause,
-        " (429s on many lanes at once: the IP's limit, not this lane's margin)" if storm else "",
-    )
-
-
-def log_lockout(cap: int, lockout: float) -> None:
-    """Our own count passed the IP cap: Bitget locks the IP out, so every lane waits."""
-    _log.error(
-        "more than %d requests in %.0f s from this IP: every lane paused %.0f s, "
-        "as Bitget locks the IP out",
-        cap,
-        IP_CAP_WINDOW,
-        lockout,
-    )
+T = TypeVar("T")
 
 
 def wait_limit(max_wait: float | None, deadline: float | None, now: float) -> float | None:
@@ -80,138 +72,13 @@ def wait_limit(max_wait: float | None, deadline: float | None, now: float) -> fl
     return left if max_wait is None else min(max_wait, left)
 
 
-__all__ = ["LaneCore", "Rerouted", "SchedulerCore", "StormWatch", "bound_loop"]
-
-T = TypeVar("T")
-
-
-def bound_loop(bound: asyncio.AbstractEventLoop | None, owner: str) -> asyncio.AbstractEventLoop:
-    """
-    The running loop, which must be ``bound`` unless the scheduler is not bound yet.
-
-    Raises:
-        ClientStateError: ``owner`` is bound to another event loop.
-    """
-    loop = asyncio.get_running_loop()
-    if bound is not None and bound is not loop:
-        msg = f"this {owner} is bound to another event loop; create one scheduler per loop"
-        raise ClientStateError(msg)
-    return loop
-
-
-class StormWatch:
-    """
-    Tells a storm of 429s from one lane's thin margin.
-
-    429s on `STORM_LANES` or more lanes within ``window`` seconds point at the IP or
-    the exchange: widening every lane's margin then would only slow everything down for
-    the many minutes the margins take to decay, while the storm itself ends on its own.
-    """
-
-    __slots__ = ("_recent", "_window")
-
-    def __init__(self, window: float) -> None:
-        self._window = window
-        self._recent: deque[tuple[float, tuple[str, str]]] = deque()
-
-    def seen(self, now: float, key: tuple[str, str]) -> bool:
-        """Record a 429 on lane ``key``; return whether it is part of a storm."""
-        recent = self._recent
-        while recent and recent[0][0] < now - self._window:
-            recent.popleft()
-        recent.append((now, key))
-        return len({lane for _, lane in recent}) >= STORM_LANES
-
-
-class Rerouted(Exception):  # noqa: N818 - control flow, never leaves the scheduler
-    """A request leaves a detour unsent, to be tried the scheduler's own way again."""
-
-
-class LaneCore:
-    """One (UID, endpoint) lane's counters, completions and observed delays."""
-
-    __slots__ = (
-        "delays",
-        "dispatched",
-        "done",
-        "endpoint",
-        "in_flight",
-        "paused_until",
-        "policy",
-        "queued",
-        "throttled",
-        "uid",
-    )
-
-    def __init__(self, uid: str, endpoint: Endpoint, policy: Policy) -> None:
-        self.uid = uid
-        self.endpoint = endpoint
-        self.policy = policy
-        #: Live (not cancelled) waiters.
-        self.queued = 0
-        self.in_flight = 0
-        self.dispatched = 0
-        self.throttled = 0
-        self.paused_until = -math.inf
-        #: (loop time, Bitget's requestTime minus our send time in ms) per response;
-        #: made on the first one, since most lanes are never observed.
-        self.delays: DelayLog | None = None
-        #: When the last N dispatches completed (``inf`` while in flight), oldest first.
-        self.done: list[float] = []
-
-    def margin_at(self, now: float) -> float:
-        """The safety margin in force at ``now``."""
-        raise NotImplementedError
-
-    def droppable(self, now: float) -> bool:
-        """Whether dropping the lane from the table now changes nothing."""
-        raise NotImplementedError
-
-    def interval(self, margin: float) -> float:
-        return self.endpoint.window / self.endpoint.rate * (1 + margin)
-
-    def stamp(self, now: float) -> int:  # noqa: ARG002 - subclasses keep the send time
-        """Record a dispatch at ``now``; returns its sequence number."""
-        seq = self.dispatched
-        self.dispatched = seq + 1
-        self.in_flight += 1
-        done = self.done
-        done.append(math.inf)
-        if len(done) > self.endpoint.rate:
-            del done[0]
-        return seq
-
-    def settle(self, seq: int, now: float) -> None:
-        """Record that dispatch ``seq`` completed (answered, failed or abandoned) at ``now``."""
-        self.in_flight -= 1
-        mark_completed(self.done, self.dispatched, seq, now)
-
-    def statistics(self, now: float) -> LaneStatistics:
-        margin = self.margin_at(now)
-        return LaneStatistics(
-            uid=self.uid,
-            endpoint=self.endpoint.name,
-            policy=self.policy,
-            queued=self.queued,
-            in_flight=self.in_flight,
-            dispatched=self.dispatched,
-            throttled=self.throttled,
-            margin=margin,
-            interval=self.interval(margin),
-            paused_until=self.paused_until if self.paused_until > now else None,
-            jitter=recent_jitter(self.delays, now),
-        )
-
-
-L = TypeVar("L", bound=LaneCore)
-
-
 class SchedulerOptions(TypedDict, total=False):
     """The options every scheduler takes; `SchedulerCore` gives their defaults and checks."""
 
     margin: float
     max_margin: float
     policies: Mapping[str, Policy] | None
+    default_policy: Policy
     ip_budget: IPBudget | None
     ip_cap: int
     max_in_flight: int
@@ -220,63 +87,17 @@ class SchedulerOptions(TypedDict, total=False):
     lockout: float
 
 
-class LaneAliases(Generic[L]):
-    """
-    The lane table's aliases: lane names found to be another UID's, whose requests go
-    to that UID's lanes (`alias`). `SchedulerCore` holds the table and the aliases.
-    """
-
-    __slots__ = ()
-
-    _aliases: dict[str, str]
-    _lanes: dict[tuple[str, str], L]
-
-    def _bind(self) -> asyncio.AbstractEventLoop:
-        raise NotImplementedError
-
-    def alias(self, lane_uid: str, uid: str) -> None:
-        """
-        Pace ``lane_uid``'s requests as ``uid``'s from now on: both name one account.
-
-        A client whose credentials do not carry the UID paces the calls that tell it
-        under a lane of its key; once it knows the UID it says so here, so the key's
-        requests, past and to come, count against the UID's one budget. What
-        ``lane_uid``'s lanes already spent is carried over (`_join`).
-
-        Raises:
-            ClientStateError: the scheduler is closed or bound to another event loop.
-        """
-        if lane_uid == uid or self._aliases.get(lane_uid) == uid:
-            return
-        now = self._bind().time()
-        self._aliases[lane_uid] = uid
-        for key in [key for key in self._lanes if key[0] == lane_uid]:
-            self._join(key, (uid, key[1]), now)
-
-    def _join(self, old: tuple[str, str], new: tuple[str, str], now: float) -> None:
-        """
-        Make lane ``new`` account for what lane ``old`` spent; by default ``old`` simply
-        becomes ``new`` when ``new`` holds nothing that matters.
-        """
-        target = self._lanes.get(new)
-        if target is None or target.droppable(now):
-            lane = self._lanes.pop(old)
-            lane.uid = new[0]
-            self._lanes[new] = lane
-
-
-class SchedulerCore(LaneAliases[L]):
+class SchedulerCore(SlotHooks[L]):
     """
     The options, loop binding, lane table, observations and 429 rules of a scheduler.
 
-    Subclasses say how a lane is made (`_new_lane`), how a slot is taken at once
-    (`_slot_now`) or after a wait (`_queue`, `_granted`, `_left_queue`), what a 429
-    changes (`_on_throttled`) and how a dispatch completes (`_settle`).
+    Subclasses fill in the steps `SlotHooks` names.
     """
 
     __slots__ = (
         "_aliases",
         "_backoff",
+        "_default_policy",
         "_ip_budget",
         "_ip_cap",
         "_lanes",
@@ -302,6 +123,7 @@ class SchedulerCore(LaneAliases[L]):
         margin: float = 0.05,
         max_margin: float = 0.5,
         policies: Mapping[str, Policy] | None = None,
+        default_policy: Policy = Policy.SPACING,
         ip_budget: IPBudget | None = DEFAULT_IP_BUDGET,
         ip_cap: int = 6000,
         max_in_flight: int = 100,
@@ -315,6 +137,10 @@ class SchedulerCore(LaneAliases[L]):
             (margin < 0, f"margin must not be negative (got {margin})"),
             (max_margin < margin, f"max_margin must be at least margin (got {max_margin})"),
             (bool(unknown), f"policies name unknown endpoints: {', '.join(unknown)}"),
+            (
+                not isinstance(default_policy, Policy),
+                f"default_policy must be a Policy (got {default_policy!r})",
+            ),
             (ip_cap < 1, f"ip_cap must be positive (got {ip_cap})"),
             (max_in_flight < 1, f"max_in_flight must be positive (got {max_in_flight})"),
             (retries < 0, f"retries must not be negative (got {retries})"),
@@ -327,6 +153,7 @@ class SchedulerCore(LaneAliases[L]):
         self._margin = margin
         self._max_margin = max_margin
         self._policies = policies
+        self._default_policy = default_policy
         self._ip_budget = ip_budget
         self._ip_cap = ip_cap
         self._max_in_flight = max_in_flight
@@ -362,9 +189,10 @@ class SchedulerCore(LaneAliases[L]):
         """
         Wait for the lane's next slot, then call ``send()`` in this task; return its result.
 
-        Requests of one lane go strictly in the order of their calls. If ``send()``
-        raises `RateLimitExceededError`, the lane pauses, and the request goes again
-        first in its lane, up to ``retries`` times.
+        A lane serves higher priorities first, then its flows in turn, each flow in the
+        order of its calls. If ``send()`` raises `RateLimitExceededError`, the lane
+        pauses, and the request goes again first in its flow, whose turn comes next, up
+        to ``retries`` times.
 
         Args:
             uid: the UID that owns the calling API key (ignored for IP-scoped endpoints).
@@ -435,6 +263,7 @@ class SchedulerCore(LaneAliases[L]):
             ClientStateError: the scheduler is closed or bound to another event loop.
         """
         now = self._bind().time()
+        log_pause_all(duration)
         self._paused_until = max(self._paused_until, now + duration)
 
     def observe(self, uid: str, endpoint: Endpoint, *, sent_ms: int, request_time_ms: int) -> None:
@@ -482,80 +311,9 @@ class SchedulerCore(LaneAliases[L]):
         key = lane_key(self._aliases.get(uid, uid), endpoint)
         lane = self._lanes.get(key)
         if lane is None:
-            policy = self._policies.get(endpoint.name, Policy.SPACING)
+            policy = self._policies.get(endpoint.name, self._default_policy)
             lane = self._lanes[key] = self._new_lane(key[0], endpoint, policy)
         return lane
-
-    def _new_lane(self, uid: str, endpoint: Endpoint, policy: Policy) -> L:
-        raise NotImplementedError
-
-    # -- taking a slot: what subclasses fill in --------------------------------------
-
-    def _detouring(self, now: float) -> bool:  # noqa: ARG002 - the Redis fallback overrides
-        """Whether requests go another way now (the Redis scheduler's fallback)."""
-        return False
-
-    async def _detour(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        lane: L,
-        send: Callable[[], Awaitable[T]],
-        max_wait: float | None,
-    ) -> T:
-        """
-        Send through the other way; only called while `_detouring`.
-
-        Raises:
-            Rerouted: the detour ended before this request was sent.
-        """
-        raise NotImplementedError
-
-    def _slot_now(self, lane: L, now: float) -> int | None:
-        """Stamp a slot at once if nothing needs waiting for; its sequence number."""
-        raise NotImplementedError
-
-    def _queue(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        lane: L,
-        now: float,
-        max_wait: float | None,
-        *,
-        retry: bool,
-        flow: Hashable | None = None,
-        priority: int = 0,
-    ) -> Awaitable[Any]:
-        """
-        Queue a request of ``flow`` at ``priority`` (a retry first in its flow); what it
-        returns is awaited for the slot.
-        """
-        raise NotImplementedError
-
-    def _queue_timeout(self, max_wait: float | None) -> float | None:
-        """The timeout `run` puts around the wait (``None``: the wait keeps its own)."""
-        return max_wait
-
-    def _granted(self, lane: L, granted: Any, now: float) -> int:
-        """The wait ended with ``granted``: stamp the slot; its sequence number."""
-        raise NotImplementedError
-
-    def _left_queue(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        lane: L,
-        pending: Awaitable[Any],
-        exc: BaseException,
-        max_wait: float | None,
-    ) -> bool:
-        """The wait raised ``exc``: clean up; whether to go round again (or re-raise)."""
-        raise NotImplementedError
-
-    async def _on_throttled(self, loop: asyncio.AbstractEventLoop, lane: L) -> float:
-        """Apply a 429 on ``lane``; returns how long a retry would wait."""
-        raise NotImplementedError
-
-    def _settle(self, loop: asyncio.AbstractEventLoop, lane: L, seq: int) -> None:
-        raise NotImplementedError
 
     # -- 429s ------------------------------------------------------------------------
 
@@ -588,6 +346,7 @@ def resolved_options(scheduler: SchedulerCore[Any]) -> SchedulerOptions:
         margin=scheduler._margin,  # noqa: SLF001 - the core's own state
         max_margin=scheduler._max_margin,  # noqa: SLF001
         policies=scheduler._policies,  # noqa: SLF001
+        default_policy=scheduler._default_policy,  # noqa: SLF001
         ip_budget=scheduler._ip_budget,  # noqa: SLF001
         ip_cap=scheduler._ip_cap,  # noqa: SLF001
         max_in_flight=scheduler._max_in_flight,  # noqa: SLF001

@@ -94,16 +94,24 @@ class IPPolicy(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class IPBudget:
-    """What one egress IP may send, whatever the UID or the endpoint."""
+    """
+    What one egress IP may send, whatever the UID or the endpoint.
 
-    #: Dispatches per second, enforced as spacing of ``1/rate`` seconds (`IPPolicy.EVEN`).
+    By default at most 5,700 dispatches in any rolling 60 s (`IPPolicy.ROLLING`): 5%
+    under Bitget's documented 6,000 per IP per minute, with no pacing within the
+    minute, so bulk work is bound by the per-UID limits rather than by the IP. Pass
+    ``policy=IPPolicy.EVEN`` to also spread the minute's budget at ``rate`` per second.
+    """
+
+    #: Dispatches per second, enforced as spacing of ``1/rate`` seconds; only under
+    #: `IPPolicy.EVEN`.
     rate: float = attrs.field(default=95.0, validator=_positive)
-    #: At most ``limit`` dispatches in any ``window`` seconds.
+    #: At most ``limit`` dispatches in any ``window`` seconds, under either policy.
     limit: int = attrs.field(default=5700, validator=_positive)
     window: float = attrs.field(default=60.0, validator=_positive)
-    #: Whether the budget also paces per second (`IPPolicy.EVEN`) or only counts per
-    #: window (`IPPolicy.ROLLING`).
-    policy: IPPolicy = IPPolicy.EVEN
+    #: Whether the budget only counts per window (`IPPolicy.ROLLING`) or also paces
+    #: per second (`IPPolicy.EVEN`).
+    policy: IPPolicy = IPPolicy.ROLLING
     #: The fraction of the budget this scheduler may use, leaving the rest of the IP's
     #: budget to other programs on the same egress (a trading system beside a job).
     share: float = attrs.field(default=1.0, validator=_fraction)
@@ -119,7 +127,8 @@ class IPBudget:
         return max(1, int(self.limit * self.share))
 
 
-#: 95/s and 5,700 per minute: 5% under Bitget's 6,000 per IP per minute.
+#: 5,700 in any rolling minute: 5% under Bitget's 6,000 per IP per minute (why rolling
+#: rather than an even 95/s is in ``docs/rate-limits.md``).
 DEFAULT_IP_BUDGET: Final = IPBudget()
 
 

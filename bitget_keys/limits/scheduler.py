@@ -1,17 +1,20 @@
 """
-`RateLimitScheduler`: one FIFO lane per (UID, endpoint) and one budget per IP, in memory.
+`RateLimitScheduler`: one fair lane per (UID, endpoint) and one budget per IP, in memory.
 
-Every client uses it by default. A lane (`MemoryLane`) releases its requests at least
-``(W/N)·(1+m)`` apart (`Policy.SPACING`) or at most N in any ``W·(1+m)``
-(`Policy.SLIDING`), counting each slot from when the request N before *completed*, so
-however requests are delayed on the way no window of W seconds at the server holds N+1.
-A slot is stamped with ``loop.time()`` in the caller's own task just before ``send()``,
-after the lane took its in-flight permit and IP token, so a busy loop can only make a
-lane later, never denser. Every lane also takes a token of the per-IP budget
-(`IPBudget`, GCRA plus an exact count per window). There is no task per lane or per
-request: a queued request costs its `Waiter`, and completions, give-backs and timer
-callbacks move lanes on. The 429 rules, options and retry loop come from
-`bitget_keys.limits.core`; the arithmetic from `bitget_keys.limits.policy`.
+Every client uses it by default. A lane (`MemoryLane`) serves its waiting requests by
+priority, then their flows in turn, FIFO within a flow (`bitget_keys.limits.flows`), and
+releases them at least ``(W/N)·(1+m)`` apart (`Policy.SPACING`) or at most N in any
+``W·(1+m)`` (`Policy.SLIDING`), counting each slot from when the request N before
+*completed*, so however requests are delayed on the way no window of W seconds at the
+server holds N+1. A slot is stamped with ``loop.time()`` in the caller's own task just
+before ``send()``, after the lane took its in-flight permit and IP token, so a busy loop
+can only make a lane later, never denser. Every lane also takes a token of the per-IP
+budget (`IPBudget`: an exact count per rolling window, and under `IPPolicy.EVEN` a GCRA
+pace; `bitget_keys.limits.ipgate`); ready lanes take tokens and permits by the priority
+of their first request. There is no task per lane or per request: a queued request
+costs its `Waiter`, and completions, give-backs and timer callbacks move lanes on. The
+429 rules, options and retry loop come from `bitget_keys.limits.core`; the arithmetic
+from `bitget_keys.limits.policy`.
 
 The reasoning (keying, margins, why not aiolimiter) and the measured figures are in
 ``docs/rate-limits.md``.
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import Awaitable, Hashable
 from typing import Any
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitWaitTooLongError
 from bitget_keys.limits.core import LaneCore, SchedulerCore, StormWatch, bound_loop
+from bitget_keys.limits.flows import FlowQueue, ReadyLanes
+from bitget_keys.limits.ipgate import IPGate
 from bitget_keys.limits.policy import (
     ANY_UID,
     DEFAULT_IP_BUDGET,
@@ -46,6 +50,11 @@ from bitget_keys.limits.policy import (
 )
 from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 from bitget_keys.limits.waiter import Waiter
+
+
+def _waiting(waiter: Waiter) -> bool:
+    return not waiter.done()
+
 
 # Besides its own two classes, this module still offers what it did before the shared
 # core and the policy arithmetic had modules of their own (`bitget_keys.limits` is where
@@ -80,7 +89,6 @@ class MemoryLane(LaneCore):
         "blocked",
         "floor",
         "granted",
-        "head",
         "raised",
         "sent",
         "throttled_at",
@@ -90,15 +98,14 @@ class MemoryLane(LaneCore):
 
     def __init__(self, uid: str, endpoint: Endpoint, policy: Policy, margin: float) -> None:
         super().__init__(uid, endpoint, policy)
-        #: FIFO of waiting callers from index ``head`` on (a list with a moving head is
-        #: a fifth of a deque's size for the few waiters a lane usually holds). A waiter
-        #: is granted when its caller may stamp its slot. Cancelled waiters stay until they
-        #: reach the head, where they are dropped.
-        self.waiters: list[Waiter] = []
-        self.head = 0
+        #: Waiting callers by priority, flows in turn, FIFO within a flow. A waiter is
+        #: granted when its caller may stamp its slot. Cancelled waiters stay until they
+        #: reach the front, where they are dropped.
+        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
         #: The head was woken and has not stamped its slot (or given it back) yet.
         self.granted = False
-        #: The lane's head waits in the scheduler's queue for a permit or an IP token.
+        #: The lane's head waits among the scheduler's ready lanes for a permit or an
+        #: IP token.
         self.blocked = False
         #: The wake-up call for when the lane's head may go.
         self.timer: asyncio.TimerHandle | None = None
@@ -116,39 +123,27 @@ class MemoryLane(LaneCore):
             f"dispatched={self.dispatched} throttled={self.throttled}>"
         )
 
-    # -- the FIFO ----------------------------------------------------------------------
+    # -- the queue --------------------------------------------------------------------
 
-    def push(self, waiter: Waiter, *, first: bool) -> None:
-        if not first:
-            self.waiters.append(waiter)
-        elif self.head:
-            self.head -= 1
-            self.waiters[self.head] = waiter
-        else:
-            self.waiters.insert(0, waiter)
+    def push(self, waiter: Waiter, flow: Hashable, priority: int, *, first: bool) -> None:
+        self.waiters.push(waiter, flow, priority, first=first)
         self.queued += 1
 
     def live_head(self) -> Waiter | None:
-        """The first waiter that still waits, dropping cancelled ones before it."""
-        waiters = self.waiters
-        while self.head < len(waiters):
-            waiter = waiters[self.head]
-            if not waiter.done():
-                return waiter
-            self.pop()
-        return None
+        """The waiter that goes next, dropping cancelled ones before it."""
+        return self.waiters.peek()
 
-    def pop(self) -> Waiter:
-        waiters = self.waiters
-        waiter = waiters[self.head]
-        self.head += 1
-        if self.head == len(waiters):
-            waiters.clear()
-            self.head = 0
-        elif self.head > 32 and 2 * self.head > len(waiters):
-            del waiters[: self.head]
-            self.head = 0
-        return waiter
+    def pop(self) -> Waiter | None:
+        return self.waiters.pop()
+
+    def ahead(self, flow: Hashable, priority: int, *, first: bool) -> int:
+        """
+        How many waiting requests go before a new one of ``flow`` at ``priority``.
+
+        The queue counts cancelled waiters it still holds; the live count bounds it, and
+        is exact when all requests share one flow and one priority.
+        """
+        return min(self.queued, self.waiters.ahead(flow, priority, first=first))
 
     # -- the rule ----------------------------------------------------------------------
 
@@ -212,7 +207,8 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
     Args:
         margin: the safety margin every lane starts from and decays back to.
         max_margin: the most a lane's margin grows to after repeated 429s.
-        policies: `Policy` per endpoint name; `Policy.SPACING` where not given.
+        policies: `Policy` per endpoint name; ``default_policy`` where not given.
+        default_policy: the `Policy` of every endpoint ``policies`` does not name.
         ip_budget: the per-IP budget shared by every lane; ``None`` switches it off.
         ip_cap: Bitget's per-IP cap per 60 s. A 429 while the scheduler's own count of
             the last 60 s is above it pauses every lane for ``lockout`` seconds.
@@ -226,20 +222,18 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         ConfigurationError: a setting is out of range or names an unknown endpoint.
     """
 
-    __slots__ = ("_blocked", "_free", "_ip_tat", "_ip_timer")
+    __slots__ = ("_blocked", "_free", "_ip", "_ip_timer")
 
     def _setup(self) -> None:
         #: In-flight permits left.
         self._free = self._max_in_flight
         #: Lanes whose head may go by its own rule and waits for a permit or an IP
-        #: token, in the order they became ready.
-        self._blocked: deque[MemoryLane] = deque()
+        #: token: the highest priority first, then in the order they became ready.
+        self._blocked: ReadyLanes[MemoryLane] = ReadyLanes()
         self._ip_timer: asyncio.TimerHandle | None = None
-        #: The IP budget's theoretical arrival time (GCRA): the next token is due then.
-        self._ip_tat = -math.inf
-        #: When the last IP tokens were taken, as many as the budget and the cap need.
-        budget = self._ip_budget
-        self._sent = deque(maxlen=max(self._ip_cap + 1, budget.limit if budget else 0))
+        self._ip = IPGate(self._ip_budget, self._ip_cap)
+        #: When the last IP tokens were taken, for the budget and the cap alike.
+        self._sent = self._ip.sent
 
     def __repr__(self) -> str:
         busy = sum(1 for lane in self._lanes.values() if lane.queued)
@@ -296,7 +290,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         assert isinstance(pending, Waiter)  # noqa: S101 - what _queue returns
         self._abandon(lane, pending)
         if isinstance(exc, TimeoutError) and max_wait is not None:
-            wait = max_wait + self._wait(lane, loop.time(), retry=True)
+            wait = max_wait + self._wait(lane, loop.time())
             raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait) from None
         return False
 
@@ -307,24 +301,11 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         return max(lane.next_at(now), lane.paused_until, self._paused_until)
 
     def _ip_ready_at(self, now: float) -> float:
-        budget = self._ip_budget
-        if budget is None:
-            return now
-        # One token of tolerance (GCRA burst 2): a wake-up up to one interval late is
-        # made up, so the budget's rate holds on a busy loop.
-        spaced = self._ip_tat - 1 / budget.rate
-        counted = next_slot(self._sent, limit=budget.limit, period=budget.window, now=now)
-        return max(now, spaced, counted)
+        return self._ip.ready_at(now)
 
-    def _take_ip(self, now: float) -> None:
-        self._sent.append(now)
-        if self._ip_budget is not None:
-            self._ip_tat = max(self._ip_tat, now) + 1 / self._ip_budget.rate
-
-    def _wait(self, lane: MemoryLane, now: float, *, retry: bool) -> float:
-        """Roughly how long a new request (or a retry, at the head) would wait."""
+    def _wait(self, lane: MemoryLane, now: float, ahead: int = 0) -> float:
+        """Roughly how long a request with ``ahead`` others before it in its lane waits."""
         start = max(now, lane.paused_until, self._paused_until)
-        ahead = 0 if retry else lane.queued
         return max(lane.next_at(start, ahead, estimate=True), self._ip_ready_at(now)) - now
 
     async def _on_throttled(self, loop: asyncio.AbstractEventLoop, lane: MemoryLane) -> float:
@@ -335,7 +316,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         lane.throttled_at = now
         lane.paused_until = max(lane.paused_until, now + pause)
         self._lock_out_if_breached(now)
-        return self._wait(lane, now, retry=True)
+        return self._wait(lane, now)
 
     # -- the caller's side -----------------------------------------------------------
 
@@ -355,7 +336,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         """Stamp a slot at ``now``, taking its permit and IP token unless ``taken``."""
         if not taken:
             self._free -= 1
-            self._take_ip(now)
+            self._ip.take(now)
         seq = lane.stamp(now)
         if taken:
             self._pump(lane)
@@ -369,14 +350,24 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         max_wait: float | None,
         *,
         retry: bool,
-        flow: Hashable | None = None,  # noqa: ARG002 - lanes are FIFO for now
-        priority: int = 0,  # noqa: ARG002
+        flow: Hashable | None = None,
+        priority: int = 0,
     ) -> Waiter:
-        """Queue a request (a retry at the head); its waiter is granted when it may go."""
-        if max_wait is not None and (wait := self._wait(lane, now, retry=retry)) > max_wait:
-            raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
+        """
+        Queue a request (a retry first in its flow); its waiter is granted when it may go.
+
+        Raises:
+            RateLimitWaitTooLongError: by the requests that go first, the predicted wait
+                is longer than ``max_wait``; nothing was queued.
+        """
+        if max_wait is not None:
+            wait = self._wait(lane, now, lane.ahead(flow, priority, first=retry))
+            if wait > max_wait:
+                raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
         waiter = Waiter(loop)
-        lane.push(waiter, first=retry)
+        lane.push(waiter, flow, priority, first=retry)
+        if lane.blocked and priority > self._blocked.priority(lane):
+            self._blocked.file(lane, priority)  # its first request now goes at this one's
         self._pump(lane)
         return waiter
 
@@ -421,7 +412,7 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
             # else: a dispatch still in flight decides; its completion pumps the lane.
             return
         lane.blocked = True
-        self._blocked.append(lane)
+        self._blocked.file(lane, lane.waiters.top or 0)
         self._serve_blocked()
 
     def _wake(self, lane: MemoryLane) -> None:
@@ -433,29 +424,35 @@ class RateLimitScheduler(SchedulerCore[MemoryLane]):
         self._serve_blocked()
 
     def _serve_blocked(self) -> None:
-        """Grant permits and IP tokens to ready lanes, in the order they became ready."""
+        """
+        Grant permits and IP tokens to ready lanes: the highest priority of their first
+        requests first, then in the order they became ready.
+        """
         blocked = self._blocked
         loop = self._loop
         assert loop is not None  # noqa: S101 - bound by run() before any waiter exists
-        while blocked and self._free > 0:
-            lane = blocked[0]
+        while self._free > 0 and (lane := blocked.first()) is not None:
             now = loop.time()
             head = lane.live_head()
             if head is None or self._ready_at(lane, now) > now + EARLY:
                 # Left, or paused meanwhile: the lane looks again on its own.
-                blocked.popleft()
+                blocked.remove(lane)
                 lane.blocked = False
                 self._pump(lane)
+                continue
+            if lane.waiters.top != blocked.priority(lane):
+                # Its first request left, and the next one's priority differs.
+                blocked.file(lane, lane.waiters.top or 0)
                 continue
             ip_ready = self._ip_ready_at(now)
             if ip_ready > now + EARLY:
                 if self._ip_timer is None:
                     self._ip_timer = loop.call_at(ip_ready, self._wake_ip)
                 return
-            blocked.popleft()
+            blocked.remove(lane)
             lane.blocked = False
             self._free -= 1
-            self._take_ip(now)
+            self._ip.take(now)
             lane.pop()
             lane.queued -= 1
             lane.granted = True

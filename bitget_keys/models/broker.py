@@ -59,9 +59,12 @@ class ModifyBrokerSubaccountAPIKeyRequest(Checked):
     """
     ND-broker modify-subaccount-apikey: replace a sub-account key's settings.
 
-    ``permissions`` and ``perm_type`` replace the key's; ``ip_list`` replaces the
-    whitelist when given (``None`` keeps it: Bitget cannot clear it here); ``label``
-    replaces the note when given.
+    ``permissions`` replace the key's; ``perm_type`` replaces its type when given
+    (``None`` leaves it out of the body, as Bitget's docs mark it optional, and the key
+    keeps its type). Since the kept type is not known here, ``wallet_transfer`` needs
+    ``perm_type`` read_and_write given. ``ip_list`` replaces the whitelist when given
+    (``None`` keeps it: Bitget cannot clear it here); ``label`` replaces the note when
+    given.
     """
 
     sub_uid: str
@@ -69,7 +72,7 @@ class ModifyBrokerSubaccountAPIKeyRequest(Checked):
     #: The passphrase of the key being modified.
     passphrase: Secret = attrs.field(converter=to_secret, repr=False)
     permissions: tuple[Permission, ...] = attrs.field(converter=c.permissions)
-    perm_type: PermType = attrs.field(converter=c.perm_type)
+    perm_type: PermType | None = attrs.field(default=None, converter=c.optional_perm_type)
     label: str | None = None
     ip_list: tuple[str, ...] | None = attrs.field(default=None, converter=c.optional_strings)
 

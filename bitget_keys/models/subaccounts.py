@@ -10,6 +10,7 @@ import attrs
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys.errors import Problem
 from bitget_keys.models import _convert as c
+from bitget_keys.models._matching import match_names
 from bitget_keys.models._rules import (
     BATCH_KEY_PERMISSIONS,
     MAX_BATCH_ITEMS,
@@ -180,8 +181,33 @@ class VirtualSubaccountPage:
 
 @attrs.frozen(kw_only=True)
 class CreatedVirtualSubaccounts:
-    """The outcome of create-virtual-subaccount, per name."""
+    """
+    The outcome of create-virtual-subaccount, per name.
+
+    Bitget may mask the names it answers with; `Client.create_virtual_subaccounts`
+    matches them back to the names requested (`matched_to`): ``refused_names`` tells
+    which requested name was refused, whatever the answer showed of it.
+    """
 
     successes: tuple[VirtualSubaccount, ...] = ()
-    #: Names Bitget refused (alias taken, or the sub-account cap reached).
+    #: Names Bitget refused (alias taken, or the sub-account cap reached), as answered:
+    #: maybe masked (``abc****@virtual-bitget.com``).
     failures: tuple[str, ...] = ()
+    #: The requested names that were created, refused, or that the answer's masked
+    #: rows leave open (list the sub-accounts to settle them); each in request order.
+    created_names: tuple[str, ...] = ()
+    refused_names: tuple[str, ...] = ()
+    unsettled_names: tuple[str, ...] = ()
+
+    def matched_to(self, request: CreateVirtualSubaccountsRequest) -> CreatedVirtualSubaccounts:
+        """
+        This answer with each of ``request``'s names placed as created, refused or
+        unsettled: each row stands for one requested name, a masked row for any name
+        whose letters it shows (the rows and names pair up one to one).
+        """
+        created, refused, unsettled = match_names(
+            request.names, [row.subaccount_name for row in self.successes], self.failures
+        )
+        return attrs.evolve(
+            self, created_names=created, refused_names=refused, unsettled_names=unsettled
+        )

@@ -17,6 +17,10 @@ ND-broker key endpoints, as strictly; the v2 ones answer 40085).
 
 `load_accounts_file` reads the accounts file of ``bitget-keys emulator --accounts``.
 
+`LoopbackProxy` is a forward HTTP proxy on 127.0.0.1 whose upstream connections leave
+from a loopback address of your choice (127.0.0.2, ...), so the emulator counts each
+proxy's requests against its own IP: tests of egress through proxies.
+
 `LoopClock` drives a running loop's clock by hand, so tests of anything rate-limited
 (the emulator's windows and the client's scheduler alike) run without sleeping.
 """
@@ -26,6 +30,7 @@ from bitget_keys.testing._accounts_file import load_accounts_file
 from bitget_keys.testing._audit import Audit, LaneAudit
 from bitget_keys.testing._clock import LoopClock
 from bitget_keys.testing._limits import Limits
+from bitget_keys.testing._proxy import LoopbackProxy
 from bitget_keys.testing._server import (
     DroppedAnswer,
     Emulator,
@@ -46,6 +51,7 @@ __all__ = [
     "LaneAudit",
     "Limits",
     "LoopClock",
+    "LoopbackProxy",
     "Unpaced",
     "load_accounts_file",
 ]

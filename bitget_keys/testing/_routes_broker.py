@@ -65,7 +65,8 @@ class BrokerRoutes(Routes):
             raise Refused("40065", "This subApikey does not exist")
         check_key_passphrase(key, request.passphrase)
         key.permissions = [str(p) for p in request.permissions]
-        key.perm_type = str(request.perm_type)
+        if request.perm_type is not None:  # optional: the key keeps its type
+            key.perm_type = str(request.perm_type)
         if request.ip_list:
             key.ip_list = list(request.ip_list)
         if request.label is not None:

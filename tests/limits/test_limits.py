@@ -22,6 +22,7 @@ from bitget_keys.errors import (
 )
 from bitget_keys.limits import (
     IPBudget,
+    IPPolicy,
     Policy,
     RateLimitScheduler,
     StormWatch,
@@ -503,7 +504,7 @@ async def test_ip_budget_spaces_all_lanes(clock: LoopClock) -> None:
     Token k is due at k/rate (GCRA) and may go one interval early (a burst of two), so
     a wake-up that comes late does not lower the budget's rate for good.
     """
-    limits = make(ip_budget=IPBudget(rate=10.0))
+    limits = make(ip_budget=IPBudget(rate=10.0, policy=IPPolicy.EVEN))
     log: Log = []
     for uid in ("u1", "u2", "u3", "u4", "u5"):
         submit(limits, clock, log, uid, FIVE, uid)
@@ -514,7 +515,7 @@ async def test_ip_budget_spaces_all_lanes(clock: LoopClock) -> None:
 
 async def test_ip_budget_keeps_its_rate_when_woken_late(clock: LoopClock) -> None:
     """Tokens taken up to an interval late still come at the budget's rate."""
-    limits = make(ip_budget=IPBudget(rate=10.0))
+    limits = make(ip_budget=IPBudget(rate=10.0, policy=IPPolicy.EVEN))
     log: Log = []
     for k in range(11):
         submit(limits, clock, log, k, FIVE, f"u{k}")
@@ -531,7 +532,7 @@ async def test_ip_budget_keeps_its_rate_when_woken_late(clock: LoopClock) -> Non
 
 async def test_ip_budget_caps_the_count_per_window(clock: LoopClock) -> None:
     """At most ``limit`` IP tokens in any ``window``: the sixth waits for the first to age."""
-    limits = make(ip_budget=IPBudget(rate=100.0, limit=5, window=60.0))
+    limits = make(ip_budget=IPBudget(rate=100.0, limit=5, window=60.0, policy=IPPolicy.EVEN))
     log: Log = []
     for k in range(7):
         submit(limits, clock, log, k, FIVE, f"u{k}")

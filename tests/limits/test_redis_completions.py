@@ -245,7 +245,7 @@ async def test_ip_budget_share_per_egress(redis_server: RedisServer, prefix: str
     A share of the budget: EVEN spaces 1/(rate·share); ROLLING counts limit·share. Each
     egress name has its own budget.
     """
-    even = IPBudget(rate=10.0, limit=600, window=60.0, share=0.5)
+    even = IPBudget(rate=10.0, limit=600, window=60.0, policy=IPPolicy.EVEN, share=0.5)
     async with RedisRateLimitScheduler(redis_server.url, prefix=prefix, ip_budget=even) as limits:
         backend = backend_of(limits)
         waits = [(await reserve(backend, lane_of(prefix, uid, TEN))).wait for uid in "123"]
@@ -268,7 +268,7 @@ async def test_even_ip_budget_keeps_slots_booked_ahead_apart(
     IPPolicy.EVEN spaces the IP's slots, not its bookings: a lane booked a second ahead
     does not hold back another lane's slot now, and a slot near it moves past it.
     """
-    budget = IPBudget(rate=10.0, limit=600, window=60.0)
+    budget = IPBudget(rate=10.0, limit=600, window=60.0, policy=IPPolicy.EVEN)
     async with RedisRateLimitScheduler(redis_server.url, prefix=prefix, ip_budget=budget) as limits:
         backend = backend_of(limits)
         ahead = await reserve(backend, lane_of(prefix, "1", TEN), hold=1.0)

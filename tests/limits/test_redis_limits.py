@@ -35,7 +35,7 @@ from bitget_keys.errors import (
     RateLimitBackendError,
     RateLimitExceededError,
 )
-from bitget_keys.limits import IPBudget, Policy
+from bitget_keys.limits import IPBudget, IPPolicy, Policy
 from bitget_keys.limits.redis import (
     Grant,
     RedisBackend,
@@ -257,7 +257,7 @@ async def test_ip_budget_spaces_every_lane_in_one_round_trip(
     redis_server: RedisServer, prefix: str
 ) -> None:
     """Two UIDs share the IP's GCRA in the same script; a pause of the IP holds every lane."""
-    budget = IPBudget(rate=10.0, limit=600, window=60.0)
+    budget = IPBudget(rate=10.0, limit=600, window=60.0, policy=IPPolicy.EVEN)
     async with RedisRateLimitScheduler(redis_server.url, prefix=prefix, ip_budget=budget) as limits:
         backend = backend_of(limits)
         before = backend.round_trips
