@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Final
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitBackendError, RateLimitWaitTooLongError
 from bitget_keys.limits.core import LaneCore
+from bitget_keys.limits.flows import FlowQueue
 from bitget_keys.limits.policy import SWEEP_EVERY, Policy, next_slot
 from bitget_keys.limits.redis.backend import Grant, RateLimitBackend
 from bitget_keys.limits.redis.outage import Outage
@@ -42,6 +42,10 @@ _POLL_MAX: Final = 0.1
 #: A blocked caller asks again this long before the earliest its slot could come, so
 #: that the answer is there by then on a busy host (asking early reserves nothing).
 _LEAD: Final = 0.02
+
+
+def _waiting(waiter: Waiter) -> bool:
+    return not waiter.done()
 
 
 class RedisLane(LaneCore):
@@ -69,9 +73,10 @@ class RedisLane(LaneCore):
         self.key, self.log_key = keys
         #: Someone holds the lane's turn: it reserves, waits for its slot or stamps it.
         self.holder = False
-        #: Callers waiting for the turn, oldest first (a retry goes first). Cancelled
-        #: waiters stay until they reach the head.
-        self.waiters: deque[Waiter] = deque()
+        #: Callers waiting for the turn: higher priorities first, then flows in turn,
+        #: each flow's callers in call order (a retry first in its flow). Cancelled
+        #: waiters stay until they reach the front.
+        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
         #: The shared margin and pause as of the last answer from the backend.
         self.margin = margin
         #: No backend slot before this loop time (after sending through the fallback).
@@ -122,17 +127,21 @@ class RedisLane(LaneCore):
 
     # -- the turn: one reservation per lane and process at a time ----------------------
 
-    async def take_turn(self, loop: asyncio.AbstractEventLoop, *, first: bool) -> None:
+    async def take_turn(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        first: bool,
+        flow: Hashable = None,
+        priority: int = 0,
+    ) -> None:
         if not self.holder:
             # Whoever gives the turn up hands it to a live waiter, so a free turn means
             # nobody waits.
             self.holder = True
             return
         waiter = Waiter(loop)
-        if first:
-            self.waiters.appendleft(waiter)
-        else:
-            self.waiters.append(waiter)
+        self.waiters.push(waiter, flow, priority, first=first)
         self.queued += 1
         try:
             await waiter
@@ -146,14 +155,12 @@ class RedisLane(LaneCore):
             raise
 
     def pass_turn(self) -> None:
-        waiters = self.waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                self.queued -= 1
-                waiter.grant()
-                return
-        self.holder = False
+        waiter = self.waiters.pop()
+        if waiter is None:
+            self.holder = False
+            return
+        self.queued -= 1
+        waiter.grant()
 
 
 async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: RedisLane) -> None:
@@ -287,6 +294,8 @@ class Booking:
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable = None,
+        priority: int = 0,
     ) -> int:
         """
         Wait for the turn and a permit, reserve a slot in Redis, wait for it, stamp it.
@@ -298,7 +307,9 @@ class Booking:
         deadline = None if max_wait is None else started + max_wait
         self._outage.check(lane, started)
         while True:
-            await self._line_up(loop, lane, deadline, max_wait, retry=retry)
+            await self._line_up(
+                loop, lane, deadline, max_wait, retry=retry, flow=flow, priority=priority
+            )
             grant: Grant | None = None
             try:
                 grant, answered = await self._book(loop, lane, started, deadline, max_wait)
@@ -344,6 +355,8 @@ class Booking:
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable,
+        priority: int,
     ) -> None:
         """
         Take the lane's turn and an in-flight permit, and wait until this process's
@@ -352,7 +365,7 @@ class Booking:
         turn = permit = False
         try:
             async with asyncio.timeout_at(deadline):
-                await lane.take_turn(loop, first=retry)
+                await lane.take_turn(loop, first=retry, flow=flow, priority=priority)
                 turn = True
                 await self.permits.acquire()
                 permit = True

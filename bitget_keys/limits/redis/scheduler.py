@@ -296,10 +296,14 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         max_wait: float | None,
         *,
         retry: bool,
-        flow: Hashable | None = None,  # noqa: ARG002 - lanes are FIFO for now
-        priority: int = 0,  # noqa: ARG002
+        flow: Hashable | None = None,
+        priority: int = 0,
     ) -> Awaitable[int]:
-        return self._booking.acquire(loop, lane, max_wait, retry=retry)
+        # Fair within this process: the lane's turn goes by priority, then to its flows
+        # in turn. Between processes, whoever reserves first.
+        return self._booking.acquire(
+            loop, lane, max_wait, retry=retry, flow=flow, priority=priority
+        )
 
     def _queue_timeout(self, max_wait: float | None) -> float | None:  # noqa: ARG002
         return None  # `Booking.acquire` keeps its own deadline.
