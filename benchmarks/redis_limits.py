@@ -23,7 +23,9 @@ Run everything (about three minutes)::
 
     python benchmarks/redis_limits.py
 
-or parts: ``python benchmarks/redis_limits.py latency`` or ``... throughput``, with
+or parts: ``python benchmarks/redis_limits.py latency``, ``... throughput`` or
+``... shards`` (two ``apply --shard i/2 --redis URL`` processes on shared master UIDs:
+``benchmarks/redis_shards.py``, with a single-process control), with
 ``--calls`` (acquires per latency variant), ``--duration``, ``--processes`` and
 ``--uids`` for the throughput runs.
 """
@@ -44,6 +46,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from benchmarks.redis_shards import run as run_shards
 from bitget_keys import _endpoints as ep
 from bitget_keys.limits import IPBudget
 from bitget_keys.redis_limits import RedisRateLimitScheduler
@@ -281,18 +284,25 @@ def throughput(
         ]
 
 
+def shards() -> None:
+    """The sharded-apply workload, three runs, then three of the single-process control."""
+    for control in (False, True):
+        for row in run_shards(4, 10, 3, 3, control=control):
+            print(row, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("parts", nargs="*", help="latency, throughput (default: both)")
+    parser.add_argument("parts", nargs="*", help="latency, throughput, shards (default: all three)")
     parser.add_argument("--calls", type=int, default=5000, help="acquires per latency variant")
     parser.add_argument("--duration", type=float, default=30.0, help="saturated seconds")
     parser.add_argument("--processes", type=int, nargs="+", default=[4])
     parser.add_argument("--uids", type=int, nargs="+", default=[10, 50])
     args = parser.parse_args(argv)
-    parts = args.parts or ["latency", "throughput"]
-    if unknown := set(parts) - {"latency", "throughput"}:
+    parts = args.parts or ["latency", "throughput", "shards"]
+    if unknown := set(parts) - {"latency", "throughput", "shards"}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if "latency" in parts:
         for row in latency(args.calls):
@@ -305,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for row in throughput(processes, uids, args.duration, control=control):
                     row["wall_s"] = round(time.perf_counter() - started, 1)
                     print(row, flush=True)
+    if "shards" in parts:
+        shards()
     return 0
 
 
