@@ -17,35 +17,19 @@ import pytest
 import redis.asyncio as aioredis
 
 from bitget_keys.limits import IPBudget, IPPolicy, Policy
-from bitget_keys.limits.redis import Grant, RedisBackend, RedisLane, RedisRateLimitScheduler
+from bitget_keys.limits.redis import RedisBackend, RedisLane, RedisRateLimitScheduler
 from bitget_keys.limits.redis.backend import lane_keys
 from bitget_keys.limits.redis.scripts import COMPLETE
 from bitget_keys.testing._redis_server import RedisServer
 from tests.limits.conftest import require_redis
 from tests.limits.scheduling import FIVE, ONE, TEN
-
-#: An arbitrary Redis time for the scripts' testing hook, in µs.
-NOW = 1_800_000_000_000_000
-SECOND = 1_000_000
+from tests.limits.test_redis_limits import NOW, SECOND, backend_of, reserve
 
 
 def lane_of(
     prefix: str, uid: str, endpoint: Any = ONE, policy: Policy = Policy.SPACING
 ) -> RedisLane:
     return RedisLane(uid, endpoint, policy, 0.05, lane_keys(prefix, "default", uid, endpoint))
-
-
-def backend_of(scheduler: RedisRateLimitScheduler) -> RedisBackend:
-    backend = scheduler._backend
-    assert isinstance(backend, RedisBackend)
-    return backend
-
-
-async def reserve(backend: RedisBackend, lane: RedisLane, at: int = NOW, **options: Any) -> Grant:
-    options.setdefault("margin", 0.05)
-    options.setdefault("max_wait", None)
-    options.setdefault("hold", 0.0)
-    return await backend.reserve(lane, now_us=at, **options)
 
 
 async def complete(backend: RedisBackend, lane: RedisLane, seq: int, at: int) -> int:
