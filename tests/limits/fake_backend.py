@@ -77,6 +77,8 @@ class FakeSlots:
 
     async def complete(self, lane: BackendLane, seq: int, *, at: float) -> None:  # noqa: ARG002
         """Recorded without a round trip: the fake counts reservations only."""
+        if self.down:
+            raise RateLimitBackendError(self.described, "ConnectionError: Connection refused")
         self.completed.append(seq)
 
     async def throttle(

@@ -87,3 +87,28 @@ async def test_a_retry_keeps_its_flows_place(clock: LoopClock) -> None:
     gone.cancel()
     await clock.advance(10.0)
     assert [tag for _, tag in log] == ["a0", "b0", "a2"]
+
+
+async def test_a_completion_redis_missed_is_sent_once_it_answers(clock: LoopClock) -> None:
+    """
+    Redis went down while a request was in flight: its completion is recorded once
+    Redis answers again, rather than holding the lane until the dispatch's lease ends.
+    """
+    slots = FakeSlots()
+    limits = RedisRateLimitScheduler(backend=slots, ip_budget=None, recheck=1.0)
+    log: Log = []
+
+    async def sent_as_redis_fails() -> str:
+        log.append((clock.now, "a"))
+        slots.down = True
+        return "a"
+
+    await limits.run("u1", ONE, sent_as_redis_fails)
+    await clock.settle()
+    assert slots.completed == []
+    slots.down = False
+    await clock.advance(1.5)
+    queue(limits, clock, log, "b", flow="a")
+    await clock.advance(2.0)
+    assert [tag for _, tag in log] == ["a", "b"]
+    assert slots.completed == [0, 1]

@@ -39,6 +39,9 @@ _LATE: Final = 0.001
 #: go, the backend is asked again after this long, doubling up to `_POLL_MAX`.
 _POLL: Final = 0.002
 _POLL_MAX: Final = 0.1
+#: At most this many completions wait for the backend to come back (beyond, their
+#: leases end them).
+_MAX_UNREPORTED: Final = 10_000
 #: A blocked caller asks again this long before the earliest its slot could come, so
 #: that the answer is there by then on a busy host (asking early reserves nothing).
 _LEAD: Final = 0.02
@@ -236,6 +239,7 @@ class Booking:
         "_ip_paused_until",
         "_outage",
         "_reports",
+        "_unreported",
         "blocked",
         "missed",
         "permits",
@@ -262,13 +266,20 @@ class Booking:
         self.blocked = 0
         #: Completions on their way to the backend.
         self._reports: set[asyncio.Task[None]] = set()
+        #: Completions the backend failed to record, sent again once it answers.
+        self._unreported: list[tuple[RedisLane, int, float]] = []
 
     def report(self, loop: asyncio.AbstractEventLoop, lane: RedisLane, seq: int) -> None:
         """
         Record, in the background, that the lane's shared dispatch ``seq`` completed (or
         was given up unsent) now: the caller need not wait for it, other processes do.
         """
-        task = loop.create_task(self._complete(lane, seq, loop.time()))
+        self._send_report(loop, lane, seq, loop.time())
+
+    def _send_report(
+        self, loop: asyncio.AbstractEventLoop, lane: RedisLane, seq: int, at: float
+    ) -> None:
+        task = loop.create_task(self._complete(lane, seq, at))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
 
@@ -276,8 +287,11 @@ class Booking:
         try:
             await self._backend.complete(lane, seq, at=at)
         except RateLimitBackendError as exc:
-            # The dispatch counts as completed at the end of its lease instead.
+            # Sent again (with the time it was seen) once the backend answers: until then
+            # the dispatch holds the dispatch N after it, at most until its lease ends.
             _log.debug("could not record a completion on %s: %s", lane.endpoint.name, exc.detail)
+            if len(self._unreported) < _MAX_UNREPORTED:
+                self._unreported.append((lane, seq, at))
         finally:
             recorded, lane.recorded = lane.recorded, None
             _wake(recorded)
@@ -439,4 +453,8 @@ class Booking:
                 exc.backend, exc.detail, lane.endpoint.path, lane.uid
             ) from exc.__cause__
         self._outage.up(loop.time())
+        if self._unreported:
+            unreported, self._unreported = self._unreported, []
+            for shared, seq, at in unreported:
+                self._send_report(loop, shared, seq, at)
         return grant
