@@ -32,10 +32,18 @@ class FakeSlots:
         self.throttles: list[tuple[str, bool]] = []
         self.ip_pauses: list[float] = []
         self.holds: list[float] = []
-        #: Seconds each answer takes to come back after the slot was decided.
+        #: Seconds each answer takes to come back after the slot was decided (the
+        #: first answers take ``answer_delays``, in order, if given).
         self.answer_delay = 0.0
+        self.answer_delays: list[float] = []
+        #: Seconds after its slot a dispatch counts as completed when not reported; as
+        #: in Redis, the caller must send within the first half.
+        self.lease = float("inf")
         #: How often the scheduler closed the backend.
         self.closed = 0
+        #: Dispatch numbers handed out, and those reported completed (or given up).
+        self.granted = 0
+        self.completed: list[int] = []
 
     def _fail(self) -> None:
         self.round_trips += 1
@@ -56,11 +64,22 @@ class FakeSlots:
         if max_wait is not None and wait > max_wait:
             return Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
         self.tat[lane.key] = start + lane.endpoint.window / lane.endpoint.rate * (1 + margin)
-        if self.answer_delay:
-            await asyncio.sleep(self.answer_delay)
-            late = asyncio.get_running_loop().time() - start
-            return attrs.evolve(grant, wait=-late)
-        return grant
+        grant = attrs.evolve(grant, seq=self.granted)
+        self.granted += 1
+        delay = self.answer_delays.pop(0) if self.answer_delays else self.answer_delay
+        if delay:
+            await asyncio.sleep(delay)
+            answered = asyncio.get_running_loop().time()
+            grant = attrs.evolve(grant, wait=start - answered)
+        else:
+            answered = now
+        return attrs.evolve(grant, lease=start + self.lease / 2 - answered)
+
+    async def complete(self, lane: BackendLane, seq: int, *, at: float) -> None:  # noqa: ARG002
+        """Recorded without a round trip: the fake counts reservations only."""
+        if self.down:
+            raise RateLimitBackendError(self.described, "ConnectionError: Connection refused")
+        self.completed.append(seq)
 
     async def throttle(
         self, lane: BackendLane, *, margin: float, max_margin: float, pause: float, storm: bool

@@ -171,6 +171,7 @@ async def saturate(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict
         "round_trips": getattr(stats, "round_trips", 0),
         "lanes_throttled": sum(lane.throttled for lane in stats.lanes),
         "missed_slots": getattr(stats, "missed_slots", 0),
+        "blocked": getattr(stats, "blocked", 0),
         "stamps": stamping.stamps,
     }
 

@@ -9,12 +9,15 @@ scheduler stays the default).
 
 Each slot is reserved by one Lua script (`scripts`) that reads Redis ``TIME``, decides
 and writes in one step, and answers with a relative wait; the caller sleeps until the
-slot on its own clock (`backend.Offset`, `backend.Placement`) and sends. Within a process
-only the head of a lane's FIFO holds a reservation (`booking`). A 429 widens and pauses
-the lane for every process; the storm and IP-lockout rules are the shared core's. While
-Redis is down the scheduler fails closed, or with ``fallback=f`` paces locally at the
-fraction ``f`` (`outage`). Where slots come from is a `RateLimitBackend` passed as
-``backend=`` (by default a `RedisBackend` built from the URL or client).
+slot on its own clock (`clock.Offset`, `clock.Placement`) and sends. Every dispatch is
+in the lane's shared log from its reservation until its process records its completion
+(or its lease ends), and dispatch k goes no earlier than W after dispatch k-N completed,
+whichever processes sent them: a late send in any process cannot crowd a window. Within
+a process only the head of a lane's FIFO holds a reservation (`booking`). A 429 widens
+and pauses the lane for every process; the storm and IP-lockout rules are the shared
+core's. While Redis is down the scheduler fails closed, or with ``fallback=f`` paces
+locally at the fraction ``f`` (`outage`). Where slots come from is a `RateLimitBackend`
+passed as ``backend=`` (by default a `RedisBackend` built from the URL or client).
 
 Each script takes an optional ``now`` in microseconds as its last argument (empty in
 production), so tests can check the arithmetic on a real server without sleeping.

@@ -23,8 +23,10 @@ import attrs
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import ConfigurationError, RateLimitBackendError
-from bitget_keys.limits.policy import ANY_UID, IPBudget, Policy
+from bitget_keys.limits.policy import ANY_UID, IPBudget, IPPolicy, Policy
+from bitget_keys.limits.redis.clock import Offset, Placement
 from bitget_keys.limits.redis.scripts import (
+    COMPLETE,
     PAUSE_IP,
     RESERVE,
     RESERVE_IP,
@@ -52,8 +54,6 @@ __all__ = [
 ]
 
 _PLAIN_UID: Final = re.compile(r"[0-9]{1,32}")
-#: How fast the loop's clock may drift from Redis TIME (NTP slews at most 500 ppm).
-_DRIFT: Final = 500e-6
 #: Query parameters of a Redis URL whose value is masked.
 _SECRET_PARAMS: Final = ("pass", "secret", "token", "key")
 
@@ -118,6 +118,15 @@ class Grant:
     #: Where the slot lies on this process's clock, asked again when the caller wakes;
     #: ``None`` when the wait counts from the answer.
     placed: Placement | None = None
+    #: The dispatch's number in the lane's shared log, to report its completion with
+    #: (`RateLimitBackend.complete`); ``None`` when the backend keeps no such log.
+    seq: int | None = None
+    #: Seconds from the answer within which the dispatch must be sent, or given up:
+    #: after its lease a dispatch counts as completed for every process.
+    lease: float = math.inf
+    #: The lane's dispatch N back is still in flight: nothing was reserved, and ``wait``
+    #: is the earliest the slot could come.
+    blocked: bool = False
 
 
 class BackendLane(Protocol):
@@ -148,6 +157,13 @@ class RateLimitBackend(Protocol):
         """Reserve the lane's next slot, no earlier than ``hold`` seconds from now."""
         ...
 
+    async def complete(self, lane: BackendLane, seq: int, *, at: float) -> None:
+        """
+        Record that dispatch ``seq`` of the lane completed (or was given up unsent) at
+        loop time ``at``, for every process.
+        """
+        ...
+
     async def throttle(
         self, lane: BackendLane, *, margin: float, max_margin: float, pause: float, storm: bool
     ) -> tuple[float, float]:
@@ -167,73 +183,18 @@ def _us(seconds: float) -> int:
     return math.ceil(seconds * US)
 
 
-class Offset:
-    """
-    Redis ``TIME`` minus the loop's clock, as this process measures it.
-
-    Each reservation's answer carries Redis's time at the moment the script ran, which
-    lies between the call's send and receive instants, so ``redis_now - midpoint`` is the
-    offset within half the round trip. The estimate kept is the one with the smallest
-    error, counting ``_DRIFT`` per second of age so that a newer sample wins in time.
-    """
-
-    __slots__ = ("at", "error", "offset")
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.error = math.inf
-        self.at = 0.0
-
-    def sample(self, sent: float, received: float, redis_now: float) -> None:
-        error = (received - sent) / 2
-        if error <= self.error + (received - self.at) * _DRIFT:
-            self.offset = redis_now - (sent + received) / 2
-            self.error = error
-            self.at = received
-
-    def local(self, redis_time: float) -> float | None:
-        """A Redis time on the loop's clock, once a sample exists."""
-        return redis_time - self.offset if self.error < math.inf else None
-
-
-class Placement:
-    """
-    A slot booked in Redis time, placed on this process's clock by the latest estimate.
-
-    The script ran between the call's send and its answer, so the slot lies between
-    ``earliest`` (send plus wait) and ``latest`` (answer plus wait) on the loop's clock;
-    the estimate of Redis ``TIME`` places it inside those bounds. It is asked again when
-    the caller wakes: the estimate at the answer may be tens of milliseconds off (the
-    first round trips after start-up are slow), and a wait of seconds leaves time for a
-    better one to come in.
-    """
-
-    __slots__ = ("_offset", "earliest", "latest", "slot")
-
-    def __init__(self, offset: Offset, slot: float, *, earliest: float, latest: float) -> None:
-        self._offset = offset
-        #: The slot in Redis time, in seconds.
-        self.slot = slot
-        self.earliest = earliest
-        self.latest = latest
-
-    def __repr__(self) -> str:
-        return f"<Placement due={self.due()!r} in [{self.earliest!r}, {self.latest!r}]>"
-
-    def due(self) -> float:
-        """The slot on the loop's clock, as the current estimate places it."""
-        booked = self._offset.local(self.slot)
-        return self.latest if booked is None else min(self.latest, max(self.earliest, booked))
-
-
 class RedisBackend:
     """Runs the scripts against one Redis (or Redis Cluster) client."""
 
     __slots__ = (
         "_client",
         "_errors",
+        "_ip_held",
         "_ip_interval",
         "_ip_key",
+        "_ip_limit",
+        "_ip_window",
+        "_lease",
         "_loaded",
         "_loading",
         "_no_script",
@@ -255,6 +216,7 @@ class RedisBackend:
         password: str | None,
         ip_key: str,
         ip_budget: IPBudget | None,
+        lease: float = 30.0,
     ) -> None:
         from redis.exceptions import NoScriptError, RedisError  # noqa: PLC0415
 
@@ -264,11 +226,21 @@ class RedisBackend:
         self.described = described
         self._password = password
         self._ip_key = ip_key
-        self._ip_interval = (
-            0
-            if ip_budget is None
-            else _us(max(1 / ip_budget.rate, ip_budget.window / ip_budget.limit))
-        )
+        self._lease = _us(lease)
+        #: The IP budget: spacing (`IPPolicy.EVEN`) or a rolling count (`IPPolicy.ROLLING`)
+        #: of this scheduler's share; both 0 without a budget.
+        self._ip_interval = self._ip_limit = self._ip_window = 0
+        if ip_budget is not None:
+            self._ip_window = _us(ip_budget.window)
+            if ip_budget.policy is IPPolicy.ROLLING:
+                self._ip_limit = ip_budget.effective_limit
+            else:
+                self._ip_interval = _us(
+                    max(1 / ip_budget.effective_rate, ip_budget.window / ip_budget.effective_limit)
+                )
+        #: Redis Cluster: an IP slot taken for a lane whose reservation came back blocked,
+        #: kept for its next try (on this loop's clock).
+        self._ip_held: dict[str, float] = {}
         self._no_script: type[Exception] = NoScriptError
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
         self.round_trips = 0
@@ -348,18 +320,18 @@ class RedisBackend:
         max_wait_us = -1 if max_wait is None else _us(max_wait)
         now = "" if now_us is None else str(now_us)
         keys = [lane.key, lane.log_key]
+        ip_keys = [self._ip_key, self._ip_key + ":log", self._ip_key + ":slots"]
+        ip_args = [self._ip_interval, self._ip_limit, self._ip_window]
         if self.cluster:
-            if self._ip_interval:
-                ip_granted, ip_wait = await self.run(
-                    RESERVE_IP, [self._ip_key], [self._ip_interval, max_wait_us, now]
+            if self._ip_interval or self._ip_limit:
+                hold = await self._cluster_ip(
+                    lane, keys=ip_keys, args=ip_args, max_wait_us=max_wait_us, hold=hold, now=now
                 )
-                if not ip_granted:
-                    return Grant(granted=False, wait=ip_wait / US, margin=margin, paused_for=0.0)
-                hold = max(hold, ip_wait / US)
-            ip_interval = 0
+                if hold < 0:
+                    return Grant(granted=False, wait=-hold, margin=margin, paused_for=0.0)
+            ip_args = [0, 0, 0]
         else:
-            keys.append(self._ip_key)
-            ip_interval = self._ip_interval
+            keys += ip_keys
         args = [
             _us(endpoint.window),
             endpoint.rate,
@@ -367,12 +339,13 @@ class RedisBackend:
             repr(margin),
             max_wait_us,
             _us(hold),
-            ip_interval,
+            self._lease,
+            *ip_args,
             now,
         ]
         reply, sent = await self.call(RESERVE, keys, args)
         received = asyncio.get_running_loop().time()
-        granted, wait_us, margin_ppm, paused, redis_now = reply
+        granted, wait_us, margin_ppm, paused, redis_now, seq, lease_us = reply
         wait = wait_us / US
         placed = None
         if now_us is None and not self.cluster:
@@ -389,13 +362,66 @@ class RedisBackend:
                 latest=received + wait,
             )
             wait = placed.due() - received
+        if granted == 1:
+            self._ip_held.pop(lane.key, None)
         return Grant(
-            granted=bool(granted),
+            granted=granted != 0,
             wait=wait,
             margin=margin_ppm / US,
             paused_for=paused / US,
             placed=placed,
+            seq=seq if granted == 1 else None,
+            # Send within the first half of the lease (the rest is for the way from
+            # send() to the wire), counted from the call's send: never too long.
+            lease=(lease_us - self._lease / 2) / US - (received - sent),
+            blocked=granted == 2,
         )
+
+    async def _cluster_ip(
+        self,
+        lane: BackendLane,
+        *,
+        keys: list[str],
+        args: list[int],
+        max_wait_us: int,
+        hold: float,
+        now: str,
+    ) -> float:
+        """
+        Take an IP slot first (Redis Cluster): the hold it puts on the lane, or minus
+        the wait when refused for ``max_wait``. A slot taken for a lane whose
+        reservation came back blocked is kept for the lane's next try, not taken again.
+        """
+        loop = asyncio.get_running_loop()
+        held = self._ip_held.get(lane.key)
+        if held is None:
+            ip_granted, ip_wait = await self.run(RESERVE_IP, keys, [*args, max_wait_us, now])
+            if not ip_granted:
+                return -ip_wait / US
+            # Under Cluster waits count from the answer (nodes may keep other clocks).
+            self._ip_held[lane.key] = loop.time() + ip_wait / US
+            return max(hold, ip_wait / US)
+        return max(hold, held - loop.time())
+
+    async def complete(
+        self, lane: BackendLane, seq: int, *, at: float, now_us: int | None = None
+    ) -> None:
+        """
+        Record that dispatch ``seq`` of the lane completed at loop time ``at``.
+
+        The script records the latest Redis time ``at`` can be on the calibrated clock
+        (or the time it runs, when that is earlier or no estimate exists), so that
+        the wait for the call itself does not hold the lane.
+
+        Raises:
+            RateLimitBackendError: Redis failed; the dispatch then counts as completed at
+                the end of its lease.
+        """
+        keep_ms = math.ceil(lane.endpoint.window * 2 * 1000) + 1000
+        latest = None if self.cluster else self._offset.latest(at)
+        claimed = "" if latest is None else str(math.ceil(latest * US))
+        now = "" if now_us is None else str(now_us)
+        await self.run(COMPLETE, [lane.key, lane.log_key], [seq, keep_ms, claimed, now])
 
     async def throttle(
         self,
@@ -463,6 +489,7 @@ def connect(
     timeout: float,
     ip_budget: IPBudget | None,
     ip_key: str,
+    lease: float = 30.0,
 ) -> RedisBackend:
     """
     The backend of a Redis URL (a client made here, closed with the backend) or client.
@@ -508,4 +535,5 @@ def connect(
         password=password,
         ip_key=ip_key,
         ip_budget=ip_budget,
+        lease=lease,
     )

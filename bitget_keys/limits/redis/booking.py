@@ -3,9 +3,13 @@ How a Redis lane books its slots: the turn, the in-flight permit and the reserva
 
 `RedisLane` is this process's side of a lane; only the caller holding its turn holds a
 reservation. `Booking.acquire` takes the turn and a permit, waits until this process's
-dispatch N back completed, reserves through the backend, sleeps until the slot (on
+dispatch N back completed, reserves through the backend (asking again while the lane's
+dispatch N back, sent by any process, is still in flight), sleeps until the slot (on
 this process's clock) and stamps it; a caller whose slot fell into a pause that began
-meanwhile, or who woke too late for it, books again first in line.
+meanwhile, or who woke too late to send within its lease, gives the slot up and books
+again first in line. Every dispatch's completion (or a slot given up unsent) is
+reported to the backend (`Booking.report`), so that every process counts the lane's
+windows from completions.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Final
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitBackendError, RateLimitWaitTooLongError
 from bitget_keys.limits.core import LaneCore
+from bitget_keys.limits.flows import FlowQueue
 from bitget_keys.limits.policy import SWEEP_EVERY, Policy, next_slot
 from bitget_keys.limits.redis.backend import Grant, RateLimitBackend
 from bitget_keys.limits.redis.outage import Outage
@@ -31,14 +35,20 @@ _log: Final = logging.getLogger("bitget_keys.redis_limits")
 
 #: A pause that ends within this many seconds of a slot does not hold the slot back.
 _LATE: Final = 0.001
-#: A caller that wakes more than this share of its lane's margin (times the window)
-#: after its slot gives the slot up and books again: the rest of the margin is for the
-#: way to Bitget.
-_LATE_SHARE: Final = 0.5
-#: How many slots one attempt gives up for lateness before it sends late regardless
-#: (a host too busy ever to be on time must still make progress; 429s then widen the
-#: margin).
-_MAX_MISSED: Final = 3
+#: While the lane's dispatch N back is in flight past the earliest its successor could
+#: go, the backend is asked again after this long, doubling up to `_POLL_MAX`.
+_POLL: Final = 0.002
+_POLL_MAX: Final = 0.1
+#: At most this many completions wait for the backend to come back (beyond, their
+#: leases end them).
+_MAX_UNREPORTED: Final = 10_000
+#: A blocked caller asks again this long before the earliest its slot could come, so
+#: that the answer is there by then on a busy host (asking early reserves nothing).
+_LEAD: Final = 0.02
+
+
+def _waiting(waiter: Waiter) -> bool:
+    return not waiter.done()
 
 
 class RedisLane(LaneCore):
@@ -52,7 +62,9 @@ class RedisLane(LaneCore):
         "last_used",
         "log_key",
         "margin",
+        "recorded",
         "settled",
+        "shared",
         "shared_until",
         "waiters",
     )
@@ -64,9 +76,10 @@ class RedisLane(LaneCore):
         self.key, self.log_key = keys
         #: Someone holds the lane's turn: it reserves, waits for its slot or stamps it.
         self.holder = False
-        #: Callers waiting for the turn, oldest first (a retry goes first). Cancelled
-        #: waiters stay until they reach the head.
-        self.waiters: deque[Waiter] = deque()
+        #: Callers waiting for the turn: higher priorities first, then flows in turn,
+        #: each flow's callers in call order (a retry first in its flow). Cancelled
+        #: waiters stay until they reach the front.
+        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
         #: The shared margin and pause as of the last answer from the backend.
         self.margin = margin
         #: No backend slot before this loop time (after sending through the fallback).
@@ -78,6 +91,10 @@ class RedisLane(LaneCore):
         self.last_used = -math.inf
         #: Resolved at the next completion, for a caller waiting for one.
         self.settled: asyncio.Future[None] | None = None
+        #: Resolved when the backend has recorded the next completion of this process.
+        self.recorded: asyncio.Future[None] | None = None
+        #: This process's dispatches in flight: local number -> number in the shared log.
+        self.shared: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return (
@@ -113,17 +130,21 @@ class RedisLane(LaneCore):
 
     # -- the turn: one reservation per lane and process at a time ----------------------
 
-    async def take_turn(self, loop: asyncio.AbstractEventLoop, *, first: bool) -> None:
+    async def take_turn(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        first: bool,
+        flow: Hashable = None,
+        priority: int = 0,
+    ) -> None:
         if not self.holder:
             # Whoever gives the turn up hands it to a live waiter, so a free turn means
             # nobody waits.
             self.holder = True
             return
         waiter = Waiter(loop)
-        if first:
-            self.waiters.appendleft(waiter)
-        else:
-            self.waiters.append(waiter)
+        self.waiters.push(waiter, flow, priority, first=first)
         self.queued += 1
         try:
             await waiter
@@ -137,14 +158,12 @@ class RedisLane(LaneCore):
             raise
 
     def pass_turn(self) -> None:
-        waiters = self.waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                self.queued -= 1
-                waiter.grant()
-                return
-        self.holder = False
+        waiter = self.waiters.pop()
+        if waiter is None:
+            self.holder = False
+            return
+        self.queued -= 1
+        waiter.grant()
 
 
 async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: RedisLane) -> None:
@@ -163,6 +182,32 @@ def _note_grant(lane: RedisLane, grant: Grant, answered: float) -> None:
         # come a little before the pause's end counted from here.
         until = answered + min(grant.paused_for, grant.wait)
         lane.paused_until = max(lane.paused_until, until)
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+async def _wait_blocked(
+    loop: asyncio.AbstractEventLoop, lane: RedisLane, wait: float, poll: float
+) -> None:
+    """
+    Wait before asking again for a blocked slot: until the earliest it could come (at
+    least ``poll``), or until this process records a completion on the lane (which may
+    be the one blocking it), whichever is first.
+    """
+    delay = max(wait - _LEAD, poll)
+    if not lane.shared:
+        await asyncio.sleep(delay)
+        return
+    if lane.recorded is None:
+        lane.recorded = loop.create_future()
+    try:
+        async with asyncio.timeout(delay):
+            await asyncio.shield(lane.recorded)
+    except TimeoutError:
+        pass
 
 
 async def _sleep_until_slot(
@@ -188,7 +233,17 @@ def _check_grant(lane: RedisLane, grant: Grant, waited: float, max_wait: float |
 class Booking:
     """Takes slots for a `RedisRateLimitScheduler`'s lanes from its backend."""
 
-    __slots__ = ("_backend", "_floor", "_ip_paused_until", "_outage", "missed", "permits")
+    __slots__ = (
+        "_backend",
+        "_floor",
+        "_ip_paused_until",
+        "_outage",
+        "_reports",
+        "_unreported",
+        "blocked",
+        "missed",
+        "permits",
+    )
 
     def __init__(
         self,
@@ -205,8 +260,46 @@ class Booking:
         #: Until when every lane is paused (`pause_all`), as the scheduler knows it.
         self._ip_paused_until = ip_paused_until
         self.permits = asyncio.Semaphore(max_in_flight)
-        #: Slots given up because their caller woke too late for them.
+        #: Slots given up because their caller woke too late to send within the lease.
         self.missed = 0
+        #: Reservations answered "blocked": the lane's dispatch N back was in flight.
+        self.blocked = 0
+        #: Completions on their way to the backend.
+        self._reports: set[asyncio.Task[None]] = set()
+        #: Completions the backend failed to record, sent again once it answers.
+        self._unreported: list[tuple[RedisLane, int, float]] = []
+
+    def report(self, loop: asyncio.AbstractEventLoop, lane: RedisLane, seq: int) -> None:
+        """
+        Record, in the background, that the lane's shared dispatch ``seq`` completed (or
+        was given up unsent) now: the caller need not wait for it, other processes do.
+        """
+        self._send_report(loop, lane, seq, loop.time())
+
+    def _send_report(
+        self, loop: asyncio.AbstractEventLoop, lane: RedisLane, seq: int, at: float
+    ) -> None:
+        task = loop.create_task(self._complete(lane, seq, at))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _complete(self, lane: RedisLane, seq: int, at: float) -> None:
+        try:
+            await self._backend.complete(lane, seq, at=at)
+        except RateLimitBackendError as exc:
+            # Sent again (with the time it was seen) once the backend answers: until then
+            # the dispatch holds the dispatch N after it, at most until its lease ends.
+            _log.debug("could not record a completion on %s: %s", lane.endpoint.name, exc.detail)
+            if len(self._unreported) < _MAX_UNREPORTED:
+                self._unreported.append((lane, seq, at))
+        finally:
+            recorded, lane.recorded = lane.recorded, None
+            _wake(recorded)
+
+    async def drain(self) -> None:
+        """Wait until every completion was reported (the scheduler is closing)."""
+        while self._reports:
+            await asyncio.gather(*self._reports, return_exceptions=True)
 
     async def acquire(
         self,
@@ -215,6 +308,8 @@ class Booking:
         max_wait: float | None,
         *,
         retry: bool,
+        flow: Hashable = None,
+        priority: int = 0,
     ) -> int:
         """
         Wait for the turn and a permit, reserve a slot in Redis, wait for it, stamp it.
@@ -225,80 +320,125 @@ class Booking:
         started = loop.time()
         deadline = None if max_wait is None else started + max_wait
         self._outage.check(lane, started)
-        missed = 0
         while True:
-            turn = permit = False
+            await self._line_up(
+                loop, lane, deadline, max_wait, retry=retry, flow=flow, priority=priority
+            )
+            grant: Grant | None = None
             try:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await lane.take_turn(loop, first=retry)
-                        turn = True
-                        await self.permits.acquire()
-                        permit = True
-                        await _answered_n_back(loop, lane)
-                except TimeoutError:
-                    assert max_wait is not None  # noqa: S101 - only a deadline times out
-                    estimate = max_wait + lane.queued * lane.endpoint.window / lane.endpoint.rate
-                    raise RateLimitWaitTooLongError(
-                        lane.endpoint.path, lane.uid, estimate, max_wait
-                    ) from None
-                now = loop.time()
-                # Waiting callers find out about an outage without calling Redis each.
-                self._outage.check(lane, now)
-                hold = max(self._ip_paused_until(), lane.hold_until, lane.local_ready(), now) - now
-                remaining = None if deadline is None else max(0.0, deadline - now)
-                grant = await self._reserve(loop, lane, remaining, hold)
-                answered = loop.time()
-                _note_grant(lane, grant, answered)
-                _check_grant(lane, grant, answered - started, max_wait)
-                late = await _sleep_until_slot(loop, grant, answered)
+                grant, answered = await self._book(loop, lane, started, deadline, max_wait)
+                await _sleep_until_slot(loop, grant, answered)
                 now = loop.time()
                 paused = max(lane.paused_until, self._ip_paused_until()) > now + _LATE
-                if not paused and (missed == _MAX_MISSED or not self._too_late(lane, late)):
+                if not paused and now <= answered + grant.lease:
                     break
                 # A 429 on this lane (or an IP pause) came while this caller waited: its
                 # slot falls into the pause, so it is dropped, and the caller reserves
                 # again behind the pause, first in line after any retry. Or the caller
-                # woke too late for its slot (see `_too_late`), and books again, first
-                # in line.
+                # woke too late to send within the slot's lease (a host starved for
+                # seconds), after which every process counts it completed: it books
+                # again, first in line.
                 if not paused:
-                    missed += 1
+                    self._missed(lane, now - answered - grant.wait)
             except BaseException:
-                if permit:
-                    self.permits.release()
-                if turn:
-                    lane.pass_turn()
+                if grant is not None and grant.seq is not None:
+                    self.report(loop, lane, grant.seq)  # reserved, never sent
+                self.permits.release()
+                lane.pass_turn()
                 raise
+            if grant.seq is not None:
+                self.report(loop, lane, grant.seq)
             self.permits.release()
             lane.pass_turn()
             retry = True
         # Stamped here, in the caller's task, just before it sends: the next caller of
         # this lane may reserve now.
         seq = lane.stamp(now)
+        if grant.seq is not None:
+            lane.shared[seq] = grant.seq
         lane.last_used = now
         lane.shared_until = now + lane.endpoint.window * (1 + lane.margin)
         lane.pass_turn()
         return seq
 
-    def _too_late(self, lane: RedisLane, late: float) -> bool:
+    async def _line_up(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: RedisLane,
+        deadline: float | None,
+        max_wait: float | None,
+        *,
+        retry: bool,
+        flow: Hashable,
+        priority: int,
+    ) -> None:
         """
-        Whether a caller that woke ``late`` seconds after its slot must give it up.
+        Take the lane's turn and an in-flight permit, and wait until this process's
+        dispatch N back completed; on any exception holds neither.
+        """
+        turn = permit = False
+        try:
+            async with asyncio.timeout_at(deadline):
+                await lane.take_turn(loop, first=retry, flow=flow, priority=priority)
+                turn = True
+                await self.permits.acquire()
+                permit = True
+                await _answered_n_back(loop, lane)
+        except BaseException as exc:
+            if permit:
+                self.permits.release()
+            if turn:
+                lane.pass_turn()
+            if isinstance(exc, TimeoutError):
+                assert max_wait is not None  # noqa: S101 - only a deadline times out
+                estimate = max_wait + lane.queued * lane.endpoint.window / lane.endpoint.rate
+                raise RateLimitWaitTooLongError(
+                    lane.endpoint.path, lane.uid, estimate, max_wait
+                ) from None
+            raise
 
-        Sent now, it would land closer than the margin allows to the slot N after it,
-        which another process may send on time. The slot is given up (never given back,
-        so nobody sends in it) once the caller is later than half the margin; the other
-        half is for the way to Bitget.
-        """
-        if late <= lane.margin * lane.endpoint.window * _LATE_SHARE:
-            return False
+    def _missed(self, lane: RedisLane, late: float) -> None:
         self.missed += 1
         _log.debug(
-            "%s %s: woke %.0f ms after its slot; booking again",
+            "%s %s: woke %.0f ms after its slot, past its lease; booking again",
             lane.uid,
             lane.endpoint.name,
             late * 1000,
         )
-        return True
+
+    async def _book(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: RedisLane,
+        started: float,
+        deadline: float | None,
+        max_wait: float | None,
+    ) -> tuple[Grant, float]:
+        """
+        Reserve the lane's next slot, asking again while the backend answers that the
+        lane's dispatch N back is in flight; returns the grant and when it came.
+        """
+        poll = _POLL
+        while True:
+            now = loop.time()
+            # Waiting callers find out about an outage without calling Redis each.
+            self._outage.check(lane, now)
+            hold = max(self._ip_paused_until(), lane.hold_until, lane.local_ready(), now) - now
+            remaining = None if deadline is None else max(0.0, deadline - now)
+            grant = await self._reserve(loop, lane, remaining, hold)
+            answered = loop.time()
+            _note_grant(lane, grant, answered)
+            _check_grant(lane, grant, answered - started, max_wait)
+            if not grant.blocked:
+                return grant, answered
+            self.blocked += 1
+            if deadline is not None and answered + max(grant.wait, poll) > deadline:
+                assert max_wait is not None  # noqa: S101 - only a limit sets a deadline
+                raise RateLimitWaitTooLongError(
+                    lane.endpoint.path, lane.uid, answered - started + grant.wait, max_wait
+                )
+            await _wait_blocked(loop, lane, grant.wait, poll)
+            poll = min(2 * poll, _POLL_MAX)
 
     async def _reserve(
         self, loop: asyncio.AbstractEventLoop, lane: RedisLane, max_wait: float | None, hold: float
@@ -313,4 +453,8 @@ class Booking:
                 exc.backend, exc.detail, lane.endpoint.path, lane.uid
             ) from exc.__cause__
         self._outage.up(loop.time())
+        if self._unreported:
+            unreported, self._unreported = self._unreported, []
+            for shared, seq, at in unreported:
+                self._send_report(loop, shared, seq, at)
         return grant

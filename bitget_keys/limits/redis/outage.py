@@ -15,9 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import attrs
+
 from bitget_keys.errors import RateLimitBackendError
 from bitget_keys.limits.core import Rerouted, SchedulerOptions
-from bitget_keys.limits.policy import IPBudget
 from bitget_keys.limits.scheduler import RateLimitScheduler
 
 if TYPE_CHECKING:
@@ -75,13 +76,14 @@ class Outage:
             fallback = options.copy()
             fallback["margin"] = (1 + options["margin"]) / fraction - 1
             fallback["max_margin"] = (1 + options["max_margin"]) / fraction - 1
+            # The same policy and share, of a fraction of the budget.
             fallback["ip_budget"] = (
                 None
                 if ip_budget is None
-                else IPBudget(
+                else attrs.evolve(
+                    ip_budget,
                     rate=ip_budget.rate * fraction,
                     limit=max(1, int(ip_budget.limit * fraction)),
-                    window=ip_budget.window,
                 )
             )
             self._fallback = RateLimitScheduler(**fallback)

@@ -70,8 +70,12 @@ class RedisSchedulerStatistics(SchedulerStatistics):
     fallback_active: bool
     #: Requests sent through the local fallback so far.
     fallback_dispatched: int
-    #: Slots given up because their caller woke too late for them (a busy host).
+    #: Slots given up because their caller woke too late to send within the slot's
+    #: lease (a host starved for many seconds).
     missed_slots: int = 0
+    #: Reservations that found the lane's dispatch N back still in flight (and asked
+    #: again once it could have completed).
+    blocked: int = 0
 
 
 class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
@@ -100,6 +104,9 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             fraction (0 < f ≤ 1) of every rate a local scheduler keeps to meanwhile.
         recheck: seconds after a Redis failure before Redis is tried again.
         timeout: connect and reply timeout in seconds of a client made from a URL.
+        lease: seconds after its slot that a dispatch counts as completed for every
+            process when its own process never reported it (it crashed). The process
+            sends within the first half of it, or gives the slot up and books again.
 
     Raises:
         ConfigurationError: a setting is out of range, or redis-py is not installed
@@ -130,6 +137,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         fallback: float | None = None,
         recheck: float = 2.0,
         timeout: float = 0.5,
+        lease: float = 30.0,
         **options: Unpack[SchedulerOptions],
     ) -> None:
         super().__init__(**options)
@@ -146,6 +154,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             ),
             (recheck <= 0, f"recheck must be positive (got {recheck})"),
             (timeout <= 0, f"timeout must be positive (got {timeout})"),
+            (lease <= 0, f"lease must be positive (got {lease})"),
         ]
         for failed, problem in problems:
             if failed:
@@ -160,6 +169,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
                 timeout=timeout,
                 ip_budget=self._ip_budget,
                 ip_key=ip_key(prefix, egress),
+                lease=lease,
             )
         self._backend: RateLimitBackend = backend
         self._outage = Outage(
@@ -206,6 +216,8 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Completions still on their way go out first: other processes wait for them.
+        await self._booking.drain()
         await self._backend.aclose()
 
     # -- public ----------------------------------------------------------------------
@@ -238,6 +250,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             fallback_active=self._outage.local(now),
             fallback_dispatched=self._outage.dispatched,
             missed_slots=self._booking.missed,
+            blocked=self._booking.blocked,
         )
 
     # -- the core's steps --------------------------------------------------------------
@@ -283,10 +296,14 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         max_wait: float | None,
         *,
         retry: bool,
-        flow: Hashable | None = None,  # noqa: ARG002 - lanes are FIFO for now
-        priority: int = 0,  # noqa: ARG002
+        flow: Hashable | None = None,
+        priority: int = 0,
     ) -> Awaitable[int]:
-        return self._booking.acquire(loop, lane, max_wait, retry=retry)
+        # Fair within this process: the lane's turn goes by priority, then to its flows
+        # in turn. Between processes, whoever reserves first.
+        return self._booking.acquire(
+            loop, lane, max_wait, retry=retry, flow=flow, priority=priority
+        )
 
     def _queue_timeout(self, max_wait: float | None) -> float | None:  # noqa: ARG002
         return None  # `Booking.acquire` keeps its own deadline.
@@ -310,6 +327,9 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         return isinstance(exc, RateLimitBackendError) and self._outage.can_fall_back()
 
     def _settle(self, loop: asyncio.AbstractEventLoop, lane: RedisLane, seq: int) -> None:
+        shared = lane.shared.pop(seq, None)
+        if shared is not None:
+            self._booking.report(loop, lane, shared)
         lane.settle(seq, loop.time())
         self._in_flight -= 1
         self._booking.permits.release()
