@@ -348,7 +348,10 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             raised, paused_for = lane.margin, pause
             lane.hold_until = max(lane.hold_until, now + pause)
         lane.margin = raised
-        lane.paused_until = loop.time() + paused_for
+        # Counted from before the call: Redis started the pause after that, so the lane
+        # never thinks itself paused after Redis's pause ended (a retry granted the
+        # pause's end would otherwise drop its slot and its turn on a slow answer).
+        lane.paused_until = now + paused_for
         self._lock_out_if_breached(now)
         return paused_for
 
