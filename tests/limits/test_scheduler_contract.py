@@ -285,6 +285,30 @@ async def test_max_wait_sends_nothing(harness: Harness) -> None:
     assert [tag for _, tag in log] == ["a"]
 
 
+async def test_max_wait_fails_at_once_behind_a_queue(harness: Harness) -> None:
+    """
+    A request whose wait behind the requests queued before it already exceeds max_wait
+    fails before anything else happens, telling at least that wait, and sends nothing.
+    """
+    limits = harness.make()
+    log: list[tuple[float, Any]] = []
+    ahead = [harness.submit(limits, log, k, FIVE) for k in range(10)]
+    await harness.settle()
+    started = harness.now()
+    late = harness.submit(limits, log, "late", FIVE, max_wait=0.5)
+    await harness.settle()
+    assert late.done()
+    with pytest.raises(RateLimitWaitTooLongError) as caught:
+        late.result()
+    # At least 8 of the 10 wait behind the one in flight, 0.21 s apart at the 5% margin.
+    assert caught.value.wait >= 8 * 0.2 * 1.05 - 1e-9
+    assert caught.value.max_wait == 0.5
+    if harness.timed:
+        assert harness.now() == started
+    await harness.finish(ahead, 3.0)
+    assert "late" not in [tag for _, tag in log]
+
+
 # -- statistics, observations, settings, loops, closing ------------------------------------
 
 

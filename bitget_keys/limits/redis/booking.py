@@ -29,7 +29,7 @@ from bitget_keys.limits.redis.backend import Grant, RateLimitBackend
 from bitget_keys.limits.redis.outage import Outage
 from bitget_keys.limits.waiter import Waiter
 
-__all__ = ["Booking", "RedisLane"]
+__all__ = ["Booking", "RedisLane", "least_wait"]
 
 _log: Final = logging.getLogger("bitget_keys.redis_limits")
 
@@ -164,6 +164,24 @@ class RedisLane(LaneCore):
             return
         self.queued -= 1
         waiter.grant()
+
+
+def least_wait(lane: RedisLane, now: float, flow: Hashable, priority: int) -> float:
+    """
+    The least a new request of ``flow`` at ``priority`` waits by what this process
+    knows: the lane's pause, then a slot for each request that goes before it here.
+
+    Other processes' requests and Redis's own pauses can only add to it, so a request
+    whose ``max_wait`` is shorter fails at once (as in memory) and one that could make
+    it is never refused on a guess.
+    """
+    ahead = min(lane.queued, lane.waiters.ahead(flow, priority)) + lane.holder
+    endpoint = lane.endpoint
+    if lane.policy is Policy.SLIDING:
+        spread = (ahead // endpoint.rate) * endpoint.window * (1 + lane.margin)
+    else:
+        spread = ahead * lane.interval(lane.margin)
+    return max(now, lane.paused_until, lane.hold_until) - now + spread
 
 
 async def _answered_n_back(loop: asyncio.AbstractEventLoop, lane: RedisLane) -> None:

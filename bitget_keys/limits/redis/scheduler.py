@@ -24,6 +24,7 @@ from bitget_keys.errors import (
     ClientStateError,
     ConfigurationError,
     RateLimitBackendError,
+    RateLimitWaitTooLongError,
 )
 from bitget_keys.limits.core import SchedulerCore, SchedulerOptions, resolved_options
 from bitget_keys.limits.policy import Policy
@@ -33,7 +34,7 @@ from bitget_keys.limits.redis.backend import (
     ip_key,
     lane_keys,
 )
-from bitget_keys.limits.redis.booking import Booking, RedisLane
+from bitget_keys.limits.redis.booking import Booking, RedisLane, least_wait
 from bitget_keys.limits.redis.outage import Outage
 from bitget_keys.limits.statistics import SchedulerStatistics
 
@@ -292,13 +293,17 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         self,
         loop: asyncio.AbstractEventLoop,
         lane: RedisLane,
-        now: float,  # noqa: ARG002 - the reservation reads the clock when it starts
+        now: float,
         max_wait: float | None,
         *,
         retry: bool,
         flow: Hashable | None = None,
         priority: int = 0,
     ) -> Awaitable[int]:
+        if max_wait is not None and not retry:
+            wait = least_wait(lane, now, flow, priority)
+            if wait > max_wait:
+                raise RateLimitWaitTooLongError(lane.endpoint.path, lane.uid, wait, max_wait)
         # Fair within this process: the lane's turn goes by priority, then to its flows
         # in turn. Between processes, whoever reserves first.
         return self._booking.acquire(
