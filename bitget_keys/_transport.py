@@ -33,13 +33,16 @@ _PROXY_EXAMPLE: Final = "http://proxy.example:3128 or http://user:password@10.0.
 
 def masked_proxy(url: str) -> str:
     """``url`` with any user name and password shown as ``***``: what reprs and logs show."""
+    if "@" in url:
+        # Whatever stands before the last '@' may be credentials, however the URL parses
+        # (a password with an unencoded '/' reads as a host, a port and a path).
+        head, _, tail = url.rpartition("@")
+        scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
+        return f"{scheme}***@{tail}"
     try:
-        parsed = yarl.URL(url)
+        return str(yarl.URL(url))
     except (TypeError, ValueError):
         return "<a proxy URL that cannot be parsed>"
-    if parsed.raw_user is None and parsed.raw_password is None:
-        return str(parsed)
-    return str(parsed.with_user(None)).replace("://", "://***@", 1)
 
 
 def parse_proxy(url: str, *, what: str = "proxy") -> tuple[yarl.URL, Secret | None]:

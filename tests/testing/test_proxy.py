@@ -179,6 +179,9 @@ async def test_a_connect_tunnel_leaves_from_the_source_address() -> None:
         ("http://desk:secretpw@127.0.0.1:99999", "not a URL that can be parsed"),
         ("127.0.0.1:3128", "must start with http:// or https://"),
         ("http://", "must name the proxy's host"),
+        # An unencoded '/' in the password makes the rest read as a host, port and path.
+        ("http://desk:1234/secretpw@10.0.0.5:3128", "no path or query"),
+        ("http://desk:/secretpw@127.0.0.1:1", "no path or query"),
     ],
 )
 def test_a_bad_proxy_url_is_refused_without_showing_its_credentials(url: str, problem: str) -> None:
