@@ -141,6 +141,10 @@ class SchedulerCore(SlotHooks[L]):
                 not isinstance(default_policy, Policy),
                 f"default_policy must be a Policy (got {default_policy!r})",
             ),
+            (
+                ip_budget is not None and not isinstance(ip_budget, IPBudget),
+                f"ip_budget must be an IPBudget or None (got {ip_budget!r})",
+            ),
             (ip_cap < 1, f"ip_cap must be positive (got {ip_cap})"),
             (max_in_flight < 1, f"max_in_flight must be positive (got {max_in_flight})"),
             (retries < 0, f"retries must not be negative (got {retries})"),

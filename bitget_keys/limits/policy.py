@@ -70,15 +70,36 @@ class Policy(enum.Enum):
     SLIDING = "sliding"
 
 
+def _number(attribute: attrs.Attribute[Any], value: object, rule: str) -> float:
+    """``value`` as a finite number, or a `ConfigurationError` naming the field and rule."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"IPBudget.{attribute.name} must be a number that is {rule} (got {value!r})"
+        raise ConfigurationError(msg)
+    return value
+
+
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
+    if _number(attribute, value, "positive") <= 0:
         msg = f"IPBudget.{attribute.name} must be positive (got {value})"
         raise ConfigurationError(msg)
 
 
+def _count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"IPBudget.{attribute.name} must be a whole number of at least 1 (got {value!r})"
+        raise ConfigurationError(msg)
+
+
 def _fraction(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not 0 < value <= 1:
+    if not 0 < _number(attribute, value, "more than 0 and at most 1") <= 1:
         msg = f"IPBudget.{attribute.name} must be more than 0 and at most 1 (got {value})"
+        raise ConfigurationError(msg)
+
+
+def _ip_policy(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, IPPolicy):
+        choices = ", ".join(f"IPPolicy.{policy.name}" for policy in IPPolicy)
+        msg = f"IPBudget.{attribute.name} must be one of {choices} (got {value!r})"
         raise ConfigurationError(msg)
 
 
@@ -107,11 +128,11 @@ class IPBudget:
     #: `IPPolicy.EVEN`.
     rate: float = attrs.field(default=95.0, validator=_positive)
     #: At most ``limit`` dispatches in any ``window`` seconds, under either policy.
-    limit: int = attrs.field(default=5700, validator=_positive)
+    limit: int = attrs.field(default=5700, validator=_count)
     window: float = attrs.field(default=60.0, validator=_positive)
     #: Whether the budget only counts per window (`IPPolicy.ROLLING`) or also paces
     #: per second (`IPPolicy.EVEN`).
-    policy: IPPolicy = IPPolicy.ROLLING
+    policy: IPPolicy = attrs.field(default=IPPolicy.ROLLING, validator=_ip_policy)
     #: The fraction of the budget this scheduler may use, leaving the rest of the IP's
     #: budget to other programs on the same egress (a trading system beside a job).
     share: float = attrs.field(default=1.0, validator=_fraction)
