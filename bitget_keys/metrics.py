@@ -211,10 +211,22 @@ class SchedulerCollector:
         Show ``scheduler``'s series too, labelled ``egress``.
 
         Raises:
-            ValueError: ``egress`` already names a scheduler here.
+            TypeError: ``scheduler`` has no ``statistics()``.
+            ValueError: ``egress`` is empty or already names a scheduler here, or
+                ``scheduler`` is shown already (its series would count twice).
         """
+        if not callable(getattr(scheduler, "statistics", None)):
+            msg = f"metrics read a scheduler's statistics(): {scheduler!r} has none"
+            raise TypeError(msg)
+        name: object = egress
+        if not isinstance(name, str) or not name:
+            msg = f"egress must be a non-empty name (got {egress!r})"
+            raise ValueError(msg)
         if egress in self._schedulers:
             msg = f"egress {egress!r} already has a scheduler in these metrics"
+            raise ValueError(msg)
+        if any(shown is scheduler for shown in self._schedulers.values()):
+            msg = f"this scheduler is already shown in these metrics (egress {egress!r})"
             raise ValueError(msg)
         self._schedulers[egress] = scheduler
 
@@ -386,7 +398,9 @@ class SchedulerMetrics:
         Show ``scheduler``'s series labelled ``egress``; the observer for its clients.
 
         Raises:
-            ValueError: ``egress`` already names a scheduler here.
+            TypeError: ``scheduler`` has no ``statistics()``.
+            ValueError: ``egress`` is empty or already names a scheduler here, or
+                ``scheduler`` is shown already (its series would count twice).
         """
         self.collector.add(scheduler, egress=egress)
         return self.observer_for(egress)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, Protocol, TypeVar
@@ -22,7 +23,7 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from bitget_keys._endpoints import Endpoint, EndpointName
-from bitget_keys.errors import APIError, RateLimitExceededError
+from bitget_keys.errors import APIError, ConfigurationError, RateLimitExceededError
 
 __all__ = [
     "NO_WATCH",
@@ -111,7 +112,24 @@ class Observers:
     __slots__ = ("_failed", "_observers")
 
     def __init__(self, observers: Iterable[RequestObserver]) -> None:
+        given: object = observers
+        if callable(given) or not isinstance(given, Iterable):
+            msg = f"observers must be a list of callables, such as [print] (got {given!r})"
+            raise ConfigurationError(msg)
         self._observers = tuple(observers)
+        for observer in self._observers:
+            checked: object = observer
+            if not callable(checked):
+                msg = f"each observer must be callable with a RequestEvent (got {observer!r})"
+                raise ConfigurationError(msg)
+            if inspect.iscoroutinefunction(observer) or inspect.iscoroutinefunction(
+                getattr(observer, "__call__", None)  # noqa: B004 - an object's async __call__
+            ):
+                msg = (
+                    f"observers are called, not awaited: {observer!r} is a coroutine function; "
+                    "hand the event to a queue or a task from a plain function instead"
+                )
+                raise ConfigurationError(msg)
         self._failed: set[int] = set()
 
     def __bool__(self) -> bool:

@@ -24,7 +24,12 @@ from bitget_keys import (
     RequestOutcome,
     Scheduler,
 )
-from bitget_keys.errors import RateLimitExceededError, RateLimitWaitTooLongError, TransportError
+from bitget_keys.errors import (
+    ConfigurationError,
+    RateLimitExceededError,
+    RateLimitWaitTooLongError,
+    TransportError,
+)
 from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits, Unpaced
 
 MASTER = EmulatorAccount(
@@ -251,3 +256,29 @@ def test_an_event_is_frozen() -> None:
     )
     with pytest.raises(AttributeError):
         event.attempt = 2  # type: ignore[misc]
+
+
+class _AsyncCall:
+    async def __call__(self, event: RequestEvent) -> None:
+        del event
+
+
+async def _async_observer(event: RequestEvent) -> None:
+    del event
+
+
+@pytest.mark.parametrize(
+    ("observers", "problem"),
+    [
+        (None, "observers must be a list of callables"),
+        (print, "observers must be a list of callables"),
+        ([1], "each observer must be callable"),
+        ([_async_observer], "observers are called, not awaited"),
+        ([_AsyncCall()], "observers are called, not awaited"),
+    ],
+)
+def test_observers_that_cannot_work_are_refused_when_the_client_is_made(
+    observers: object, problem: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        Client(MASTER.credentials, observers=observers)  # type: ignore[arg-type]

@@ -126,6 +126,13 @@ async def test_several_schedulers_in_one_registry_each_under_its_egress() -> Non
     assert (watch_first.egress, watch_second.egress) == ("eu-1", "eu-2")
     with pytest.raises(ValueError, match="'eu-1' already has a scheduler"):
         metrics.add(RateLimitScheduler(), egress="eu-1")
+    with pytest.raises(ValueError, match="already shown in these metrics"):
+        metrics.add(first, egress="eu-3")
+    with pytest.raises(ValueError, match="egress must be a non-empty name"):
+        metrics.add(RateLimitScheduler(), egress="")
+    with pytest.raises(TypeError, match="has none"):
+        metrics.add("oops", egress="eu-4")  # type: ignore[arg-type]
+    assert metrics.egresses == ("eu-1", "eu-2")
     async with (
         Emulator([MASTER, OTHER]) as emulator,
         client_of(emulator, first, watch_first) as one,
