@@ -10,6 +10,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from bitget_keys.errors import TransportError
+
 __all__ = ["ServerClock", "shared_server_clock", "wall_clock_ms"]
 
 
@@ -32,7 +34,7 @@ class ServerClock:
         wall_ms: the local wall clock in epoch milliseconds.
     """
 
-    __slots__ = ("lock", "offset_ms", "synced_at", "wall_ms")
+    __slots__ = ("failed", "lock", "offset_ms", "synced_at", "wall_ms")
 
     def __init__(self, wall_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.wall_ms = wall_ms
@@ -42,6 +44,8 @@ class ServerClock:
         self.synced_at: float | None = None
         #: Held while measuring, so clients sharing the clock measure it once.
         self.lock = asyncio.Lock()
+        #: ``time.monotonic()`` of the last measurement that got no answer, and why.
+        self.failed: tuple[float, TransportError] | None = None
 
     def __repr__(self) -> str:
         return f"<ServerClock offset_ms={self.offset_ms} synced={self.synced_at is not None}>"

@@ -159,7 +159,14 @@ class SendingCore(ClientCore):
         if not self._config.sync_clock:
             return
         clock = self.server_clock
+        asked = time.monotonic()
         async with clock.lock:
+            failed = clock.failed
+            if failed is not None and failed[0] >= asked:
+                # Measured while this call waited for the lock, and no answer came: the
+                # clients sharing the clock would otherwise each wait a whole timeout
+                # in turn, and a run of many accounts would stay silent for minutes.
+                raise attrs.evolve(failed[1])
             synced_at = clock.synced_at
             fresh = (
                 synced_at is not None
@@ -167,7 +174,11 @@ class SendingCore(ClientCore):
                 and (stale_before is None or synced_at > stale_before)
             )
             if not fresh:
-                await self.sync_clock()
+                try:
+                    await self.sync_clock()
+                except TransportError as exc:
+                    clock.failed = (time.monotonic(), attrs.evolve(exc))
+                    raise
 
     async def server_time(self) -> m.ServerTime:
         """

@@ -8,7 +8,9 @@ rate-limit slot are dropped (they never left), and the answers of requests on th
 are awaited for at most ``drain`` seconds, with a countdown, so their secrets are
 stored. The run then reads again what unknown outcomes may have changed and reports
 every item. A second signal, or the end of the countdown, aborts: answers still
-outstanding are abandoned and their items reported as unknown.
+outstanding are abandoned and their items reported as unknown. The countdown bounds
+the whole stop, reads included, so the run ends within ``drain`` seconds of the signal
+(plus a retry's pause) whatever Bitget or a proxy does.
 
 The exit status is 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a
 shell reports a process killed by it.
@@ -113,18 +115,20 @@ class GracefulStop:
             f"for {waiting} answer(s) already on their way, so their secrets are stored "
             f"({sig.name} again to stop at once)"
         )
-        while self._gate.on_wire and self._gate.state is not GateState.ABORTED:
+        # The countdown bounds the whole stop, not one look at the wire: a read re-sent
+        # after the wire was empty for a moment (a connect retry, a reconciling read)
+        # would otherwise run unbounded. It ends early only when the run ends (`__exit__`).
+        while self._gate.state is not GateState.ABORTED:
             left = deadline - loop.time()
             if left <= 0:
+                abandoned = len(self._gate.on_wire)
                 self._gate.abort(f"no answer within {self._drain:.0f} s of {sig.name}")
                 self._say(
-                    f"gave up on {len(self._gate.on_wire)} answer(s) after "
-                    f"{self._drain:.0f} s; their items are reported as unknown"
+                    f"gave up on {abandoned} answer(s) after {self._drain:.0f} s; "
+                    "stopping now, unfinished items are reported as unknown"
                 )
                 return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(1.0, left)):
-                    await self._gate.drain()
+            await asyncio.sleep(min(1.0, left))
             if self._gate.on_wire:
                 self._say(
                     f"  waiting for {len(self._gate.on_wire)} answer(s), "

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from bitget_keys.errors import BitgetKeysError, ServerError, TransportError
+from bitget_keys.errors import BitgetKeysError, RequestTimeoutError, ServerError, TransportError
 
 __all__ = ["describe_error", "read_retrying"]
 
@@ -24,6 +24,10 @@ _READ_ATTEMPTS: Final = 5
 
 
 _READ_BACKOFF: Final = 0.2
+#: How many of a read's attempts may time out: each costs the client's whole request
+#: timeout, and a server that let two pass without a word is not answering; the item is
+#: then reported failed instead of the run staying silent for minutes.
+_READ_TIMEOUTS: Final = 2
 
 
 def describe_error(exc: BaseException) -> str:
@@ -37,12 +41,21 @@ async def read_retrying(call: Callable[[], Awaitable[T]]) -> T:
 
     Reads change nothing, so a lost answer or a server error costs only the retry; any
     other error (a refused key, a missing permission) would come back the same, and is
-    raised at once.
+    raised at once. A timeout is tried again only once, with a warning, since each one
+    took a whole request timeout.
     """
+    timeouts = 0
     for attempt in range(_READ_ATTEMPTS - 1):
         try:
             return await call()
         except (ServerError, TransportError) as exc:
-            _log.debug("read failed (%s), trying again", describe_error(exc))
-            await asyncio.sleep(_READ_BACKOFF * 2**attempt)
+            pause = _READ_BACKOFF * 2**attempt
+            if not isinstance(exc, RequestTimeoutError):
+                _log.debug("read failed (%s), trying again", describe_error(exc))
+            else:
+                timeouts += 1
+                if timeouts >= _READ_TIMEOUTS:
+                    raise
+                _log.warning("no answer to a read (%s); trying it once more", exc.detail)
+            await asyncio.sleep(pause)
     return await call()
