@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Final, final
 
-__all__ = ["REDACTED", "Secret", "to_secret"]
+__all__ = ["REDACTED", "Secret", "to_secret", "userinfo_masked"]
 
 #: What a secret looks like wherever it is printed.
 REDACTED: Final = "********"
@@ -69,3 +69,19 @@ class Secret:
 def to_secret(value: str | Secret) -> Secret:
     """Wrap a plain string; pass a `Secret` through."""
     return value if isinstance(value, Secret) else Secret(value)
+
+
+def userinfo_masked(url: str) -> str | None:
+    """
+    ``url`` with everything between its scheme and its last ``@`` shown as ``***``, or
+    ``None`` when it has no ``@``.
+
+    Whatever stands before the last ``@`` may be credentials, however the URL parses: a
+    password holding an unencoded ``/``, ``?`` or ``#`` reads as the end of the host, and
+    a parser then shows it as a path, a query or a fragment.
+    """
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return None
+    scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
+    return f"{scheme}***@{tail}"

@@ -21,7 +21,7 @@ import aiohttp
 import attrs
 import yarl
 
-from bitget_keys._secret import Secret
+from bitget_keys._secret import Secret, userinfo_masked
 from bitget_keys.errors import ConfigurationError, RequestTimeoutError, TransportError
 
 __all__ = ["AiohttpTransport", "RawResponse", "Transport", "masked_proxy", "parse_proxy"]
@@ -33,12 +33,9 @@ _PROXY_EXAMPLE: Final = "http://proxy.example:3128 or http://user:password@10.0.
 
 def masked_proxy(url: str) -> str:
     """``url`` with any user name and password shown as ``***``: what reprs and logs show."""
-    if "@" in url:
-        # Whatever stands before the last '@' may be credentials, however the URL parses
-        # (a password with an unencoded '/' reads as a host, a port and a path).
-        head, _, tail = url.rpartition("@")
-        scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
-        return f"{scheme}***@{tail}"
+    masked = userinfo_masked(url)
+    if masked is not None:
+        return masked
     try:
         return str(yarl.URL(url))
     except (TypeError, ValueError):

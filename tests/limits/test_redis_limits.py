@@ -594,6 +594,12 @@ def test_mask_url_hides_passwords() -> None:
         "unix:///run/redis.sock?db=2&password=***"
     )
     assert mask_url("redis://host:6379") == "redis://host:6379"
+    # A password with an unencoded '/', '?' or '#' ends the host early when parsed: all
+    # that stands before the last '@' is masked.
+    assert mask_url("redis://:pa/ss@host:6379/0") == "redis://***@host:6379/0"
+    assert mask_url("redis://u:pa?ss@host:6379/0") == "redis://***@host:6379/0"
+    assert mask_url("redis://u:pa#ss@host/0") == "redis://***@host/0"
+    assert mask_url("***@b") == "***@b"
 
 
 def test_keys() -> None:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 
 from bitget_keys._endpoints import Endpoint
+from bitget_keys._secret import userinfo_masked
 from bitget_keys.errors import ConfigurationError, RateLimitBackendError
 from bitget_keys.limits.policy import ANY_UID, IPBudget, IPPolicy, Policy
 from bitget_keys.limits.redis.clock import Offset, Placement
@@ -66,6 +67,11 @@ def mask_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
+        masked = userinfo_masked(url)
+        if masked is not None and masked != url and "@" not in netloc:
+            # The user-info did not parse as such (an unencoded '/', '?' or '#' in the
+            # password): mask all of it, then the rest as usual.
+            return mask_url(masked)
         if "@" in netloc:
             userinfo, host = netloc.rsplit("@", 1)
             user, colon, _ = userinfo.partition(":")
