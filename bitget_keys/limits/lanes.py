@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import ClientStateError
+from bitget_keys.limits.flows import FlowQueue
 from bitget_keys.limits.policy import (
     IP_CAP_WINDOW,
     STORM_LANES,
@@ -30,6 +31,7 @@ from bitget_keys.limits.policy import (
     recent_jitter,
 )
 from bitget_keys.limits.statistics import LaneStatistics
+from bitget_keys.limits.waiter import Waiter
 
 __all__ = [
     "LaneAliases",
@@ -126,6 +128,10 @@ class Rerouted(Exception):  # noqa: N818 - control flow, never leaves the schedu
     """A request leaves a detour unsent, to be tried the scheduler's own way again."""
 
 
+def _waiting(waiter: Waiter) -> bool:
+    return not waiter.done()
+
+
 class LaneCore:
     """One (UID, endpoint) lane's counters, completions and observed delays."""
 
@@ -140,12 +146,17 @@ class LaneCore:
         "queued",
         "throttled",
         "uid",
+        "waiters",
     )
 
     def __init__(self, uid: str, endpoint: Endpoint, policy: Policy) -> None:
         self.uid = uid
         self.endpoint = endpoint
         self.policy = policy
+        #: Waiting callers: higher priorities first, then flows in turn, each flow's
+        #: callers in call order (a retry first in its flow). Cancelled waiters stay
+        #: until they reach the front, where they are dropped.
+        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
         #: Live (not cancelled) waiters.
         self.queued = 0
         self.in_flight = 0
@@ -168,6 +179,15 @@ class LaneCore:
 
     def interval(self, margin: float) -> float:
         return self.endpoint.window / self.endpoint.rate * (1 + margin)
+
+    def ahead(self, flow: Hashable, priority: int, *, first: bool = False) -> int:
+        """
+        How many waiting requests go before a new one of ``flow`` at ``priority``.
+
+        The queue counts cancelled waiters it still holds; the live count bounds it, and
+        is exact when all requests share one flow and one priority.
+        """
+        return min(self.queued, self.waiters.ahead(flow, priority, first=first))
 
     def stamp(self, now: float) -> int:  # noqa: ARG002 - subclasses keep the send time
         """Record a dispatch at ``now``; returns its sequence number."""

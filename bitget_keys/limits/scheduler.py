@@ -30,7 +30,7 @@ from typing import Any
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitWaitTooLongError
 from bitget_keys.limits.core import LaneCore, SchedulerCore, StormWatch, bound_loop
-from bitget_keys.limits.flows import FlowQueue, ReadyLanes
+from bitget_keys.limits.flows import ReadyLanes
 from bitget_keys.limits.ipgate import IPGate
 from bitget_keys.limits.policy import (
     ANY_UID,
@@ -50,11 +50,6 @@ from bitget_keys.limits.policy import (
 )
 from bitget_keys.limits.statistics import LaneStatistics, SchedulerStatistics
 from bitget_keys.limits.waiter import Waiter
-
-
-def _waiting(waiter: Waiter) -> bool:
-    return not waiter.done()
-
 
 # Besides its own two classes, this module still offers what it did before the shared
 # core and the policy arithmetic had modules of their own (`bitget_keys.limits` is where
@@ -93,15 +88,11 @@ class MemoryLane(LaneCore):
         "sent",
         "throttled_at",
         "timer",
-        "waiters",
     )
 
     def __init__(self, uid: str, endpoint: Endpoint, policy: Policy, margin: float) -> None:
         super().__init__(uid, endpoint, policy)
-        #: Waiting callers by priority, flows in turn, FIFO within a flow. A waiter is
-        #: granted when its caller may stamp its slot. Cancelled waiters stay until they
-        #: reach the front, where they are dropped.
-        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
+        # A waiter in ``waiters`` is granted when its caller may stamp its slot.
         #: The head was woken and has not stamped its slot (or given it back) yet.
         self.granted = False
         #: The lane's head waits among the scheduler's ready lanes for a permit or an
@@ -135,15 +126,6 @@ class MemoryLane(LaneCore):
 
     def pop(self) -> Waiter | None:
         return self.waiters.pop()
-
-    def ahead(self, flow: Hashable, priority: int, *, first: bool) -> int:
-        """
-        How many waiting requests go before a new one of ``flow`` at ``priority``.
-
-        The queue counts cancelled waiters it still holds; the live count bounds it, and
-        is exact when all requests share one flow and one priority.
-        """
-        return min(self.queued, self.waiters.ahead(flow, priority, first=first))
 
     # -- the rule ----------------------------------------------------------------------
 

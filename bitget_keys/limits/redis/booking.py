@@ -23,7 +23,6 @@ from typing import Final
 from bitget_keys._endpoints import Endpoint
 from bitget_keys.errors import RateLimitBackendError, RateLimitWaitTooLongError
 from bitget_keys.limits.core import LaneCore
-from bitget_keys.limits.flows import FlowQueue
 from bitget_keys.limits.policy import SWEEP_EVERY, Policy, next_slot
 from bitget_keys.limits.redis.backend import Grant, RateLimitBackend
 from bitget_keys.limits.redis.outage import Outage
@@ -47,10 +46,6 @@ _MAX_UNREPORTED: Final = 10_000
 _LEAD: Final = 0.02
 
 
-def _waiting(waiter: Waiter) -> bool:
-    return not waiter.done()
-
-
 class RedisLane(LaneCore):
     """This process's side of one (UID, endpoint) lane: its FIFO, turn and shared state."""
 
@@ -66,7 +61,6 @@ class RedisLane(LaneCore):
         "settled",
         "shared",
         "shared_until",
-        "waiters",
     )
 
     def __init__(
@@ -76,10 +70,7 @@ class RedisLane(LaneCore):
         self.key, self.log_key = keys
         #: Someone holds the lane's turn: it reserves, waits for its slot or stamps it.
         self.holder = False
-        #: Callers waiting for the turn: higher priorities first, then flows in turn,
-        #: each flow's callers in call order (a retry first in its flow). Cancelled
-        #: waiters stay until they reach the front.
-        self.waiters: FlowQueue[Waiter] = FlowQueue(_waiting)
+        # ``waiters`` are the callers waiting for the turn.
         #: The shared margin and pause as of the last answer from the backend.
         self.margin = margin
         #: No backend slot before this loop time (after sending through the fallback).
@@ -175,7 +166,7 @@ def least_wait(lane: RedisLane, now: float, flow: Hashable, priority: int) -> fl
     whose ``max_wait`` is shorter fails at once (as in memory) and one that could make
     it is never refused on a guess.
     """
-    ahead = min(lane.queued, lane.waiters.ahead(flow, priority)) + lane.holder
+    ahead = lane.ahead(flow, priority) + lane.holder
     endpoint = lane.endpoint
     if lane.policy is Policy.SLIDING:
         spread = (ahead // endpoint.rate) * endpoint.window * (1 + lane.margin)
