@@ -6,6 +6,14 @@ exist, broker key changes, and the batches of new sub-accounts one after another
 batch answers may mask new sub-accounts' UIDs, so `AccountRun.locate` learns them from
 the sub-account list and starts their further keys while later batches still go out.
 Results, journal and vault writes go through the account's `AccountReport`.
+
+Reads of live state that decide what to create (the first read, and the re-reads
+after a round) are background work on the master's lanes (priority `DECIDING`): a
+sub-account list read that `locate` needs, to start keys already decided, goes ahead
+of them, whichever plan account (of the same master) or process (sharing the UIDs
+through Redis, see ``RedisRateLimitScheduler``'s ``horizon``) asked first. Two plan
+accounts of one master, or two shards of one plan, then start their first further
+keys one list interval after the first batch, not after every account's first read.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Final
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
+from bitget_keys._client.call_pacing import pacing
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.errors import AccountModeError
 from bitget_keys.provision import flows
@@ -36,9 +45,13 @@ from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.plan_modes import PlanMode
 from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
 
-__all__ = ["AccountRun"]
+__all__ = ["DECIDING", "AccountRun"]
 
 _log: Final = logging.getLogger("bitget_keys.apply")
+
+#: The priority of reads that decide what to create: below the default of the reads
+#: and creates that carry out what was decided.
+DECIDING: Final = -1
 
 
 class AccountRun:
@@ -74,7 +87,8 @@ class AccountRun:
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)
-        live = await self.first_read()
+        with pacing(priority=DECIDING):
+            live = await self.first_read()
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
@@ -87,7 +101,8 @@ class AccountRun:
             if self.gate.state is not GateState.ABORTED:
                 # Even when stopping: what unknown outcomes changed is read again, so
                 # the report names every key that exists without its secret.
-                await known.refresh(self.api, self.account)
+                with pacing(priority=DECIDING):
+                    await known.refresh(self.api, self.account)
             live = known.live()
             if self.gate.state is GateState.ABORTED:
                 self.out.the_rest()

@@ -44,6 +44,8 @@ class FakeSlots:
         #: Dispatch numbers handed out, and those reported completed (or given up).
         self.granted = 0
         self.completed: list[int] = []
+        #: Reservations answered "deferred" (the slot lay beyond their horizon).
+        self.deferred = 0
 
     def _fail(self) -> None:
         self.round_trips += 1
@@ -51,7 +53,13 @@ class FakeSlots:
             raise RateLimitBackendError(self.described, "ConnectionError: Connection refused")
 
     async def reserve(
-        self, lane: BackendLane, *, margin: float, max_wait: float | None, hold: float
+        self,
+        lane: BackendLane,
+        *,
+        margin: float,
+        max_wait: float | None,
+        hold: float,
+        horizon: float | None = None,
     ) -> Grant:
         self._fail()
         now = asyncio.get_running_loop().time()
@@ -63,6 +71,9 @@ class FakeSlots:
         grant = Grant(granted=True, wait=wait, margin=margin, paused_for=max(0.0, pause - now))
         if max_wait is not None and wait > max_wait:
             return Grant(granted=False, wait=wait, margin=margin, paused_for=grant.paused_for)
+        if horizon is not None and wait > horizon:
+            self.deferred += 1
+            return attrs.evolve(grant, deferred=True)
         self.tat[lane.key] = start + lane.endpoint.window / lane.endpoint.rate * (1 + margin)
         grant = attrs.evolve(grant, seq=self.granted)
         self.granted += 1

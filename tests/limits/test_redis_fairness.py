@@ -1,7 +1,8 @@
 """
 `RedisRateLimitScheduler` shares a lane fairly within a process: by priority, then flows
-in turn, each flow in call order (`bitget_keys.limits.flows.FlowQueue`). On a fake loop
-clock with the in-process fake backend, so nothing sleeps.
+in turn, each flow in call order (`bitget_keys.limits.flows.FlowQueue`); across
+processes, background requests (negative priority) book their slot only shortly before
+it. On a fake loop clock with the in-process fake backend, so nothing sleeps.
 """
 
 from __future__ import annotations
@@ -112,3 +113,48 @@ async def test_a_completion_redis_missed_is_sent_once_it_answers(clock: LoopCloc
     await clock.advance(2.0)
     assert [tag for _, tag in log] == ["a", "b"]
     assert slots.completed == [0, 1]
+
+
+@pytest.mark.parametrize("horizon", [0.05, None])
+async def test_another_process_takes_a_slot_background_work_has_not_booked(
+    clock: LoopClock, horizon: float | None
+) -> None:
+    """
+    Two processes on one lane (two schedulers, one backend): process B queues a
+    background request (priority -1) just after A's first request went; half a second
+    later A queues a request of the default priority. B's request asks for its slot
+    only shortly before it comes, so A's, booked meanwhile, takes it and B's goes one
+    slot later. With ``horizon=None`` B had booked the slot at once and keeps it.
+    """
+    slots = FakeSlots()
+    first = RedisRateLimitScheduler(backend=slots, ip_budget=None, horizon=horizon)
+    second = RedisRateLimitScheduler(backend=slots, ip_budget=None, horizon=horizon)
+    log: Log = []
+    queue(first, clock, log, "a0", flow="a")
+    await clock.advance(0.01)
+    queue(second, clock, log, "b-background", flow="b", priority=-1)
+    await clock.advance(0.5)
+    queue(first, clock, log, "a1", flow="a")
+    await clock.advance(5.0)
+    tags = [tag for _, tag in log]
+    if horizon is None:
+        assert tags == ["a0", "b-background", "a1"]
+        assert slots.deferred == 0
+    else:
+        assert tags == ["a0", "a1", "b-background"]
+        assert slots.deferred >= 1
+        assert second.statistics().deferred == slots.deferred
+    assert times(log) == pytest.approx([0.0, T1, 2 * T1])
+
+
+async def test_background_work_alone_loses_no_slot(clock: LoopClock) -> None:
+    """Deferred bookings alone still go one slot apart: asking late costs no time."""
+    slots = FakeSlots()
+    limits = RedisRateLimitScheduler(backend=slots, ip_budget=None)
+    log: Log = []
+    for k in range(4):
+        queue(limits, clock, log, f"bg{k}", flow="bg", priority=-1)
+    await clock.advance(10.0)
+    assert [tag for _, tag in log] == [f"bg{k}" for k in range(4)]
+    assert times(log) == pytest.approx([k * T1 for k in range(4)])
+    assert slots.deferred >= 3

@@ -134,6 +134,26 @@ async def test_a_refused_reservation_reserves_nothing(
         assert (await reserve(backend, lane)).wait == pytest.approx(T5)
 
 
+async def test_a_deferred_reservation_reserves_nothing(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    """
+    A slot further away than the horizon is deferred, with its wait, and leaves the lane
+    as it was; one within the horizon is granted.
+    """
+    async with RedisRateLimitScheduler(redis_server.url, prefix=prefix, ip_budget=None) as limits:
+        backend = backend_of(limits)
+        lane = lane_of(prefix, "103")
+        assert (await reserve(backend, lane, horizon=0.05)).seq == 0
+        deferred = await reserve(backend, lane, horizon=0.05)
+        assert (deferred.granted, deferred.deferred, deferred.seq) == (True, True, None)
+        assert deferred.wait == pytest.approx(T5)
+        near = NOW + int((T5 - 0.04) * SECOND)
+        granted = await reserve(backend, lane, near, horizon=0.05)
+        assert (granted.deferred, granted.seq) == (False, 1)
+        assert granted.wait == pytest.approx(0.04, abs=1e-5)
+
+
 async def test_sliding_log_is_exact(
     redis_server: RedisServer, prefix: str, redis_client: aioredis.Redis
 ) -> None:
@@ -623,6 +643,9 @@ def test_keys() -> None:
         ({"egress": "a b"}, "egress"),
         ({"prefix": "{x}"}, "prefix"),
         ({"recheck": 0}, "recheck"),
+        ({"horizon": -0.1}, "horizon"),
+        ({"horizon": float("nan")}, "horizon"),
+        ({"horizon": float("inf")}, "horizon"),
     ],
 )
 def test_bad_settings(options: dict[str, Any], message: str) -> None:

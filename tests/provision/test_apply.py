@@ -202,6 +202,36 @@ async def test_further_keys_start_before_the_last_batch(tmp_path: Path, clock: L
     assert emulator.audit.throttled == 0
 
 
+async def test_plan_accounts_of_one_master_start_keys_after_one_list_interval(
+    tmp_path: Path, clock: LoopClock
+) -> None:
+    """
+    Two plan accounts on one master: the sub-account list read that learns the first
+    batch's UIDs (which its further keys wait for) goes ahead of the other account's
+    first read, so the first further key leaves one list interval after the start,
+    before the master's third list read, not after it; and the forty further keys then
+    follow one another at the key lane's pace.
+    """
+    emulator = Emulator(MASTERS[:1], limits=Limits(ip_limit=None))
+    data = plan_data(accounts=2, subaccounts=10, keys=3)
+    data["accounts"][1]["credentials"] = "env:DESK1"
+    run = asyncio.create_task(
+        run_apply(emulator, tmp_path, data, scheduler=RateLimitScheduler(ip_budget=None))
+    )
+    await clock.advance(30.0)
+    assert run.done()
+    assert {r.status for r in run.result()} == {Status.CREATED}
+    lists = _accepted(emulator, "list_virtual_subaccounts")
+    batches = _accepted(emulator, "batch_create_virtual_subaccounts")
+    keys = _accepted(emulator, "create_virtual_subaccount_api_key")
+    assert (len(batches), len(keys)) == (4, 40)
+    # Audit times are in milliseconds; the loopback transport answers at once.
+    assert lists[1] <= keys[0] < lists[2]
+    # One list interval, then 39 key intervals (5/s at the 5% margin), and no gap.
+    assert (keys[-1] - lists[0]) / 1000 == pytest.approx(1.05 + 39 * 0.21, abs=0.05)
+    assert emulator.audit.throttled == 0
+
+
 async def test_a_round_without_unknowns_reads_no_key_list(tmp_path: Path) -> None:
     """When every answer arrives, the sub-account list is read to learn new UIDs, and nothing else."""
     emulator = Emulator(MASTERS, limits=Limits(per_uid=False, ip_limit=None))

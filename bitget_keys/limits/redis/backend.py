@@ -133,6 +133,9 @@ class Grant:
     #: The lane's dispatch N back is still in flight: nothing was reserved, and ``wait``
     #: is the earliest the slot could come.
     blocked: bool = False
+    #: The slot lies further ahead than the reservation's ``horizon``: nothing was
+    #: reserved, and ``wait`` is when the slot would come.
+    deferred: bool = False
 
 
 class BackendLane(Protocol):
@@ -158,9 +161,19 @@ class RateLimitBackend(Protocol):
     round_trips: int
 
     async def reserve(
-        self, lane: BackendLane, *, margin: float, max_wait: float | None, hold: float
+        self,
+        lane: BackendLane,
+        *,
+        margin: float,
+        max_wait: float | None,
+        hold: float,
+        horizon: float | None = None,
     ) -> Grant:
-        """Reserve the lane's next slot, no earlier than ``hold`` seconds from now."""
+        """
+        Reserve the lane's next slot, no earlier than ``hold`` seconds from now; with
+        ``horizon``, only if the slot comes within that many seconds (else the grant is
+        ``deferred`` and nothing is reserved).
+        """
         ...
 
     async def complete(self, lane: BackendLane, seq: int, *, at: float) -> None:
@@ -314,10 +327,12 @@ class RedisBackend:
         margin: float,
         max_wait: float | None,
         hold: float,
+        horizon: float | None = None,
         now_us: int | None = None,
     ) -> Grant:
         """
-        Reserve the lane's next slot. ``now_us`` is the scripts' testing hook.
+        Reserve the lane's next slot (see `RateLimitBackend.reserve`). ``now_us`` is the
+        scripts' testing hook.
 
         Raises:
             RateLimitBackendError: Redis failed; nothing was reserved for certain.
@@ -347,6 +362,7 @@ class RedisBackend:
             _us(hold),
             self._lease,
             *ip_args,
+            -1 if horizon is None else _us(horizon),
             now,
         ]
         reply, sent = await self.call(RESERVE, keys, args)
@@ -381,6 +397,7 @@ class RedisBackend:
             # send() to the wire), counted from the call's send: never too long.
             lease=(lease_us - self._lease / 2) / US - (received - sent),
             blocked=granted == 2,
+            deferred=granted == 3,
         )
 
     async def _cluster_ip(

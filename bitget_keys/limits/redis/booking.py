@@ -250,6 +250,8 @@ class Booking:
         "_reports",
         "_unreported",
         "blocked",
+        "deferred",
+        "horizon",
         "missed",
         "permits",
     )
@@ -262,8 +264,11 @@ class Booking:
         margin: float,
         max_in_flight: int,
         ip_paused_until: Callable[[], float],
+        horizon: float | None = None,
     ) -> None:
         self._backend = backend
+        #: How long before its slot a request of negative priority reserves it.
+        self.horizon = horizon
         self._outage = outage
         self._floor = margin
         #: Until when every lane is paused (`pause_all`), as the scheduler knows it.
@@ -273,6 +278,8 @@ class Booking:
         self.missed = 0
         #: Reservations answered "blocked": the lane's dispatch N back was in flight.
         self.blocked = 0
+        #: Reservations of background requests put off until shortly before their slot.
+        self.deferred = 0
         #: Completions on their way to the backend.
         self._reports: set[asyncio.Task[None]] = set()
         #: Completions the backend failed to record, sent again once it answers.
@@ -335,7 +342,10 @@ class Booking:
             )
             grant: Grant | None = None
             try:
-                grant, answered = await self._book(loop, lane, started, deadline, max_wait)
+                horizon = self.horizon if priority < 0 else None
+                grant, answered = await self._book(
+                    loop, lane, started, deadline, max_wait, horizon=horizon
+                )
                 await _sleep_until_slot(loop, grant, answered)
                 now = loop.time()
                 paused = max(lane.paused_until, self._ip_paused_until()) > now + _LATE
@@ -422,10 +432,13 @@ class Booking:
         started: float,
         deadline: float | None,
         max_wait: float | None,
+        *,
+        horizon: float | None,
     ) -> tuple[Grant, float]:
         """
         Reserve the lane's next slot, asking again while the backend answers that the
-        lane's dispatch N back is in flight; returns the grant and when it came.
+        lane's dispatch N back is in flight, or that the slot lies beyond ``horizon``;
+        returns the grant and when it came.
         """
         poll = _POLL
         while True:
@@ -434,13 +447,16 @@ class Booking:
             self._outage.check(lane, now)
             hold = max(self._ip_paused_until(), lane.hold_until, lane.local_ready(), now) - now
             remaining = None if deadline is None else max(0.0, deadline - now)
-            grant = await self._reserve(loop, lane, remaining, hold)
+            grant = await self._reserve(loop, lane, remaining, hold, horizon)
             answered = loop.time()
             _note_grant(lane, grant, answered)
             _check_grant(lane, grant, answered - started, max_wait)
-            if not grant.blocked:
+            if grant.deferred:
+                self.deferred += 1
+            elif grant.blocked:
+                self.blocked += 1
+            else:
                 return grant, answered
-            self.blocked += 1
             if deadline is not None and answered + max(grant.wait, poll) > deadline:
                 assert max_wait is not None  # noqa: S101 - only a limit sets a deadline
                 raise RateLimitWaitTooLongError(
@@ -450,11 +466,16 @@ class Booking:
             poll = min(2 * poll, _POLL_MAX)
 
     async def _reserve(
-        self, loop: asyncio.AbstractEventLoop, lane: RedisLane, max_wait: float | None, hold: float
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lane: RedisLane,
+        max_wait: float | None,
+        hold: float,
+        horizon: float | None,
     ) -> Grant:
         try:
             grant = await self._backend.reserve(
-                lane, margin=self._floor, max_wait=max_wait, hold=hold
+                lane, margin=self._floor, max_wait=max_wait, hold=hold, horizon=horizon
             )
         except RateLimitBackendError as exc:
             self._outage.mark_down(loop, loop.time(), exc.detail)

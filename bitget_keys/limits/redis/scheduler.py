@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
@@ -77,6 +78,9 @@ class RedisSchedulerStatistics(SchedulerStatistics):
     #: Reservations that found the lane's dispatch N back still in flight (and asked
     #: again once it could have completed).
     blocked: int = 0
+    #: Reservations of requests of negative priority put off until shortly before their
+    #: slot (see ``horizon``).
+    deferred: int = 0
 
 
 class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
@@ -108,6 +112,12 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         lease: seconds after its slot that a dispatch counts as completed for every
             process when its own process never reported it (it crashed). The process
             sends within the first half of it, or gives the slot up and books again.
+        horizon: seconds before its slot at which a request of negative priority
+            (background work) reserves it. Requests of priority 0 and above reserve at
+            once, in the order they ask, so a slot a background request has not booked
+            yet goes to them, whichever process they run in; within a process the
+            lane's turn goes by priority in any case. ``None`` books every request at
+            once (priorities then act within each process only).
 
     Raises:
         ConfigurationError: a setting is out of range, or redis-py is not installed
@@ -139,6 +149,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
         recheck: float = 2.0,
         timeout: float = 0.5,
         lease: float = 30.0,
+        horizon: float | None = 0.05,
         **options: Unpack[SchedulerOptions],
     ) -> None:
         super().__init__(**options)
@@ -156,6 +167,10 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             (recheck <= 0, f"recheck must be positive (got {recheck})"),
             (timeout <= 0, f"timeout must be positive (got {timeout})"),
             (lease <= 0, f"lease must be positive (got {lease})"),
+            (
+                horizon is not None and not 0 <= horizon < math.inf,
+                f"horizon must be a number of seconds >= 0 or None (got {horizon})",
+            ),
         ]
         for failed, problem in problems:
             if failed:
@@ -182,6 +197,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             margin=self._margin,
             max_in_flight=self._max_in_flight,
             ip_paused_until=lambda: self._paused_until,
+            horizon=horizon,
         )
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -252,6 +268,7 @@ class RedisRateLimitScheduler(SchedulerCore[RedisLane]):
             fallback_dispatched=self._outage.dispatched,
             missed_slots=self._booking.missed,
             blocked=self._booking.blocked,
+            deferred=self._booking.deferred,
         )
 
     # -- the core's steps --------------------------------------------------------------

@@ -109,9 +109,9 @@ end
 #: Reserve one slot of a lane (and of the IP budget when KEYS[3] is given).
 #: KEYS: lane hash, lane log, [IP hash, IP log, IP slots]. ARGV: window µs, limit, policy, floor
 #: margin, max wait µs (-1: none), hold µs, lease µs, IP interval µs (0: no spacing),
-#: IP limit (0: no rolling count), IP window µs, now µs ('' = TIME).
-#: Returns {granted 1 / refused 0 / blocked 2, wait µs, margin ppm, lane pause left µs,
-#: Redis time µs, dispatch number, lease left µs}.
+#: IP limit (0: no rolling count), IP window µs, horizon µs (-1: none), now µs ('' = TIME).
+#: Returns {granted 1 / refused 0 / blocked 2 / deferred 3, wait µs, margin ppm, lane
+#: pause left µs, Redis time µs, dispatch number, lease left µs}.
 #:
 #: The lane's log holds its last N dispatches. Dispatch k goes no earlier than W (sliding:
 #: W·(1+m)) after dispatch k-N completed: while dispatch k-N is in flight the answer is
@@ -120,6 +120,10 @@ end
 #: completion, however late its process sends it. Slots never go backwards (the GCRA's
 #: ``tat``, or the newest slot of a sliding lane), so any N+1 dispatches span at least
 #: W from the first's completion to the last's slot: their arrivals, more than W.
+#:
+#: With a horizon, a slot further away than that is not booked ("deferred", nothing
+#: written): the caller asks again shortly before it, so that a reservation made
+#: meanwhile by a request of higher priority, in any process, takes it first.
 _RESERVE: Final = """
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -130,6 +134,7 @@ local lease = tonumber(ARGV[7])
 local ip_interval = tonumber(ARGV[8])
 local ip_limit = tonumber(ARGV[9])
 local ip_window = tonumber(ARGV[10])
+local horizon = tonumber(ARGV[11])
 local lane = redis.call('HMGET', KEYS[1], 'tat', 'pause', 'raised', 'at', 'seq')
 local tat = tonumber(lane[1]) or 0
 local pause = tonumber(lane[2]) or 0
@@ -172,6 +177,10 @@ if max_wait >= 0 and wait > max_wait then
 end
 if blocked then
   reply[1] = 2
+  return reply
+end
+if horizon >= 0 and wait > horizon then
+  reply[1] = 3
   return reply
 end
 local until_ = start + lease
