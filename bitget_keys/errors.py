@@ -10,6 +10,8 @@ Every exception derives from `BitgetKeysError`::
     │   └── ValidationError                  a request breaks a documented Bitget rule
     │       └── PlanError                    a plan file breaks a rule (every problem listed)
     ├── VaultError                           wrong vault key, unreadable or unwritable vault
+    │   ├── VaultKeyError                    the vault passphrase is wrong
+    │   ├── VaultMissingError                no vault at the path given
     │   ├── VaultDamagedError                damaged header or records (`vault repair`)
     │   └── VaultWriteError                  a record could not be stored; the caller keeps it
     ├── JournalError                         the state file is unusable (not SQLite, locked)
@@ -91,6 +93,8 @@ __all__ = [
     "ValidationError",
     "VaultDamagedError",
     "VaultError",
+    "VaultKeyError",
+    "VaultMissingError",
     "VaultWriteError",
     "from_response",
 ]
@@ -193,6 +197,14 @@ class VaultError(BitgetKeysError):
 
     def __str__(self) -> str:
         return f"vault {self.path}: {self.detail}"
+
+
+class VaultKeyError(VaultError):
+    """The passphrase given does not open the vault (its key check does not decrypt)."""
+
+
+class VaultMissingError(VaultError):
+    """No vault exists at the path given (commands that read a vault never create one)."""
 
 
 class VaultDamagedError(VaultError):

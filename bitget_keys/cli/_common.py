@@ -15,7 +15,7 @@ from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
     ConfigurationError,
-    VaultError,
+    VaultMissingError,
 )
 from bitget_keys.provision.apply import ItemResult, apply_plan
 from bitget_keys.provision.files import refuse_directory
@@ -87,7 +87,7 @@ def open_vault(path: Path) -> SecretsVault:
     """Open the existing vault at ``path`` (reading never creates one)."""
     refuse_directory(path, "vault")
     if not SecretsVault.exists(path):
-        raise VaultError(str(path), "no vault here (apply creates one)")
+        raise VaultMissingError(str(path), "no vault here (apply creates one)")
     return SecretsVault.open(path, vault_passphrase(path, new=False))
 
 

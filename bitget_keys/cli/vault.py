@@ -16,7 +16,7 @@ from bitget_keys.cli._common import intact_records, open_vault, repair_hint, tak
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
-    VaultError,
+    VaultMissingError,
 )
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.lock import FileLock
@@ -162,7 +162,7 @@ async def run_repair(args: argparse.Namespace) -> int:
     """Recover every intact record into a repaired vault, keeping the damaged original."""
     refuse_directory(args.vault, "vault")
     if not SecretsVault.exists(args.vault):
-        raise VaultError(str(args.vault), "no vault here")
+        raise VaultMissingError(str(args.vault), "no vault here")
     if args.output is not None and (args.output.exists() or args.output.is_symlink()):
         msg = f"--output {args.output} exists; name a new file for the repaired vault"
         raise ConfigurationError(msg)

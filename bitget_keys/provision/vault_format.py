@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from bitget_keys._secret import Secret
-from bitget_keys.errors import VaultDamagedError, VaultError
+from bitget_keys.errors import VaultDamagedError, VaultError, VaultKeyError
 from bitget_keys.provision.vault_records import Damage
 
 __all__ = [
@@ -111,9 +111,9 @@ class Header:
             msg = "the vault key is wrong (the key check does not decrypt)"
             if self.version == 1:
                 msg += "; a version-1 vault cannot tell this from a damaged header"
-            raise VaultError(str(path), msg) from exc
+            raise VaultKeyError(str(path), msg) from exc
         if plaintext != CHECK_PLAINTEXT:
-            raise VaultError(str(path), "the vault key check holds the wrong text")
+            raise VaultKeyError(str(path), "the vault key check holds the wrong text")
         return aead
 
 

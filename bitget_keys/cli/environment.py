@@ -1,0 +1,57 @@
+"""
+Every environment variable ``bitget-keys`` reads, with what it sets.
+
+The command line and the library read them where they are used; this table is what
+the documentation shows, and the test suite checks that every variable the package
+reads is in it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from bitget_keys._client.config import BASE_URL_ENV
+from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
+from bitget_keys.provision.vault import VAULT_KEY_ENV
+
+__all__ = ["VARIABLES", "Variable"]
+
+
+@attrs.frozen
+class Variable:
+    """One environment variable: its name, what reads it, and what it sets."""
+
+    name: str
+    used_by: str
+    meaning: str
+    secret: bool = False
+
+
+VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable(
+        VAULT_KEY_ENV,
+        "apply, vault",
+        "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
+        secret=True,
+    ),
+    Variable(
+        BASE_URL_ENV,
+        "plan, apply, Client",
+        "Bitget's API root when --base-url (or base_url=) is not given; default production.",
+    ),
+    Variable(
+        REDIS_URL_ENV,
+        "apply",
+        "The Redis that shares rate limits between processes (--redis); keeps its "
+        "password out of the process list.",
+        secret=True,
+    ),
+    Variable(
+        EGRESS_ENV,
+        "apply",
+        "With --redis: the name of this host's public IP, whose per-IP budget every "
+        "process with the same name shares (--egress NAME).",
+    ),
+)
