@@ -26,9 +26,30 @@ from bitget_keys.errors import ConfigurationError, RequestTimeoutError, Transpor
 
 __all__ = ["AiohttpTransport", "RawResponse", "Transport", "masked_proxy", "parse_proxy"]
 
+#: The host of Bitget's production API: errors that name it say so, since reaching (or
+#: failing to reach) production is not the same as a test server being down.
+PRODUCTION_HOST: Final = "api.bitget.com"
+
 #: The proxy schemes aiohttp speaks without another library.
 PROXY_SCHEMES: Final = ("http", "https")
 _PROXY_EXAMPLE: Final = "http://proxy.example:3128 or http://user:password@10.0.0.5:3128"
+
+
+def host_described(host: str | None) -> str:
+    """A host as errors name it: ``api.bitget.com (Bitget production)`` for production."""
+    if not host:
+        return "the server"
+    return f"{host} (Bitget production)" if host == PRODUCTION_HOST else host
+
+
+def _unreachable(exc: aiohttp.ClientConnectorError, *, via_proxy: bool) -> str:
+    """Why a connection could not be opened, naming the host (or the proxy) it was to."""
+    host = host_described(exc.host)
+    if via_proxy:
+        host = f"the proxy {exc.host}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"could not connect: DNS lookup failed for {host}"
+    return f"could not connect to {host}:{exc.port} ({type(exc).__name__})"
 
 
 def masked_proxy(url: str) -> str:
@@ -218,11 +239,13 @@ class AiohttpTransport:
             ) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
-                endpoint, "timed out while connecting", maybe_sent=False
+                endpoint,
+                f"timed out while connecting to {host_described(url.host)}",
+                maybe_sent=False,
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransportError(
-                endpoint, f"could not connect ({type(exc).__name__})", maybe_sent=False
+                endpoint, _unreachable(exc, via_proxy=self._proxy is not None), maybe_sent=False
             ) from exc
         except TimeoutError as exc:
             raise RequestTimeoutError(

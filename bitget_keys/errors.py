@@ -491,8 +491,9 @@ class RateLimitBackendError(BitgetKeysError):
         where = f"{self.endpoint} for UID {self.uid}: " if self.endpoint else ""
         return (
             f"{where}the shared rate-limit backend {self.backend} failed ({self.detail}); "
-            "no request was sent (check that Redis is reachable, or let the scheduler "
-            "pace locally while it is down with fallback=)"
+            "no request was sent (check that Redis is reachable, or let each process "
+            "pace itself locally while it is down: fallback= of RedisRateLimitScheduler, "
+            "or apply --redis-fallback FRACTION on the command line)"
         )
 
 

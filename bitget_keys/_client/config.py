@@ -9,13 +9,13 @@ from typing import Any, Final
 import attrs
 import yarl
 
-from bitget_keys._transport import masked_proxy, parse_proxy
+from bitget_keys._transport import PRODUCTION_HOST, masked_proxy, parse_proxy
 from bitget_keys.errors import ConfigurationError
 
 __all__ = ["BASE_URL_ENV", "DEFAULT_BASE_URL", "ClientConfig", "resolve_base_url"]
 
 #: Bitget's production API.
-DEFAULT_BASE_URL: Final = "https://api.bitget.com"
+DEFAULT_BASE_URL: Final = f"https://{PRODUCTION_HOST}"
 #: The environment variable that overrides the default base URL.
 BASE_URL_ENV: Final = "BITGET_BASE_URL"
 

@@ -3,8 +3,11 @@ The ``bitget-keys`` command line.
 
 ``main(argv)`` parses arguments and runs the chosen command with `asyncio.run`; it is
 the only place this package starts an event loop or configures logging. Each command
-lives in its own module, imported only when it runs.
+lives in its own module, imported only when it runs. The exit status of every outcome
+is one of `bitget_keys.cli.exits.ExitCode`.
 """
+
+# PYTHON_ARGCOMPLETE_OK: the marker argcomplete's global completion looks for.
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._parser import build_parser
+from bitget_keys.cli.exits import ExitCode, exit_code_for
 from bitget_keys.errors import BitgetKeysError, PlanError
 
 __all__ = ["build_parser", "main"]
@@ -34,8 +38,15 @@ def _command(target: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; return the exit status (see `ExitCode`)."""
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        # A shell asks for completions (`bitget-keys completion`): argcomplete answers
+        # and exits. Imported only then, so that a command starts without it.
+        import argcomplete  # noqa: PLC0415
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
@@ -46,16 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanError as exc:
         # One line per problem, each escaped by the error itself.
         print(exc, file=sys.stderr)
-        return 2
+        return int(exit_code_for(exc))
     except BitgetKeysError as exc:
         # Messages quote paths, plan values and Bitget's answers: one line, escaped.
         print(escape(f"bitget-keys: {exc}"), file=sys.stderr)
-        return 2
+        return int(exit_code_for(exc))
     except KeyboardInterrupt:
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (`bitget-keys vault list | head`): stop quietly, and keep
         # Python from complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return int(ExitCode.BROKEN_PIPE)

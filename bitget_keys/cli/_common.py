@@ -22,7 +22,7 @@ from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.lock import FileLock, LockHolder, describe
-from bitget_keys.provision.plan import AccountSpec, Plan
+from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan
 from bitget_keys.provision.preview import plan_work
 from bitget_keys.provision.progress import Mode, Reporter
 from bitget_keys.provision.vault import (
@@ -38,6 +38,29 @@ REDIS_URL_ENV = "BITGET_KEYS_REDIS_URL"
 
 #: Where ``apply --egress`` comes from when it is not given.
 EGRESS_ENV = "BITGET_KEYS_EGRESS"
+
+
+#: Where ``--vault`` (apply, vault) comes from when it is not given.
+VAULT_PATH_ENV = "BITGET_KEYS_VAULT"
+
+
+#: Where ``apply --state`` comes from when it is not given.
+STATE_PATH_ENV = "BITGET_KEYS_STATE"
+
+
+#: The PLAN argument that reads the plan from stdin.
+STDIN_PLAN = "-"
+
+
+def plan_from_stdin(path: Path) -> bool:
+    return str(path) == STDIN_PLAN
+
+
+def read_plan(path: Path) -> Plan:
+    """The plan at ``path``, or (``-``) the plan read from stdin, named ``<stdin>``."""
+    if plan_from_stdin(path):
+        return loads_plan(sys.stdin.read())
+    return load_plan(path)
 
 
 def stdin_is_terminal() -> bool:

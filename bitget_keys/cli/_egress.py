@@ -109,6 +109,7 @@ def build_egresses(
     redis: str | None,
     budget: IPBudget | None,
     default_name: str | None = None,
+    fallback: float | None = None,
 ) -> list[Egress]:
     """
     The egresses of ``apply --egress`` entries, each with its scheduler.
@@ -117,7 +118,9 @@ def build_egresses(
     its scheduler shares limits through ``redis`` under that name (else ``default_name``,
     else ``"default"``), or is an in-memory one when only the IP budget was asked for.
     With ``NAME=PROXY_URL`` entries: one egress per proxy, each with its own scheduler
-    (through ``redis`` under its name, when given).
+    (through ``redis`` under its name, when given). ``fallback`` is the fraction of the
+    limits a Redis scheduler paces locally at while Redis is down (``None``: it sends
+    nothing meanwhile).
 
     Raises:
         ConfigurationError: the entries contradict each other or ``redis``.
@@ -126,19 +129,19 @@ def build_egresses(
     if redis is None and ways[0][1] is None:  # this host's address, paced in memory
         scheduler = None if budget is None else RateLimitScheduler(ip_budget=budget)
         return [Egress(ways[0][0], None, scheduler)]
-    return [Egress(name, url, _scheduler(redis, name, budget)) for name, url in ways]
+    return [Egress(name, url, _scheduler(redis, name, budget, fallback)) for name, url in ways]
 
 
 def _scheduler(
-    redis: str | None, name: str, budget: IPBudget | None
+    redis: str | None, name: str, budget: IPBudget | None, fallback: float | None = None
 ) -> RateLimitScheduler | RedisRateLimitScheduler:
     """An egress's own scheduler: through Redis under its name, or in memory."""
     if budget is None:  # the schedulers' own default budget
         if redis is not None:
-            return RedisRateLimitScheduler(redis, egress=name)
+            return RedisRateLimitScheduler(redis, egress=name, fallback=fallback)
         return RateLimitScheduler()
     if redis is not None:
-        return RedisRateLimitScheduler(redis, egress=name, ip_budget=budget)
+        return RedisRateLimitScheduler(redis, egress=name, ip_budget=budget, fallback=fallback)
     return RateLimitScheduler(ip_budget=budget)
 
 

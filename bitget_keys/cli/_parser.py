@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bitget_keys
 from bitget_keys._transport import parse_proxy
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
+from bitget_keys.cli._options import PROGRAM, CommandParser, add_state_option, add_vault_option
 from bitget_keys.cli._signals import DRAIN_SECONDS
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
@@ -71,7 +73,9 @@ Several apply processes, on one host or many, can split a plan: run it with
 --shard 1/N, ..., --shard N/N (each with its own --vault and --state), and give
 them all the same --redis URL so that they share Bitget's per-UID limits. Without
 --redis each process keeps its own limits, which is exact only while no two processes
-use the same master account. When Redis is unreachable, nothing is sent. Processes
+use the same master account. When Redis is unreachable, nothing is sent, unless
+--redis-fallback FRACTION lets each process pace itself at that fraction of the limits
+until Redis is back. Processes
 behind one public IP share its budget (6,000 requests a minute); on hosts behind
 different public IPs, give each IP its own --egress name, so that each host gets its
 own budget instead of sharing one.
@@ -92,7 +96,15 @@ waits for it with --wait-lock. A damaged vault is refused (repair it first with
 or state file that others can read or write is used with a warning, or refused with
 --strict.
 
-Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad input.
+PLAN may be - to read the plan from stdin; then there is no one to ask either, so
+--yes is required.
+
+Exit status: 0 all items done; 4 some done and others failed, unknown or orphaned (a
+re-run creates only what is missing); 1 none done (every item it reached failed); 5
+declined at the prompt; 3 secrets that could be stored nowhere; 64 a wrong command line;
+65 an invalid plan; 66 no plan file; 69 Bitget or Redis unreachable; 74 the vault or
+state file cannot be written; 75 locked by another run; 78 a missing or wrong vault key,
+or credentials Bitget refused; 130 or 143 stopped by SIGINT or SIGTERM.
 """
 
 
@@ -112,8 +124,8 @@ Read every line of the vault and report each damaged one with what is wrong with
 torn, altered or from another vault, missing, repeated or out of order, or a damaged
 header (read from its copy). Prints nothing secret.
 
-Exit status: 0 intact, 1 damaged (repair with `bitget-keys vault repair`), 2 the vault
-cannot be opened (no vault, wrong key).
+Exit status: 0 intact, 1 damaged (repair with `bitget-keys vault repair`), 66 no vault,
+78 a missing or wrong vault key.
 
 {VAULT_KEY_HELP}"""
 
@@ -138,7 +150,7 @@ LABEL is what `bitget-keys vault list` shows in its third column: SUBACCOUNT/KEY
 Bitget sub-account name and the key's label) for a sub-account key, or just the label
 for other keys (a copy key is "copy"). The plan's names work too: SUB-LABEL/KEY, as
 apply's output shows the key (e.g. alpha/trade). So does an API key. Exactly one record must
-match: exit status 1 when none does, 2 when several do (narrow with --account, the
+match: exit status 1 when none does, 64 when several do (narrow with --account, the
 plan's account name, or give the API key).
 
 {VAULT_KEY_HELP}"""
@@ -158,6 +170,27 @@ names the damaged lines on stderr (or repair it first: `bitget-keys vault repair
 permissions and IP whitelists as space-separated lists.
 
 {VAULT_KEY_HELP}"""
+
+
+COMPLETION_HELP = """\
+Print the shell completion script for bitget-keys. Load it in the shell's start-up file:
+
+    bash:  eval "$(bitget-keys completion bash)"              (in ~/.bashrc)
+    zsh:   eval "$(bitget-keys completion zsh)"               (in ~/.zshrc)
+    fish:  bitget-keys completion fish | source               (in ~/.config/fish/config.fish)
+"""
+
+
+def _add_completion(commands: Any) -> None:
+    """The ``completion`` command's arguments."""
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh, fish)",
+        description=COMPLETION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    completion.set_defaults(run="completion:run")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -252,7 +285,7 @@ def _vault_command(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    add_vault_option(command)
     command.set_defaults(run=f"vault:{run}")
     return command
 
@@ -322,10 +355,11 @@ def _add_vault(commands: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
-        prog="bitget-keys", description="Create and manage Bitget API keys at scale."
+    parser = CommandParser(prog=PROGRAM, description="Create and manage Bitget API keys at scale.")
+    parser.set_defaults(verbose=0)
+    parser.add_argument(
+        "--version", action="version", version=f"{PROGRAM} {bitget_keys.__version__}"
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True)
     emulator = commands.add_parser(
         "emulator",
@@ -344,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.set_defaults(run="emulator:run")
     plan = commands.add_parser("plan", help="show what apply would create or change")
-    plan.add_argument("plan", type=Path)
+    plan.add_argument("plan", type=Path, help="the plan file (TOML), or - to read it from stdin")
     plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
     plan.set_defaults(run="plan:run")
     apply = commands.add_parser(
@@ -353,12 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=APPLY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    apply.add_argument("plan", type=Path)
+    apply.add_argument(
+        "plan", type=Path, help="the plan file (TOML), or - to read it from stdin (with --yes)"
+    )
     apply.add_argument(
         "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
     )
-    apply.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
-    apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
+    add_vault_option(apply)
+    add_state_option(apply)
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
     apply.add_argument(
         "--yes",
@@ -373,6 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
             "share rate limits with every other process using this Redis, such as "
             f"redis://:PASSWORD@host:6379/0 (default ${REDIS_URL_ENV}, which keeps the "
             "password out of the process list); needs bitget-keys[redis]"
+        ),
+    )
+    apply.add_argument(
+        "--redis-fallback",
+        type=parse_share,
+        metavar="FRACTION",
+        help=(
+            "while --redis is unreachable, pace each process locally at this fraction "
+            "(more than 0, at most 1) of Bitget's limits instead of sending nothing; give "
+            "1/N when N processes share the limits (default: send nothing until it is back)"
         ),
     )
     apply.add_argument(
@@ -466,4 +512,5 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
+    _add_completion(commands)
     return parser

@@ -19,6 +19,8 @@ from bitget_keys.cli._common import (
     EGRESS_ENV,
     apply_with_progress,
     make_clients,
+    plan_from_stdin,
+    read_plan,
     repair_hint,
     stdin_is_terminal,
     take_lock,
@@ -34,6 +36,7 @@ from bitget_keys.cli._egress import (
 )
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
+from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.cli.plan import confirm_changes
 from bitget_keys.errors import (
     ConfigurationError,
@@ -46,7 +49,7 @@ from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError, rescue
 from bitget_keys.provision.lock import FileLock
-from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, shard_plan
+from bitget_keys.provision.plan import AccountSpec, Plan, shard_plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
@@ -91,6 +94,7 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
         redis=args.redis or None,
         budget=ip_budget(args.ip_policy, args.ip_share),
         default_name=_egress_name(),
+        fallback=args.redis_fallback,
     )
 
 
@@ -125,9 +129,18 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
 
 def _plan_to_apply(args: argparse.Namespace) -> Plan:
     """The plan (or shard) apply runs, once it is known that apply may run unattended."""
-    plan = load_plan(args.plan)
+    if plan_from_stdin(args.plan) and not args.yes:
+        msg = (
+            "apply - reads the plan from stdin, so it cannot ask for confirmation there: "
+            "review the changes with `bitget-keys plan`, then run apply - with --yes"
+        )
+        raise UsageError(msg)
+    if args.redis_fallback is not None and not args.redis:
+        msg = "--redis-fallback paces while --redis is down: give --redis as well"
+        raise UsageError(msg)
+    plan = read_plan(args.plan)
     if args.shard is not None:
-        plan = shard_plan(plan, *args.shard)
+        plan = _shard(plan, args)
     # Before the locks are taken: a plan naming an egress this run lacks cannot run.
     ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
     check_planned_egresses(plan, [name for name, _ in ways])
@@ -137,8 +150,26 @@ def _plan_to_apply(args: argparse.Namespace) -> Plan:
             f"apply asks for confirmation, which it cannot do {why}: review the changes "
             "with `bitget-keys plan`, then run apply with --yes"
         )
-        raise ConfigurationError(msg)
+        raise UsageError(msg)
     return plan
+
+
+def _shard(plan: Plan, args: argparse.Namespace) -> Plan:
+    """
+    ``--shard I/N`` of the plan. A shard that holds no account is a wrong command line
+    (exit `ExitCode.USAGE`), not a run that did nothing: with fewer than I accounts it
+    can never hold one, so the N processes are not splitting this plan as meant.
+    """
+    index, count = args.shard
+    shard = shard_plan(plan, index, count)
+    if not shard.accounts:
+        total = len(plan.accounts)
+        msg = (
+            f"shard {index}/{count} of {args.plan} holds no account (the plan has {total}); "
+            f"split it into at most {total} shard(s)"
+        )
+        raise UsageError(msg)
+    return shard
 
 
 async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
@@ -173,10 +204,10 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
                     "bitget-keys: apply cancelled; nothing was created or changed",
                     file=sys.stderr,
                 )
-                return 1
+                return ExitCode.DECLINED
         except KeyboardInterrupt:
             print("\nbitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
         if vault is None:
             vault = SecretsVault.open(args.vault, vault_key)
         with Journal(args.state) as journal, stop:
@@ -206,8 +237,20 @@ def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemRe
         _explain_stop(gate, results)
     if stop.exit_code is not None:
         return stop.exit_code
+    return apply_status(results)
+
+
+def apply_status(results: Sequence[ItemResult]) -> ExitCode:
+    """
+    The exit status of a finished apply: `ExitCode.OK` when every item is as planned;
+    `ExitCode.PARTIAL` when some are and others failed (or are unknown, orphaned, in
+    conflict, not sent); `ExitCode.FAILED` when none is.
+    """
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
-    return 0 if all(result.status in good for result in results) else 1
+    done = sum(result.status in good for result in results)
+    if done == len(results):
+        return ExitCode.OK
+    return ExitCode.PARTIAL if done else ExitCode.FAILED
 
 
 def _operator_line(reporter: Reporter) -> Callable[[str], None]:
@@ -277,7 +320,7 @@ def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | N
             "their records are in it.",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.FAILED
     keys = ", ".join(record.api_key for record in exc.records)
     print(
         f"bitget-keys: NO COPY of {count} secret(s) could be written anywhere; these keys "
@@ -285,4 +328,4 @@ def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | N
         "Bitget's web UI, or free disk space and pass --rescue-dir next time.",
         file=sys.stderr,
     )
-    return 3
+    return ExitCode.SECRETS_NOT_STORED

@@ -13,7 +13,7 @@ from typing import Final
 import attrs
 
 from bitget_keys._client.config import BASE_URL_ENV
-from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
+from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV, STATE_PATH_ENV, VAULT_PATH_ENV
 from bitget_keys.provision.vault import VAULT_KEY_ENV
 
 __all__ = ["VARIABLES", "Variable"]
@@ -35,6 +35,16 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         "apply, vault",
         "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
         secret=True,
+    ),
+    Variable(
+        VAULT_PATH_ENV,
+        "apply, vault",
+        "The vault file when --vault is not given; default bitget-keys.vault.",
+    ),
+    Variable(
+        STATE_PATH_ENV,
+        "apply",
+        "The state file when --state is not given; default bitget-keys.state.",
     ),
     Variable(
         BASE_URL_ENV,

@@ -15,6 +15,7 @@ import enum
 
 from bitget_keys.errors import (
     AuthenticationError,
+    BitgetKeysError,
     ClockSkewError,
     ConfigurationError,
     JournalError,
@@ -31,7 +32,7 @@ from bitget_keys.errors import (
     VaultWriteError,
 )
 
-__all__ = ["ExitCode", "exit_code_for"]
+__all__ = ["AccountError", "ExitCode", "UsageError", "exit_code_for"]
 
 
 class ExitCode(enum.IntEnum):
@@ -39,8 +40,9 @@ class ExitCode(enum.IntEnum):
 
     #: Done: every item created, changed or already as planned (``plan``: shown).
     OK = 0
-    #: The command ran and something failed: an item of apply failed, ``vault check``
-    #: found damage, ``vault show`` matched no record, or an error no other code names.
+    #: The command ran and something failed: apply got no item done (each one it
+    #: reached failed, or was unknown or orphaned), ``vault check`` found damage,
+    #: ``vault show`` matched no record, or an error no other code names.
     FAILED = 1
     #: ``plan --detailed-exitcode``: the plan would create, change or revoke something.
     CHANGES = 2
@@ -52,7 +54,9 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 4
     #: Apply was declined at its prompt; nothing was created or changed.
     DECLINED = 5
-    #: The command line is wrong: an unknown command or option, a bad value.
+    #: The command line is wrong: an unknown command or option, a bad value, options
+    #: that cannot go together (``apply -`` without ``--yes``), a ``vault show`` LABEL
+    #: that matches several keys, or an ``apply --shard`` that can hold no account.
     USAGE = 64
     #: The plan file (or another input file) breaks a rule; every problem is listed.
     INVALID_INPUT = 65
@@ -77,9 +81,32 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143
 
 
+class UsageError(ConfigurationError):
+    """The command line asks for something that cannot be done as given (exit `ExitCode.USAGE`)."""
+
+
+class AccountError(BitgetKeysError):
+    """
+    An error met on behalf of one plan account, shown with the account's name first
+    (``desk-a: ...``); its exit status is the error's own.
+    """
+
+    def __init__(self, account: str, error: BitgetKeysError) -> None:
+        super().__init__(account, error)
+        self.account = account
+        self.error = error
+        self.__cause__ = error
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.error}"
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit status for an error that ended a command."""
+    if isinstance(exc, AccountError):
+        exc = exc.error
     rules: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitCode], ...] = (
+        (UsageError, ExitCode.USAGE),
         (PlanError, ExitCode.INVALID_INPUT),
         (LockedError, ExitCode.LOCKED),
         (VaultKeyError, ExitCode.CONFIG),

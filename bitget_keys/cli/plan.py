@@ -11,10 +11,11 @@ from collections.abc import Collection
 from typing import Any
 
 from bitget_keys._escape import escape
-from bitget_keys.cli._common import make_clients
-from bitget_keys.errors import AccountModeError, PlanError, Problem
+from bitget_keys.cli._common import make_clients, read_plan
+from bitget_keys.cli.exits import AccountError
+from bitget_keys.errors import AccountModeError, BitgetKeysError, PlanError, Problem
 from bitget_keys.provision.family import account_api, check_modes, pinned_mode_detail
-from bitget_keys.provision.plan import Plan, load_plan, plan_error
+from bitget_keys.provision.plan import AccountSpec, Plan, plan_error
 from bitget_keys.provision.preview import copy_key_accounts, preview_account
 from bitget_keys.provision.vault import (
     SecretsVault,
@@ -44,7 +45,7 @@ async def show_changes(
     for account, error in failed:
         print(escape(f"{account.name}: its mode could not be told: {error}"), file=sys.stderr)
     if failed:
-        raise failed[0][1]
+        raise _named(*failed[0])
     check_modes(plan, [api.family for api in found if not isinstance(api, BaseException)])
     changes = False
     # A master that refuses the mode its account pins is a mistake of the plan: every
@@ -58,9 +59,11 @@ async def show_changes(
         except AccountModeError as exc:
             detail = pinned_mode_detail(account, exc)
             if detail is None:
-                raise
+                raise _named(account, exc)  # noqa: B904 - the error is its cause
             pinned.append(Problem(f"{account.where}.mode", detail))
             continue
+        except BitgetKeysError as exc:
+            raise _named(account, exc)  # noqa: B904 - the error is its cause
         for line in preview.lines():
             # Names and labels come from the plan, conflicts quote Bitget: escaped, so
             # that none can forge a line of this preview.
@@ -71,9 +74,19 @@ async def show_changes(
     return changes
 
 
+def _named(account: AccountSpec, error: BaseException) -> BaseException:
+    """
+    What to raise for an account's failed request: Bitget refusing its credentials or
+    being unreachable names the account (a mistake of the plan names its own lines).
+    """
+    if isinstance(error, BitgetKeysError) and not isinstance(error, PlanError):
+        return AccountError(account.name, error)
+    return error
+
+
 async def run(args: argparse.Namespace) -> int:
     """Print what apply would create or change; send nothing that changes anything."""
-    plan = load_plan(args.plan)
+    plan = read_plan(args.plan)
     clients, client_for = make_clients(args.base_url)
     try:
         await show_changes(plan, client_for)

@@ -13,6 +13,7 @@ import attrs
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import intact_records, open_vault, repair_hint, take_lock, warn_damage
+from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
@@ -53,7 +54,7 @@ async def run_show(args: argparse.Namespace) -> int:
             "shows it, or an API key)",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.FAILED
     if len(found) > 1:
         matches = escape(", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found))
         print(
@@ -61,7 +62,7 @@ async def run_show(args: argparse.Namespace) -> int:
             f"{args.vault} ({matches}); give the API key, or --account",
             file=sys.stderr,
         )
-        return 2
+        return ExitCode.USAGE
     data = found[0].to_dict(reveal=args.reveal)
     if args.json:
         print(json.dumps(data))
@@ -96,18 +97,18 @@ async def run_export(args: argparse.Namespace) -> int:
             "export writes every secret in clear: give --output FILE (created with mode "
             "0600), or --reveal to print them to stdout"
         )
-        raise ConfigurationError(msg)
+        raise UsageError(msg)
     if output is not None:
         # Checked before any secret is decrypted.
         if output.is_dir():
             msg = f"--output {output} is a directory; name the file to write"
-            raise ConfigurationError(msg)
+            raise UsageError(msg)
         if not output.parent.is_dir():
             msg = f"--output {output}: the directory {output.parent} does not exist"
-            raise ConfigurationError(msg)
+            raise UsageError(msg)
     if output is not None and not args.force and output.exists():
         msg = f"{output} exists; pass --force to replace it"
-        raise ConfigurationError(msg)
+        raise UsageError(msg)
     vault = open_vault(args.vault)
     scan = vault.scan()
     if not scan.clean and not args.skip_damaged:
@@ -128,7 +129,7 @@ async def run_export(args: argparse.Namespace) -> int:
         write_private_file(output, text.encode(), overwrite=args.force)
     except FileExistsError as exc:
         msg = f"{output} exists; pass --force to replace it"
-        raise ConfigurationError(msg) from exc
+        raise UsageError(msg) from exc
     except OSError as exc:
         msg = f"{output}: cannot write ({exc.strerror})"
         raise ConfigurationError(msg) from exc
@@ -143,7 +144,7 @@ async def run_check(args: argparse.Namespace) -> int:
     except VaultDamagedError as exc:
         print(f"{args.vault}: {exc.detail}")
         print(f"{args.vault}: damaged; no record can be recovered without its header")
-        return 1
+        return ExitCode.FAILED
     scan = vault.scan()
     for damage in scan.damage:
         print(f"{args.vault}: {damage}")
@@ -155,7 +156,7 @@ async def run_check(args: argparse.Namespace) -> int:
         f"{args.vault}: damaged: {len(scan.damage)} damaged line(s), {len(scan.entries)} "
         f"intact record(s){version}; {repair_hint(args.vault)} recovers every intact record"
     )
-    return 1
+    return ExitCode.FAILED
 
 
 async def run_repair(args: argparse.Namespace) -> int:
@@ -165,7 +166,7 @@ async def run_repair(args: argparse.Namespace) -> int:
         raise VaultMissingError(str(args.vault), "no vault here")
     if args.output is not None and (args.output.exists() or args.output.is_symlink()):
         msg = f"--output {args.output} exists; name a new file for the repaired vault"
-        raise ConfigurationError(msg)
+        raise UsageError(msg)
     lock = FileLock(args.vault, command="bitget-keys vault repair")
     await take_lock(lock, wait=args.wait_lock)
     try:

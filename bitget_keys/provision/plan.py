@@ -79,6 +79,7 @@ __all__ = [
     "PlanProblem",
     "SubaccountSpec",
     "load_plan",
+    "loads_plan",
     "parse_plan",
     "plan_error",
 ]
@@ -519,12 +520,26 @@ def load_plan(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = tomllib.loads(text)
     except OSError as exc:
         raise PlanError((Problem(source, f"cannot read: {exc.strerror}"),), source) from exc
     except UnicodeDecodeError as exc:
         rule = f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); TOML is UTF-8"
         raise PlanError((Problem(source, rule),), source) from exc
+    return loads_plan(text, source=source, environ=environ)
+
+
+def loads_plan(
+    text: str, *, source: str = "<stdin>", environ: Mapping[str, str] | None = None
+) -> Plan:
+    """
+    Validate the TOML plan ``text`` read from ``source`` (a path, or ``"<stdin>"``),
+    which every problem names.
+
+    Raises:
+        PlanError: the text is not TOML, or breaks any rule (all listed, with lines).
+    """
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError((Problem(source, f"not valid TOML: {exc}"),), source) from exc
     try:

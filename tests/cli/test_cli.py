@@ -64,7 +64,7 @@ def test_print_credentials_only_when_asked() -> None:
 
 
 def test_bad_accounts_file_is_a_clear_error(tmp_path: Path) -> None:
-    """A broken accounts file exits 2 with a message naming the file."""
+    """A broken accounts file exits 78 (configuration) with a message naming the file."""
     broken = tmp_path / "accounts.toml"
     broken.write_text('[[accounts]]\nuid = "1"\n')
     result = subprocess.run(
@@ -74,7 +74,7 @@ def test_bad_accounts_file_is_a_clear_error(tmp_path: Path) -> None:
         timeout=30,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 78
     assert "accounts.toml" in result.stderr
     assert "api_key" in result.stderr
 
@@ -201,10 +201,10 @@ def test_accounts_file_with_broker_subaccounts_loads(tmp_path: Path) -> None:
 
 
 def test_accounts_file_that_is_not_utf8(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """An accounts file in another encoding exits 2 with one clear line, no traceback."""
+    """An accounts file in another encoding exits 78 with one clear line, no traceback."""
     path = tmp_path / "accounts.toml"
     path.write_bytes(ACCOUNT.replace('"k"', '"k\xe9"').encode("latin-1"))
-    assert main(["emulator", "--accounts", str(path)]) == 2
+    assert main(["emulator", "--accounts", str(path)]) == 78
     err = capfd.readouterr().err
     assert "not UTF-8" in err
     assert str(path) in err
@@ -216,7 +216,7 @@ def test_error_messages_are_one_escaped_line(
 ) -> None:
     """A path (or any quoted value) holding a newline or ESC can't forge a line of stderr."""
     path = tmp_path / "gone\nbitget-keys: all fine\x1b[2J.toml"
-    assert main(["emulator", "--accounts", str(path)]) == 2
+    assert main(["emulator", "--accounts", str(path)]) == 78
     err = capfd.readouterr().err
     assert err.count("\n") == 1
     assert "\x1b" not in err

@@ -228,12 +228,12 @@ def test_inconsistent_egresses_are_refused(flags: list[str], problem: str) -> No
         ("eu=10.0.0.5:3128", "must start with http:// or https://"),
     ],
 )
-def test_malformed_egress_values_exit_2_without_showing_passwords(
+def test_malformed_egress_values_exit_64_without_showing_passwords(
     value: str, problem: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         apply_args("--egress", value)
-    assert exited.value.code == 2
+    assert exited.value.code == 64
     err = capsys.readouterr().err
     assert problem in err
     assert "pw-123456" not in err
@@ -286,12 +286,12 @@ def test_an_egress_the_plan_names_must_be_given_to_apply(
             *("--egress", "one=http://127.0.0.1:2", "--egress", "two=http://127.0.0.1:3"),
         ]
     )
-    assert code == 2
+    assert code == 78
     err = capsys.readouterr().err
     assert "desk-b (accounts[1]) names egress 'three': apply's egresses are one, two" in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.toml"]
     # Without --egress, apply has one egress, "default".
-    assert main(["apply", "plan.toml", *unreachable]) == 2
+    assert main(["apply", "plan.toml", *unreachable]) == 78
     assert "apply's egresses are default;" in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.toml"]
 

@@ -202,7 +202,7 @@ async def test_apply_serves_metrics_while_it_runs(tmp_path: Path) -> None:
         assert secret.encode() not in out + err
 
 
-async def test_metrics_port_in_use_exits_2(tmp_path: Path) -> None:
+async def test_metrics_port_in_use_exits_78(tmp_path: Path) -> None:
     """A port that cannot be listened on is a usage error, before anything is sent."""
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN)
@@ -217,7 +217,7 @@ async def test_metrics_port_in_use_exits_2(tmp_path: Path) -> None:
             assert emulator.audit.accepted == 0
     finally:
         holder.close()
-    assert process.returncode == 2, err.decode()
+    assert process.returncode == 78, err.decode()
     assert f"--metrics-port {port}: cannot listen on 127.0.0.1" in err.decode()
 
 

@@ -116,10 +116,10 @@ async def test_plan_apply_reapply_and_vault(
 
 
 @pytest.mark.usefixtures("environment")
-async def test_invalid_plan_exits_2_and_sends_nothing(
+async def test_invalid_plan_exits_65_and_sends_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Every problem is printed with its location; exit code 2."""
+    """Every problem is printed with its location; exit code 65 (invalid input)."""
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN.replace('"alphabot"', '"alpha"').replace('"read"]', '"withdraw"]'))
     async with Emulator([MASTER]) as emulator:
@@ -133,7 +133,7 @@ async def test_invalid_plan_exits_2_and_sends_nothing(
             "--yes",
         )
         assert emulator.audit.accepted == 0
-    assert code == 2
+    assert code == 65
     # The plan is checked before the vault's and state's locks are taken.
     assert names_in(tmp_path) == ["plan.toml"]
     err = capfd.readouterr().err
@@ -171,7 +171,7 @@ async def test_invalid_plan_exits_2_and_sends_nothing(
     ],
 )
 @pytest.mark.parametrize("command", ["plan", "apply"])
-async def test_plan_mistakes_exit_2_with_their_location(
+async def test_plan_mistakes_exit_65_with_their_location(
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     command: str,
@@ -179,7 +179,7 @@ async def test_plan_mistakes_exit_2_with_their_location(
     location: str,
     rule: str,
 ) -> None:
-    """Wrong types and misplaced settings are located problems (exit 2), never tracebacks."""
+    """Wrong types and misplaced settings are located problems (exit 65), never tracebacks."""
     plan = tmp_path / "plan.toml"
     plan.write_text(text)
     async with Emulator([MASTER]) as emulator:
@@ -187,21 +187,21 @@ async def test_plan_mistakes_exit_2_with_their_location(
         code = await cli(command, str(plan), "--base-url", emulator.base_url, *extra)
         assert emulator.audit.accepted == 0
     err = capfd.readouterr().err
-    assert code == 2, err
+    assert code == 65, err
     assert f"\n  {location}: {rule}" in err
     assert "Traceback" not in err
 
 
 @pytest.mark.usefixtures("environment")
 @pytest.mark.parametrize("command", ["plan", "apply"])
-async def test_a_plan_that_is_not_utf8_exits_2(
+async def test_a_plan_that_is_not_utf8_exits_65(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], command: str
 ) -> None:
     """A plan saved in another encoding is named with the rule it breaks; nothing is sent."""
     plan = tmp_path / "plan.toml"
     plan.write_bytes(PLAN.replace('"alpha"', '"alph\xe4"').encode("latin-1"))
     extra = ["--vault", str(tmp_path / "v"), "--yes"] if command == "apply" else []
-    assert await cli(command, str(plan), "--base-url", "http://127.0.0.1:9", *extra) == 2
+    assert await cli(command, str(plan), "--base-url", "http://127.0.0.1:9", *extra) == 65
     err = capfd.readouterr().err
     assert f"{plan}: not UTF-8 text" in err
     assert "Traceback" not in err
@@ -246,7 +246,7 @@ async def test_plan_names_each_account_pinned_to_the_wrong_mode_at_its_line(
 ) -> None:
     """
     A pinned mode its master refutes is the plan's mistake: plan shows the other
-    accounts, then names every such account at its ``mode`` line (exit 2), not a bare
+    accounts, then names every such account at its ``mode`` line (exit 65), not a bare
     40084 without the account's name.
     """
     unified = EmulatorAccount(
@@ -272,7 +272,7 @@ async def test_plan_names_each_account_pinned_to_the_wrong_mode_at_its_line(
         code = await cli("plan", str(plan), "--base-url", emulator.base_url)
         assert emulator.exchange.subaccounts(MASTER.uid) == []
     out, err = capfd.readouterr()
-    assert code == 2, err
+    assert code == 65, err
     assert "desk-b: create sub-account alpha (betabots), 2 key(s)" in out
     assert (
         '  accounts[0].mode: the plan pins mode = "unified" for desk-a, but this master is '
@@ -293,7 +293,7 @@ async def test_plan_names_the_account_whose_mode_cannot_be_told(
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
         code = await cli("plan", str(plan), "--base-url", emulator.base_url)
     out, err = capfd.readouterr()
-    assert code == 2
+    assert code == 78
     assert "desk-a: its mode could not be told: " in err
     assert "40009" in err
     assert "not-the-right-secret" not in out + err

@@ -279,10 +279,10 @@ def test_show_unknown_label_exits_1_and_names_it(
     assert "SUBACCOUNT/KEY" in err
 
 
-def test_show_ambiguous_label_exits_2_and_lists_the_matches(
+def test_show_ambiguous_label_exits_64_and_lists_the_matches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Two traders' copy keys are both "copy": exit 2 listing both; --account picks one."""
+    """Two traders' copy keys are both "copy": exit 64 (usage) listing both; --account picks one."""
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
     path = tmp_path / "keys.vault"
     vault = SecretsVault.open(path, KEY)
@@ -298,7 +298,7 @@ def test_show_ambiguous_label_exits_2_and_lists_the_matches(
                 label="copy",
             )
         )
-    assert main(["vault", "show", "copy", "--vault", str(path), "--reveal"]) == 2
+    assert main(["vault", "show", "copy", "--vault", str(path), "--reveal"]) == 64
     out, err = capfd.readouterr()
     assert out == ""
     assert "'copy' matches 2 keys" in err
@@ -324,7 +324,7 @@ def test_reading_a_missing_vault_creates_nothing(
         ["vault", "show", "x/y", "--vault", str(path)],
         ["vault", "export", "--vault", str(path), "--reveal"],
     ):
-        assert main(argv) == 2
+        assert main(argv) == 66
         assert "no vault here" in capfd.readouterr().err
     assert not path.exists()
 
@@ -361,12 +361,12 @@ def test_export_round_trip_to_a_private_file(
 def test_export_never_overwrites_without_force(
     provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """An existing file is kept (exit 2) unless --force, which replaces it with a 0600 file."""
+    """An existing file is kept (exit 64) unless --force, which replaces it with a 0600 file."""
     output = provisioned.vault.parent / "export.json"
     output.write_text("keep me\n")
     output.chmod(0o644)
     argv = ["vault", "export", "--vault", str(provisioned.vault), "--output", str(output)]
-    assert main(argv) == 2
+    assert main(argv) == 64
     out, err = capfd.readouterr()
     assert_no_secret(out + err, provisioned)
     assert "export.json exists; pass --force" in err
@@ -381,7 +381,7 @@ def test_export_to_stdout_needs_reveal(
 ) -> None:
     """Without --output, export refuses unless --reveal; with it, stdout has the secrets."""
     vault = str(provisioned.vault)
-    assert main(["vault", "export", "--vault", vault]) == 2
+    assert main(["vault", "export", "--vault", vault]) == 64
     out, err = capfd.readouterr()
     assert out == ""
     assert_no_secret(err, provisioned)
@@ -400,7 +400,7 @@ def test_export_to_stdout_needs_reveal(
 def test_wrong_vault_key_is_a_clear_error_and_shows_nothing(
     provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A wrong key stops every vault command with exit 2, whatever --reveal asks."""
+    """A wrong key stops every vault command with exit 78, whatever --reveal asks."""
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", "not the right passphrase")
     vault = str(provisioned.vault)
     output = provisioned.vault.parent / "export.json"
@@ -410,7 +410,7 @@ def test_wrong_vault_key_is_a_clear_error_and_shows_nothing(
         ["vault", "export", "--vault", vault, "--reveal"],
         ["vault", "export", "--vault", vault, "--output", str(output)],
     ):
-        assert main(argv) == 2
+        assert main(argv) == 78
         out, err = capfd.readouterr()
         assert out == ""
         assert "the vault key is wrong" in err
@@ -424,7 +424,7 @@ def test_no_key_and_no_terminal_names_the_variable(
 ) -> None:
     """Without the variable and without a terminal to ask on, the error names the variable."""
     monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
-    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 2
+    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 78
     out, err = capfd.readouterr()
     assert out == ""
     assert "BITGET_KEYS_VAULT_KEY" in err
@@ -440,7 +440,7 @@ def test_prompted_key_opens_the_vault(
     assert provisioned.record("alphabot/trade").api_key in capfd.readouterr().out
     assert prompts.asked == [f"Passphrase of the vault {vault}: "]
     prompts.answers.append("a wrong passphrase")
-    assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--reveal"]) == 2
+    assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--reveal"]) == 78
     out, err = capfd.readouterr()
     assert out == ""
     assert "the vault key is wrong" in err
@@ -456,12 +456,12 @@ async def test_new_vault_passphrase_is_asked_twice_and_must_match(
     vault = plan.parent / "keys.vault"
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
         prompts.answers.extend([KEY, KEY + "!"])
-        assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+        assert await cli(*apply_args(plan, emulator, "--yes")) == 78
         assert "the two passphrases differ" in capfd.readouterr().err
         assert len(prompts.asked) == 2
         assert f"new vault {vault}" in prompts.asked[0]
         prompts.answers.append("too short")
-        assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+        assert await cli(*apply_args(plan, emulator, "--yes")) == 78
         assert "at least 12 characters" in capfd.readouterr().err
         assert emulator.audit.accepted == 0
         assert not vault.exists()
@@ -485,7 +485,7 @@ async def test_apply_declined_sends_no_create(
     """On a terminal, apply shows the plan and asks; anything but yes creates nothing."""
     monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        assert await cli(*apply_args(plan, emulator)) == 1
+        assert await cli(*apply_args(plan, emulator)) == 5
         out, err = capfd.readouterr()
         assert CREATE_LINE in out
         assert "[y/N]" in err
@@ -526,14 +526,14 @@ async def test_apply_refuses_to_run_unconfirmed(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Without --yes: stdin not a terminal, or --json even on one, exits 2 sending nothing."""
+    """Without --yes: stdin not a terminal, or --json even on one, exits 64 sending nothing."""
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        assert await cli(*apply_args(plan, emulator)) == 2
+        assert await cli(*apply_args(plan, emulator)) == 64
         err = capfd.readouterr().err
         assert "when stdin is not a terminal" in err
         assert "--yes" in err
         monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
-        assert await cli(*apply_args(plan, emulator, "--json")) == 2
+        assert await cli(*apply_args(plan, emulator, "--json")) == 64
         out, err = capfd.readouterr()
         assert out == ""
         assert "with --json" in err
@@ -634,7 +634,7 @@ def test_repair_to_an_output_path(damaged: Path, capfd: pytest.CaptureFixture[st
     assert damaged.read_bytes() == original
     records = SecretsVault.open(output, KEY).require_intact().records
     assert [r.api_key for r in records] == INTACT
-    assert main(["vault", "repair", "--vault", str(damaged), "--output", str(output)]) == 2
+    assert main(["vault", "repair", "--vault", str(damaged), "--output", str(output)]) == 64
     assert "exists" in capfd.readouterr().err
 
 
@@ -658,10 +658,10 @@ def test_list_and_show_read_a_damaged_vault_and_say_so(
 def test_export_refuses_damage_unless_skip_damaged(
     damaged: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """export stops on damage (exit 2, with both ways out); --skip-damaged exports the rest."""
+    """export stops on damage (exit 65, with both ways out); --skip-damaged exports the rest."""
     output = damaged.parent / "export.json"
     argv = ["vault", "export", "--vault", str(damaged), "--output", str(output)]
-    assert main(argv) == 2
+    assert main(argv) == 65
     out, err = capfd.readouterr()
     assert "line 5: does not decrypt" in err
     assert "--skip-damaged" in err
@@ -678,7 +678,7 @@ def test_export_refuses_damage_unless_skip_damaged(
 def test_both_headers_damaged_is_reported_as_damage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Not "wrong key": check exits 1 saying the header is damaged; list exits 2 saying so."""
+    """Not "wrong key": check exits 1 saying the header is damaged; list exits 65 saying so."""
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
     path = tmp_path / "keys.vault"
     stored(path, 2)
@@ -688,7 +688,7 @@ def test_both_headers_damaged_is_reported_as_damage(
     assert main(["vault", "check", "--vault", str(path)]) == 1
     out, err = capfd.readouterr()
     assert "the header (line 1) and its copy (line 2) are damaged" in out
-    assert main(["vault", "list", "--vault", str(path)]) == 2
+    assert main(["vault", "list", "--vault", str(path)]) == 65
     err = capfd.readouterr().err
     assert "not a wrong vault key" in err
     assert "key is wrong" not in err
@@ -705,13 +705,13 @@ def test_export_to_a_directory_fails_before_decrypting(
     directory = provisioned.vault.parent / "exports"
     directory.mkdir()
     argv = ["vault", "export", "--vault", str(provisioned.vault), "--output", str(directory)]
-    assert main([*argv, "--force"]) == 2
+    assert main([*argv, "--force"]) == 64
     err = capfd.readouterr().err
     assert f"--output {directory} is a directory" in err
     assert "key is wrong" not in err
     assert list(directory.iterdir()) == []
     missing = provisioned.vault.parent / "nowhere" / "keys.json"
-    assert main(["vault", "export", "--vault", str(provisioned.vault), "-o", str(missing)]) == 2
+    assert main(["vault", "export", "--vault", str(provisioned.vault), "-o", str(missing)]) == 64
     assert "does not exist" in capfd.readouterr().err
 
 
@@ -722,12 +722,15 @@ def test_a_directory_or_garbage_as_vault_is_a_clear_error(
     capfd: pytest.CaptureFixture[str],
     command: str,
 ) -> None:
-    """--vault naming a directory, or a file that is no vault: exit 2, no traceback."""
+    """--vault naming a directory, or a file that is no vault: exit 78 or 1, no traceback."""
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
     garbage = tmp_path / "garbage.vault"
     garbage.write_bytes(b"\x00\xff\xfe garbage \x80\n\x01")
-    for vault, expected in ((tmp_path, "is a directory"), (garbage, "not a bitget-keys vault")):
-        assert main(["vault", *command.split(), "--vault", str(vault)]) == 2
+    for vault, expected, code in (
+        (tmp_path, "is a directory", 78),
+        (garbage, "not a bitget-keys vault", 1),
+    ):
+        assert main(["vault", *command.split(), "--vault", str(vault)]) == code
         err = capfd.readouterr().err
         assert expected in err
         assert "Traceback" not in err
@@ -737,20 +740,20 @@ def test_a_directory_or_garbage_as_vault_is_a_clear_error(
 async def test_apply_with_a_directory_or_garbage_as_state_is_a_clear_error(
     plan: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """--vault or --state naming a directory or garbage: exit 2, nothing sent or created."""
+    """--vault or --state naming a directory or garbage: exit 78 or 74, nothing sent or created."""
     garbage = plan.parent / "garbage.state"
     garbage.write_bytes(b"this is not an SQLite database, not at all\n" * 20)
     directory = plan.parent / "somewhere"
     directory.mkdir()
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        for flag, value, expected in (
-            ("--vault", directory, f"the vault {directory} is a directory"),
-            ("--state", directory, f"the state file {directory} is a directory"),
-            ("--state", garbage, "is not a bitget-keys state file (file is not a database)"),
+        for flag, value, expected, code in (
+            ("--vault", directory, f"the vault {directory} is a directory", 78),
+            ("--state", directory, f"the state file {directory} is a directory", 78),
+            ("--state", garbage, "is not a bitget-keys state file (file is not a database)", 74),
         ):
             argv = apply_args(plan, emulator, "--yes")
             argv[argv.index(flag) + 1] = str(value)
-            assert await cli(*argv) == 2
+            assert await cli(*argv) == code
             err = capfd.readouterr().err
             assert expected in err
             assert "Traceback" not in err
@@ -762,13 +765,13 @@ async def test_apply_with_a_directory_or_garbage_as_state_is_a_clear_error(
 
 
 async def test_apply_refuses_a_damaged_vault(plan: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    """apply never appends to a damaged vault: exit 2 with the repair command; nothing sent."""
+    """apply never appends to a damaged vault: exit 65 with the repair command; nothing sent."""
     vault = plan.parent / "keys.vault"
     stored(vault, 8)
     damage(vault)
     before = vault.read_bytes()
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+        assert await cli(*apply_args(plan, emulator, "--yes")) == 65
         err = capfd.readouterr().err
         assert "line 5: does not decrypt" in err
         assert (
@@ -805,7 +808,7 @@ def test_strict_refuses_loose_permissions(
     plan.write_text(PLAN)
     state = provisioned.vault.parent / "keys.state"
     argv = ["apply", str(plan), "--vault", str(provisioned.vault), "--state", str(state)]
-    assert main([*argv, "--yes", "--strict", "--base-url", "http://127.0.0.1:9"]) == 2
+    assert main([*argv, "--yes", "--strict", "--base-url", "http://127.0.0.1:9"]) == 78
     err = capfd.readouterr().err
     assert f"the vault {provisioned.vault} can be read by its group (mode 0640)" in err
     assert f"run: chmod 600 {provisioned.vault}" in err
@@ -828,7 +831,7 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
     plan: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """
-    Another process holds the vault's (or the state file's) lock: apply exits 2 at once
+    Another process holds the vault's (or the state file's) lock: apply exits 75 at once
     naming it, sending nothing; a real apply process with --wait-lock says whom it waits
     for, and provisions once the holder has gone.
     """
@@ -836,13 +839,13 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
     holders = [Holder(vault)]
     try:
         async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-            assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+            assert await cli(*apply_args(plan, emulator, "--yes")) == 75
             err = capfd.readouterr().err
             assert f"{vault} is in use by another run: pid {holders[0].pid} on host" in err
             assert "(bitget-keys apply plan.toml)" in err
             holders.append(Holder(state))
             holders[0].let_go()
-            assert await cli(*apply_args(plan, emulator, "--yes")) == 2
+            assert await cli(*apply_args(plan, emulator, "--yes")) == 75
             assert f"{state} is in use by another run: pid {holders[1].pid}" in (
                 capfd.readouterr().err
             )
@@ -905,7 +908,7 @@ async def test_two_applies_started_together_share_nothing_but_the_result(
             outputs = [await asyncio.wait_for(p.communicate(), 120) for p in processes]
             codes = sorted(p.returncode or 0 for p in processes)
             errors = [err.decode() for _, err in outputs]
-            if codes == [0, 2]:
+            if codes == [0, 75]:
                 assert not wait
                 assert any("is in use by another run: pid" in err for err in errors), errors
             else:

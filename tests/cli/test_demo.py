@@ -186,9 +186,9 @@ def test_demo_plain_output_in_a_pipe(
 def test_demo_refuses_a_workdir_that_holds_a_demo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulators: list[Emulator]
 ) -> None:
-    """An earlier demo's vault is never appended to or overwritten; exit code 2."""
+    """An earlier demo's vault is never appended to or overwritten; exit code 78."""
     (tmp_path / "demo.vault").write_text("earlier")
-    assert main(["demo", "--workdir", str(tmp_path)]) == 2
+    assert main(["demo", "--workdir", str(tmp_path)]) == 78
     assert "already holds a demo (demo.vault)" in capsys.readouterr().err
     assert (tmp_path / "demo.vault").read_text() == "earlier"
     assert not emulators
@@ -199,7 +199,7 @@ def test_demo_sizes_stay_within_bitget_quotas(argv: list[str]) -> None:
     """Sizes the quotas forbid are refused before anything starts."""
     with pytest.raises(SystemExit) as raised:
         main(["demo", *argv])
-    assert raised.value.code == 2
+    assert raised.value.code == 64
 
 
 def test_example_plan_is_valid_at_the_largest_size() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import bitget_keys
 from bitget_keys.cli.environment import VARIABLES
-from bitget_keys.cli.exits import ExitCode, exit_code_for
+from bitget_keys.cli.exits import AccountError, ExitCode, UsageError, exit_code_for
 from bitget_keys.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -40,6 +40,8 @@ from bitget_keys.errors import (
         (VaultWriteError("v", "No space left on device", 28), 74),
         (JournalError("s", "not a database"), 74),
         (ConfigurationError("no vault key"), 78),
+        (UsageError("apply - needs --yes"), 64),
+        (AccountError("desk-a", VaultKeyError("v", "wrong")), 78),
         (AuthenticationError(400, "40006", "Invalid ACCESS_KEY", "/api/v2/user/x"), 78),
         (TransportError("GET /api/v2/public/time", "DNS lookup failed", maybe_sent=False), 69),
         (RequestTimeoutError("POST /x", "timed out", maybe_sent=True), 69),

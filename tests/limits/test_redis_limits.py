@@ -924,10 +924,10 @@ def _plan_environment(names: list[str], masters: list[EmulatorAccount]) -> dict[
 def test_shard_syntax_is_checked(
     shard: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad --shard exits 2 with a message, before the plan is even read."""
+    """A bad --shard exits 64 with a message, before the plan is even read."""
     with pytest.raises(SystemExit) as exited:
         main(["apply", str(tmp_path / "missing.toml"), "--shard", shard, "--yes"])
-    assert exited.value.code == 2
+    assert exited.value.code == 64
     assert "--shard" in capsys.readouterr().err
 
 
@@ -945,7 +945,7 @@ def test_egress_is_checked(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """--egress without --redis, or a name Redis keys cannot hold, exits 2 with nothing sent."""
+    """--egress without --redis, or a name Redis keys cannot hold, exits 64 or 78 with nothing sent."""
     names = ["deska"]
     for variable, value in _plan_environment(names, accounts(1)).items():
         monkeypatch.setenv(variable, value)
@@ -954,7 +954,7 @@ def test_egress_is_checked(
     # The state file (and its lock) default to the working directory.
     monkeypatch.chdir(tmp_path)
     code = main(["apply", str(tmp_path / "plan.toml"), "--vault", str(vault), "--yes", *options])
-    assert code == 2
+    assert code == 78
     out, err = capsys.readouterr()
     assert message in err
     assert "RedisPass99" not in out + err

@@ -55,7 +55,8 @@ def _require_redis() -> None:
 async def test_redis_dying_mid_run_loses_no_answer_on_the_wire(tmp_path: Path, seed: int) -> None:
     """
     Redis stops while creates are on the wire: their answers are still stored, nothing
-    new is sent, the run says the backend failed and exits 1; a later apply completes.
+    new is sent, the run says the backend failed and exits 4 (or 1 when nothing was
+    created); a later apply completes.
     """
     _require_redis()
     (tmp_path / "plan.toml").write_text(plan_toml())
@@ -70,9 +71,10 @@ async def test_redis_dying_mid_run_loses_no_answer_on_the_wire(tmp_path: Path, s
             redis.stop()
             async with asyncio.timeout(60):
                 code = await run.died()
-            assert code == 1, run.stderr
             assert "apply stopped (the rate-limit backend failed" in run.stderr
             statuses = Counter(row["status"] for row in run.rows)
+            # Partial (4) when anything was created before Redis went, else failed (1).
+            assert code == (4 if statuses["created"] else 1), run.stderr
             assert set(statuses) <= {"created", "failed", "stopped"}, statuses
             not_sent = [row for row in run.rows if row["status"] in {"failed", "stopped"}]
             assert not_sent
