@@ -172,6 +172,16 @@ permissions and IP whitelists as space-separated lists.
 {VAULT_KEY_HELP}"""
 
 
+EXIT_STATUS_HELP = """\
+Exit status: 0 done; 1 failed (nothing done); 2 plan --detailed-exitcode: changes;
+3 secrets stored nowhere; 4 partial (some items done, others not); 5 declined at the
+prompt; 64 wrong command line; 65 invalid plan or vault; 66 no such file; 69 Bitget or
+Redis unreachable; 74 cannot write the vault or state file; 75 locked by another run;
+78 configuration (vault key, credentials); 130, 143 SIGINT, SIGTERM; 141 the reader of
+the output went away.
+"""
+
+
 COMPLETION_HELP = """\
 Print the shell completion script for bitget-keys. Load it in the shell's start-up file:
 
@@ -355,7 +365,12 @@ def _add_vault(commands: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = CommandParser(prog=PROGRAM, description="Create and manage Bitget API keys at scale.")
+    parser = CommandParser(
+        prog=PROGRAM,
+        description="Create and manage Bitget API keys at scale.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(verbose=0)
     parser.add_argument(
         "--version", action="version", version=f"{PROGRAM} {bitget_keys.__version__}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -128,6 +129,14 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def test_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    epilog = capsys.readouterr().out.split("Exit status:", 1)[1]
+    for member in ExitCode:
+        assert re.search(rf"(?<!\d){member.value}(?!\d)", epilog), member
 
 
 # -- environment variables ---------------------------------------------------------------
