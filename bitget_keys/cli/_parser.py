@@ -242,6 +242,52 @@ def _add_demo(commands: Any) -> None:
     demo.set_defaults(run="demo:run")
 
 
+PLAN_HELP = """\
+Read every master's live state (all at once, one read each) and show what apply would
+do, as Terraform does: + create, ~ change, - revoke, each with the attributes it sets
+(a broker key's changes as old -> new), the copy key apply would create, the orphans it
+would report (live keys whose secrets the vault lacks), and a last line
+"Plan: N to create, M to change, K to revoke." Nothing is changed.
+
+The vault (--vault, else bitget-keys.vault when it exists and its key is at hand) tells
+which copy keys and secrets apply already has.
+
+--out FILE saves the reviewed plan (mode 0600, no secrets: credentials stay env:
+references): `bitget-keys apply FILE` then applies exactly these changes, without
+asking, or refuses when live state moved since.
+
+Exit status: 0; with --detailed-exitcode, 0 no changes, 1 an error, 2 changes.
+"""
+
+
+def _add_plan(commands: Any) -> None:
+    """The ``plan`` command's arguments."""
+    plan = commands.add_parser(
+        "plan",
+        help="show what apply would create, change or revoke",
+        description=PLAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("plan", type=Path)
+    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
+    plan.add_argument(
+        "--vault",
+        type=Path,
+        help="the vault apply will use, to foresee copy keys and orphans (default: "
+        "bitget-keys.vault when it exists)",
+    )
+    plan.add_argument("--json", action="store_true", help="one JSON document of the changes")
+    plan.add_argument(
+        "--out", type=Path, metavar="FILE", help="save the reviewed plan for `apply FILE`"
+    )
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing would change, 2 when something would, 1 on an error",
+    )
+    plan.set_defaults(run="plan:run")
+
+
 def _vault_command(
     commands: Any, name: str, run: str, help_text: str, description: str | None = None
 ) -> argparse.ArgumentParser:
@@ -343,10 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-credentials", action="store_true", help="print each account's secrets"
     )
     emulator.set_defaults(run="emulator:run")
-    plan = commands.add_parser("plan", help="show what apply would create or change")
-    plan.add_argument("plan", type=Path)
-    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
-    plan.set_defaults(run="plan:run")
+    _add_plan(commands)
     apply = commands.add_parser(
         "apply",
         help="create what the plan says is missing",
