@@ -139,8 +139,8 @@ async def review_plan(
 
 
 def _colour() -> bool:
-    """Colour only on a terminal, and never with ``NO_COLOR`` set (to anything)."""
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour only on a terminal, and not while ``NO_COLOR`` is set to a non-empty value."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def print_lines(lines: Sequence[Line]) -> None:

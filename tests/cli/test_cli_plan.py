@@ -6,14 +6,18 @@ and ``plan --out`` then ``apply FILE``, against the emulator over loopback.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.cli import main
+from bitget_keys.cli.plan import print_lines
+from bitget_keys.provision.plan_render import Line
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
@@ -119,6 +123,12 @@ def changes_sent(emulator: Emulator) -> int:
         for (_, name), lane in emulator.audit.lanes.items()
         if ep.ENDPOINTS[name].method == "POST"
     )
+
+
+async def apply_saved(saved: Path, url: str, folder: Path, *extra: str) -> int:
+    """``apply SAVED`` with the test's vault and state, and no --yes."""
+    files = ("--vault", str(folder / "v"), "--state", str(folder / "s"))
+    return await cli("apply", str(saved), "--base-url", url, *files, *extra)
 
 
 @pytest.fixture
@@ -276,17 +286,7 @@ async def test_saved_plan_applies_exactly_what_was_reviewed(
         assert "env:DESK_A" in text
         assert changes_sent(emulator) == 0
         capfd.readouterr()
-        code = await cli(
-            "apply",
-            str(saved),
-            "--base-url",
-            url,
-            "--vault",
-            str(tmp_path / "v"),
-            "--state",
-            str(tmp_path / "s"),
-            "--json",
-        )
+        code = await apply_saved(saved, url, tmp_path, "--json")
         out, err = capfd.readouterr()
         assert code == 0, err
         assert "applying the saved plan" in err
@@ -303,16 +303,7 @@ async def test_saved_plan_applies_exactly_what_was_reviewed(
             ("key", "beta/only", "created"),
         }
         # Applied once, the saved plan no longer matches live state: refused.
-        code = await cli(
-            "apply",
-            str(saved),
-            "--base-url",
-            url,
-            "--vault",
-            str(tmp_path / "v"),
-            "--state",
-            str(tmp_path / "s"),
-        )
+        code = await apply_saved(saved, url, tmp_path)
         assert code == 1
         assert "live state changed since the plan was saved" in capfd.readouterr().err
 
@@ -367,24 +358,43 @@ async def test_a_damaged_saved_plan_is_refused(
     async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
         url = emulator.base_url
         assert await cli("plan", str(plan), "--base-url", url, "--out", str(saved)) == 0
-        # An edit that keeps the JSON valid: one permission more for a new key.
+        # An edit that keeps the JSON valid: another permission for a new key.
         saved.write_text(
             saved.read_text().replace(
                 'permissions = [\\"read\\"]', 'permissions = [\\"spot_trade\\"]', 1
             )
         )
         capfd.readouterr()
-        code = await cli(
-            "apply",
-            str(saved),
-            "--base-url",
-            url,
-            "--vault",
-            str(tmp_path / "v"),
-            "--state",
-            str(tmp_path / "s"),
-        )
+        code = await apply_saved(saved, url, tmp_path)
         err = capfd.readouterr().err
         assert changes_sent(emulator) == 0
     assert code == 2
     assert "damaged saved plan (its sha256 does not match its content)" in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stdout", "no_color", "coloured"),
+    [
+        pytest.param(Terminal, False, True, id="terminal"),
+        pytest.param(Terminal, True, False, id="terminal-no-color"),
+        pytest.param(io.StringIO, False, False, id="piped"),
+    ],
+)
+def test_colour_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch, stdout: type[io.StringIO], no_color: bool, coloured: bool
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    out = stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    print_lines([Line("  + key alpha/trade", "green"), Line("Plan: 1 to create.", "bold")])
+    text = out.getvalue()
+    assert ("\x1b[" in text) is coloured
+    assert "  + key alpha/trade" in text
+    assert "Plan: 1 to create." in text
