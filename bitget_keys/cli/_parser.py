@@ -396,7 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=APPLY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    apply.add_argument("plan", type=Path)
+    apply.add_argument(
+        "plan",
+        type=Path,
+        help="a plan file (TOML), or a plan saved by `plan --out`: applied exactly as "
+        "reviewed, without asking, or refused when live state moved since",
+    )
     apply.add_argument(
         "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
     )

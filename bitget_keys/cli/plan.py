@@ -46,7 +46,7 @@ from bitget_keys.provision.saved_plan import (
     stale,
     write_saved_plan,
 )
-from bitget_keys.provision.vault import SecretsVault
+from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
 
 #: Where ``plan`` looks for the vault when ``--vault`` is not given (apply's default).
 DEFAULT_VAULT: Final = Path("bitget-keys.vault")
@@ -193,17 +193,22 @@ def _plan_vault(args: argparse.Namespace) -> SecretsVault | None:
         return open_vault(args.vault)
     if not SecretsVault.exists(DEFAULT_VAULT):
         return None
+    # Only an explicit --vault is worth a passphrase prompt: a vault found by default is
+    # read when its key is in the environment.
+    why = None if os.environ.get(VAULT_KEY_ENV) else f"{VAULT_KEY_ENV} is unset"
     try:
-        return open_vault(DEFAULT_VAULT)
+        vault = None if why else open_vault(DEFAULT_VAULT)
     except ConfigurationError as exc:
+        why, vault = str(exc), None
+    if why:
         print(
             escape(
-                f"bitget-keys: the vault {DEFAULT_VAULT} was not read ({exc}): orphans and "
+                f"bitget-keys: the vault {DEFAULT_VAULT} was not read ({why}): orphans and "
                 "copy keys it may hold are not foreseen"
             ),
             file=sys.stderr,
         )
-        return None
+    return vault
 
 
 def _document(review: Review) -> dict[str, Any]:

@@ -259,6 +259,28 @@ async def test_plan_foresees_orphans_of_the_vault_it_is_given(
     assert "Attention: 3 orphan key(s), 0 conflict(s)" in out
 
 
+async def test_plan_reads_the_default_vault_when_its_key_is_at_hand(
+    plan: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """bitget-keys.vault (apply's default) tells the copy key exists; without its key, plan says so."""
+    async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes") == 0
+        assert (tmp_path / "bitget-keys.vault").exists()
+        capfd.readouterr()
+        assert await cli("plan", str(plan), "--base-url", url) == 0
+        assert capfd.readouterr().out.endswith("\nNo changes. Live state matches the plan.\n")
+        monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
+        assert await cli("plan", str(plan), "--base-url", url) == 0
+        out, err = capfd.readouterr()
+    assert "the vault bitget-keys.vault was not read (BITGET_KEYS_VAULT_KEY is unset)" in err
+    # Whether the vault holds the copy key is unknown: it is not claimed as a create.
+    assert out.endswith("\nNo changes. Live state matches the plan.\n")
+
+
 async def test_a_mistyped_vault_is_an_error_not_an_empty_vault(
     plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
