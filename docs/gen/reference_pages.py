@@ -90,14 +90,15 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
             continue
         invocation = formatter._format_action_invocation(action)
         text = formatter._expand_help(action) if action.help else ""
-        if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
+        if action.choices is not None:
             choices = f"one of `{'`, `'.join(map(str, action.choices))}`"
             text = f"{text}; {choices}" if text else choices[0].upper() + choices[1:]
         default = action.default
         shown = default not in (None, False, argparse.SUPPRESS) and not (
             isinstance(action, argparse._CountAction) and default == 0
         )
-        if shown and action.option_strings and "default" not in text.lower():
+        said = "default" in text.lower() or f"({default})" in text
+        if shown and action.option_strings and not said:
             text = f"{text}; default `{default}`" if text else f"Default `{default}`."
         rows.append(f"| `{invocation}` | {markdown_text(text)} |")
     return rows
@@ -129,7 +130,11 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
             usage = "\n".join(line.removeprefix(" " * len("usage: ")) for line in usage.split("\n"))
             lines += ["```text", usage, "```", ""]
             if command.description:
-                lines += ["```text", command.description.strip("\n"), "```", ""]
+                # Through the command's own formatter: filled to the width, or kept as
+                # written by a RawDescriptionHelpFormatter.
+                formatter = command._get_formatter()
+                formatter.add_text(command.description)
+                lines += ["```text", formatter.format_help().strip("\n"), "```", ""]
             rows = _option_rows(command)
             if rows:
                 lines += ["| Argument or option | What it does |", "| --- | --- |", *rows, ""]
