@@ -120,7 +120,7 @@ def test_the_metadata_an_index_shows_is_present() -> None:
         "Intended Audience :: Developers",
         "Intended Audience :: Financial and Insurance Industry",
         "Topic :: Office/Business :: Financial :: Investment",
-        "Operating System :: OS Independent",
+        "Operating System :: POSIX",
     } <= set(project["classifiers"])
     # PEP 639: the licence is the SPDX expression; a licence classifier beside it is an error.
     assert not any(c.startswith("License ::") for c in project["classifiers"])
