@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import sys
 import time
@@ -24,15 +25,9 @@ from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 COLUMNS, LINES = 80, 24
 VAULT_KEY = "a long vault passphrase"
-MASTERS = [
-    EmulatorAccount(
-        uid=str(5_000_000_000 + i),
-        api_key=f"bg_tty_master_{i:02d}",
-        secret_key=f"tty-master-secret-{i:02d}",
-        passphrase=f"TtyMaster{i:02d}",
-    )
-    for i in range(40)
-]
+#: Forty classic masters, the same in every run (one seeded generator).
+_RNG = random.Random(16)
+MASTERS = [EmulatorAccount.generate(_RNG) for _ in range(40)]
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ESCAPE = "\x1b"
 #: A row of the display: name, counts M/N, ..., its state.
