@@ -331,6 +331,8 @@ class DemoSummary:
             f"{self.changed_on_rerun} created or modified, {self.creates_on_rerun} create "
             f"requests, in {self.second_seconds:.1f} s"
         )
+        if self.interrupted:
+            second = "not run: the first was interrupted"
         held = f"holds {self.held_subaccounts} sub-accounts and {self.held_keys} keys"
         requests = (
             f"{self.accepted} accepted, {self.throttled} answered 429, {self.refused} refused"
@@ -360,8 +362,13 @@ class DemoSummary:
             f"  vault:         {stored}",
             f"  list them:     {self.list_command}",
             "                 (a public, demo-only vault key: never use it for real secrets)",
-            *(["interrupted: the demo stopped before it ended"] if self.interrupted else []),
-            *([] if self.ok else ["the demo did not end as expected: see the lines above"]),
+            *(
+                ["interrupted: the demo stopped before it ended"]
+                if self.interrupted
+                else []
+                if self.ok
+                else ["the demo did not end as expected: see the lines above"]
+            ),
         ]
 
 

@@ -309,3 +309,54 @@ async def test_log_lines_go_above_the_live_display(tmp_path: Path) -> None:
     shown = [row["name"] for row in rows(final)]
     assert shown == ["desk0", "desk1", "desk2", "all"], screen
     assert final.index(logged[-1]) < min(final.index(row.group(0)) for row in rows(final))
+
+
+async def test_demo_ctrl_c_stops_and_says_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C mid-demo: the apply drains and says interrupted; no second apply; exit 130."""
+    argv = ["demo", "--accounts", "4", "--subaccounts", "20", "--keys", "2"]
+    final: list[str] = []
+    raw: list[str] = []
+
+    def steps(terminal: Terminal) -> int:
+        def started(lines: list[str]) -> bool:
+            row = overall(lines)
+            return row is not None and row["total"] != "?" and int(row["done"]) > 0
+
+        terminal.wait_for(started)
+        terminal.child.sendintr()
+        code = terminal.finish()
+        final.extend(terminal.lines())
+        raw.append(terminal.raw)
+        return code
+
+    code = await run_in_terminal(
+        [*argv, "--workdir", str(tmp_path / "demo")], environment(0), steps
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw[0])
+    assert code == 130, text
+    assert "second apply: the same plan again" not in text
+    assert re.search(r"^interrupted by SIGINT: \d+ created", text, re.MULTILINE), text
+    assert "second apply:  not run: the first was interrupted" in text
+    assert "interrupted: the demo stopped before it ended" in final
+
+
+@pytest.mark.parametrize(
+    ("plain", "extra_env"), [(True, {}), (False, {"NO_COLOR": "yes"})], ids=["--plain", "NO_COLOR"]
+)
+async def test_demo_plain_on_a_terminal(
+    tmp_path: Path, plain: bool, extra_env: dict[str, str]
+) -> None:
+    """The demo with --plain or NO_COLOR on a terminal: its summary, and no escape code."""
+    argv = ["demo", "--accounts", "2", "--subaccounts", "1", "--keys", "1"]
+    argv += ["--workdir", str(tmp_path / "demo"), *(["--plain"] if plain else [])]
+    raw: list[str] = []
+
+    def steps(terminal: Terminal) -> int:
+        code = terminal.finish()
+        raw.append(terminal.raw)
+        return code
+
+    code = await run_in_terminal(argv, environment(0, **extra_env), steps)
+    assert code == 0, raw[0]
+    assert ESCAPE not in raw[0]
+    assert "first apply:   2 sub-accounts and 2 keys created, 0 failed" in raw[0]
