@@ -366,6 +366,21 @@ def _add_vault(commands: Any) -> None:
     )
 
 
+def _add_plain(parser: argparse.ArgumentParser, commands: Any) -> None:
+    """
+    ``--plain``: one line per item on a terminal too, no live display and no escape
+    codes (as ``NO_COLOR`` asks). Accepted before the command and after it: neither
+    place's default (suppressed) overrides the other.
+    """
+    for where in (parser, commands.choices["apply"], commands.choices["demo"]):
+        where.add_argument(
+            "--plain",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="plain lines on a terminal too: no live display, no colour or escape codes",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -514,4 +529,5 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
+    _add_plain(parser, commands)
     return parser

@@ -21,6 +21,7 @@ from bitget_keys.cli._common import (
     apply_with_progress,
     make_clients,
     repair_hint,
+    reporter_for,
     stdin_is_terminal,
     take_lock,
     vault_passphrase,
@@ -51,7 +52,6 @@ from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, shard_plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
-    choose_mode,
     format_line,
 )
 from bitget_keys.provision.saved_plan import SavedPlan, is_saved_plan, read_saved_plan
@@ -170,7 +170,7 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
 
     gate = DispatchGate()
     clients, client_for = make_clients(args.base_url, None, gate, route=route)
-    reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
+    reporter = reporter_for(args)
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
         await metrics.start()
