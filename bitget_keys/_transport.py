@@ -115,7 +115,13 @@ class RawResponse:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the raw answer; raises `TransportError`."""
+    """
+    Sends one request and returns the raw answer; raises `TransportError`.
+
+    `AiohttpTransport` is the default; ``Client(transport=...)`` takes any other, such
+    as `bitget_keys.testing.Emulator.transport` in tests. A transport given to a client
+    is borrowed: the client never closes it.
+    """
 
     async def send(
         self,
@@ -125,9 +131,45 @@ class Transport(Protocol):
         body: bytes | None,
         *,
         endpoint: str,
-    ) -> RawResponse: ...
+    ) -> RawResponse:
+        """
+        Send the request once, exactly as given, and return the answer undecoded.
 
-    async def aclose(self) -> None: ...
+        The request is already signed: Bitget verifies the signature over the method,
+        the path with its query as written, and the body's bytes, so an
+        implementation must keep:
+
+        - ``url`` is sent as it is (it is pre-encoded: never re-encode, re-order or
+          normalise its query), ``body`` byte for byte, ``headers`` as given.
+        - Once: never retry and never follow a redirect. The client alone decides what
+          may be sent again, from the error's ``maybe_sent``.
+        - Any HTTP answer, error statuses included, is returned as a `RawResponse`:
+          the client reads Bitget's code from the body whatever the status.
+        - No answer raises `TransportError` (`RequestTimeoutError` for a timeout) with
+          ``maybe_sent=False`` only when the request certainly never left (the
+          connection could not be opened, a proxy refused the tunnel); otherwise
+          ``maybe_sent=True``, since Bitget may have carried it out.
+        - Cancellation propagates (the client treats an abandoned request as maybe
+          sent).
+        - Nothing of ``headers`` or ``body`` appears in an error or a log: they hold
+          the key's passphrase and signature.
+
+        Args:
+            method: ``"GET"`` or ``"POST"``.
+            url: the whole URL, query included, already encoded.
+            headers: the signed headers to send.
+            body: the JSON body's bytes, or ``None`` for a GET.
+            endpoint: the endpoint's path, to name in errors.
+
+        Raises:
+            TransportError: no usable answer arrived; ``maybe_sent`` says whether the
+                request may have reached Bitget.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the transport holds (its sessions and connections); idempotent."""
+        ...
 
 
 class AiohttpTransport:

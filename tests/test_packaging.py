@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +88,61 @@ def test_names_importable_before_the_packages_still_are(module: str) -> None:
     mod = importlib.import_module(module)
     missing = [name for name in KEPT_NAMES[module] if not hasattr(mod, name)]
     assert missing == []
+
+
+ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY = "https://github.com/bitget-keys/bitget-keys"
+
+
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project
+
+
+def test_the_licence_is_shipped() -> None:
+    """The MIT licence's text is in the repository and in every built distribution."""
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n")
+    assert "Copyright (c) 2026 the bitget-keys authors" in text
+    project = _project()
+    assert project["license"] == "MIT"
+    # hatchling puts license-files into the wheel's .dist-info/licenses/ and the sdist.
+    assert project["license-files"] == ["LICENSE"]
+
+
+def test_the_metadata_an_index_shows_is_present() -> None:
+    project = _project()
+    assert set(project["urls"]) == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    assert all(url.startswith(REPOSITORY) for url in project["urls"].values())
+    assert project["authors"]
+    assert {"bitget", "api-keys", "asyncio"} <= set(project["keywords"])
+    assert {
+        "Intended Audience :: Developers",
+        "Intended Audience :: Financial and Insurance Industry",
+        "Topic :: Office/Business :: Financial :: Investment",
+        "Operating System :: POSIX",
+    } <= set(project["classifiers"])
+    # PEP 639: the licence is the SPDX expression; a licence classifier beside it is an error.
+    assert not any(c.startswith("License ::") for c in project["classifiers"])
+    assert "mkdocs>=1.6" in project["optional-dependencies"]["docs"]
+
+
+def test_the_readme_opens_with_the_users_install_and_the_demo() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert first_block.splitlines()[0] == "pip install bitget-keys"
+    assert first_block.splitlines()[1].startswith("bitget-keys demo")
+    # The developers' test command, which CI runs, follows.
+    assert "python -m pytest " in readme.split("## ", 1)[0]
+
+
+def test_the_readme_has_no_relative_link() -> None:
+    """The package index shows the README away from the repository: links must be absolute."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme) + re.findall(
+        r"^\[[^]]+\]:\s*(\S+)", readme, re.MULTILINE
+    )
+    targets += re.findall(r'(?:href|src)="([^"]+)"', readme)
+    relative = [t for t in targets if not re.match(r"https://|mailto:|#", t)]
+    assert targets
+    assert relative == []

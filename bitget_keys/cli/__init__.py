@@ -20,7 +20,10 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from rich.logging import RichHandler
+
 from bitget_keys._escape import escape
+from bitget_keys.cli._common import live_console
 from bitget_keys.cli._parser import build_parser
 from bitget_keys.cli.exits import ExitCode, exit_code_for
 from bitget_keys.errors import BitgetKeysError, PlanError
@@ -47,11 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # With the live display on, log records go through its console (rich's logging
+    # handler prints them above the display); otherwise plain lines on stderr.
+    args.console = live_console(args)
+    if args.console is not None:
+        handler = RichHandler(console=args.console, show_time=False, show_path=False, markup=False)
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
     try:
         return int(asyncio.run(_command(args.run)(args)))
     except PlanError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import getpass
 import os
 import shlex
@@ -10,21 +12,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
+from bitget_keys._client.call_pacing import pacing
 from bitget_keys._client.observe import RequestObserver
-from bitget_keys._gate import DispatchGate
+from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.errors import (
+    AccountInTransitionError,
+    APIError,
     ConfigurationError,
+    DispatchStoppedError,
+    TransportError,
     VaultMissingError,
 )
+from bitget_keys.provision.account_run import DECIDING
 from bitget_keys.provision.apply import ItemResult, apply_plan
+from bitget_keys.provision.diff import LiveState, diff_account
+from bitget_keys.provision.family import account_api
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
+from bitget_keys.provision.live import read_live_state
 from bitget_keys.provision.lock import FileLock, LockHolder, describe
 from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan
-from bitget_keys.provision.preview import plan_work
-from bitget_keys.provision.progress import Mode, Reporter
+from bitget_keys.provision.preview import copy_key_accounts, preview_of
+from bitget_keys.provision.progress import Mode, Reporter, choose_mode
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
     SecretsVault,
@@ -38,6 +51,9 @@ REDIS_URL_ENV = "BITGET_KEYS_REDIS_URL"
 
 #: Where ``apply --egress`` comes from when it is not given.
 EGRESS_ENV = "BITGET_KEYS_EGRESS"
+
+#: The commands that show a live display on a terminal (``module`` of their ``run``).
+LIVE_COMMANDS = frozenset({"apply", "demo"})
 
 
 #: Where ``--vault`` (apply, vault) comes from when it is not given.
@@ -196,6 +212,63 @@ def make_clients(
     return clients, client_for
 
 
+def output_mode(args: argparse.Namespace) -> Mode:
+    """How a command shows its items: ``--json``, ``--plain`` (or ``NO_COLOR``), a terminal."""
+    return choose_mode(
+        json_lines=bool(getattr(args, "json", False)),
+        plain=bool(getattr(args, "plain", False)),
+        stream=sys.stdout,
+    )
+
+
+def live_console(args: argparse.Namespace) -> Console | None:
+    """
+    The console of the live display, when this command draws one: `bitget_keys.cli.main`
+    sends log records through it (above the display) and the command's reporter draws on
+    it, so the two never tear each other's lines.
+    """
+    if args.run.partition(":")[0] not in LIVE_COMMANDS or output_mode(args) is not Mode.LIVE:
+        return None
+    return Console(file=sys.stdout)
+
+
+def reporter_for(args: argparse.Namespace, *, quiet: bool = False) -> Reporter:
+    """The reporter a command shows its items with, on the console `main` made for it."""
+    return Reporter(output_mode(args), quiet=quiet, console=getattr(args, "console", None))
+
+
+async def read_first(
+    plan: Plan,
+    clients: Callable[[AccountSpec], Client],
+    vault: SecretsVault | None,
+    reporter: Reporter,
+) -> dict[str, LiveState]:
+    """
+    Read each account's live state once, concurrently, and tell ``reporter`` its planned
+    work as it comes; apply then starts from these reads (``first_live``) instead of
+    reading again. An account that cannot be read is left out: apply reads it itself
+    and reports why it failed.
+    """
+    copy_keys = copy_key_accounts(vault)
+    read: dict[str, LiveState] = {}
+
+    async def one(account: AccountSpec) -> None:
+        try:
+            api = await account_api(clients(account), account)
+            with pacing(priority=DECIDING):
+                live = await read_live_state(api, account)
+        except (APIError, TransportError, AccountInTransitionError, DispatchStoppedError):
+            return
+        read[account.name] = live
+        copy_key = bool(account.copy_api_key) and account.name not in copy_keys
+        reporter.expect_account(
+            account.name, preview_of(diff_account(account, live), copy_key=copy_key).work
+        )
+
+    await asyncio.gather(*(one(account) for account in plan.accounts))
+    return read
+
+
 async def apply_with_progress(
     plan: Plan,
     *,
@@ -209,14 +282,25 @@ async def apply_with_progress(
     """
     Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
 
-    For the live display the planned totals are read first (as ``plan`` does), with a
-    spinner; the other modes need no totals and start at once.
+    The live display shows planned totals: each account's live state is read first
+    (`read_first`) and apply starts from that read, so the display costs no request.
+    The other modes need no totals and leave the reading to apply. A run whose gate
+    was closed (a signal, a failure that stops sending) ends shown as interrupted.
     """
     ledger = Ledger.of(ledger, vault, journal)
-    if reporter.mode is Mode.LIVE:
-        with reporter.console.status("reading live state"):
-            reporter.expect(await plan_work(plan, clients, ledger.vault))
     with reporter:
-        return await apply_plan(
-            plan, clients=clients, ledger=ledger, gate=gate, on_result=reporter.on_result
+        first_live: dict[str, LiveState] | None = None
+        if reporter.mode is Mode.LIVE:
+            reporter.expect(dict.fromkeys((account.name for account in plan.accounts), None))
+            first_live = await read_first(plan, clients, ledger.vault, reporter)
+        results = await apply_plan(
+            plan,
+            clients=clients,
+            ledger=ledger,
+            gate=gate,
+            on_result=reporter.on_result,
+            first_live=first_live,
         )
+        if gate is not None and gate.state is not GateState.OPEN:
+            reporter.interrupt(gate.reason or "stopped")
+        return results

@@ -34,8 +34,17 @@ from rich.console import Console
 from rich.text import Text
 
 from bitget_keys._client import Client, ClientConfig, ServerClock
-from bitget_keys._endpoints import ACCOUNT_SETTINGS, ENDPOINTS
+from bitget_keys._endpoints import ACCOUNT_SETTINGS
+from bitget_keys._gate import DispatchGate
 from bitget_keys.cli._common import apply_with_progress
+from bitget_keys.cli._demo_audit import (
+    ModeSummary,
+    busiest_seconds,
+    count,
+    create_requests,
+    plural,
+)
+from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.journal import Journal
@@ -204,66 +213,6 @@ def _workdir(workdir: Path | None) -> Path:
     return workdir
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _count(results: Sequence[ItemResult], kind: str, status: Status) -> int:
-    return sum(1 for result in results if result.kind == kind and result.status is status)
-
-
-def _create_requests(emulator: Emulator) -> int:
-    return sum(
-        len(lane.accepted)
-        for (_, name), lane in emulator.audit.lanes.items()
-        if ENDPOINTS[name].creates
-    )
-
-
-def _busiest_seconds(emulator: Emulator) -> dict[str, tuple[int, int]]:
-    """Per endpoint: the most requests any UID got accepted in one window, and the limit."""
-    busiest: dict[str, tuple[int, int]] = {}
-    for (_, name), lane in emulator.audit.lanes.items():
-        endpoint = ENDPOINTS[name]
-        densest = lane.max_in_window(1000 * endpoint.window)
-        if densest > busiest.get(name, (0, 0))[0]:
-            busiest[name] = (densest, endpoint.rate)
-    return dict(sorted(busiest.items()))
-
-
-@attrs.frozen(kw_only=True)
-class ModeSummary:
-    """What the first apply created on the masters of one mode, and their requests."""
-
-    mode: str
-    #: The API family serving the mode: ``v2`` (classic) or ``v3`` (unified).
-    api: str
-    masters: int
-    subaccounts: int
-    keys: int
-    #: Requests signed by these masters that the emulator accepted, and refused (429s
-    #: aside); the unsigned time requests are the machine's, not a master's.
-    accepted: int
-    refused: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view."""
-        return {
-            "api": self.api,
-            "masters": self.masters,
-            "created": {"subaccounts": self.subaccounts, "keys": self.keys},
-            "requests": {"accepted": self.accepted, "refused": self.refused},
-        }
-
-    def line(self) -> str:
-        """The mode's summary line, without its heading."""
-        return (
-            f"{_plural(self.masters, 'master')}: {self.subaccounts} sub-accounts and "
-            f"{self.keys} keys created; {self.accepted} requests accepted, "
-            f"{self.refused} refused"
-        )
-
-
 def _mode_summaries(
     masters: Sequence[EmulatorAccount],
     results: Sequence[ItemResult],
@@ -281,8 +230,8 @@ def _mode_summaries(
                 mode=mode,
                 api=api,
                 masters=sum(1 for master in masters if master.mode == mode),
-                subaccounts=_count(own, "subaccount", Status.CREATED),
-                keys=_count(own, "key", Status.CREATED),
+                subaccounts=count(own, "subaccount", Status.CREATED),
+                keys=count(own, "key", Status.CREATED),
                 accepted=sum(len(lane.accepted) for lane in lanes),
                 refused=sum(lane.rejected for lane in lanes),
             )
@@ -320,12 +269,15 @@ class DemoSummary:
     first_seconds: float
     second_seconds: float
     wall_seconds: float
+    #: A signal stopped the demo (the second apply did not run).
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
         """Everything planned exists, once, with its secret stored; the re-run did nothing."""
         return (
-            self.failed == 0
+            not self.interrupted
+            and self.failed == 0
             and self.changed_on_rerun == 0
             and self.creates_on_rerun == 0
             and self.held_subaccounts == self.size.planned_subaccounts
@@ -342,6 +294,7 @@ class DemoSummary:
         """A JSON-ready view."""
         return {
             "ok": self.ok,
+            "interrupted": self.interrupted,
             "workdir": str(self.workdir),
             "vault": str(self.vault),
             "created": {"subaccounts": self.created_subaccounts, "keys": self.created_keys},
@@ -378,6 +331,8 @@ class DemoSummary:
             f"{self.changed_on_rerun} created or modified, {self.creates_on_rerun} create "
             f"requests, in {self.second_seconds:.1f} s"
         )
+        if self.interrupted:
+            second = "not run: the first was interrupted"
         held = f"holds {self.held_subaccounts} sub-accounts and {self.held_keys} keys"
         requests = (
             f"{self.accepted} accepted, {self.throttled} answered 429, {self.refused} refused"
@@ -407,7 +362,13 @@ class DemoSummary:
             f"  vault:         {stored}",
             f"  list them:     {self.list_command}",
             "                 (a public, demo-only vault key: never use it for real secrets)",
-            *([] if self.ok else ["the demo did not end as expected: see the lines above"]),
+            *(
+                ["interrupted: the demo stopped before it ended"]
+                if self.interrupted
+                else []
+                if self.ok
+                else ["the demo did not end as expected: see the lines above"]
+            ),
         ]
 
 
@@ -449,6 +410,8 @@ class _Demo:
         self.plan_path = directory / PLAN_FILE
         self.state = directory / STATE_FILE
         self.vault = SecretsVault.open(directory / VAULT_FILE, DEMO_VAULT_KEY)
+        #: The exit status of a signal that stopped an apply (then the demo stops).
+        self.interrupted: int | None = None
 
     def say(self, text: str = "") -> None:
         if self.mode is Mode.LIVE and self.console is not None:
@@ -464,13 +427,19 @@ class _Demo:
         return Reporter(self.mode, quiet=True, out=self.out, console=self.console, clock=self.clock)
 
     async def apply(self, emulator: Emulator, title: str) -> tuple[list[ItemResult], float]:
-        """Apply the plan through the emulator; the results and the seconds it took."""
+        """
+        Apply the plan through the emulator; the results and the seconds it took, as
+        the reporter measured them (the same figure its summary line states).
+
+        Ctrl-C (or SIGTERM) stops it as it stops ``bitget-keys apply``: nothing new is
+        sent, answers on the wire are awaited; `interrupted` then says why.
+        """
         self.say(title)
         reporter = self.reporter()
-        started = self.clock()
         plan = load_plan(self.plan_path, environ=self.environ)
         clients: dict[str, Client] = {}
         server_clock = ServerClock()  # one time request for every master
+        gate = DispatchGate()
 
         def client_for(account: AccountSpec) -> Client:
             if account.name not in clients:
@@ -479,20 +448,28 @@ class _Demo:
                     base_url=emulator.base_url,
                     config=ClientConfig(),
                     server_clock=server_clock,
+                    gate=gate,
                 )
             return clients[account.name]
 
         try:
-            with Journal(self.state) as journal:
+            with Journal(self.state) as journal, GracefulStop(gate, self.say) as stop:
                 results = await apply_with_progress(
-                    plan, clients=client_for, vault=self.vault, journal=journal, reporter=reporter
+                    plan,
+                    clients=client_for,
+                    vault=self.vault,
+                    journal=journal,
+                    reporter=reporter,
+                    gate=gate,
                 )
         finally:
             for client in clients.values():
                 await client.aclose()
+        if stop.received is not None:
+            self.interrupted = stop.exit_code
         self.say(reporter.summary())
         self.say()
-        return results, self.clock() - started
+        return results, reporter.elapsed
 
     async def run(self) -> DemoSummary:
         started = self.clock()
@@ -502,8 +479,8 @@ class _Demo:
         # minute per IP with its lockout, 20 sub-accounts per master, 10 keys each.
         async with Emulator(self.masters, limits=Limits()) as emulator:
             self.say(
-                f"bitget-keys demo: {_plural(size.accounts, 'master account')} x "
-                f"{_plural(size.subaccounts, 'sub-account')} x {_plural(size.keys, 'key')}, "
+                f"bitget-keys demo: {plural(size.accounts, 'master account')} x "
+                f"{plural(size.subaccounts, 'sub-account')} x {plural(size.keys, 'key')}, "
                 f"against the bundled emulator at {emulator.base_url} (with Bitget's rate "
                 "limits and quotas)"
             )
@@ -513,17 +490,22 @@ class _Demo:
             self.say(f"  {STATE_FILE}      the apply journal")
             self.say()
             first, first_seconds = await self.apply(emulator, "first apply: creating everything")
-            creates_before = _create_requests(emulator)
-            second, second_seconds = await self.apply(emulator, "second apply: the same plan again")
-            creates_on_rerun = _create_requests(emulator) - creates_before
+            creates_before = create_requests(emulator)
+            second: list[ItemResult] = []
+            second_seconds = 0.0
+            if self.interrupted is None:
+                second, second_seconds = await self.apply(
+                    emulator, "second apply: the same plan again"
+                )
+            creates_on_rerun = create_requests(emulator) - creates_before
         held = [emulator.exchange.subaccounts(master.uid) for master in self.masters]
         audit = emulator.audit
         return DemoSummary(
             size=size,
             workdir=self.directory,
             vault=self.vault.path,
-            created_subaccounts=_count(first, "subaccount", Status.CREATED),
-            created_keys=_count(first, "key", Status.CREATED),
+            created_subaccounts=count(first, "subaccount", Status.CREATED),
+            created_keys=count(first, "key", Status.CREATED),
             modes=_mode_summaries(self.masters, first, emulator),
             failed=sum(1 for result in [*first, *second] if result.status in FAILURES),
             changed_on_rerun=sum(
@@ -541,10 +523,11 @@ class _Demo:
                 for (_, name), lane in audit.lanes.items()
                 if name == ACCOUNT_SETTINGS.name
             ),
-            busiest=_busiest_seconds(emulator),
+            busiest=busiest_seconds(emulator),
             first_seconds=first_seconds,
             second_seconds=second_seconds,
             wall_seconds=self.clock() - started,
+            interrupted=self.interrupted is not None,
         )
 
 
@@ -575,4 +558,6 @@ async def run_demo(
         print(json.dumps({"summary": summary.to_dict()}), file=out, flush=True)
     for line in summary.lines():
         demo.say(line)
+    if demo.interrupted is not None:
+        return demo.interrupted
     return 0 if summary.ok else 1

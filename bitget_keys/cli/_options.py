@@ -1,7 +1,7 @@
 """
 What every ``bitget-keys`` parser shares: the parser class (a wrong command line exits
-64), the global options every command takes, and the path options whose defaults come
-from the environment.
+64), the global options every command takes, the path options whose defaults come from
+the environment, the exit status list of ``--help``, and the ``completion`` command.
 """
 
 from __future__ import annotations
@@ -15,7 +15,46 @@ from typing import Any, NoReturn
 from bitget_keys.cli._common import STATE_PATH_ENV, VAULT_PATH_ENV
 from bitget_keys.cli.exits import ExitCode
 
-__all__ = ["PROGRAM", "CommandParser", "add_state_option", "add_vault_option"]
+__all__ = [
+    "EXIT_STATUS_HELP",
+    "PROGRAM",
+    "CommandParser",
+    "add_completion",
+    "add_state_option",
+    "add_vault_option",
+    "vault_from_environment",
+]
+
+EXIT_STATUS_HELP = """\
+Exit status: 0 done; 1 failed (nothing done); 2 plan --detailed-exitcode: changes;
+3 secrets stored nowhere; 4 partial (some items done, others not); 5 declined at the
+prompt; 64 wrong command line; 65 invalid plan or vault; 66 no such file; 69 Bitget or
+Redis unreachable; 74 cannot write the vault or state file; 75 locked by another run;
+78 configuration (vault key, credentials); 130, 143 SIGINT, SIGTERM; 141 the reader of
+the output went away.
+"""
+
+
+COMPLETION_HELP = """\
+Print the shell completion script for bitget-keys. Load it in the shell's start-up file:
+
+    bash:  eval "$(bitget-keys completion bash)"              (in ~/.bashrc)
+    zsh:   eval "$(bitget-keys completion zsh)"               (in ~/.zshrc)
+    fish:  bitget-keys completion fish | source               (in ~/.config/fish/config.fish)
+"""
+
+
+def add_completion(commands: Any) -> None:
+    """The ``completion`` command's arguments."""
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh, fish)",
+        description=COMPLETION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    completion.set_defaults(run="completion:run")
+
 
 #: The prefix of every ``bitget-keys`` version line (``bitget-keys 1.2.3``).
 PROGRAM = "bitget-keys"
@@ -67,6 +106,12 @@ def _path_option(
         metavar="PATH",
         help=f"the {what} (default ${variable}, else {default})",
     )
+
+
+def vault_from_environment() -> Path | None:
+    """The vault ``$BITGET_KEYS_VAULT`` names, if it is set (``plan --vault``'s default)."""
+    path = os.environ.get(VAULT_PATH_ENV)
+    return Path(path) if path else None
 
 
 def add_vault_option(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,15 @@ from typing import Any
 import bitget_keys
 from bitget_keys._transport import parse_proxy
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
-from bitget_keys.cli._options import PROGRAM, CommandParser, add_state_option, add_vault_option
+from bitget_keys.cli._options import (
+    EXIT_STATUS_HELP,
+    PROGRAM,
+    CommandParser,
+    add_completion,
+    add_state_option,
+    add_vault_option,
+    vault_from_environment,
+)
 from bitget_keys.cli._signals import DRAIN_SECONDS
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
@@ -172,37 +180,6 @@ permissions and IP whitelists as space-separated lists.
 {VAULT_KEY_HELP}"""
 
 
-EXIT_STATUS_HELP = """\
-Exit status: 0 done; 1 failed (nothing done); 2 plan --detailed-exitcode: changes;
-3 secrets stored nowhere; 4 partial (some items done, others not); 5 declined at the
-prompt; 64 wrong command line; 65 invalid plan or vault; 66 no such file; 69 Bitget or
-Redis unreachable; 74 cannot write the vault or state file; 75 locked by another run;
-78 configuration (vault key, credentials); 130, 143 SIGINT, SIGTERM; 141 the reader of
-the output went away.
-"""
-
-
-COMPLETION_HELP = """\
-Print the shell completion script for bitget-keys. Load it in the shell's start-up file:
-
-    bash:  eval "$(bitget-keys completion bash)"              (in ~/.bashrc)
-    zsh:   eval "$(bitget-keys completion zsh)"               (in ~/.zshrc)
-    fish:  bitget-keys completion fish | source               (in ~/.config/fish/config.fish)
-"""
-
-
-def _add_completion(commands: Any) -> None:
-    """The ``completion`` command's arguments."""
-    completion = commands.add_parser(
-        "completion",
-        help="print the shell completion script (bash, zsh, fish)",
-        description=COMPLETION_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
-    completion.set_defaults(run="completion:run")
-
-
 def parse_shard(text: str) -> tuple[int, int]:
     """``I/N`` with 1 <= I <= N, for ``apply --shard``."""
     index, slash, count = text.partition("/")
@@ -285,6 +262,53 @@ def _add_demo(commands: Any) -> None:
     demo.set_defaults(run="demo:run")
 
 
+PLAN_HELP = """\
+Read every master's live state (all at once, one read each) and show what apply would
+do, as Terraform does: + create, ~ change, - revoke, each with the attributes it sets
+(a broker key's changes as old -> new), the copy key apply would create, the orphans it
+would report (live keys whose secrets the vault lacks), and a last line
+"Plan: N to create, M to change, K to revoke." Nothing is changed.
+
+The vault (--vault, else bitget-keys.vault when it exists and its key is at hand) tells
+which copy keys and secrets apply already has.
+
+--out FILE saves the reviewed plan (mode 0600, no secrets: credentials stay env:
+references): `bitget-keys apply FILE` then applies exactly these changes, without
+asking, or refuses when live state moved since.
+
+Exit status: 0; with --detailed-exitcode, 0 no changes, 1 an error, 2 changes.
+"""
+
+
+def _add_plan(commands: Any) -> None:
+    """The ``plan`` command's arguments."""
+    plan = commands.add_parser(
+        "plan",
+        help="show what apply would create, change or revoke",
+        description=PLAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("plan", type=Path, help="the plan file (TOML), or - to read it from stdin")
+    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
+    plan.add_argument(
+        "--vault",
+        type=Path,
+        default=vault_from_environment(),
+        help="the vault apply will use, to foresee copy keys and orphans (default: "
+        "$BITGET_KEYS_VAULT, else bitget-keys.vault when it exists)",
+    )
+    plan.add_argument("--json", action="store_true", help="one JSON document of the changes")
+    plan.add_argument(
+        "--out", type=Path, metavar="FILE", help="save the reviewed plan for `apply FILE`"
+    )
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing would change, 2 when something would, 1 on an error",
+    )
+    plan.set_defaults(run="plan:run")
+
+
 def _vault_command(
     commands: Any, name: str, run: str, help_text: str, description: str | None = None
 ) -> argparse.ArgumentParser:
@@ -363,6 +387,21 @@ def _add_vault(commands: Any) -> None:
     )
 
 
+def _add_plain(parser: argparse.ArgumentParser, commands: Any) -> None:
+    """
+    ``--plain``: one line per item on a terminal too, no live display and no escape
+    codes (as ``NO_COLOR`` asks). Accepted before the command and after it: neither
+    place's default (suppressed) overrides the other.
+    """
+    for where in (parser, commands.choices["apply"], commands.choices["demo"]):
+        where.add_argument(
+            "--plain",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="plain lines on a terminal too: no live display, no colour or escape codes",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = CommandParser(
@@ -392,10 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-credentials", action="store_true", help="print each account's secrets"
     )
     emulator.set_defaults(run="emulator:run")
-    plan = commands.add_parser("plan", help="show what apply would create or change")
-    plan.add_argument("plan", type=Path, help="the plan file (TOML), or - to read it from stdin")
-    plan.add_argument("--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)")
-    plan.set_defaults(run="plan:run")
+    _add_plan(commands)
     apply = commands.add_parser(
         "apply",
         help="create what the plan says is missing",
@@ -403,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     apply.add_argument(
-        "plan", type=Path, help="the plan file (TOML), or - to read it from stdin (with --yes)"
+        "plan",
+        type=Path,
+        help="a plan file (TOML), - to read one from stdin (with --yes), or a plan saved by "
+        "`plan --out`: applied exactly as reviewed, without asking, or refused when live "
+        "state moved since",
     )
     apply.add_argument(
         "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
@@ -527,5 +567,6 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
-    _add_completion(commands)
+    add_completion(commands)
+    _add_plain(parser, commands)
     return parser

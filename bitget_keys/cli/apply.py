@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from bitget_keys._client import Client
 from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
@@ -22,6 +23,7 @@ from bitget_keys.cli._common import (
     plan_from_stdin,
     read_plan,
     repair_hint,
+    reporter_for,
     stdin_is_terminal,
     take_lock,
     vault_passphrase,
@@ -37,7 +39,7 @@ from bitget_keys.cli._egress import (
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.exits import ExitCode, UsageError
-from bitget_keys.cli.plan import confirm_changes
+from bitget_keys.cli.plan import confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
@@ -53,9 +55,9 @@ from bitget_keys.provision.plan import AccountSpec, Plan, shard_plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
-    choose_mode,
     format_line,
 )
+from bitget_keys.provision.saved_plan import SavedPlan, is_saved_plan, read_saved_plan
 from bitget_keys.provision.vault import (
     SecretsVault,
 )
@@ -113,7 +115,7 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
     its lock. The plan is read and checked first: a plan that can't run leaves no lock
     files behind.
     """
-    plan = _plan_to_apply(args)
+    plan, saved = _plan_to_apply(args)
     for path, what in ((args.vault, "vault"), (args.state, "state file")):
         refuse_directory(path, what)
         if args.strict:
@@ -124,11 +126,14 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
             lock = FileLock(path, command=command)
             await take_lock(lock, wait=args.wait_lock)
             held.callback(lock.release)
-        return await run_apply(args, plan)
+        return await run_apply(args, plan, saved=saved)
 
 
-def _plan_to_apply(args: argparse.Namespace) -> Plan:
-    """The plan (or shard) apply runs, once it is known that apply may run unattended."""
+def _plan_to_apply(args: argparse.Namespace) -> tuple[Plan, SavedPlan | None]:
+    """
+    The plan (or shard) apply runs, once it is known that apply may run unattended; and
+    the saved plan it came from, when ``args.plan`` is one (told by its content).
+    """
     if plan_from_stdin(args.plan) and not args.yes:
         msg = (
             "apply - reads the plan from stdin, so it cannot ask for confirmation there: "
@@ -138,20 +143,26 @@ def _plan_to_apply(args: argparse.Namespace) -> Plan:
     if args.redis_fallback is not None and not args.redis:
         msg = "--redis-fallback paces while --redis is down: give --redis as well"
         raise UsageError(msg)
-    plan = read_plan(args.plan)
+    if plan_from_stdin(args.plan):
+        saved = None
+        plan = read_plan(args.plan)
+    else:
+        saved = read_saved_plan(args.plan) if is_saved_plan(args.plan) else None
+        plan = read_plan(args.plan) if saved is None else saved.plan()
     if args.shard is not None:
         plan = _shard(plan, args)
     # Before the locks are taken: a plan naming an egress this run lacks cannot run.
     ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
     check_planned_egresses(plan, [name for name, _ in ways])
-    if not args.yes and (args.json or not stdin_is_terminal()):
+    # A saved plan was reviewed when it was saved: it needs no confirmation.
+    if saved is None and not args.yes and (args.json or not stdin_is_terminal()):
         why = "with --json" if args.json else "when stdin is not a terminal"
         msg = (
             f"apply asks for confirmation, which it cannot do {why}: review the changes "
             "with `bitget-keys plan`, then run apply with --yes"
         )
         raise UsageError(msg)
-    return plan
+    return plan, saved
 
 
 def _shard(plan: Plan, args: argparse.Namespace) -> Plan:
@@ -172,7 +183,7 @@ def _shard(plan: Plan, args: argparse.Namespace) -> Plan:
     return shard
 
 
-async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
+async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | None = None) -> int:
     """
     Make live state match the plan: a live display on a terminal, else one line (or JSON
     object) per item.
@@ -194,17 +205,18 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
 
     gate = DispatchGate()
     clients, client_for = make_clients(args.base_url, None, gate, route=route)
-    reporter = Reporter(choose_mode(json_lines=args.json, stream=sys.stdout))
+    reporter = reporter_for(args)
     stop = GracefulStop(gate, _operator_line(reporter), drain=args.drain_timeout)
     try:
         await metrics.start()
         try:
-            if not args.yes and not await confirm_changes(plan, client_for, vault):
+            if not await _approved(args, plan, client_for, vault, saved):
                 print(
                     "bitget-keys: apply cancelled; nothing was created or changed",
                     file=sys.stderr,
                 )
-                return ExitCode.DECLINED
+                # A saved plan refused because live state moved is a failure, not a no.
+                return ExitCode.DECLINED if saved is None else ExitCode.FAILED
         except KeyboardInterrupt:
             print("\nbitget-keys: apply cancelled; nothing was created or changed", file=sys.stderr)
             return ExitCode.INTERRUPTED
@@ -229,6 +241,19 @@ async def run_apply(args: argparse.Namespace, plan: Plan) -> int:
     if reporter.mode is Mode.LIVE:
         reporter.console.print(Text(reporter.summary()))
     return _apply_exit(gate, stop, results)
+
+
+async def _approved(
+    args: argparse.Namespace,
+    plan: Plan,
+    client_for: Callable[[AccountSpec], Client],
+    vault: SecretsVault | None,
+    saved: SavedPlan | None,
+) -> bool:
+    """A saved plan whose live state is as saved, ``--yes``, or a yes at the prompt."""
+    if saved is not None:
+        return await saved_plan_holds(saved, plan, client_for, vault, args.base_url)
+    return args.yes or await confirm_changes(plan, client_for, vault)
 
 
 def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemResult]) -> int:

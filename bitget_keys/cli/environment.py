@@ -14,6 +14,7 @@ import attrs
 
 from bitget_keys._client.config import BASE_URL_ENV
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV, STATE_PATH_ENV, VAULT_PATH_ENV
+from bitget_keys.provision.progress import NO_COLOR_ENV
 from bitget_keys.provision.vault import VAULT_KEY_ENV
 
 __all__ = ["VARIABLES", "Variable"]
@@ -38,7 +39,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
     Variable(
         VAULT_PATH_ENV,
-        "apply, vault",
+        "plan, apply, vault",
         "The vault file when --vault is not given; default bitget-keys.vault.",
     ),
     Variable(
@@ -63,5 +64,11 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         "apply",
         "With --redis: the name of this host's public IP, whose per-IP budget every "
         "process with the same name shares (--egress NAME).",
+    ),
+    Variable(
+        NO_COLOR_ENV,
+        "apply, demo",
+        "Set to anything but empty: plain lines on a terminal too, with no colour and no "
+        "escape codes (as --plain).",
     ),
 )

@@ -1,77 +1,287 @@
-"""``bitget-keys plan``: what apply would create or change; sends no change."""
+"""
+``bitget-keys plan``: what apply would create, change or revoke; sends no change.
+
+Every master is read at once (each paced by its UID's lanes), one read of live state
+each, and the changes are printed in plan order as Terraform prints resources, ending
+with ``Plan: N to create, M to change, K to revoke.`` ``--json`` prints one JSON
+document instead, ``--out FILE`` saves the reviewed plan for ``apply FILE``, and
+``--detailed-exitcode`` exits 2 when there are changes (0 none, 1 an error).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import threading
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any, Final
 
+import attrs
+import orjson
+
+from bitget_keys._client.config import resolve_base_url
 from bitget_keys._escape import escape
-from bitget_keys.cli._common import make_clients, read_plan
-from bitget_keys.cli.exits import AccountError
-from bitget_keys.errors import AccountModeError, BitgetKeysError, PlanError, Problem
-from bitget_keys.provision.family import account_api, check_modes, pinned_mode_detail
-from bitget_keys.provision.plan import AccountSpec, Plan, plan_error
-from bitget_keys.provision.preview import copy_key_accounts, preview_account
-from bitget_keys.provision.vault import (
-    SecretsVault,
+from bitget_keys.cli._common import make_clients, open_vault, plan_from_stdin
+from bitget_keys.cli.exits import AccountError, ExitCode
+from bitget_keys.errors import (
+    AccountModeError,
+    BitgetKeysError,
+    ConfigurationError,
+    PlanError,
+    Problem,
 )
+from bitget_keys.provision.family import Family, check_modes, pinned_mode_detail
+from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan, plan_error
+from bitget_keys.provision.plan_changes import AccountChanges, Summary, account_changes, summarize
+from bitget_keys.provision.plan_render import Line, render, summary_lines
+from bitget_keys.provision.preview import AccountState, copy_key_accounts, read_account_state
+from bitget_keys.provision.saved_plan import (
+    SavedPlan,
+    changes_json,
+    snapshot,
+    stale,
+    write_saved_plan,
+)
+from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
+
+#: Where ``plan`` looks for the vault when ``--vault`` is not given (apply's default).
+DEFAULT_VAULT: Final = Path("bitget-keys.vault")
+
+
+@attrs.frozen
+class Review:
+    """What apply would do for a plan, and the live state it was computed from."""
+
+    accounts: tuple[AccountChanges, ...]
+    #: Each account's `snapshot` of live state, by account name.
+    live: dict[str, Any]
+    #: Accounts pinned to a mode their master refuses: the plan's mistakes, raised
+    #: once the other accounts are shown.
+    pinned: tuple[Problem, ...] = ()
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.accounts)
+
+    def changes(self) -> list[dict[str, Any]]:
+        return changes_json(self.accounts)
+
+
+def _vault_view(
+    vault: SecretsVault | None,
+) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The accounts whose copy keys the vault holds, and the API keys it holds."""
+    if vault is None:
+        return frozenset(), None
+    return copy_key_accounts(vault), frozenset(record.api_key for record in vault.records())
+
+
+async def review_plan(
+    plan: Plan,
+    client_for: Any,
+    *,
+    vaulted_copy_keys: Collection[str] | None = None,
+    vault_keys: Collection[str] | None = None,
+) -> Review:
+    """
+    Read every master's live state at once and compute what apply would do.
+
+    Given the accounts whose copy keys are in the vault, a planned copy key not among
+    them is a create (apply would make it); given the vault's API keys, live keys of the
+    plan without their secret there are orphans.
+
+    Raises:
+        PlanError: the plan breaks a rule of a master's mode.
+        Exception: a master's mode or live state could not be read (named on stderr).
+    """
+    states: Sequence[AccountState] = await asyncio.gather(
+        *(read_account_state(client_for(account), account) for account in plan.accounts)
+    )
+    # A master whose mode can't be told stops the plan before anything is shown.
+    untold = [(a, s) for a, s in zip(plan.accounts, states, strict=True) if s.family is None]
+    for account, state in untold:
+        print(escape(f"{account.name}: {state.stage}: {state.error}"), file=sys.stderr)
+    if untold and untold[0][1].error is not None:
+        raise _named(untold[0][0], untold[0][1].error)
+    families: list[Family | None] = [state.family for state in states]
+    check_modes(plan, families)
+    accounts: list[AccountChanges] = []
+    live: dict[str, Any] = {}
+    pinned: list[Problem] = []
+    for account, state in zip(plan.accounts, states, strict=True):
+        if state.error is not None:
+            # A master that refuses the mode its account pins is a mistake of the plan:
+            # every such account is named at its ``mode`` once the others are shown.
+            detail = pinned_mode_detail(account, state.error)
+            if isinstance(state.error, AccountModeError) and detail is not None:
+                pinned.append(Problem(f"{account.where}.mode", detail))
+                continue
+            print(escape(f"{account.name}: {state.stage}: {state.error}"), file=sys.stderr)
+            raise _named(account, state.error)
+        if state.family is None:  # pragma: no cover - raised above
+            continue
+        copy_key = (
+            vaulted_copy_keys is not None
+            and account.copy_api_key
+            and account.name not in vaulted_copy_keys
+        )
+        accounts.append(
+            account_changes(
+                account, state.family, state.live, copy_key=copy_key, vault_keys=vault_keys
+            )
+        )
+        live[account.name] = snapshot(state.family, state.live)
+    return Review(tuple(accounts), live, tuple(pinned))
+
+
+def _colour() -> bool:
+    """Colour only on a terminal, and not while ``NO_COLOR`` is set to a non-empty value."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def print_lines(lines: Sequence[Line]) -> None:
+    """Print the plan's (already escaped) lines, coloured on a terminal."""
+    if not _colour():
+        for line in lines:
+            print(line.text)
+        return
+    from rich.console import Console  # noqa: PLC0415 - only a terminal needs it
+    from rich.text import Text  # noqa: PLC0415
+
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    for line in lines:
+        console.print(Text(line.text, style=line.style))
+
+
+def _raise_pinned(plan: Plan, review: Review) -> None:
+    if review.pinned:
+        if plan.source:
+            raise plan_error(review.pinned, plan.source)
+        raise PlanError(review.pinned, "plan")
 
 
 async def show_changes(
-    plan: Plan, client_for: Any, vaulted_copy_keys: Collection[str] | None = None
+    plan: Plan,
+    client_for: Any,
+    vaulted_copy_keys: Collection[str] | None = None,
+    *,
+    vault_keys: Collection[str] | None = None,
 ) -> bool:
     """
-    Print what apply would create or change; return whether there is anything.
-
-    Given the accounts whose copy keys are in the vault, a planned copy key not among
-    them is shown too (apply would create it).
+    Print what apply would create, change or revoke; return whether it would change
+    anything (see `review_plan`).
     """
-    # Every master's mode first (asked once per UID, then cached): a rule of a unified
-    # master's mode that the plan breaks is shown, at its line, before any preview.
-    found = await asyncio.gather(
-        *(account_api(client_for(account), account) for account in plan.accounts),
-        return_exceptions=True,
+    review = await review_plan(
+        plan, client_for, vaulted_copy_keys=vaulted_copy_keys, vault_keys=vault_keys
     )
-    failed = [
-        (account, error)
-        for account, error in zip(plan.accounts, found, strict=True)
-        if isinstance(error, BaseException)
-    ]
-    for account, error in failed:
-        print(escape(f"{account.name}: its mode could not be told: {error}"), file=sys.stderr)
-    if failed:
-        raise _named(*failed[0])
-    check_modes(plan, [api.family for api in found if not isinstance(api, BaseException)])
-    changes = False
-    # A master that refuses the mode its account pins is a mistake of the plan: every
-    # such account is named at its ``mode`` once the others are shown.
-    pinned: list[Problem] = []
-    for account in plan.accounts:
-        try:
-            preview = await preview_account(
-                client_for(account), account, vaulted_copy_keys=vaulted_copy_keys
-            )
-        except AccountModeError as exc:
-            detail = pinned_mode_detail(account, exc)
-            if detail is None:
-                raise _named(account, exc)  # noqa: B904 - the error is its cause
-            pinned.append(Problem(f"{account.where}.mode", detail))
-            continue
-        except BitgetKeysError as exc:
-            raise _named(account, exc)  # noqa: B904 - the error is its cause
-        for line in preview.lines():
-            # Names and labels come from the plan, conflicts quote Bitget: escaped, so
-            # that none can forge a line of this preview.
-            print(escape(f"{account.name}: {line}"))
-        changes = changes or preview.changes_anything
-    if pinned:
-        raise plan_error(pinned, plan.source) if plan.source else PlanError(tuple(pinned), "plan")
-    return changes
+    print_lines(render(review.accounts))
+    _raise_pinned(plan, review)
+    print_lines([Line(""), *summary_lines(review.summary)])
+    return review.summary.changes
+
+
+def _plan_vault(args: argparse.Namespace) -> SecretsVault | None:
+    """
+    The vault apply would use, to foresee copy keys and orphans: ``--vault`` (which must
+    exist), else ``bitget-keys.vault`` when it exists and its key is at hand.
+    """
+    if args.vault is not None:
+        return open_vault(args.vault)
+    if not SecretsVault.exists(DEFAULT_VAULT):
+        return None
+    # Only an explicit --vault is worth a passphrase prompt: a vault found by default is
+    # read when its key is in the environment.
+    why = None if os.environ.get(VAULT_KEY_ENV) else f"{VAULT_KEY_ENV} is unset"
+    try:
+        vault = None if why else open_vault(DEFAULT_VAULT)
+    except ConfigurationError as exc:
+        why, vault = str(exc), None
+    if why:
+        print(
+            escape(
+                f"bitget-keys: the vault {DEFAULT_VAULT} was not read ({why}): orphans and "
+                "copy keys it may hold are not foreseen"
+            ),
+            file=sys.stderr,
+        )
+    return vault
+
+
+def _document(review: Review) -> dict[str, Any]:
+    """``plan --json``'s document."""
+    return {
+        "format_version": 1,
+        "accounts": [
+            {
+                "account": account.account,
+                "family": account.family,
+                "changes": len(account.changes),
+                "notices": len(account.notices),
+            }
+            for account in review.accounts
+        ],
+        "changes": review.changes(),
+        "notices": [n.to_json() for account in review.accounts for n in account.notices],
+        "summary": review.summary.to_json(),
+    }
+
+
+def _load(args: argparse.Namespace) -> tuple[Plan, str]:
+    """The plan (``-``: from stdin), and (for ``--out``) its text as read."""
+    if plan_from_stdin(args.plan):
+        text = sys.stdin.read()
+        return loads_plan(text), text
+    plan = load_plan(args.plan)
+    return plan, Path(args.plan).read_text(encoding="utf-8") if args.out is not None else ""
+
+
+async def _run(args: argparse.Namespace) -> int:
+    plan, text = _load(args)
+    vault = _plan_vault(args)
+    copy_keys: frozenset[str] | None
+    copy_keys, vault_keys = _vault_view(vault)
+    if vault is None and args.vault is None and SecretsVault.exists(DEFAULT_VAULT):
+        copy_keys = None  # unknown: the vault holds them, or not
+    clients, client_for = make_clients(args.base_url)
+    try:
+        review = await review_plan(
+            plan, client_for, vaulted_copy_keys=copy_keys, vault_keys=vault_keys
+        )
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    if args.json:
+        _raise_pinned(plan, review)
+        sys.stdout.write(orjson.dumps(_document(review), option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        print_lines(render(review.accounts))
+        _raise_pinned(plan, review)
+        print_lines([Line(""), *summary_lines(review.summary)])
+    if args.out is not None:
+        write_saved_plan(
+            args.out,
+            plan_text=text,
+            source=str(args.plan),
+            base_url=resolve_base_url(args.base_url),
+            live=review.live,
+            accounts=review.accounts,
+            summary=review.summary,
+        )
+        print(
+            escape(
+                f"bitget-keys: saved this plan to {args.out}; apply it with "
+                f"`bitget-keys apply {args.out}`"
+            ),
+            file=sys.stderr,
+        )
+    if args.detailed_exitcode and review.summary.changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK
 
 
 def _named(account: AccountSpec, error: BaseException) -> BaseException:
@@ -86,19 +296,63 @@ def _named(account: AccountSpec, error: BaseException) -> BaseException:
 
 async def run(args: argparse.Namespace) -> int:
     """Print what apply would create or change; send nothing that changes anything."""
-    plan = read_plan(args.plan)
-    clients, client_for = make_clients(args.base_url)
     try:
-        await show_changes(plan, client_for)
-    finally:
-        for client in clients.values():
-            await client.aclose()
-    return 0
+        return await _run(args)
+    except BitgetKeysError as exc:
+        if not args.detailed_exitcode:
+            raise
+        # 2 means "changes" here: every error is 1, printed as the command line does.
+        message = str(exc) if isinstance(exc, PlanError) else escape(f"bitget-keys: {exc}")
+        print(message, file=sys.stderr)
+        return ExitCode.FAILED
+
+
+async def saved_plan_holds(
+    saved: SavedPlan,
+    plan: Plan,
+    client_for: Any,
+    vault: SecretsVault | None,
+    base_url: str | None,
+) -> bool:
+    """
+    Whether ``saved`` may be applied: read live state again (as ``plan`` does) and
+    compare it, and the changes it gives, with what was saved; anything that moved is
+    named on stderr and nothing is sent.
+    """
+    target = resolve_base_url(base_url)
+    if saved.base_url != target:
+        moved = [f"the plan was read from {saved.base_url}, this apply goes to {target}"]
+    else:
+        copy_keys, vault_keys = _vault_view(vault)
+        review = await review_plan(
+            plan, client_for, vaulted_copy_keys=copy_keys, vault_keys=vault_keys
+        )
+        _raise_pinned(plan, review)
+        moved = stale(saved, review.live, review.changes())
+    if moved:
+        print(
+            escape(
+                f"bitget-keys: live state changed since the plan was saved ({saved.created}): "
+                f"{'; '.join(moved)}; review it again with `bitget-keys plan --out {saved.path}`"
+            ),
+            file=sys.stderr,
+        )
+        return False
+    count = sum(change["account"] in review.live for change in saved.changes)
+    print(
+        escape(
+            f"bitget-keys: applying the saved plan {saved.path} ({saved.created}, "
+            f"{count} change(s)): live state is as it was saved"
+        ),
+        file=sys.stderr,
+    )
+    return True
 
 
 async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> bool:
     """Show what apply would do and ask for a yes; nothing to do needs no yes."""
-    if not await show_changes(plan, client_for, copy_key_accounts(vault)):
+    copy_keys, vault_keys = _vault_view(vault)
+    if not await show_changes(plan, client_for, copy_keys, vault_keys=vault_keys):
         return True
     print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
     # The event loop's own SIGINT handling only cancels its main task, which a blocking

@@ -127,6 +127,7 @@ class ClearWhitelist:
         return "CLEAR_WHITELIST"
 
 
+#: ``ips=CLEAR_WHITELIST`` on `UpdateUTASubaccountAPIKeyRequest` deletes the key's whitelist.
 CLEAR_WHITELIST = ClearWhitelist()
 
 

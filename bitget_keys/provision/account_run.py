@@ -76,6 +76,9 @@ class AccountRun:
         #: Records an unexpected error of a task; the run goes on until all have ended.
         self.fail = fail
         self.master_uid = ""
+        #: Live state read moments before the run (see `apply_plan`), used instead of
+        #: the first read.
+        self.first_live: LiveState | None = None
         # The current round's state (see `round`).
         self.known = reads.KnownState(LiveState())
         self.group: asyncio.TaskGroup | None = None
@@ -87,8 +90,10 @@ class AccountRun:
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)
-        with pacing(priority=DECIDING):
-            live = await self.first_read()
+        live = self.first_live
+        if live is None:
+            with pacing(priority=DECIDING):
+                live = await self.first_read()
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:

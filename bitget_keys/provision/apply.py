@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from bitget_keys._client import Client
@@ -54,6 +54,7 @@ from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import DispatchStoppedError, VaultError
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.account_run import AccountRun
+from bitget_keys.provision.diff import LiveState
 from bitget_keys.provision.family import (
     ClassicAPI,
     UnifiedAPI,
@@ -93,6 +94,7 @@ async def apply_plan(
     gate: DispatchGate | None = None,
     on_result: OnResult | None = None,
     max_rounds: int = 4,
+    first_live: Mapping[str, LiveState] | None = None,
 ) -> list[ItemResult]:
     """
     Make every account of ``plan`` match it, concurrently; return one result per item.
@@ -104,6 +106,12 @@ async def apply_plan(
     `Ledger` of both. Errors of one account become its results and never stop the
     others.
 
+    ``first_live`` holds live state already read for some accounts (by plan account
+    name, through the family apply would use, moments ago): those accounts start from
+    it instead of reading again, so a caller that read live state to count the work
+    ahead (the live display's totals) costs no second read. An account missing from it
+    reads its own.
+
     Raises:
         SecretsNotStoredError: the vault could not be written; the secrets are in the
             error (and in ``ledger.unsaved``): save them elsewhere.
@@ -112,6 +120,7 @@ async def apply_plan(
     """
     ledger = Ledger.of(ledger, vault, journal)
     run = _PlanRun(ledger, gate if gate is not None else DispatchGate(), on_result)
+    run.first_live = first_live or {}
     apis = await asyncio.gather(
         *(run.family(account, clients(account)) for account in plan.accounts)
     )
@@ -140,6 +149,8 @@ class _PlanRun:
         self.on_result = on_result
         self.results: list[ItemResult] = []
         self.errors: list[BaseException] = []
+        #: Live state read before the run, by account name (see `apply_plan`).
+        self.first_live: Mapping[str, LiveState] = {}
         also = ledger.on_vault_failure
 
         def vault_failed(exc: VaultError) -> None:
@@ -179,6 +190,7 @@ class _PlanRun:
         self, account: AccountSpec, api: ClassicAPI | UnifiedAPI, max_rounds: int
     ) -> None:
         run = AccountRun(account, api, self.ledger, self.gate, self.collect, self.fail)
+        run.first_live = self.first_live.get(account.name)
         item = ItemKey(ItemKind.ACCOUNT, key=account.name)
         try:
             await run.run(max_rounds)

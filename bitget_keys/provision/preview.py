@@ -17,19 +17,21 @@ import attrs
 
 from bitget_keys._client import Client
 from bitget_keys.errors import AccountInTransitionError, APIError, TransportError
-from bitget_keys.provision.diff import AccountDiff, diff_account
-from bitget_keys.provision.family import account_api
+from bitget_keys.provision.diff import AccountDiff, LiveState, diff_account
+from bitget_keys.provision.family import Family, account_api
 from bitget_keys.provision.live import read_live_state
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = [
     "AccountPreview",
+    "AccountState",
     "Change",
     "copy_key_accounts",
     "plan_work",
     "preview_account",
     "preview_of",
+    "read_account_state",
 ]
 
 
@@ -134,3 +136,32 @@ async def plan_work(
 
     totals = await asyncio.gather(*(one(account) for account in plan.accounts))
     return {account.name: total for account, total in zip(plan.accounts, totals, strict=True)}
+
+
+@attrs.frozen
+class AccountState:
+    """What one plan account's master has, and the family serving it; or why not known."""
+
+    family: Family | None = None
+    live: LiveState = attrs.field(factory=LiveState)
+    #: The error that stopped the read, and what it was doing (``None``: read).
+    error: BaseException | None = attrs.field(default=None, eq=False)
+    stage: str = ""
+
+
+async def read_account_state(client: Client, account: AccountSpec) -> AccountState:
+    """
+    Tell the master's mode, then read its live state: one read of each list.
+
+    Errors are returned, not raised, so that reads of every master run at once (each
+    paced by its UID's lanes) and each failure can be named with its account.
+    """
+    try:
+        api = await account_api(client, account)
+    except Exception as exc:  # noqa: BLE001 - returned, named with its account by the caller
+        return AccountState(error=exc, stage="its mode could not be told")
+    try:
+        live = await read_live_state(api, account)
+    except Exception as exc:  # noqa: BLE001 - as above
+        return AccountState(family=api.family, error=exc, stage="its live state could not be read")
+    return AccountState(family=api.family, live=live)

@@ -2,19 +2,23 @@
 Showing an apply run as it goes: a pure tracker, and the three ways results are shown.
 
 `ProgressTracker` counts item results per master account against the work the plan's
-diff announced, and derives the overall rate and ETA from a clock it is given; it does
-no I/O, so its arithmetic is tested with a fake clock. Only *work* counts: a result
-that says an item was already there (``unchanged``) moves no bar. When apply's rounds
-report more items than were planned (an orphan found on the way, a conflict), the
-totals grow; when they report fewer, `ProgressTracker.finish` closes every row at what
-was done, so the display always ends complete.
+diff announced; it does no I/O and keeps no rate: the live display's `rich.progress`
+estimates rate and time left from the counts. Only *work* counts: a result that says an
+item was already there (``unchanged``) moves no bar, and one that was not sent because
+the run stopped (``stopped``) is not done. When apply's rounds report more items than
+were planned (an orphan found on the way, a conflict), the totals grow; when they
+report fewer, a run that ended closes every row at what was done. A run that was
+interrupted closes nothing: its rows keep their planned totals and say
+``interrupted``, never ``done``.
 
 `Reporter` shows each result as it arrives, in one of three `Mode` s:
 
 - ``JSON``: one JSON object per line (``ItemResult.to_dict``), for programs.
-- ``LINES``: one plain line per item, for pipes and files; no escape codes, ever.
-- ``LIVE``: on a terminal, a rich table with one row per master account and an overall
-  row with rate and ETA; items that did not succeed are printed above it as they come.
+- ``LINES``: one plain line per item, for pipes, files, ``--plain`` and ``NO_COLOR``;
+  no escape codes, ever.
+- ``LIVE``: on a terminal, a row per master account and an overall row, fitted to the
+  screen (`bitget_keys.provision.progress_display`); items that did not succeed are
+  printed above it as they come.
 
 Results carry no secret (an API key is an identifier; details are error messages,
 which never hold request headers or bodies), and nothing else reaches the display.
@@ -22,13 +26,14 @@ What a result holds is shown escaped in the plain and live modes (JSON escapes i
 anyway), so a name, label or detail can never forge a line or move the cursor.
 
 This module only listens: apply calls `Reporter.on_result`; it never drives an apply or
-reads live state (the planned totals come from `bitget_keys.provision.preview`).
+reads live state (the planned totals come from the caller, see `planned_items`).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 import threading
 import time
@@ -37,14 +42,18 @@ from typing import Final, Self, TextIO
 
 import attrs
 from rich.console import Console
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from bitget_keys._escape import escape
 from bitget_keys.provision.diff import AccountDiff
 from bitget_keys.provision.preview import preview_of
+from bitget_keys.provision.progress_display import (
+    CHECKING,
+    DONE,
+    INTERRUPTED,
+    READING,
+    LiveProgress,
+)
 from bitget_keys.provision.results import ItemResult, Status
 
 __all__ = [
@@ -57,15 +66,18 @@ __all__ = [
     "choose_mode",
     "format_line",
     "planned_items",
-    "render",
 ]
+
+#: Set to anything but empty, it asks for output without colour or other escape codes
+#: (https://no-color.org): plain lines on a terminal too.
+NO_COLOR_ENV: Final = "NO_COLOR"
 
 #: Results that need a person's attention; every other status is a success.
 FAILURES: Final = frozenset(
     {Status.FAILED, Status.UNKNOWN, Status.ORPHAN, Status.CONFLICT, Status.STOPPED}
 )
 
-#: How often the live display redraws (the rate and ETA move between results, too).
+#: How often the live display redraws (its rate and time left move between results).
 _REFRESH_PER_SECOND: Final = 4
 
 
@@ -82,12 +94,15 @@ class Tally:
     #: Items finished, successfully or not.
     done: int
     failed: int
-    total: int
+    #: Items not sent because the run stopped: not done, and not counted in ``done``.
+    stopped: int = 0
+    #: Items planned; ``None`` while live state is being read.
+    total: int | None
 
     @property
     def remaining(self) -> int:
-        """Items not finished yet."""
-        return max(self.total - self.done, 0)
+        """Items not finished yet (0 while the total is unknown)."""
+        return max((self.total or 0) - self.done, 0)
 
 
 @attrs.frozen(kw_only=True)
@@ -98,37 +113,55 @@ class Snapshot:
     overall: Tally
     #: Seconds since the tracker started (frozen once finished).
     elapsed: float
-    #: Items per second since the start; ``None`` before the first item.
-    rate: float | None
-    #: Seconds left at that rate; ``None`` while the rate is unknown, 0 when done.
-    eta: float | None
     finished: bool
+    #: The run stopped before it ended (a signal, an error): what is not done stays so.
+    interrupted: bool = False
+
+    def state(self, row: Tally) -> str:
+        """What a row says beside its counts: ``interrupted``, ``done``, ``reading``..."""
+        unfinished = row.total is None or row.done < row.total
+        if self.interrupted and (unfinished or row is self.overall):
+            return INTERRUPTED
+        if self.finished:
+            return DONE
+        if row.total is None:
+            return READING
+        return CHECKING if row.done >= row.total else ""
 
 
 @attrs.define
 class _Count:
     done: int = 0
     failed: int = 0
-    total: int = 0
+    stopped: int = 0
+    total: int | None = None
 
 
 class ProgressTracker:
     """
     Counts results per account against planned totals; pure, except for its clock.
 
-    Safe to read from another thread (the live display redraws from one) while results
-    are recorded.
+    The rate and the time left are not counted here: the live display's `rich.progress`
+    estimates them from the counts. Safe to read from another thread while results are
+    recorded.
     """
 
-    __slots__ = ("_clock", "_counts", "_finished_at", "_lock", "_started")
+    __slots__ = ("_clock", "_counts", "_finished_at", "_interrupted", "_lock", "_started")
 
     def __init__(
-        self, planned: Mapping[str, int], *, clock: Callable[[], float] = time.monotonic
+        self,
+        planned: Mapping[str, int | None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
-        self._counts = {name: _Count(total=max(total, 0)) for name, total in planned.items()}
+        self._counts = {
+            name: _Count(total=None if total is None else max(total, 0))
+            for name, total in planned.items()
+        }
         self._started = clock()
         self._finished_at: float | None = None
+        self._interrupted = False
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -138,56 +171,69 @@ class ProgressTracker:
             f"accounts={len(self._counts)}>"
         )
 
-    def record(self, result: ItemResult) -> None:
-        """Count one result; ``unchanged`` results are not work and count for nothing."""
-        if result.status is Status.UNCHANGED:
-            return
+    def expect(self, name: str, total: int) -> None:
+        """Account ``name``'s planned work is known (it may have results already)."""
         with self._lock:
-            count = self._counts.setdefault(result.account, _Count())
-            count.done += 1
-            count.failed += result.status in FAILURES
-            # More results than planned: the total follows, so no bar overflows.
-            count.total = max(count.total, count.done)
+            count = self._counts.setdefault(name, _Count())
+            count.total = max(total, count.done, 0)
 
-    def finish(self) -> None:
-        """Close every row at what was done, and stop the clock. Idempotent."""
+    def record(self, result: ItemResult) -> Tally:
+        """Count one result (``unchanged`` is not work); the account's row as it is now."""
         with self._lock:
-            for count in self._counts.values():
-                count.total = count.done
+            # An account no plan announced has planned nothing: its total follows.
+            count = self._counts.setdefault(result.account, _Count(total=0))
+            if result.status is Status.STOPPED:
+                count.stopped += 1
+            elif result.status is not Status.UNCHANGED:
+                count.done += 1
+                count.failed += result.status in FAILURES
+                if count.total is not None:
+                    # More results than planned: the total follows, so no bar overflows.
+                    count.total = max(count.total, count.done)
+            return _tally(result.account, count)
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        """
+        Stop the clock. A run that ended closes every row at what was done; an
+        interrupted one leaves each total as planned, so what was not done shows.
+        Idempotent.
+        """
+        with self._lock:
+            self._interrupted = self._interrupted or interrupted
+            if not self._interrupted:
+                for count in self._counts.values():
+                    count.total = count.done
             if self._finished_at is None:
                 self._finished_at = self._clock()
 
     def snapshot(self) -> Snapshot:
-        """The current counts, rate and ETA."""
+        """The current counts."""
         with self._lock:
-            rows = tuple(
-                Tally(name=name, done=count.done, failed=count.failed, total=count.total)
-                for name, count in self._counts.items()
-            )
+            rows = tuple(_tally(name, count) for name, count in self._counts.items())
             finished_at = self._finished_at
+            interrupted = self._interrupted
         now = finished_at if finished_at is not None else self._clock()
-        elapsed = max(now - self._started, 0.0)
+        totals = [row.total for row in rows]
         overall = Tally(
             name="all",
             done=sum(row.done for row in rows),
             failed=sum(row.failed for row in rows),
-            total=sum(row.total for row in rows),
+            stopped=sum(row.stopped for row in rows),
+            total=None if None in totals else sum(total or 0 for total in totals),
         )
-        rate = overall.done / elapsed if overall.done and elapsed > 0 else None
-        if overall.remaining == 0:
-            eta: float | None = 0.0
-        elif rate is None:
-            eta = None
-        else:
-            eta = overall.remaining / rate
         return Snapshot(
             accounts=rows,
             overall=overall,
-            elapsed=elapsed,
-            rate=rate,
-            eta=eta,
+            elapsed=max(now - self._started, 0.0),
             finished=finished_at is not None,
+            interrupted=interrupted,
         )
+
+
+def _tally(name: str, count: _Count) -> Tally:
+    return Tally(
+        name=name, done=count.done, failed=count.failed, stopped=count.stopped, total=count.total
+    )
 
 
 # -- showing results -------------------------------------------------------------------
@@ -201,10 +247,25 @@ class Mode(enum.Enum):
     LIVE = "live"
 
 
-def choose_mode(*, json_lines: bool, stream: TextIO) -> Mode:
-    """JSON when asked; the live display on a terminal; plain lines anywhere else."""
+def choose_mode(
+    *,
+    json_lines: bool,
+    stream: TextIO,
+    plain: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Mode:
+    """
+    JSON when asked; the live display on a terminal; plain lines anywhere else.
+
+    ``plain`` (``--plain``) and a non-empty ``NO_COLOR`` ask for plain lines on a
+    terminal too: the live display cannot draw without escape codes, and these ask for
+    output that holds none.
+    """
     if json_lines:
         return Mode.JSON
+    environ = os.environ if environ is None else environ
+    if plain or environ.get(NO_COLOR_ENV):
+        return Mode.LINES
     isatty = getattr(stream, "isatty", None)
     return Mode.LIVE if callable(isatty) and isatty() else Mode.LINES
 
@@ -220,77 +281,41 @@ def format_line(result: ItemResult) -> str:
     return escape(f"{result.account}: {result.kind} {result.target}: {result.status}{detail}")
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-:--"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def render(snapshot: Snapshot) -> Table:
-    """The live table: one row per account, then the overall row with rate and ETA."""
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    table.add_column("account", no_wrap=True)
-    table.add_column("progress", width=30)
-    table.add_column("items", justify="right", no_wrap=True)
-    table.add_column("failed", justify="right", no_wrap=True)
-    table.add_column("rate", justify="right", no_wrap=True)
-    table.add_column("ETA", justify="right", no_wrap=True)
-
-    def bar(row: Tally) -> ProgressBar:
-        # An account with nothing to do is complete, not empty.
-        total = row.total or 1
-        return ProgressBar(total=total, completed=row.done if row.total else 1, width=30)
-
-    def failed(row: Tally) -> Text:
-        return Text(str(row.failed), style="red" if row.failed else "dim")
-
-    for row in snapshot.accounts:
-        name = Text(escape(row.name))
-        table.add_row(name, bar(row), f"{row.done}/{row.total}", failed(row), "", "")
-    overall = snapshot.overall
-    rate = "-" if snapshot.rate is None else f"{snapshot.rate:.1f}/s"
-    if snapshot.finished:
-        eta = f"done in {_duration(snapshot.elapsed)}"
-    elif overall.remaining == 0:
-        # Every planned item is in; apply is reading live state to confirm.
-        eta = "checking"
-    else:
-        eta = _duration(snapshot.eta)
-    table.add_row(
-        Text(overall.name, style="bold"),
-        bar(overall),
-        Text(f"{overall.done}/{overall.total}", style="bold"),
-        failed(overall),
-        rate,
-        eta,
-        end_section=False,
-    )
-    return table
-
-
 class Reporter:
     """
     Shows each result as it arrives; use it as a context manager around the run.
 
+    The run's duration is measured once, from entering to leaving (`elapsed`), and the
+    summary states it. Leaving on an exception, or after `interrupt`, ends the run as
+    interrupted: rows not done say so, and so does the summary.
+
     Args:
         mode: JSON lines, plain lines, or the live display.
-        planned: work items per account (see `planned_items`); only the display uses it.
+        planned: work items per account (see `planned_items`); ``None`` for an account
+            whose live state is still to be read. Only the display uses it.
         quiet: in ``LINES`` mode, print only the items that did not succeed.
         out: where JSON and plain lines go.
         console: the live display's console (a terminal on stdout by default).
-        clock: the tracker's clock.
+        clock: the tracker's clock, and the display's.
     """
 
-    __slots__ = ("_clock", "_console", "_live", "_out", "mode", "quiet", "results", "tracker")
+    __slots__ = (
+        "_clock",
+        "_console",
+        "_display",
+        "_out",
+        "mode",
+        "quiet",
+        "reason",
+        "results",
+        "tracker",
+    )
 
     def __init__(
         self,
         mode: Mode,
         *,
-        planned: Mapping[str, int] | None = None,
+        planned: Mapping[str, int | None] | None = None,
         quiet: bool = False,
         out: TextIO | None = None,
         console: Console | None = None,
@@ -300,17 +325,15 @@ class Reporter:
         self.quiet = quiet
         self._out = out if out is not None else sys.stdout
         self._console = console
-        self._live: Live | None = None
+        self._display: LiveProgress | None = None
         self._clock = clock
         self.tracker = ProgressTracker(planned or {}, clock=clock)
         self.results: list[ItemResult] = []
+        #: Why the run was interrupted, once it was.
+        self.reason: str | None = None
 
     def __repr__(self) -> str:
         return f"<Reporter {self.mode.value} results={len(self.results)} {self.tracker!r}>"
-
-    def expect(self, planned: Mapping[str, int]) -> None:
-        """Start counting afresh against ``planned`` (the clock starts now, too)."""
-        self.tracker = ProgressTracker(planned, clock=self._clock)
 
     @property
     def console(self) -> Console:
@@ -319,24 +342,74 @@ class Reporter:
             self._console = Console(file=self._out)
         return self._console
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds the run took (so far): the one duration the summary states."""
+        return self.tracker.snapshot().elapsed
+
+    def expect(self, planned: Mapping[str, int | None]) -> None:
+        """Count afresh against ``planned``, from now (before the run starts)."""
+        self.tracker = ProgressTracker(planned, clock=self._clock)
+
+    def expect_account(self, name: str, total: int) -> None:
+        """Account ``name``'s planned work is known now (its live state was read)."""
+        self.tracker.expect(name, total)
+        self._show(name)
+
+    def interrupt(self, reason: str) -> None:
+        """The run was stopped before it ended; leaving shows it interrupted."""
+        self.reason = self.reason or reason
+
     def __enter__(self) -> Self:
+        self.tracker = ProgressTracker(
+            {row.name: row.total for row in self.tracker.snapshot().accounts}, clock=self._clock
+        )
         if self.mode is Mode.LIVE:
-            self._live = Live(
-                console=self.console,
-                get_renderable=lambda: render(self.tracker.snapshot()),
-                refresh_per_second=_REFRESH_PER_SECOND,
-                redirect_stdout=False,
-                redirect_stderr=False,
+            self._display = LiveProgress(
+                self.console, get_time=self._clock, refresh_per_second=_REFRESH_PER_SECOND
             )
-            self._live.start()
+            for row in self.tracker.snapshot().accounts:
+                self._show(row.name)
+            self._display.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.tracker.finish()
-        if self._live is not None:
-            self._live.refresh()
-            self._live.stop()
-            self._live = None
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None:
+            self.interrupt(
+                "stopped by an error" if issubclass(exc_type, Exception) else "interrupted"
+            )
+        self.tracker.finish(interrupted=self.reason is not None)
+        display = self._display
+        if display is not None:
+            for row in self.tracker.snapshot().accounts:
+                self._show(row.name)
+            display.refresh()
+            display.stop()
+            self._display = None
+
+    def _show(self, name: str) -> None:
+        """Bring account ``name``'s row and the overall row up to date on the display."""
+        display = self._display
+        if display is None or display.overall is None:
+            return
+        snapshot = self.tracker.snapshot()
+        for row in snapshot.accounts:
+            if row.name == name:
+                display.set(
+                    display.row(row.name, escape(row.name)),
+                    completed=row.done,
+                    total=row.total,
+                    failed=row.failed,
+                    state=snapshot.state(row),
+                )
+        overall = snapshot.overall
+        display.set(
+            display.overall,
+            completed=overall.done,
+            total=overall.total,
+            failed=overall.failed,
+            state=snapshot.state(overall),
+        )
 
     def on_result(self, result: ItemResult) -> None:
         """The applier's callback: count the result and show it."""
@@ -347,15 +420,24 @@ class Reporter:
         elif self.mode is Mode.LINES:
             if not self.quiet or result.status in FAILURES:
                 print(format_line(result), file=self._out, flush=True)
-        elif result.status in FAILURES:
-            # Above the live table; Text, so brackets in a message are not markup.
-            self.console.print(Text(format_line(result), style="red"))
+        else:
+            self._show(result.account)
+            if result.status in FAILURES and result.status is not Status.STOPPED:
+                # Above the live rows; Text, so brackets in a message are not markup.
+                self.console.print(Text(format_line(result), style="red"))
 
     def summary(self) -> str:
-        """One line: how many items ended in each status, and how long it took."""
+        """
+        One line: how many items ended in each status, how long it took, and whether
+        the run was interrupted.
+        """
         counts = dict.fromkeys(Status, 0)
         for result in self.results:
             counts[result.status] += 1
         always = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED, Status.FAILED}
         shown = [f"{counts[s]} {s.value}" for s in Status if counts[s] or s in always]
-        return f"{', '.join(shown)} in {self.tracker.snapshot().elapsed:.1f} s"
+        line = f"{', '.join(shown)} in {self.elapsed:.1f} s"
+        if self.reason is None:
+            return line
+        reason = escape(self.reason)
+        return f"{reason if reason.startswith(INTERRUPTED) else f'interrupted ({reason})'}: {line}"

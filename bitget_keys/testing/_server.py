@@ -109,7 +109,8 @@ class Emulator:
         generate: how many accounts to generate.
         limits: rate limits, quotas and masking.
         faults: latency, dropped connections, server errors, clock skew.
-        host, port: where to listen (port 0 picks a free one).
+        host: the address to listen on.
+        port: the port to listen on (0 picks a free one).
         wall_clock: epoch ms, for timestamps (defaults to the real clock).
         monotonic: seconds, for rate limits (defaults to the running loop's time).
     """

@@ -191,7 +191,9 @@ async def test_plan_and_apply_read_the_plan_from_stdin(
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
         monkeypatch.setattr(sys, "stdin", io.StringIO(PLAN))
         assert await cli("plan", "-", "--base-url", emulator.base_url) == 0
-        assert "desk-a: create sub-account alpha (alphabot), 2 key(s)" in capfd.readouterr().out
+        shown = capfd.readouterr().out
+        assert '  + sub-account alpha\n      name  = "alphabot"\n' in shown
+        assert "Plan: 3 to create, 0 to change, 0 to revoke." in shown
         monkeypatch.setattr(sys, "stdin", io.StringIO(PLAN))
         argv = ["apply", "-", "--base-url", emulator.base_url, "--json", "--yes"]
         assert await cli(*argv) == 0

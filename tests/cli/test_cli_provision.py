@@ -71,7 +71,8 @@ async def test_plan_apply_reapply_and_vault(
         url = emulator.base_url
         assert await cli("plan", str(plan), "--base-url", url) == 0
         shown = capfd.readouterr().out
-        assert "desk-a: create sub-account alpha (alphabot), 2 key(s)" in shown
+        assert 'desk-a:\n  + sub-account alpha\n      name  = "alphabot"\n' in shown
+        assert shown.endswith("\nPlan: 3 to create, 0 to change, 0 to revoke.\n")
         assert (
             await cli(
                 "apply",
@@ -235,8 +236,19 @@ async def test_the_plan_preview_escapes_names_and_labels(
         assert await _show_changes(plan, lambda _: client, vaulted_copy_keys=())
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "desk-a\\ndesk-z: up to date: create sub-account a\\u202e\\x1b[2J (alphabot), 1 key(s)",
-        "desk-a\\ndesk-z: up to date: create copy key",
+        "desk-a\\ndesk-z: up to date:",
+        "  + sub-account a\\u202e\\x1b[2J",
+        '      name  = "alphabot"',
+        # Quoted as JSON: the escape character is \u001b there, escaped all the same.
+        '      label = "a\\u202e\\u001b[2J"',
+        "  + key a\\u202e\\x1b[2J/k\\nfake",
+        '      label       = "k\\nfake"',
+        "      permissions = []",
+        "      perm_type   = (Bitget's default)",
+        "      ip_list     = []",
+        "  + copy key",
+        "",
+        "Plan: 3 to create, 0 to change, 0 to revoke.",
     ]
 
 
@@ -273,7 +285,7 @@ async def test_plan_names_each_account_pinned_to_the_wrong_mode_at_its_line(
         assert emulator.exchange.subaccounts(MASTER.uid) == []
     out, err = capfd.readouterr()
     assert code == 65, err
-    assert "desk-b: create sub-account alpha (betabots), 2 key(s)" in out
+    assert 'desk-b:\n  + sub-account alpha\n      name  = "betabots"\n' in out
     assert (
         '  accounts[0].mode: the plan pins mode = "unified" for desk-a, but this master is '
         "classic (Bitget: 40084, "

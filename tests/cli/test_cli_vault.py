@@ -50,7 +50,7 @@ label = "read"
 permissions = ["read"]
 ip_list = ["203.0.113.8"]
 """
-CREATE_LINE = "desk-a: create sub-account alpha (alphabot), 2 key(s)"
+CREATE_LINE = 'desk-a:\n  + sub-account alpha\n      name  = "alphabot"\n'
 
 
 class Terminal(io.StringIO):
