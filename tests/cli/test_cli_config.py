@@ -153,6 +153,7 @@ def test_vault_and_state_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     )
     for command in (["list"], ["show", "x"], ["export"], ["check"], ["repair"]):
         assert parser.parse_args(["vault", *command]).vault == Path("/srv/keys/desk.vault")
+    assert parser.parse_args(["plan", "plan.toml"]).vault == Path("/srv/keys/desk.vault")
     given = parser.parse_args(["apply", "plan.toml", "--vault", "v", "--state", "s"])
     assert (given.vault, given.state) == (Path("v"), Path("s"))
     monkeypatch.delenv("BITGET_KEYS_VAULT")
@@ -162,6 +163,8 @@ def test_vault_and_state_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         Path("bitget-keys.vault"),
         Path("bitget-keys.state"),
     )
+    # plan reads a vault only when one is named, or bitget-keys.vault exists.
+    assert build_parser().parse_args(["plan", "plan.toml"]).vault is None
 
 
 def test_a_vault_command_opens_the_vault_the_environment_names(
