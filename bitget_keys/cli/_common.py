@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from typing import Any
 from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate
+from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV, key_from_sources
 from bitget_keys.errors import (
     ConfigurationError,
     VaultMissingError,
@@ -51,21 +51,24 @@ def ask_secret(prompt: str) -> str:
         return ""
 
 
-def vault_passphrase(path: Path, *, new: bool) -> str:
+def vault_passphrase(path: Path, *, new: bool, key_file: str | None = None) -> str:
     """
-    The vault passphrase: ``$BITGET_KEYS_VAULT_KEY``, else asked for on the terminal.
+    The vault passphrase: from ``key_file`` (``--vault-key-file``; ``-`` is stdin),
+    ``$BITGET_KEYS_VAULT_KEY`` or ``$BITGET_KEYS_VAULT_KEY_FILE``, else asked for on
+    the terminal (see `key_from_sources`).
 
     A new vault's passphrase is asked for twice, and the two must match; it is checked
     for length before anything is created.
     """
-    key = os.environ.get(VAULT_KEY_ENV)
+    key = key_from_sources(key_file)
     if key:
         if new:
             SecretsVault.check_new_passphrase(key)
         return key
     if not stdin_is_terminal():
         msg = (
-            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase, "
+            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase (or "
+            f"{VAULT_KEY_FILE_ENV} to a file holding it, or pass --vault-key-file), "
             "or run from a terminal to be asked for it"
         )
         raise ConfigurationError(msg)
@@ -83,12 +86,12 @@ def vault_passphrase(path: Path, *, new: bool) -> str:
     return key
 
 
-def open_vault(path: Path) -> SecretsVault:
+def open_vault(path: Path, key_file: str | None = None) -> SecretsVault:
     """Open the existing vault at ``path`` (reading never creates one)."""
     refuse_directory(path, "vault")
     if not SecretsVault.exists(path):
-        raise VaultMissingError(str(path), "no vault here (apply creates one)")
-    return SecretsVault.open(path, vault_passphrase(path, new=False))
+        raise VaultMissingError(str(path), "no vault here (apply --create-vault creates one)")
+    return SecretsVault.open(path, vault_passphrase(path, new=False, key_file=key_file))
 
 
 def repair_hint(path: Path) -> str:

@@ -252,6 +252,7 @@ class AccountRun:
 
     def located(self, uid: str, created: flows.Created) -> None:
         """A new sub-account's UID is known: record its first key, start the others."""
+        self.ledger.add_subaccount_uid(created.row.api_key, uid)
         self.known_subaccount(uid, created.row.subaccount_name, created.spec)
         self.known.add_key(flows.first_key(uid, created))
         self.start_keys(uid, created.spec, created.spec.keys[1:])

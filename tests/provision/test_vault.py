@@ -202,7 +202,7 @@ def test_new_vault_has_a_checksummed_header_and_its_copy(tmp_path: Path) -> None
     lines = lines_of(path)
     assert lines[0] == lines[1]
     header = json.loads(lines[0])
-    assert header["version"] == 2
+    assert header["version"] == 3
     assert len(header["sha256"]) == 64
     assert len(lines) == 4
     scan = SecretsVault.open(path, KEY).scan()
@@ -528,7 +528,7 @@ def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
 
 
 def test_version_1_vault_is_read_appended_and_upgraded(tmp_path: Path) -> None:
-    """v1 reads as before; upgrade rewrites it as v2 with the same key and records."""
+    """v1 reads as before; upgrade rewrites it as v3 with the same key and records."""
     path = tmp_path / "old.vault"
     items = [record("bot01"), record("bot02")]
     write_v1(path, items)
@@ -543,10 +543,10 @@ def test_version_1_vault_is_read_appended_and_upgraded(tmp_path: Path) -> None:
     ]
     assert vault.upgrade() is True
     assert vault.upgrade() is False
-    assert vault.version == 2
+    assert vault.version == 3
     lines = lines_of(path)
     assert lines[0] == lines[1]
-    assert json.loads(lines[0])["version"] == 2
+    assert json.loads(lines[0])["version"] == 3
     reopened = SecretsVault.open(path, KEY)
     scan = reopened.require_intact()
     assert api_keys(scan.records) == ["bg_bot01", "bg_bot02", "bg_bot03"]
