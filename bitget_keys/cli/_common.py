@@ -78,11 +78,24 @@ def vault_passphrase(path: Path, *, new: bool, key_file: str | None = None) -> s
             msg = f"no vault passphrase given (or set {VAULT_KEY_ENV})"
             raise ConfigurationError(msg)
         return key
-    key = ask_secret(f"Passphrase for the new vault {path} (12 characters or more): ")
+    return ask_new_passphrase(
+        f"Passphrase for the new vault {path}",
+        "The same passphrase again: ",
+        "the two passphrases differ; no vault was created",
+    )
+
+
+def ask_new_passphrase(prompt: str, again: str, differ: str) -> str:
+    """
+    A new passphrase, asked twice on the terminal: at least 12 characters, both the same.
+
+    Raises:
+        ConfigurationError: it is too short, or the two answers differ (``differ`` says so).
+    """
+    key = ask_secret(f"{prompt} (12 characters or more): ")
     SecretsVault.check_new_passphrase(key)
-    if key != ask_secret("The same passphrase again: "):
-        msg = "the two passphrases differ; no vault was created"
-        raise ConfigurationError(msg)
+    if key != ask_secret(again):
+        raise ConfigurationError(differ)
     return key
 
 

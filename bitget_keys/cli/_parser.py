@@ -54,10 +54,11 @@ Without a file, --generate accounts are made up; --print-credentials shows them.
 
 VAULT_KEY_HELP = f"""\
 The vault passphrase comes from, first found: --vault-key-file PATH (the file's first
-line; - reads one line of stdin), ${VAULT_KEY_ENV}, ${VAULT_KEY_FILE_ENV} (a file,
-as --vault-key-file); else, when stdin is a terminal, it is asked for (twice for a new
-vault); otherwise the command stops. A key file its group or others can read is used
-with a warning. A new vault's passphrase needs 12 characters or more.
+line; - reads one line of stdin), ${VAULT_KEY_ENV}, then
+${VAULT_KEY_FILE_ENV} (a file, as --vault-key-file); else, when stdin is a
+terminal, it is asked for (twice for a new vault); otherwise the command stops. A key
+file its group or others can read is used with a warning. A new vault's passphrase
+needs 12 characters or more.
 """
 
 
@@ -88,6 +89,9 @@ password are shown masked; to keep them out of the process list too, give
 --egress NAME=env:VARIABLE and the URL in that environment variable.
 
 {VAULT_KEY_HELP}
+Apply creates a vault only with --create-vault, or when you answer yes on a terminal:
+otherwise a --vault that names no vault (a typo) stops it before anything is sent.
+
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
 whole run: a second apply on either fails at once naming the run that holds it, or
 waits for it with --wait-lock. A damaged vault is refused (repair it first with
@@ -100,12 +104,13 @@ Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad inpu
 
 
 VAULT_HELP = f"""\
-Read, check and repair the encrypted secrets vault that apply writes.
+Read, check, repair and rekey the encrypted secrets vault that apply writes.
 
 A damaged vault (a torn last line after a crash, an altered byte, a removed or repeated
 line) still opens: list, show and export --skip-damaged read its intact records and say
 which lines are damaged; `vault check` reports them, and `vault repair` recovers every
-intact record into a repaired vault, keeping the damaged file beside it.
+intact record into a repaired vault, keeping the damaged file beside it. `vault rekey`
+changes the passphrase and upgrades an older vault's key derivation.
 
 {VAULT_KEY_HELP}"""
 

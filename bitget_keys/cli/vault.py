@@ -15,7 +15,7 @@ import attrs
 
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import (
-    ask_secret,
+    ask_new_passphrase,
     intact_records,
     open_vault,
     repair_hint,
@@ -240,9 +240,8 @@ def _new_passphrase(path: Path, key_file: str | None) -> str:
             "no new vault passphrase: pass --new-key-file PATH (- for stdin), or run on a terminal"
         )
         raise ConfigurationError(msg)
-    key = ask_secret(f"New passphrase for the vault {path} (12 characters or more): ")
-    SecretsVault.check_new_passphrase(key)
-    if key != ask_secret("The same new passphrase again: "):
-        msg = "the two new passphrases differ; the vault is unchanged"
-        raise ConfigurationError(msg)
-    return key
+    return ask_new_passphrase(
+        f"New passphrase for the vault {path}",
+        "The same new passphrase again: ",
+        "the two new passphrases differ; the vault is unchanged",
+    )

@@ -8,11 +8,11 @@ opens the vault.
 New vaults use Argon2id with 64 MiB of memory, 3 passes and 4 lanes (`ARGON2ID`): the
 second of RFC 9106's two recommended settings, the one for machines that cannot spare
 2 GiB. It asks more of a guesser than OWASP's minimum for Argon2id (19 MiB, 2 passes,
-1 lane) by about five times in memory times passes, and unlocks in about 0.15 s on a
+1 lane) by about five times in memory times passes, and unlocks in about 0.2 s on a
 small two-core VM (the lanes are computed one after another here: cryptography takes no
 thread count). Where OpenSSL lacks Argon2id (before 3.2, LibreSSL, BoringSSL:
 cryptography raises ``UnsupportedAlgorithm``), new vaults use scrypt with N = 2^17,
-r = 8, p = 1 (`SCRYPT_FALLBACK`), OWASP's minimum for scrypt (128 MiB, about 0.3 s).
+r = 8, p = 1 (`SCRYPT_FALLBACK`), OWASP's minimum for scrypt (128 MiB, about 0.4 s).
 
 The header names the derivation and its parameters, so a vault is always opened with
 what it was written with: formats 1 and 2 used scrypt with N = 2^15 (`LEGACY_SCRYPT`,
@@ -20,8 +20,8 @@ a quarter of that minimum), and ``bitget-keys vault rekey`` rewrites such a vaul
 today's derivation.
 
 `FAST_INSECURE` is for test suites that create many vaults: it is passed explicitly
-(``SecretsVault.open(..., kdf=FAST_INSECURE)``), never chosen by the library, and
-protects nothing against guessing.
+(``SecretsVault.open(..., kdf=FAST_INSECURE)``), never chosen by the library (no
+environment variable or setting selects it), and protects nothing against guessing.
 """
 
 from __future__ import annotations
