@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -506,15 +507,22 @@ def test_loose_permissions_are_warned_about(
 # -- version 1 ---------------------------------------------------------------------------
 
 
-def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
-    """A vault as version 1 wrote it: one header line without a digest, unnumbered records."""
-    salt = os.urandom(16)
-    n = 2**10
+def sealer(key: str, salt: bytes, n: int) -> Callable[[bytes], bytes]:
+    """How vaults of versions 1 and 2 sealed a line: scrypt (``n``, r=8, p=1), AES-GCM."""
     aead = AESGCM(Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(key.encode()))
 
     def seal(plaintext: bytes) -> bytes:
         nonce = os.urandom(12)
         return base64.b64encode(nonce + aead.encrypt(nonce, plaintext, salt))
+
+    return seal
+
+
+def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
+    """A vault as version 1 wrote it: one header line without a digest, unnumbered records."""
+    salt = os.urandom(16)
+    n = 2**10
+    seal = sealer(key, salt, n)
 
     header = {
         "format": "bitget-keys-vault",

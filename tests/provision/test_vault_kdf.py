@@ -11,8 +11,6 @@ from pathlib import Path
 import attrs
 import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from bitget_keys.errors import (
     ConfigurationError,
@@ -31,7 +29,7 @@ from bitget_keys.provision.vault_kdf import (
     ScryptKdf,
     outdated,
 )
-from tests.provision.test_vault import KEY, api_keys, flip, lines_of, record, write_v1
+from tests.provision.test_vault import KEY, api_keys, flip, lines_of, record, sealer, write_v1
 
 NEW_KEY = "a brand new vault passphrase"
 
@@ -50,12 +48,7 @@ def header_of(path: Path) -> dict[str, object]:
 def write_v2(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
     """A vault as version 2 wrote it: scrypt N = 2^15, a checksummed header and its copy."""
     salt = os.urandom(16)
-    aead = AESGCM(Scrypt(salt=salt, length=32, n=LEGACY_SCRYPT.n, r=8, p=1).derive(key.encode()))
-
-    def seal(plaintext: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return base64.b64encode(nonce + aead.encrypt(nonce, plaintext, salt))
-
+    seal = sealer(key, salt, LEGACY_SCRYPT.n)
     fields = {
         "format": "bitget-keys-vault",
         "version": 2,
