@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bitget_keys._secret import Secret
 from bitget_keys.errors import VaultDamagedError, VaultError, VaultKeyError
 from bitget_keys.provision.vault_kdf import (
+    KDF_MAX_MEMORY,
     LEGACY_SCRYPT,
     Kdf,
     ScryptKdf,
@@ -42,6 +43,7 @@ __all__ = [
     "CHECK_PLAINTEXT",
     "FORMAT",
     "NONCE_BYTES",
+    "SCRYPT_MAX_MEMORY",
     "SCRYPT_N",
     "SCRYPT_P",
     "SCRYPT_R",
@@ -49,6 +51,7 @@ __all__ = [
     "Header",
     "Line",
     "b64",
+    "derive_key",
     "digest",
     "locate_header",
     "looks_like_header",
@@ -66,6 +69,13 @@ NONCE_BYTES: Final = 12
 SCRYPT_N: Final = LEGACY_SCRYPT.n
 SCRYPT_R: Final = LEGACY_SCRYPT.r
 SCRYPT_P: Final = LEGACY_SCRYPT.p
+#: What a header may ask of memory (`vault_kdf.KDF_MAX_MEMORY`; the name predates Argon2id).
+SCRYPT_MAX_MEMORY: Final = KDF_MAX_MEMORY
+
+
+def derive_key(passphrase: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
+    """The scrypt key of format versions 1 and 2 (`ScryptKdf.derive` is the general way)."""
+    return ScryptKdf(n=n, r=r, p=p).derive(passphrase, salt)
 
 
 def b64(data: bytes) -> str:
