@@ -89,6 +89,10 @@ class AccountRun:
         self.master_uid = await reads.read_retrying(self.client.uid)
         with pacing(priority=DECIDING):
             live = await self.first_read()
+        for uid, keys in live.keys.items():
+            # Keys an earlier run stored before it learned their sub-account's UID.
+            for key in keys if uid.isdigit() else ():
+                self.ledger.add_subaccount_uid(key.api_key, uid)
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:

@@ -101,9 +101,15 @@ class Ledger:
         #: Records whose secrets arrived but are not in the vault yet, oldest first.
         self.unsaved: list[VaultRecord] = []
         #: API keys whose secrets are in the vault, or held in ``unsaved``.
-        self.vault_keys: set[str] = {record.api_key for record in vault.records()}
-        #: Keys stored without their sub-account's UID (Bitget masked it), by API key.
-        self._without_uid: dict[str, VaultRecord] = {}
+        stored = tuple(vault.records())
+        self.vault_keys: set[str] = {record.api_key for record in stored}
+        #: Keys stored without their sub-account's UID (Bitget masked it), by API key:
+        #: this run's, and those an earlier run stored but did not live to complete.
+        self._without_uid: dict[str, VaultRecord] = {
+            record.api_key: record
+            for record in stored
+            if record.subaccount_uid is None and record.subaccount_name is not None
+        }
 
     @classmethod
     def of(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bitget_keys.provision.apply import Status
+from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, Limits
 from tests.provision.test_apply import MASTERS, plan_data, run_apply
@@ -51,3 +52,31 @@ async def test_first_keys_get_their_subaccount_uid(tmp_path: Path, keys: int) ->
         assert late.secret_key.reveal() == early.secret_key.reveal()
         assert late.to_dict(reveal=True) | {"subaccount_uid": None} == early.to_dict(reveal=True)
     assert len(scan.entries) == 3 * keys + 3
+
+
+async def test_a_later_run_completes_first_keys_an_earlier_one_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A vault whose first keys lack their UID (written by a run that never learned it)
+    gets them from the next run's read of live state, which creates nothing.
+    """
+    emulator = Emulator(MASTERS[:1], limits=Limits(per_uid=False, ip_limit=None))
+    data = plan_data(accounts=1, subaccounts=2, keys=2)
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "add_subaccount_uid", lambda *_: None)
+        await run_apply(emulator, tmp_path, data)
+    missing = [
+        r.api_key
+        for r in SecretsVault.open(tmp_path / "vault.bkv", VAULT_KEY).records()
+        if r.subaccount_uid is None
+    ]
+    assert len(missing) == 2
+    again = await run_apply(emulator, tmp_path, data)
+    assert {r.status for r in again} == {Status.UNCHANGED}
+    records = SecretsVault.open(tmp_path / "vault.bkv", VAULT_KEY).records()
+    uids = {sub["name"]: sub["uid"] for sub in emulator.exchange.subaccounts(MASTERS[0].uid)}
+    completed = {r.api_key: r for r in records}
+    for api_key in missing:
+        assert completed[api_key].subaccount_uid == uids[completed[api_key].subaccount_name]
+    assert all(r.subaccount_uid is not None for r in completed.values())
