@@ -17,6 +17,7 @@ from typing import Any
 from bitget_keys._transport import parse_proxy
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV
 from bitget_keys.cli._signals import DRAIN_SECONDS
+from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
 from bitget_keys.errors import ConfigurationError
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
 from bitget_keys.provision.vault import (
@@ -52,9 +53,12 @@ Without a file, --generate accounts are made up; --print-credentials shows them.
 
 
 VAULT_KEY_HELP = f"""\
-The vault passphrase comes from ${VAULT_KEY_ENV}; when that is unset and
-stdin is a terminal, it is asked for (twice for a new vault); otherwise the command
-stops. A new vault's passphrase needs 12 characters or more.
+The vault passphrase comes from, first found: --vault-key-file PATH (the file's first
+line; - reads one line of stdin), ${VAULT_KEY_ENV}, then
+${VAULT_KEY_FILE_ENV} (a file, as --vault-key-file); else, when stdin is a
+terminal, it is asked for (twice for a new vault); otherwise the command stops. A key
+file its group or others can read is used with a warning. A new vault's passphrase
+needs 12 characters or more.
 """
 
 
@@ -85,6 +89,9 @@ password are shown masked; to keep them out of the process list too, give
 --egress NAME=env:VARIABLE and the URL in that environment variable.
 
 {VAULT_KEY_HELP}
+Apply creates a vault only with --create-vault, or when you answer yes on a terminal:
+otherwise a --vault that names no vault (a typo) stops it before anything is sent.
+
 Apply holds a lock on the vault and on the state file (VAULT.lock, STATE.lock) for the
 whole run: a second apply on either fails at once naming the run that holds it, or
 waits for it with --wait-lock. A damaged vault is refused (repair it first with
@@ -97,12 +104,13 @@ Exit status: 0 all items done, 1 some failed (or apply was declined), 2 bad inpu
 
 
 VAULT_HELP = f"""\
-Read, check and repair the encrypted secrets vault that apply writes.
+Read, check, repair and rekey the encrypted secrets vault that apply writes.
 
 A damaged vault (a torn last line after a crash, an altered byte, a removed or repeated
 line) still opens: list, show and export --skip-damaged read its intact records and say
 which lines are damaged; `vault check` reports them, and `vault repair` recovers every
-intact record into a repaired vault, keeping the damaged file beside it.
+intact record into a repaired vault, keeping the damaged file beside it. `vault rekey`
+changes the passphrase and upgrades an older vault's key derivation.
 
 {VAULT_KEY_HELP}"""
 
@@ -134,12 +142,12 @@ an apply is using the vault.
 VAULT_SHOW_HELP = f"""\
 Show the vault record of one key. Secrets are printed as ******** unless --reveal.
 
-LABEL is what `bitget-keys vault list` shows in its third column: SUBACCOUNT/KEY (the
-Bitget sub-account name and the key's label) for a sub-account key, or just the label
-for other keys (a copy key is "copy"). The plan's names work too: SUB-LABEL/KEY, as
-apply's output shows the key (e.g. alpha/trade). So does an API key. Exactly one record must
-match: exit status 1 when none does, 2 when several do (narrow with --account, the
-plan's account name, or give the API key).
+LABEL is what `bitget-keys vault list` shows in its third column: the key as the plan
+and apply name it, SUB-LABEL/KEY (e.g. alpha/trade), or just the label for other keys
+(a copy key is "copy"). The Bitget names work too: SUBACCOUNT/KEY, the sub-account's
+Bitget name (the list's last column) and the key's label (e.g. alphabot/trade). So does
+an API key. Exactly one record must match: exit status 1 when none does, 2 when several
+do (narrow with --account, the plan's account name, or give the API key).
 
 {VAULT_KEY_HELP}"""
 
@@ -156,6 +164,24 @@ names the damaged lines on stderr (or repair it first: `bitget-keys vault repair
 
 --format json (the default) is one array of objects; csv has a header row, and
 permissions and IP whitelists as space-separated lists.
+
+{VAULT_KEY_HELP}"""
+
+
+VAULT_REKEY_HELP = f"""\
+Change the vault passphrase: every record is sealed again under the new passphrase and
+today's key derivation (Argon2id; scrypt with N = 2^17 where OpenSSL lacks it), which
+also upgrades a vault written by an older bitget-keys (scrypt with N = 2^15).
+
+The current passphrase comes from the usual sources (below); the new one from
+--new-key-file, else it is asked for twice on the terminal. The rewritten vault is
+written whole, fsynced and read back with the new passphrase (every record) before it
+takes the vault's name; the vault as it was is kept beside it as
+VAULT.pre-rekey-<UTC time>. That file still opens with the OLD passphrase: delete it
+once the new one works (if the old passphrase leaked, at once).
+
+Rekey takes the vault's lock, so it fails at once (or waits, with --wait-lock) while an
+apply is using the vault. A damaged vault is refused: repair it first.
 
 {VAULT_KEY_HELP}"""
 
@@ -299,8 +325,29 @@ def _vault_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
+    _add_vault_key_file(command)
     command.set_defaults(run=f"vault:{run}")
     return command
+
+
+def _add_vault_key_file(command: argparse.ArgumentParser) -> None:
+    """``--vault-key-file``, on every command that opens a vault."""
+    command.add_argument(
+        "--vault-key-file",
+        metavar="PATH",
+        help=f"read the vault passphrase from this file's first line (- for stdin; "
+        f"before ${VAULT_KEY_ENV} and ${VAULT_KEY_FILE_ENV})",
+    )
+
+
+def _add_apply_vault(apply: argparse.ArgumentParser) -> None:
+    """apply's vault options besides --vault."""
+    _add_vault_key_file(apply)
+    apply.add_argument(
+        "--create-vault",
+        action="store_true",
+        help="create the vault if --vault names none (else apply stops, or asks on a terminal)",
+    )
 
 
 def _add_vault(commands: Any) -> None:
@@ -312,7 +359,12 @@ def _add_vault(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)
-    _vault_command(vault_commands, "list", "run_list", "list stored keys (no secrets)")
+    _vault_command(
+        vault_commands,
+        "list",
+        "run_list",
+        "list stored keys (no secrets): account, kind, SUB-LABEL/KEY, API key, sub-account",
+    )
     show = _vault_command(
         vault_commands,
         "show",
@@ -362,6 +414,22 @@ def _add_vault(commands: Any) -> None:
         "--output", "-o", type=Path, metavar="PATH", help="write the repaired vault here instead"
     )
     repair.add_argument(
+        "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
+    )
+    rekey = _vault_command(
+        vault_commands,
+        "rekey",
+        "run_rekey",
+        "change the vault passphrase, and upgrade its key derivation",
+        VAULT_REKEY_HELP,
+    )
+    rekey.add_argument(
+        "--new-key-file",
+        metavar="PATH",
+        help="read the new passphrase from this file's first line (- for stdin, after "
+        "the current one when --vault-key-file is - too)",
+    )
+    rekey.add_argument(
         "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
     )
 
@@ -422,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--vault", type=Path, default=Path("bitget-keys.vault"))
     apply.add_argument("--state", type=Path, default=Path("bitget-keys.state"))
+    _add_apply_vault(apply)
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
     apply.add_argument(
         "--yes",
