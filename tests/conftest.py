@@ -13,6 +13,7 @@ from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
 from bitget_keys import Client, Credentials, Secret
+from bitget_keys.provision import vault_kdf
 from bitget_keys.testing import LoopClock
 from tests.limits.scheduling import START, PyTask, python_task
 
@@ -22,6 +23,17 @@ PASSPHRASE = "CallerPass1234"
 UID = "1000000001"
 #: Fixed wall clock for signing, so signatures are reproducible.
 NOW_MS = 1_700_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def cheap_vault_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    New vaults made in the test process derive their key with `vault_kdf.FAST_INSECURE`:
+    the suite makes hundreds, and the real Argon2id costs about 0.2 s each. Tests of the
+    derivation itself put `vault_kdf.ARGON2ID` back; processes the tests start (apply,
+    workers) use the real one.
+    """
+    monkeypatch.setattr(vault_kdf, "ARGON2ID", vault_kdf.FAST_INSECURE)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from bitget_keys._client import Client, ClientConfig, Scheduler, ServerClock
 from bitget_keys._client.call_pacing import pacing
 from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
+from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV, key_from_sources
 from bitget_keys.errors import (
     AccountInTransitionError,
     APIError,
@@ -90,21 +90,24 @@ def ask_secret(prompt: str) -> str:
         return ""
 
 
-def vault_passphrase(path: Path, *, new: bool) -> str:
+def vault_passphrase(path: Path, *, new: bool, key_file: str | None = None) -> str:
     """
-    The vault passphrase: ``$BITGET_KEYS_VAULT_KEY``, else asked for on the terminal.
+    The vault passphrase: from ``key_file`` (``--vault-key-file``; ``-`` is stdin),
+    ``$BITGET_KEYS_VAULT_KEY`` or ``$BITGET_KEYS_VAULT_KEY_FILE``, else asked for on
+    the terminal (see `key_from_sources`).
 
     A new vault's passphrase is asked for twice, and the two must match; it is checked
     for length before anything is created.
     """
-    key = os.environ.get(VAULT_KEY_ENV)
+    key = key_from_sources(key_file)
     if key:
         if new:
             SecretsVault.check_new_passphrase(key)
         return key
     if not stdin_is_terminal():
         msg = (
-            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase, "
+            f"no vault key: set {VAULT_KEY_ENV} to the vault passphrase (or "
+            f"{VAULT_KEY_FILE_ENV} to a file holding it, or pass --vault-key-file), "
             "or run from a terminal to be asked for it"
         )
         raise ConfigurationError(msg)
@@ -114,20 +117,33 @@ def vault_passphrase(path: Path, *, new: bool) -> str:
             msg = f"no vault passphrase given (or set {VAULT_KEY_ENV})"
             raise ConfigurationError(msg)
         return key
-    key = ask_secret(f"Passphrase for the new vault {path} (12 characters or more): ")
+    return ask_new_passphrase(
+        f"Passphrase for the new vault {path}",
+        "The same passphrase again: ",
+        "the two passphrases differ; no vault was created",
+    )
+
+
+def ask_new_passphrase(prompt: str, again: str, differ: str) -> str:
+    """
+    A new passphrase, asked twice on the terminal: at least 12 characters, both the same.
+
+    Raises:
+        ConfigurationError: it is too short, or the two answers differ (``differ`` says so).
+    """
+    key = ask_secret(f"{prompt} (12 characters or more): ")
     SecretsVault.check_new_passphrase(key)
-    if key != ask_secret("The same passphrase again: "):
-        msg = "the two passphrases differ; no vault was created"
-        raise ConfigurationError(msg)
+    if key != ask_secret(again):
+        raise ConfigurationError(differ)
     return key
 
 
-def open_vault(path: Path) -> SecretsVault:
+def open_vault(path: Path, key_file: str | None = None) -> SecretsVault:
     """Open the existing vault at ``path`` (reading never creates one)."""
     refuse_directory(path, "vault")
     if not SecretsVault.exists(path):
-        raise VaultMissingError(str(path), "no vault here (apply creates one)")
-    return SecretsVault.open(path, vault_passphrase(path, new=False))
+        raise VaultMissingError(str(path), "no vault here (apply --create-vault creates one)")
+    return SecretsVault.open(path, vault_passphrase(path, new=False, key_file=key_file))
 
 
 def repair_hint(path: Path) -> str:

@@ -38,6 +38,7 @@ from bitget_keys.cli._egress import (
 )
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
+from bitget_keys.cli._vault_key import is_new_vault
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.cli.plan import confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
@@ -74,7 +75,10 @@ def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
         )
         raise VaultDamagedError(str(path), detail) from exc
     if vault.upgrade():
-        print(f"bitget-keys: upgraded the vault {path} to format version 2", file=sys.stderr)
+        print(
+            f"bitget-keys: upgraded the vault {path} to format version {vault.version}",
+            file=sys.stderr,
+        )
     return vault
 
 
@@ -188,8 +192,9 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
     Make live state match the plan: a live display on a terminal, else one line (or JSON
     object) per item.
     """
-    new_vault = not SecretsVault.exists(args.vault)
-    vault_key = vault_passphrase(args.vault, new=new_vault)
+    # A mistyped --vault must not start a new, empty vault beside the real one.
+    new_vault = is_new_vault(args.vault, create=args.create_vault, ask=not args.yes)
+    vault_key = vault_passphrase(args.vault, new=new_vault, key_file=args.vault_key_file)
     # An existing vault is opened now, so a wrong key stops apply before anything is
     # sent; a new one is made only once the changes are confirmed.
     vault = None if new_vault else _open_vault_for_apply(args.vault, vault_key)

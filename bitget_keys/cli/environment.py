@@ -14,6 +14,7 @@ import attrs
 
 from bitget_keys._client.config import BASE_URL_ENV
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV, STATE_PATH_ENV, VAULT_PATH_ENV
+from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
 from bitget_keys.provision.progress import NO_COLOR_ENV
 from bitget_keys.provision.vault import VAULT_KEY_ENV
 
@@ -35,6 +36,13 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         VAULT_KEY_ENV,
         "apply, vault",
         "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
+        secret=True,
+    ),
+    Variable(
+        VAULT_KEY_FILE_ENV,
+        "apply, vault",
+        "A file whose first line is the vault passphrase, read when --vault-key-file and "
+        f"{VAULT_KEY_ENV} are not given; a file others can read is used with a warning.",
         secret=True,
     ),
     Variable(

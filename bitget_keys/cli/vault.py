@@ -1,18 +1,29 @@
-"""``bitget-keys vault``: read, check and repair the secrets vault."""
+"""``bitget-keys vault``: read, check, repair and rekey the secrets vault."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
 
 from bitget_keys._escape import escape
-from bitget_keys.cli._common import intact_records, open_vault, repair_hint, take_lock, warn_damage
+from bitget_keys.cli._common import (
+    ask_new_passphrase,
+    intact_records,
+    open_vault,
+    repair_hint,
+    stdin_is_terminal,
+    take_lock,
+    warn_damage,
+)
+from bitget_keys.cli._vault_key import read_key_file
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import (
     ConfigurationError,
@@ -26,20 +37,26 @@ from bitget_keys.provision.vault import (
     VaultRecord,
     write_private_file,
 )
+from bitget_keys.provision.vault_format import VERSION
+from bitget_keys.provision.vault_kdf import outdated
 
 
 async def run_list(args: argparse.Namespace) -> int:
-    """List the vault's keys, without their secrets."""
-    vault = open_vault(args.vault)
+    """
+    List the vault's keys, without their secrets: account, kind, the key as the plan and
+    apply name it (SUB-LABEL/KEY), API key, and the Bitget sub-account name (``-``: none).
+    """
+    vault = open_vault(args.vault, args.vault_key_file)
     for record in intact_records(vault):
-        fields = (record.account, record.kind, record.qualified_label, record.api_key)
+        name = record.plan_label or record.qualified_label
+        fields = (record.account, record.kind, name, record.api_key, record.subaccount_name or "-")
         print("\t".join(escape(field) for field in fields))
     return 0
 
 
 async def run_show(args: argparse.Namespace) -> int:
     """Show one key's record; its secrets only with ``--reveal``."""
-    vault = open_vault(args.vault)
+    vault = open_vault(args.vault, args.vault_key_file)
     found = [
         record
         for record in intact_records(vault)
@@ -109,7 +126,7 @@ async def run_export(args: argparse.Namespace) -> int:
     if output is not None and not args.force and output.exists():
         msg = f"{output} exists; pass --force to replace it"
         raise UsageError(msg)
-    vault = open_vault(args.vault)
+    vault = open_vault(args.vault, args.vault_key_file)
     scan = vault.scan()
     if not scan.clean and not args.skip_damaged:
         lines = "; ".join(str(damage) for damage in scan.damage)
@@ -140,7 +157,7 @@ async def run_export(args: argparse.Namespace) -> int:
 async def run_check(args: argparse.Namespace) -> int:
     """Report each damaged line of the vault; exit 1 when there is any."""
     try:
-        vault = open_vault(args.vault)
+        vault = open_vault(args.vault, args.vault_key_file)
     except VaultDamagedError as exc:
         print(f"{args.vault}: {exc.detail}")
         print(f"{args.vault}: damaged; no record can be recovered without its header")
@@ -148,7 +165,13 @@ async def run_check(args: argparse.Namespace) -> int:
     scan = vault.scan()
     for damage in scan.damage:
         print(f"{args.vault}: {damage}")
-    version = "" if vault.version == 2 else " (format version 1: apply or repair upgrades it)"
+    version = (
+        ""
+        if vault.version == VERSION
+        else f" (format version {vault.version}: apply, repair or rekey upgrades it)"
+    )
+    if outdated(vault.kdf):
+        version += f" (key derived with {vault.kdf}: `bitget-keys vault rekey` upgrades it)"
     if scan.clean:
         print(f"{args.vault}: intact, {len(scan.entries)} record(s){version}")
         return 0
@@ -161,19 +184,11 @@ async def run_check(args: argparse.Namespace) -> int:
 
 async def run_repair(args: argparse.Namespace) -> int:
     """Recover every intact record into a repaired vault, keeping the damaged original."""
-    refuse_directory(args.vault, "vault")
-    if not SecretsVault.exists(args.vault):
-        raise VaultMissingError(str(args.vault), "no vault here")
     if args.output is not None and (args.output.exists() or args.output.is_symlink()):
         msg = f"--output {args.output} exists; name a new file for the repaired vault"
         raise UsageError(msg)
-    lock = FileLock(args.vault, command="bitget-keys vault repair")
-    await take_lock(lock, wait=args.wait_lock)
-    try:
-        vault = open_vault(args.vault)
+    async with _locked_vault(args, "bitget-keys vault repair") as vault:
         repair = vault.repair(args.output)
-    finally:
-        lock.release()
     for damage in repair.damage:
         print(f"{args.vault}: {damage}", file=sys.stderr)
     if repair.written is None:
@@ -186,3 +201,48 @@ async def run_repair(args: argparse.Namespace) -> int:
     else:
         print(f"{args.vault}: {repair.recovered} intact record(s) written to {repair.written}")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _locked_vault(args: argparse.Namespace, command: str) -> AsyncIterator[SecretsVault]:
+    """The existing vault, opened under its lock: no apply appends while it is rewritten."""
+    refuse_directory(args.vault, "vault")
+    if not SecretsVault.exists(args.vault):
+        raise VaultMissingError(str(args.vault), "no vault here")
+    lock = FileLock(args.vault, command=command)
+    await take_lock(lock, wait=args.wait_lock)
+    try:
+        yield open_vault(args.vault, args.vault_key_file)
+    finally:
+        lock.release()
+
+
+async def run_rekey(args: argparse.Namespace) -> int:
+    """Rewrite the vault under a new passphrase and today's key derivation."""
+    async with _locked_vault(args, "bitget-keys vault rekey") as vault:
+        before = vault.kdf
+        rekey = vault.rekey(_new_passphrase(args.vault, args.new_key_file))
+    print(
+        f"{args.vault}: rekeyed: {rekey.records} record(s) under the new passphrase, its key "
+        f"derived with {rekey.kdf} (was {before}). The vault as it was is kept as "
+        f"{rekey.kept}; it opens with the OLD passphrase: delete it once the new one works"
+    )
+    return 0
+
+
+def _new_passphrase(path: Path, key_file: str | None) -> str:
+    """The passphrase ``vault rekey`` seals under: ``--new-key-file``, else asked twice."""
+    if key_file is not None:
+        key = read_key_file(key_file, "new vault key file")
+        SecretsVault.check_new_passphrase(key)
+        return key
+    if not stdin_is_terminal():
+        msg = (
+            "no new vault passphrase: pass --new-key-file PATH (- for stdin), or run on a terminal"
+        )
+        raise ConfigurationError(msg)
+    return ask_new_passphrase(
+        f"New passphrase for the vault {path}",
+        "The same new passphrase again: ",
+        "the two new passphrases differ; the vault is unchanged",
+    )

@@ -18,9 +18,9 @@ The modules, in the order a run uses them:
 - `ledger`: where a run writes what happened: secrets to the vault, the instant they
   arrive, intents and outcomes to the journal; secrets the vault cannot take are held.
 - `vault`: the encrypted, append-only file of created keys and their secrets; its
-  format (`vault_format`), what it holds and reading it finds (`vault_records`), sealing
-  and scanning its record lines (`vault_codec`), and its locked, fsynced file
-  operations (`vault_files`).
+  format (`vault_format`), how its key is derived from the passphrase (`vault_kdf`),
+  what it holds and reading it finds (`vault_records`), sealing and scanning its record
+  lines (`vault_codec`), and its locked, fsynced file operations (`vault_files`).
 - `journal`: the SQLite record of intents and outcomes (never a secret).
 - `lock` and `files`: one run per vault and state file; file checks.
 - `progress`: showing a run's results as they come.

@@ -94,6 +94,10 @@ class AccountRun:
         if live is None:
             with pacing(priority=DECIDING):
                 live = await self.first_read()
+        for uid, keys in live.keys.items():
+            # Keys an earlier run stored before it learned their sub-account's UID.
+            for key in keys if uid.isdigit() else ():
+                self.ledger.add_subaccount_uid(key.api_key, uid)
         for number in range(max_rounds + 1):
             diff = diff_account(self.account, live)
             for conflict in diff.conflicts:
@@ -257,6 +261,7 @@ class AccountRun:
 
     def located(self, uid: str, created: flows.Created) -> None:
         """A new sub-account's UID is known: record its first key, start the others."""
+        self.ledger.add_subaccount_uid(created.row.api_key, uid)
         self.known_subaccount(uid, created.row.subaccount_name, created.spec)
         self.known.add_key(flows.first_key(uid, created))
         self.start_keys(uid, created.spec, created.spec.keys[1:])

@@ -77,6 +77,7 @@ class Ledger:
     __slots__ = (
         "_failed",
         "_sleep",
+        "_without_uid",
         "journal",
         "on_vault_failure",
         "unsaved",
@@ -100,7 +101,15 @@ class Ledger:
         #: Records whose secrets arrived but are not in the vault yet, oldest first.
         self.unsaved: list[VaultRecord] = []
         #: API keys whose secrets are in the vault, or held in ``unsaved``.
-        self.vault_keys: set[str] = {record.api_key for record in vault.records()}
+        stored = tuple(vault.records())
+        self.vault_keys: set[str] = {record.api_key for record in stored}
+        #: Keys stored without their sub-account's UID (Bitget masked it), by API key:
+        #: this run's, and those an earlier run stored but did not live to complete.
+        self._without_uid: dict[str, VaultRecord] = {
+            record.api_key: record
+            for record in stored
+            if record.subaccount_uid is None and record.subaccount_name is not None
+        }
 
     @classmethod
     def of(
@@ -125,6 +134,8 @@ class Ledger:
         durable. Returns whether it reached the vault.
         """
         self.vault_keys.add(record.api_key)
+        if record.subaccount_uid is None and record.subaccount_name is not None:
+            self._without_uid[record.api_key] = record
         if not self.unsaved:
             try:
                 self.vault.append(record)
@@ -135,6 +146,29 @@ class Ledger:
         # Records stay in arrival order: once one is held, later ones queue behind it.
         self._hold(record, None)
         return False
+
+    def add_subaccount_uid(self, api_key: str, uid: str) -> None:
+        """
+        A key stored without its sub-account's UID (masked in the answer that created
+        it) is stored again with it; readers take the later record in the first's place.
+
+        The secret went to the vault first, on its own; this only adds to it, so a
+        failed write is logged, never held (the key's secret is safe either way).
+        """
+        record = self._without_uid.pop(api_key, None)
+        if record is None:
+            return
+        completed = attrs.evolve(record, subaccount_uid=uid)
+        for index, held in enumerate(self.unsaved):
+            if held.api_key == api_key:
+                self.unsaved[index] = completed
+                return
+        try:
+            self.vault.append(completed)
+        except VaultError as exc:
+            _log.warning(
+                "the sub-account UID %s of key %s is not in the vault: %s", uid, api_key, exc.detail
+            )
 
     def _hold(self, record: VaultRecord, exc: VaultError | None) -> None:
         self.unsaved.append(record)

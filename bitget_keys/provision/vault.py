@@ -1,15 +1,17 @@
 """
 `SecretsVault`: the only place where secrets Bitget shows once touch the disk.
 
-File format, version 2 (one line each, UTF-8)::
+File format, version 3 (one line each, UTF-8)::
 
-    {"format": "bitget-keys-vault", "version": 2, "kdf": {...}, "check": "...", "sha256": "..."}
+    {"format": "bitget-keys-vault", "version": 3, "kdf": {...}, "check": "...", "sha256": "..."}
     <the same header line again>
     <base64(nonce || AES-256-GCM({"seq": 1, "record": {...}}))>
     <base64(nonce || AES-256-GCM({"seq": 2, "record": {...}}))>
     ...
 
-- The key is derived from a passphrase with scrypt and the salt in the header line.
+- The key is derived from a passphrase and the salt in the header line, with the
+  derivation and parameters the header names (`bitget_keys.provision.vault_kdf`:
+  Argon2id for new vaults, scrypt for old ones and where OpenSSL lacks Argon2id).
   ``check`` is a known plaintext encrypted with that key, so a wrong passphrase is told
   apart from a damaged file before any record is read.
 - ``sha256`` is the digest of the header's other fields (keys sorted): a header altered
@@ -20,6 +22,10 @@ File format, version 2 (one line each, UTF-8)::
   open and is reported by line number. Each record carries its sequence number (1, 2, ...)
   inside the sealed text, so a removed, repeated or reordered line is reported too. (A
   removed *last* line leaves no trace: nothing follows it.)
+- A key may be stored again, with more known about it (the sub-account UID of a first
+  key, which Bitget masks in the answer that created it): the later record counts, in
+  the place of the first. The first is written the moment the secret arrives; the
+  second only adds to it.
 - The file is created whole (both header lines) under a temporary name and linked into
   place, mode 0600, so no process ever sees a vault without its header or appends to a
   header another process is about to replace. After that it is only appended to: each
@@ -32,8 +38,10 @@ File format, version 2 (one line each, UTF-8)::
   writes the intact records into a new file, keeping the damaged one beside it.
 
 Version 1 vaults (one header line without a digest, records without sequence numbers)
-are still read; `SecretsVault.upgrade` rewrites one as version 2 with the same
-passphrase (``bitget-keys apply`` does so under its lock before it appends).
+and version 2 vaults (scrypt only) are still read; `SecretsVault.upgrade` rewrites one
+as version 3 with the same passphrase and key (``bitget-keys apply`` does so under its
+lock before it appends), and `SecretsVault.rekey` rewrites a vault under a new
+passphrase with today's key derivation, keeping the old file beside it.
 
 Exports of the secrets in clear go through `write_private_file`: mode 0600 from the
 first byte, written whole and fsynced before it appears under its name.
@@ -48,7 +56,7 @@ import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, overload
 
 import attrs
 
@@ -66,8 +74,10 @@ from bitget_keys.provision.vault_files import (
     write_whole,
 )
 from bitget_keys.provision.vault_format import VERSION, locate_header, split_lines
+from bitget_keys.provision.vault_kdf import Kdf
 from bitget_keys.provision.vault_records import (
     Damage,
+    Rekey,
     Repair,
     StoredRecord,
     VaultRecord,
@@ -77,6 +87,7 @@ from bitget_keys.provision.vault_records import (
 __all__ = [
     "VAULT_KEY_ENV",
     "Damage",
+    "Rekey",
     "Repair",
     "SecretsVault",
     "StoredRecord",
@@ -133,16 +144,7 @@ class SecretsVault:
     to inject a full disk.
     """
 
-    __slots__ = (
-        "_codec",
-        "_count",
-        "_identity",
-        "_lock",
-        "_next_sequence",
-        "_path",
-        "_size",
-        "writer",
-    )
+    __slots__ = ("_codec", "_identity", "_keys", "_lock", "_next_seq", "_path", "_size", "writer")
 
     def __init__(
         self,
@@ -150,22 +152,20 @@ class SecretsVault:
         codec: RecordCodec,
         info: os.stat_result,
         writer: Writer | None = None,
+        entries: Sequence[StoredRecord] = (),
     ) -> None:
         self._path = path
         self._codec = codec
-        self._identity = identity(info)
-        self._size = info.st_size
-        self._count = 0
-        self._next_sequence = 1
+        self._adopt(entries, info)
         self._lock = threading.Lock()
         self.writer: Writer = os.write if writer is None else writer
 
     def __repr__(self) -> str:
-        return f"<SecretsVault {str(self._path)!r} version={self.version} records={self._count}>"
+        return f"<SecretsVault {str(self._path)!r} version={self.version} records={len(self)}>"
 
     @property
     def version(self) -> int:
-        """The file format's version: 2, or 1 for a vault not yet upgraded."""
+        """The file format's version: 3, or 1 or 2 for a vault not yet upgraded."""
         return self._codec.header.version
 
     @property
@@ -173,21 +173,35 @@ class SecretsVault:
         """Where the vault lives."""
         return self._path
 
+    @property
+    def kdf(self) -> Kdf:
+        """How the key is derived from the passphrase, as the header says."""
+        return self._codec.header.kdf
+
     def __len__(self) -> int:
-        return self._count
+        """How many keys the vault holds (a key stored again counts once)."""
+        return len(self._keys)
 
     exists = staticmethod(vault_exists)
     check_new_passphrase = staticmethod(check_new_passphrase)
 
     @classmethod
     def open(
-        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
+        cls,
+        path: PathArg,
+        passphrase: str | Secret,
+        *,
+        writer: Writer | None = None,
+        kdf: Kdf | None = None,
     ) -> SecretsVault:
         """
         Open the vault at ``path`` with ``passphrase``, creating it when missing.
 
         A vault with damaged records (or a damaged header that its copy replaces) opens;
         `scan` says what is damaged. A vault readable by others is used with a warning.
+        ``kdf`` is how a vault created here derives its key (`default_kdf` unless
+        given; test suites pass `vault_kdf.FAST_INSECURE`); an existing vault is opened
+        with what its header names.
 
         Raises:
             ConfigurationError: the passphrase is shorter than 12 characters (new vault).
@@ -198,7 +212,9 @@ class SecretsVault:
         vault_path = Path(path)
         if not cls.exists(vault_path):
             cls.check_new_passphrase(secret)
-            return cls._create(vault_path, secret, writer=writer, exclusive=False)
+            created = _create_file(vault_path, RecordCodec.new(secret, kdf), exclusive=False)
+            if created is not None:
+                return cls(vault_path, *created, writer)
         raw, info = read_locked(vault_path)
         lines = split_lines(raw)
         header, _, start = locate_header(vault_path, lines)
@@ -206,13 +222,16 @@ class SecretsVault:
         if warning is not None:
             _log.warning("%s", warning)
         codec = RecordCodec(header.unlock(vault_path, secret), header)
-        vault = cls(vault_path, codec, info, writer)
-        vault._adopt(vault._codec.scan(lines, start, header.version)[0], info)
-        return vault
+        return cls(vault_path, codec, info, writer, codec.scan(lines, start, header.version)[0])
 
     @classmethod
     def create_rescue(
-        cls, path: PathArg, passphrase: str | Secret, *, writer: Writer | None = None
+        cls,
+        path: PathArg,
+        passphrase: str | Secret,
+        *,
+        writer: Writer | None = None,
+        kdf: Kdf | None = None,
     ) -> SecretsVault:
         """
         A new, empty vault at ``path`` for records another vault could not store.
@@ -224,23 +243,15 @@ class SecretsVault:
         Raises:
             VaultError: something exists at ``path``, or it could not be created.
         """
-        return cls._create(Path(path), to_secret(passphrase), writer=writer, exclusive=True)
-
-    @classmethod
-    def _create(
-        cls, path: Path, passphrase: Secret, *, writer: Writer | None, exclusive: bool
-    ) -> SecretsVault:
-        created = _create_file(path, passphrase, exclusive=exclusive)
-        if created is None:
-            return cls.open(path, passphrase, writer=writer)
-        return cls(path, *created, writer)
+        codec = RecordCodec.new(to_secret(passphrase), kdf)
+        return cls(Path(path), *_create_file(Path(path), codec, exclusive=True), writer)
 
     def _adopt(self, entries: Sequence[StoredRecord], info: os.stat_result) -> None:
         """Take the file's current state as known: its size and next sequence number."""
         self._identity = identity(info)
         self._size = info.st_size
-        self._count = len(entries)
-        self._next_sequence = 1 + max((e.sequence or 0 for e in entries), default=0)
+        self._keys = {entry.record.api_key for entry in entries}
+        self._next_seq = 1 + max((e.sequence or 0 for e in entries), default=0)
 
     def append(self, record: VaultRecord) -> None:
         """
@@ -266,7 +277,7 @@ class SecretsVault:
                     lines = split_lines(raw)
                     _, _, start = locate_header(self._path, lines)
                     self._adopt(self._codec.scan(lines, start, self.version)[0], info)
-                line = self._codec.line(record, self._next_sequence, self.version)
+                line = self._codec.line(record, self._next_seq, self.version)
                 # A line cut short by a crash is closed first, so this record gets a line
                 # of its own instead of being glued to the torn one.
                 torn = info.st_size > 0 and os.pread(descriptor, 1, info.st_size - 1) != b"\n"
@@ -284,8 +295,8 @@ class SecretsVault:
             finally:
                 os.close(descriptor)
             self._size = info.st_size + len(data)
-            self._count += 1
-            self._next_sequence += 1
+            self._keys.add(record.api_key)
+            self._next_seq += 1
 
     def _scan_bytes(self, raw: bytes) -> VaultScan:
         lines = split_lines(raw)
@@ -334,9 +345,10 @@ class SecretsVault:
 
     def upgrade(self) -> bool:
         """
-        Rewrite a version-1 vault as version 2, with the same passphrase; atomically.
+        Rewrite a version-1 or -2 vault as version 3, with the same key; atomically.
 
-        Returns whether it rewrote anything (a version-2 vault is left alone).
+        The key derivation stays (the passphrase is not needed again); `rekey` changes
+        it. Returns whether it rewrote anything (a version-3 vault is left alone).
 
         Raises:
             VaultDamagedError: the vault is damaged (repair it instead).
@@ -347,6 +359,28 @@ class SecretsVault:
         with self._lock:
             self._rewrite(None, require_intact=True)
         return True
+
+    def rekey(self, passphrase: str | Secret, *, kdf: Kdf | None = None) -> Rekey:
+        """
+        Rewrite the vault under ``passphrase`` and today's key derivation (or ``kdf``).
+
+        Every record is sealed under a new salt and key, in a file written whole, fsynced
+        and read back with ``passphrase`` before it takes the vault's name; the old file
+        stays beside it as ``<name>.pre-rekey-<UTC time>``. Run it under the `FileLock`.
+
+        Raises:
+            ConfigurationError: ``passphrase`` is shorter than 12 characters.
+            VaultDamagedError: the vault is damaged (repair it first); nothing changed.
+            VaultError: it could not be rewritten; the vault is unchanged.
+        """
+        secret = to_secret(passphrase)
+        check_new_passphrase(secret)
+        codec = RecordCodec.new(secret, kdf)
+        with self._lock:
+            repair = self._rewrite(None, require_intact=True, rekey=(codec, secret))
+        if repair.kept is None:  # pragma: no cover - a rekey always keeps the old file
+            raise VaultError(str(self._path), "the old vault was not kept")
+        return Rekey(repair.recovered, repair.kept, codec.header.kdf)
 
     def repair(self, output: str | os.PathLike[str] | None = None) -> Repair:
         """
@@ -367,7 +401,13 @@ class SecretsVault:
         with self._lock:
             return self._rewrite(None if output is None else Path(output), require_intact=False)
 
-    def _rewrite(self, output: Path | None, *, require_intact: bool) -> Repair:
+    def _rewrite(
+        self,
+        output: Path | None,
+        *,
+        require_intact: bool,
+        rekey: tuple[RecordCodec, Secret] | None = None,
+    ) -> Repair:
         descriptor = _open_for_writing(self._path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -376,31 +416,35 @@ class SecretsVault:
             scan = self._scan_bytes(read_all(descriptor, info.st_size))
             if require_intact and not scan.clean:
                 raise _damaged(self._path, scan)
-            if scan.clean and output is None and self.version == VERSION:
-                return Repair(len(scan.entries), (), None, None)
-            entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
-            data = self._codec.render([entry.record for entry in entries], self._path)
+            if scan.clean and output is None and self.version == VERSION and rekey is None:
+                return Repair(len(scan.records), (), None, None)
+            codec, repair, data = _write_rewritten(self._path, scan, output, rekey or self._codec)
             if output is not None:
-                _write_new(self._path, output, data)
-                return Repair(len(entries), scan.damage, output, None)
-            kept = None if scan.clean else keep_aside(self._path)
-            write_private_file(self._path, data, overwrite=True)
+                return repair
             new_info = self._path.stat()
         except OSError as exc:
-            detail = f"could not write the repaired vault: {exc.strerror}"
+            detail = f"could not write the rewritten vault: {exc.strerror}"
             raise VaultError(str(self._path), detail) from exc
         finally:
             os.close(descriptor)
-        self._codec.header = attrs.evolve(self._codec.header, version=VERSION)
+        codec.header = attrs.evolve(codec.header, version=VERSION)
+        self._codec = codec
         self._adopt(self._scan_bytes(data).entries, new_info)
-        return Repair(len(entries), scan.damage, self._path, kept)
+        return repair
 
 
+@overload
 def _create_file(
-    path: Path, passphrase: Secret, *, exclusive: bool
+    path: Path, codec: RecordCodec, *, exclusive: Literal[True]
+) -> tuple[RecordCodec, os.stat_result]: ...
+@overload
+def _create_file(
+    path: Path, codec: RecordCodec, *, exclusive: bool
+) -> tuple[RecordCodec, os.stat_result] | None: ...
+def _create_file(
+    path: Path, codec: RecordCodec, *, exclusive: bool
 ) -> tuple[RecordCodec, os.stat_result] | None:
     """A new vault file (both header lines at once); ``None`` when another made it first."""
-    codec = RecordCodec.new(passphrase)
     line = codec.header.encode()
     data = line + b"\n" + line + b"\n"
     try:
@@ -443,6 +487,44 @@ def _damaged(path: Path, scan: VaultScan) -> VaultDamagedError:
     lines = "; ".join(str(damage) for damage in scan.damage)
     detail = f"damaged: {lines} ({len(scan.entries)} intact record(s); {_REPAIR_HINT})"
     return VaultDamagedError(str(path), detail)
+
+
+def _write_rewritten(
+    path: Path,
+    scan: VaultScan,
+    output: Path | None,
+    codec: RecordCodec | tuple[RecordCodec, Secret],
+) -> tuple[RecordCodec, Repair, bytes]:
+    """
+    Write the intact records of ``scan`` whole: to ``output`` (a new file), or in the
+    vault's place, the old file kept aside when damaged or (a rekey, ``codec`` with its
+    new passphrase) always, the new one read back first.
+    """
+    codec, passphrase = codec if isinstance(codec, tuple) else (codec, None)
+    entries = sorted(scan.entries, key=lambda entry: entry.sequence or 0)
+    records = VaultScan(tuple(entries), ()).records
+    data = codec.render(records, path)
+    if output is not None:
+        _write_new(path, output, data)
+        return codec, Repair(len(records), scan.damage, output, None), data
+    kept = None
+    if passphrase is not None:
+        _read_back(path, data, passphrase, records)
+        kept = keep_aside(path, "pre-rekey")
+    elif not scan.clean:
+        kept = keep_aside(path)
+    write_private_file(path, data, overwrite=True)
+    return codec, Repair(len(records), scan.damage, path, kept), data
+
+
+def _read_back(path: Path, data: bytes, passphrase: Secret, records: Sequence[VaultRecord]) -> None:
+    """Open ``data`` as a vault from scratch, with ``passphrase``: it must hold ``records``."""
+    lines = split_lines(data)
+    header, damage, start = locate_header(path, lines)
+    codec = RecordCodec(header.unlock(path, passphrase), header)
+    entries, more = codec.scan(lines, start, header.version)
+    if damage or more or VaultScan(tuple(entries), ()).records != tuple(records):
+        raise VaultError(str(path), "the rewritten vault does not read back; nothing changed")
 
 
 def _write_new(path: Path, output: Path, data: bytes) -> None:

@@ -23,16 +23,13 @@ from bitget_keys.errors import VaultError
 from bitget_keys.provision.vault_format import (
     CHECK_PLAINTEXT,
     NONCE_BYTES,
-    SCRYPT_N,
-    SCRYPT_P,
-    SCRYPT_R,
     VERSION,
     Header,
     Line,
     b64,
-    derive_key,
     split_lines,
 )
+from bitget_keys.provision.vault_kdf import Kdf, default_kdf
 from bitget_keys.provision.vault_records import Damage, StoredRecord, VaultRecord
 
 __all__ = ["RecordCodec"]
@@ -46,13 +43,18 @@ class RecordCodec:
     header: Header
 
     @classmethod
-    def new(cls, passphrase: Secret) -> RecordCodec:
-        """A fresh salt and key for a new vault, with its check value."""
+    def new(cls, passphrase: Secret, kdf: Kdf | None = None) -> RecordCodec:
+        """
+        A fresh salt and key for a new (or rekeyed) vault, with its check value.
+
+        ``kdf`` is `default_kdf()` unless given (tests pass a cheap one).
+        """
+        kdf = default_kdf() if kdf is None else kdf
         salt = secrets.token_bytes(16)
-        aead = AESGCM(derive_key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P))
+        aead = AESGCM(kdf.derive(passphrase, salt))
         nonce = secrets.token_bytes(NONCE_BYTES)
         check = nonce + aead.encrypt(nonce, CHECK_PLAINTEXT, salt)
-        header = Header(version=VERSION, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, check=check)
+        header = Header(version=VERSION, salt=salt, kdf=kdf, check=check)
         return cls(aead, header)
 
     def line(self, record: VaultRecord, sequence: int, version: int) -> bytes:

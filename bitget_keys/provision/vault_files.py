@@ -96,19 +96,19 @@ def _write_all(descriptor: int, data: bytes, writer: Writer) -> None:
     os.fsync(descriptor)
 
 
-def keep_aside(path: Path) -> Path:
-    """Give the file at ``path`` a second name, ``<name>.damaged-<UTC time>``; return it."""
+def keep_aside(path: Path, why: str = "damaged") -> Path:
+    """Give the file at ``path`` a second name, ``<name>.<why>-<UTC time>``; return it."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for attempt in range(1, 1000):
         suffix = "" if attempt == 1 else f"-{attempt}"
-        kept = path.with_name(f"{path.name}.damaged-{stamp}{suffix}")
+        kept = path.with_name(f"{path.name}.{why}-{stamp}{suffix}")
         try:
             os.link(path, kept)
         except FileExistsError:
             continue
         _fsync_directory(path.parent)
         return kept
-    raise FileExistsError(errno.EEXIST, "no free name to keep the damaged vault", str(path))
+    raise FileExistsError(errno.EEXIST, f"no free name to keep the {why} vault", str(path))
 
 
 def write_private_file(

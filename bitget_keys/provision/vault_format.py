@@ -1,10 +1,15 @@
 """
 The vault file's format: its header (key derivation, key check, checksum) and lines.
 
-The header names the format and version, the scrypt parameters and salt, and a known
-plaintext sealed under the derived key (so a wrong passphrase is told apart from a
-damaged file), and carries its own SHA-256; it is written twice, so a damaged first
-copy is read from the second. See `bitget_keys.provision.vault` for the records.
+The header names the format and version, the key derivation with its parameters and
+salt (`bitget_keys.provision.vault_kdf`), and a known plaintext sealed under the derived
+key (so a wrong passphrase is told apart from a damaged file), and carries its own
+SHA-256; it is written twice, so a damaged first copy is read from the second. See
+`bitget_keys.provision.vault` for the records.
+
+Versions: 1 (no digest, no copy, unnumbered records), 2 (scrypt only), 3 (the header
+names scrypt or Argon2id; a record may be stored again with more known about its key,
+and the later one counts). Version 3 is written; all three are read.
 """
 
 from __future__ import annotations
@@ -21,10 +26,17 @@ import attrs
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from bitget_keys._secret import Secret
 from bitget_keys.errors import VaultDamagedError, VaultError, VaultKeyError
+from bitget_keys.provision.vault_kdf import (
+    KDF_MAX_MEMORY,
+    LEGACY_SCRYPT,
+    Kdf,
+    ScryptKdf,
+    UnknownKdfError,
+    kdf_from_header,
+)
 from bitget_keys.provision.vault_records import Damage
 
 __all__ = [
@@ -49,24 +61,21 @@ __all__ = [
 
 #: What the header's ``format`` says, and the version this module writes.
 FORMAT: Final = "bitget-keys-vault"
-VERSION: Final = 2
+VERSION: Final = 3
 #: Sealed in the header under the derived key: a wrong passphrase fails to open it.
 CHECK_PLAINTEXT: Final = b"bitget-keys vault key check"
 NONCE_BYTES: Final = 12
-# scrypt cost: about 60 ms on a small VM, paid once per open.
-SCRYPT_N: Final = 2**15
-SCRYPT_R: Final = 8
-SCRYPT_P: Final = 1
-
-
-# A header asking for more than this much scrypt memory is refused as damaged rather
-# than allowed to exhaust the machine.
-SCRYPT_MAX_MEMORY: Final = 256 * 2**20
+# The scrypt cost of format versions 1 and 2 (what `LEGACY_SCRYPT` holds).
+SCRYPT_N: Final = LEGACY_SCRYPT.n
+SCRYPT_R: Final = LEGACY_SCRYPT.r
+SCRYPT_P: Final = LEGACY_SCRYPT.p
+#: What a header may ask of memory (`vault_kdf.KDF_MAX_MEMORY`; the name predates Argon2id).
+SCRYPT_MAX_MEMORY: Final = KDF_MAX_MEMORY
 
 
 def derive_key(passphrase: Secret, salt: bytes, n: int, r: int, p: int) -> bytes:
-    kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
-    return kdf.derive(passphrase.reveal().encode())
+    """The scrypt key of format versions 1 and 2 (`ScryptKdf.derive` is the general way)."""
+    return ScryptKdf(n=n, r=r, p=p).derive(passphrase, salt)
 
 
 def b64(data: bytes) -> str:
@@ -81,30 +90,22 @@ def digest(fields: dict[str, Any]) -> str:
 class Header:
     version: int
     salt: bytes = attrs.field(repr=False)
-    n: int
-    r: int
-    p: int
+    kdf: Kdf
     check: bytes = attrs.field(repr=False)
 
     def encode(self) -> bytes:
-        """The version-2 header line (without its newline)."""
+        """The header line of the version this module writes (without its newline)."""
         fields: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
-            "kdf": {
-                "name": "scrypt",
-                "salt": b64(self.salt),
-                "n": self.n,
-                "r": self.r,
-                "p": self.p,
-            },
+            "kdf": {"name": self.kdf.name, "salt": b64(self.salt), **self.kdf.fields()},
             "check": b64(self.check),
         }
         return orjson.dumps({**fields, "sha256": digest(fields)})
 
     def unlock(self, path: Path, passphrase: Secret) -> AESGCM:
         """The record cipher, once the key check shows ``passphrase`` is this vault's."""
-        aead = AESGCM(derive_key(passphrase, self.salt, self.n, self.r, self.p))
+        aead = AESGCM(self.kdf.derive(passphrase, self.salt))
         try:
             plaintext = aead.decrypt(self.check[:NONCE_BYTES], self.check[NONCE_BYTES:], self.salt)
         except InvalidTag as exc:
@@ -119,6 +120,19 @@ class Header:
 
 def parse_header(path: Path, line: bytes) -> Header | None:
     """The header in ``line``; ``None`` when it is not an intact one."""
+    data = _intact_object(path, line)
+    if data is None:
+        return None
+    try:
+        return _header_of(data)
+    except UnknownKdfError as exc:
+        if "sha256" not in data:
+            return None  # version 1 has no digest: this is damage
+        raise VaultError(str(path), str(exc)) from None
+
+
+def _intact_object(path: Path, line: bytes) -> dict[str, Any] | None:
+    """The header object in ``line`` if its digest (or, version 1, its shape) holds."""
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -130,32 +144,32 @@ def parse_header(path: Path, line: bytes) -> Header | None:
         stated = data.pop("sha256")
         if not isinstance(stated, str) or not hmac.compare_digest(stated, digest(data)):
             return None
-        if version != VERSION:
+        if version not in (2, VERSION):
             msg = f"unknown vault version {version!r} (written by a newer bitget-keys?)"
             raise VaultError(str(path), msg)
+        data["sha256"] = stated
     elif version != 1:
         return None
+    return data
+
+
+def _header_of(data: dict[str, Any]) -> Header | None:
+    version = data["version"]
     try:
-        kdf = data["kdf"]
+        fields = data["kdf"]
+        kdf = kdf_from_header(fields)
+        # Versions 1 and 2 knew only scrypt.
+        if kdf is None or (version != VERSION and not isinstance(kdf, ScryptKdf)):
+            return None
         header = Header(
             version=int(version),
-            salt=base64.b64decode(kdf["salt"], validate=True),
-            n=int(kdf["n"]),
-            r=int(kdf["r"]),
-            p=int(kdf["p"]),
+            salt=base64.b64decode(fields["salt"], validate=True),
+            kdf=kdf,
             check=base64.b64decode(data["check"], validate=True),
         )
-    except (KeyError, TypeError, ValueError, binascii.Error):
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
         return None
-    sane = (
-        len(header.salt) >= 8
-        and len(header.check) > NONCE_BYTES
-        and header.n > 1
-        and header.n & (header.n - 1) == 0
-        and 1 <= header.r <= 32
-        and 1 <= header.p <= 16
-        and 128 * header.n * header.r <= SCRYPT_MAX_MEMORY
-    )
+    sane = len(header.salt) >= 8 and len(header.check) > NONCE_BYTES
     return header if sane else None
 
 
@@ -196,7 +210,7 @@ def locate_header(path: Path, lines: Sequence[Line]) -> tuple[Header, list[Damag
             return first, [Damage(2, "the copy of the header is damaged (line 1 is intact)")], 2
         return first, [], 2
     copy = None if copy_line is None else parse_header(path, copy_line.text)
-    if copy is not None and copy.version == VERSION:
+    if copy is not None and copy.version >= 2:
         return copy, [Damage(1, "the header is damaged; it was read from its copy on line 2")], 2
     candidates = [lines[0].text] + ([] if copy_line is None else [copy_line.text])
     if any(looks_like_header(text) for text in candidates):

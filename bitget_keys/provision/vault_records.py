@@ -16,8 +16,9 @@ import attrs
 import orjson
 
 from bitget_keys._secret import REDACTED, Secret, to_secret
+from bitget_keys.provision.vault_kdf import Kdf
 
-__all__ = ["Damage", "Repair", "StoredRecord", "VaultRecord", "VaultScan"]
+__all__ = ["Damage", "Rekey", "Repair", "StoredRecord", "VaultRecord", "VaultScan"]
 
 
 def _optional_secret(value: str | Secret | None) -> Secret | None:
@@ -144,8 +145,16 @@ class VaultScan:
 
     @property
     def records(self) -> tuple[VaultRecord, ...]:
-        """The intact records, in file order (a repeated line only once)."""
-        return tuple(entry.record for entry in self.entries)
+        """
+        The intact records, one per key, in file order (a repeated line only once).
+
+        A key stored again (with more known about it, such as the sub-account UID
+        Bitget masked when it created the key) has its last record, in its first place.
+        """
+        merged: dict[str, VaultRecord] = {}
+        for entry in self.entries:
+            merged[entry.record.api_key] = entry.record
+        return tuple(merged.values())
 
     @property
     def clean(self) -> bool:
@@ -165,3 +174,15 @@ class Repair:
     written: Path | None
     #: Where the damaged original now is (its old name holds the repaired vault).
     kept: Path | None
+
+
+@attrs.frozen
+class Rekey:
+    """What `SecretsVault.rekey` did."""
+
+    #: Records in the rekeyed vault.
+    records: int
+    #: The vault as it was, under its old passphrase (delete it once the new one works).
+    kept: Path
+    #: How the rekeyed vault derives its key.
+    kdf: Kdf

@@ -108,6 +108,7 @@ async def test_apply_over_two_egresses_sends_each_master_through_its_own_proxy(
                 emulator.base_url,
                 "--vault",
                 str(tmp_path / "v.vault"),
+                "--create-vault",
                 "--state",
                 str(tmp_path / "s.state"),
                 "--json",

@@ -106,7 +106,8 @@ async def applying(
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bitget_keys", "apply", str(plan), "--yes", "--json"),
         *("--base-url", base_url, *flags),
-        *("--vault", str(tmp_path / "v.vault"), "--state", str(tmp_path / "s.state")),
+        *("--vault", str(tmp_path / "v.vault"), "--create-vault"),
+        *("--state", str(tmp_path / "s.state")),
         cwd=tmp_path,
         env=environment(tmp_path),
         stdout=asyncio.subprocess.PIPE,

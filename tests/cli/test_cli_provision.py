@@ -81,6 +81,7 @@ async def test_plan_apply_reapply_and_vault(
                 url,
                 "--vault",
                 vault,
+                "--create-vault",
                 "--state",
                 state,
                 "--json",

@@ -106,6 +106,7 @@ def apply_args(plan: Path, emulator: Emulator, *extra: str) -> list[str]:
         str(directory / "keys.vault"),
         "--state",
         str(directory / "keys.state"),
+        "--create-vault",
         *extra,
     ]
 
@@ -785,15 +786,15 @@ async def test_apply_refuses_a_damaged_vault(plan: Path, capfd: pytest.CaptureFi
 async def test_apply_upgrades_a_version_1_vault(
     plan: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A version-1 vault is rewritten as version 2 (same key, same records), then used."""
+    """A version-1 vault is rewritten as version 3 (same key, same records), then used."""
     vault = plan.parent / "keys.vault"
     write_v1(vault, keys(2), key=KEY)
     assert SecretsVault.open(vault, KEY).version == 1
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
         assert await cli(*apply_args(plan, emulator, "--yes")) == 0
-    assert f"upgraded the vault {vault} to format version 2" in capfd.readouterr().err
+    assert f"upgraded the vault {vault} to format version 3" in capfd.readouterr().err
     upgraded = SecretsVault.open(vault, KEY)
-    assert upgraded.version == 2
+    assert upgraded.version == 3
     api_keys = [r.api_key for r in upgraded.require_intact().records]
     assert api_keys[:2] == ["bg_key_00", "bg_key_01"]
     assert len(api_keys) == 4

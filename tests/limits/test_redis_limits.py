@@ -953,7 +953,8 @@ def test_egress_is_checked(
     vault = tmp_path / "keys.vault"
     # The state file (and its lock) default to the working directory.
     monkeypatch.chdir(tmp_path)
-    code = main(["apply", str(tmp_path / "plan.toml"), "--vault", str(vault), "--yes", *options])
+    argv = ["apply", str(tmp_path / "plan.toml"), "--vault", str(vault), "--create-vault"]
+    code = main([*argv, "--yes", *options])
     assert code == 78
     out, err = capsys.readouterr()
     assert message in err
@@ -1006,6 +1007,7 @@ async def test_two_shards_apply_through_one_redis(
                         f"host-{index}",
                         "--vault",
                         str(tmp_path / f"shard{index}.vault"),
+                        "--create-vault",
                         "--state",
                         str(tmp_path / f"shard{index}.state"),
                         "--json",

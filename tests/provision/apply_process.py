@@ -89,7 +89,7 @@ class Apply:
     async def start(cls, url: str, tmp_path: Path, *options: str) -> Apply:
         """Start an apply of ``tmp_path/plan.toml``; later ``options`` win."""
         argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml"), "--json", "--yes"]
-        argv += ["--base-url", url, "--vault", str(tmp_path / "keys.vault")]
+        argv += ["--base-url", url, "--vault", str(tmp_path / "keys.vault"), "--create-vault"]
         argv += ["--state", str(tmp_path / "apply.state"), *options]
         process = await asyncio.create_subprocess_exec(
             sys.executable,

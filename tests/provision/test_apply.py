@@ -256,12 +256,20 @@ async def test_clear_uids_in_the_batch_answer_need_no_list(tmp_path: Path) -> No
 
 
 async def test_masked_uids_are_not_written_to_the_vault(tmp_path: Path) -> None:
-    """A first key's vault record has no sub-account UID when the batch answer masked it, never the mask."""
+    """
+    A first key's vault record, written when the batch answer masked its UID, has none
+    (never the mask); the record stored again once the UID is known has the real one.
+    """
     emulator = Emulator(MASTERS[:1], limits=Limits(per_uid=False, ip_limit=None))
     await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=2))
     vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
-    by_label = {record.label: record.subaccount_uid for record in vault.records()}
-    assert by_label["first"] is None
+    scan = vault.require_intact()
+    written = [e.record.subaccount_uid for e in scan.entries if e.record.label == "first"]
+    assert written.count(None) == 2
+    assert all(uid is None or uid.isdigit() for uid in written)
+    by_label = {record.label: record.subaccount_uid for record in scan.records}
+    assert by_label["first"] is not None
+    assert by_label["first"].isdigit()
     assert by_label["extra0"] is not None
     assert by_label["extra0"].isdigit()
 

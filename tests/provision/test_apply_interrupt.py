@@ -140,7 +140,7 @@ async def test_ctrl_c_at_the_confirmation_prompt_cancels(tmp_path: Path) -> None
     async with Emulator(MASTERS, seed=5) as emulator:
         argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml")]
         argv += ["--base-url", emulator.base_url, "--vault", str(tmp_path / "keys.vault")]
-        argv += ["--state", str(tmp_path / "apply.state")]
+        argv += ["--state", str(tmp_path / "apply.state"), "--create-vault"]
         controller, terminal = pty.openpty()
         try:
             process = await asyncio.create_subprocess_exec(

@@ -187,7 +187,7 @@ async def test_a_vault_that_stays_unwritable_hands_its_secrets_to_the_caller(
     rescue_dir.mkdir()
     async with Emulator(MASTERS, seed=13) as emulator:
         argv = ["apply", str(tmp_path / "plan.toml"), "--base-url", emulator.base_url]
-        argv += ["--json", "--yes", "--vault", str(tmp_path / "keys.vault")]
+        argv += ["--json", "--yes", "--vault", str(tmp_path / "keys.vault"), "--create-vault"]
         argv += ["--state", str(tmp_path / "apply.state"), "--rescue-dir", str(rescue_dir)]
         code = await asyncio.to_thread(main, argv)
     out, err = capfd.readouterr()

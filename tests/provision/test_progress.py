@@ -549,6 +549,7 @@ async def test_apply_command_on_a_terminal(tmp_path: Path, monkeypatch: pytest.M
         str(plan),
         "--vault",
         str(tmp_path / "v"),
+        "--create-vault",
         "--state",
         str(tmp_path / "s"),
         "--yes",

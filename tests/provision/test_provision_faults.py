@@ -121,7 +121,7 @@ async def apply(
     url: str, plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> tuple[int, list[dict[str, Any]], str]:
     """Run `bitget-keys apply --json`; return its exit code, its result rows, and all output."""
-    argv = ["apply", str(plan), "--base-url", url, "--json", "--yes"]
+    argv = ["apply", str(plan), "--base-url", url, "--json", "--yes", "--create-vault"]
     argv += ["--vault", str(tmp_path / "keys.vault"), "--state", str(tmp_path / "apply.state")]
     # The command runs its own event loop, so it runs in a thread beside the emulator's.
     code = await asyncio.to_thread(main, argv)

@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def test_new_vault_has_a_checksummed_header_and_its_copy(tmp_path: Path) -> None
     lines = lines_of(path)
     assert lines[0] == lines[1]
     header = json.loads(lines[0])
-    assert header["version"] == 2
+    assert header["version"] == 3
     assert len(header["sha256"]) == 64
     assert len(lines) == 4
     scan = SecretsVault.open(path, KEY).scan()
@@ -506,15 +507,22 @@ def test_loose_permissions_are_warned_about(
 # -- version 1 ---------------------------------------------------------------------------
 
 
-def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
-    """A vault as version 1 wrote it: one header line without a digest, unnumbered records."""
-    salt = os.urandom(16)
-    n = 2**10
+def sealer(key: str, salt: bytes, n: int) -> Callable[[bytes], bytes]:
+    """How vaults of versions 1 and 2 sealed a line: scrypt (``n``, r=8, p=1), AES-GCM."""
     aead = AESGCM(Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(key.encode()))
 
     def seal(plaintext: bytes) -> bytes:
         nonce = os.urandom(12)
         return base64.b64encode(nonce + aead.encrypt(nonce, plaintext, salt))
+
+    return seal
+
+
+def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
+    """A vault as version 1 wrote it: one header line without a digest, unnumbered records."""
+    salt = os.urandom(16)
+    n = 2**10
+    seal = sealer(key, salt, n)
 
     header = {
         "format": "bitget-keys-vault",
@@ -528,7 +536,7 @@ def write_v1(path: Path, items: list[VaultRecord], *, key: str = KEY) -> None:
 
 
 def test_version_1_vault_is_read_appended_and_upgraded(tmp_path: Path) -> None:
-    """v1 reads as before; upgrade rewrites it as v2 with the same key and records."""
+    """v1 reads as before; upgrade rewrites it as v3 with the same key and records."""
     path = tmp_path / "old.vault"
     items = [record("bot01"), record("bot02")]
     write_v1(path, items)
@@ -543,10 +551,10 @@ def test_version_1_vault_is_read_appended_and_upgraded(tmp_path: Path) -> None:
     ]
     assert vault.upgrade() is True
     assert vault.upgrade() is False
-    assert vault.version == 2
+    assert vault.version == 3
     lines = lines_of(path)
     assert lines[0] == lines[1]
-    assert json.loads(lines[0])["version"] == 2
+    assert json.loads(lines[0])["version"] == 3
     reopened = SecretsVault.open(path, KEY)
     scan = reopened.require_intact()
     assert api_keys(scan.records) == ["bg_bot01", "bg_bot02", "bg_bot03"]
