@@ -237,7 +237,7 @@ async def test_plan_foresees_orphans_of_the_vault_it_is_given(
     """Live keys whose secrets another vault holds are orphans for this one; shown, not counted."""
     async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
         url = emulator.base_url
-        apply = ("apply", str(plan), "--base-url", url, "--yes", "--create-vault")
+        apply: tuple[str, ...] = ("apply", str(plan), "--base-url", url, "--yes", "--create-vault")
         apply += ("--state", str(tmp_path / "s"))
         assert await cli(*apply, "--vault", str(tmp_path / "v.vault")) == 0
         SecretsVault.open(tmp_path / "empty.vault", VAULT_KEY)
