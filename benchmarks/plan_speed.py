@@ -131,7 +131,9 @@ def main() -> None:
             url = server.stdout.readline().strip()
             common = ["--base-url", url]
             files = ["--vault", "v.vault", "--state", "s.state"]
-            setup = timed(["apply", "plan.toml", *common, *files, "--yes"], env, work)
+            setup = timed(
+                ["apply", "plan.toml", *common, *files, "--yes", "--create-vault"], env, work
+            )
             plans: list[float] = []
             applies: list[float] = []
             for number in range(args.rounds):

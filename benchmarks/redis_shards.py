@@ -149,6 +149,7 @@ async def run_once(
             str(workdir / f"shard{index}.state"),
             "--json",
             "--yes",
+            "--create-vault",
             env=environ,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

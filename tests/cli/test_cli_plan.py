@@ -128,7 +128,7 @@ def changes_sent(emulator: Emulator) -> int:
 async def apply_saved(saved: Path, url: str, folder: Path, *extra: str) -> int:
     """``apply SAVED`` with the test's vault and state, and no --yes."""
     files = ("--vault", str(folder / "v"), "--state", str(folder / "s"))
-    return await cli("apply", str(saved), "--base-url", url, *files, *extra)
+    return await cli("apply", str(saved), "--base-url", url, *files, "--create-vault", *extra)
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ async def test_plan_json_and_detailed_exit_codes(
             f"{SUB_UID}/{SUB_KEY}",
             "copy",
         ]
-        apply = ("apply", str(plan), "--base-url", url, "--vault", vault, "--yes")
+        apply = ("apply", str(plan), "--base-url", url, "--vault", vault, "--yes", "--create-vault")
         assert await cli(*apply, "--state", str(tmp_path / "s")) == 0
         capfd.readouterr()
         # The vault holds the copy key now: nothing is left to do.
@@ -237,7 +237,8 @@ async def test_plan_foresees_orphans_of_the_vault_it_is_given(
     """Live keys whose secrets another vault holds are orphans for this one; shown, not counted."""
     async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
         url = emulator.base_url
-        apply = ("apply", str(plan), "--base-url", url, "--yes", "--state", str(tmp_path / "s"))
+        apply: tuple[str, ...] = ("apply", str(plan), "--base-url", url, "--yes", "--create-vault")
+        apply += ("--state", str(tmp_path / "s"))
         assert await cli(*apply, "--vault", str(tmp_path / "v.vault")) == 0
         SecretsVault.open(tmp_path / "empty.vault", VAULT_KEY)
         capfd.readouterr()
@@ -268,7 +269,7 @@ async def test_plan_reads_the_default_vault_when_its_key_is_at_hand(
     """bitget-keys.vault (apply's default) tells the copy key exists; without its key, plan says so."""
     async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
         url = emulator.base_url
-        assert await cli("apply", str(plan), "--base-url", url, "--yes") == 0
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
         assert (tmp_path / "bitget-keys.vault").exists()
         capfd.readouterr()
         assert await cli("plan", str(plan), "--base-url", url) == 0
@@ -356,13 +357,21 @@ async def test_a_saved_plan_is_refused_when_live_state_moved(
                 str(tmp_path / "o"),
                 *state,
                 "--yes",
+                "--create-vault",
             )
             == 0
         )
         before = changes_sent(emulator)
         capfd.readouterr()
         code = await cli(
-            "apply", str(saved), "--base-url", url, "--vault", str(tmp_path / "v"), *state
+            "apply",
+            str(saved),
+            "--base-url",
+            url,
+            "--vault",
+            str(tmp_path / "v"),
+            *state,
+            "--create-vault",
         )
         err = capfd.readouterr().err
         assert changes_sent(emulator) == before

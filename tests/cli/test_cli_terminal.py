@@ -134,6 +134,7 @@ def apply_argv(tmp_path: Path, emulator: Emulator, *extra: str) -> list[str]:
         "--base-url",
         emulator.base_url,
         "--yes",
+        "--create-vault",
         *extra,
     ]
 
