@@ -198,7 +198,7 @@ async def test_plan_and_apply_read_the_plan_from_stdin(
         assert '  + sub-account alpha\n      name  = "alphabot"\n' in shown
         assert "Plan: 3 to create, 0 to change, 0 to revoke." in shown
         monkeypatch.setattr(sys, "stdin", io.StringIO(PLAN))
-        argv = ["apply", "-", "--base-url", emulator.base_url, "--json", "--yes"]
+        argv = ["apply", "-", "--base-url", emulator.base_url, "--json", "--yes", "--create-vault"]
         assert await cli(*argv) == 0
         rows = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
         assert {(r["target"], r["status"]) for r in rows} >= {
@@ -336,7 +336,8 @@ async def test_a_dns_failure_names_the_host_and_the_account(
 
     # apply without --yes first shows the plan (as `plan` does), asking on a terminal.
     monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
-    code = await cli(command, str(plan), "--base-url", "http://no-such-host.invalid")
+    extra = ["--create-vault"] if command == "apply" else []
+    code = await cli(command, str(plan), "--base-url", "http://no-such-host.invalid", *extra)
     err = capfd.readouterr().err
     assert code == ExitCode.UNAVAILABLE, err
     last = err.strip().splitlines()[-1]
@@ -410,7 +411,8 @@ async def test_refused_credentials_name_the_account_in_plan_and_apply(
         assert last.startswith("bitget-keys: desk-a: /api/v")
         assert "code 40012" in last
         monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
-        assert await cli("apply", str(plan), "--base-url", emulator.base_url) == 78
+        argv = ["apply", str(plan), "--base-url", emulator.base_url, "--create-vault"]
+        assert await cli(*argv) == 78
         out, err = capfd.readouterr()
         assert err.strip().splitlines()[-1].startswith("bitget-keys: desk-a: /api/v")
         assert "[y/N]" not in err
@@ -457,6 +459,7 @@ async def test_apply_paces_locally_while_redis_is_down_with_redis_fallback(
     redis = f"redis://127.0.0.1:{free_port()}/0"
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
         base = ["apply", str(plan), "--base-url", emulator.base_url, "--json", "--yes"]
+        base.append("--create-vault")
         failed = await cli(*base, "--redis", redis)
         out, err = capfd.readouterr()
         assert failed == ExitCode.FAILED, err

@@ -47,7 +47,7 @@ def test_key_file_option_comes_before_the_environment(
     vault = str(provisioned.vault)
     right = key_file(tmp_path / "right.key", KEY + "\n")
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", WRONG)
-    assert main(["vault", "list", "--vault", vault]) == 2
+    assert main(["vault", "list", "--vault", vault]) == 78
     assert "the vault key is wrong" in capfd.readouterr().err
     assert main(["vault", "list", "--vault", vault, "--vault-key-file", str(right)]) == 0
     out, err = capfd.readouterr()
@@ -55,7 +55,7 @@ def test_key_file_option_comes_before_the_environment(
     assert KEY not in out + err
     wrong = key_file(tmp_path / "wrong.key", WRONG + "\n")
     monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
-    assert main(["vault", "list", "--vault", vault, "--vault-key-file", str(wrong)]) == 2
+    assert main(["vault", "list", "--vault", vault, "--vault-key-file", str(wrong)]) == 78
     out, err = capfd.readouterr()
     assert "the vault key is wrong" in err
     assert WRONG not in out + err
@@ -74,7 +74,7 @@ def test_the_key_variable_comes_before_the_key_file_variable(
     assert main(["vault", "list", "--vault", vault]) == 0  # $BITGET_KEYS_VAULT_KEY = KEY
     capfd.readouterr()
     monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
-    assert main(["vault", "list", "--vault", vault]) == 2
+    assert main(["vault", "list", "--vault", vault]) == 78
     assert "the vault key is wrong" in capfd.readouterr().err
     key_file(wrong, KEY + "\r\n")
     assert main(["vault", "show", "alpha/trade", "--vault", vault]) == 0
@@ -104,7 +104,7 @@ def test_a_loose_empty_or_missing_key_file(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Readable by others: used, with a warning and the chmod; empty or missing: exit 2."""
+    """Readable by others: used, with a warning and the chmod; empty or missing: exit 78."""
     monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
     vault = ["vault", "list", "--vault", str(provisioned.vault), "--vault-key-file"]
     loose = key_file(tmp_path / "loose.key", KEY, 0o644)
@@ -118,10 +118,10 @@ def test_a_loose_empty_or_missing_key_file(
     assert all(KEY not in w for w in warnings)
     capfd.readouterr()
     empty = key_file(tmp_path / "empty.key", "\n")
-    assert main([*vault, str(empty)]) == 2
+    assert main([*vault, str(empty)]) == 78
     assert f"the vault key file {empty} holds no passphrase" in capfd.readouterr().err
     missing = tmp_path / "missing.key"
-    assert main([*vault, str(missing)]) == 2
+    assert main([*vault, str(missing)]) == 78
     assert f"cannot read the vault key file {missing}" in capfd.readouterr().err
 
 
@@ -131,7 +131,7 @@ def test_no_key_anywhere_names_every_source(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
-    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 2
+    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 78
     err = capfd.readouterr().err
     for source in ("BITGET_KEYS_VAULT_KEY", "BITGET_KEYS_VAULT_KEY_FILE", "--vault-key-file"):
         assert source in err
@@ -157,10 +157,10 @@ async def test_apply_does_not_create_a_vault_unless_told(
     plan: Path,  # noqa: F811
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """A missing vault stops apply (exit 2), naming the path and --create-vault; nothing sent."""
+    """A missing vault stops apply (exit 66), naming the path and --create-vault; nothing sent."""
     vault = plan.parent / "typo.vault"
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        assert await cli(*bare_apply(plan, emulator, vault, "--yes")) == 2
+        assert await cli(*bare_apply(plan, emulator, vault, "--yes")) == 66
         err = capfd.readouterr().err
         assert str(vault) in err
         assert "--create-vault" in err
@@ -181,7 +181,7 @@ async def test_a_mistyped_vault_path_never_stands_in_for_the_real_one(
     plan_path.write_text(PLAN)
     typo = provisioned.vault.parent / "keys.vualt"
     async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
-        assert await cli(*bare_apply(plan_path, emulator, typo, "--yes")) == 2
+        assert await cli(*bare_apply(plan_path, emulator, typo, "--yes")) == 66
         out, err = capfd.readouterr()
         assert "orphan" not in out + err
         assert f"{typo}" in err
@@ -207,7 +207,7 @@ async def test_apply_asks_before_creating_a_vault_on_a_terminal(
         err = capfd.readouterr().err
         assert f"Create a new vault {vault}? [y/N]" in err
         if answer == "n":
-            assert code == 2
+            assert code == 66
             assert "--create-vault" in err
             assert emulator.audit.accepted == 0
             assert not vault.exists()

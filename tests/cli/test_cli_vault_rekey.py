@@ -68,7 +68,7 @@ def test_rekey_from_key_files_keeps_every_record(
     assert revealed(vault, NEW_KEY) == before
     with pytest.raises(VaultKeyError):
         SecretsVault.open(vault, KEY)
-    assert main(["vault", "list", "--vault", str(vault)]) == 2  # the environment's old key
+    assert main(["vault", "list", "--vault", str(vault)]) == 78  # the environment's old key
     assert "the vault key is wrong" in capfd.readouterr().err
     new_file = ["--vault-key-file", str(tmp_path / "new.key")]
     assert main(["vault", "check", "--vault", str(vault), *new_file]) == 0
@@ -100,7 +100,7 @@ def test_rekey_asks_on_a_terminal_twice_for_the_new_passphrase(
     vault = provisioned.vault
     before = vault.read_bytes()
     prompts.answers.extend([KEY, NEW_KEY, NEW_KEY + "!"])
-    assert main(["vault", "rekey", "--vault", str(vault)]) == 2
+    assert main(["vault", "rekey", "--vault", str(vault)]) == 78
     assert "the two new passphrases differ; the vault is unchanged" in capfd.readouterr().err
     assert vault.read_bytes() == before
     assert not kept_files(vault)
@@ -116,7 +116,7 @@ def test_rekey_needs_a_new_passphrase_source_off_a_terminal(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     before = provisioned.vault.read_bytes()
-    assert main(["vault", "rekey", "--vault", str(provisioned.vault)]) == 2
+    assert main(["vault", "rekey", "--vault", str(provisioned.vault)]) == 78
     assert "--new-key-file" in capfd.readouterr().err
     assert provisioned.vault.read_bytes() == before
 
@@ -151,12 +151,12 @@ def test_rekey_refuses_a_damaged_vault(
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Repair comes first: exit 2 naming the repair command; the vault is unchanged."""
+    """Repair comes first: exit 65 naming the repair command; the vault is unchanged."""
     before = damaged.read_bytes()
     new_key = tmp_path / "new.key"
     new_key.write_text(NEW_KEY)
     new_key.chmod(0o600)
-    assert main(["vault", "rekey", "--vault", str(damaged), "--new-key-file", str(new_key)]) == 2
+    assert main(["vault", "rekey", "--vault", str(damaged), "--new-key-file", str(new_key)]) == 65
     err = capfd.readouterr().err
     assert "line 5: does not decrypt" in err
     assert "vault repair" in err
