@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,21 +258,24 @@ async def read_first(
     clients: Callable[[AccountSpec], Client],
     vault: SecretsVault | None,
     reporter: Reporter,
+    already: Mapping[str, LiveState] | None = None,
 ) -> dict[str, LiveState]:
     """
     Read each account's live state once, concurrently, and tell ``reporter`` its planned
     work as it comes; apply then starts from these reads (``first_live``) instead of
-    reading again. An account that cannot be read is left out: apply reads it itself
-    and reports why it failed.
+    reading again. State ``already`` read is used as it is. An account that cannot be
+    read is left out: apply reads it itself and reports why it failed.
     """
     copy_keys = copy_key_accounts(vault)
     read: dict[str, LiveState] = {}
 
     async def one(account: AccountSpec) -> None:
+        live = (already or {}).get(account.name)
         try:
-            api = await account_api(clients(account), account)
-            with pacing(priority=DECIDING):
-                live = await read_live_state(api, account)
+            if live is None:
+                api = await account_api(clients(account), account)
+                with pacing(priority=DECIDING):
+                    live = await read_live_state(api, account)
         except (APIError, TransportError, AccountInTransitionError, DispatchStoppedError):
             return
         read[account.name] = live
@@ -294,9 +297,11 @@ async def apply_with_progress(
     journal: Journal | None = None,
     ledger: Ledger | None = None,
     gate: DispatchGate | None = None,
+    first_live: Mapping[str, LiveState] | None = None,
 ) -> list[ItemResult]:
     """
     Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
+    ``first_live`` is live state the caller read already (for apply's question).
 
     The live display shows planned totals: each account's live state is read first
     (`read_first`) and apply starts from that read, so the display costs no request.
@@ -305,10 +310,9 @@ async def apply_with_progress(
     """
     ledger = Ledger.of(ledger, vault, journal)
     with reporter:
-        first_live: dict[str, LiveState] | None = None
         if reporter.mode is Mode.LIVE:
             reporter.expect(dict.fromkeys((account.name for account in plan.accounts), None))
-            first_live = await read_first(plan, clients, ledger.vault, reporter)
+            first_live = await read_first(plan, clients, ledger.vault, reporter, first_live)
         results = await apply_plan(
             plan,
             clients=clients,

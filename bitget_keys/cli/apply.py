@@ -40,7 +40,7 @@ from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli._vault_key import is_new_vault
 from bitget_keys.cli.exits import ExitCode, UsageError
-from bitget_keys.cli.plan import confirm_changes, saved_plan_holds
+from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
@@ -215,7 +215,8 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
     try:
         await metrics.start()
         try:
-            if not await _approved(args, plan, client_for, vault, saved):
+            approval = await _approved(args, plan, client_for, vault, saved)
+            if not approval.approved:
                 print(
                     "bitget-keys: apply cancelled; nothing was created or changed",
                     file=sys.stderr,
@@ -231,7 +232,12 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
             ledger = Ledger(vault, journal)
             try:
                 results = await apply_with_progress(
-                    plan, clients=client_for, ledger=ledger, gate=gate, reporter=reporter
+                    plan,
+                    clients=client_for,
+                    ledger=ledger,
+                    gate=gate,
+                    reporter=reporter,
+                    first_live=approval.live,
                 )
             except SecretsNotStoredError as exc:
                 if reporter.mode is Mode.LIVE:
@@ -254,11 +260,13 @@ async def _approved(
     client_for: Callable[[AccountSpec], Client],
     vault: SecretsVault | None,
     saved: SavedPlan | None,
-) -> bool:
+) -> Approval:
     """A saved plan whose live state is as saved, ``--yes``, or a yes at the prompt."""
     if saved is not None:
         return await saved_plan_holds(saved, plan, client_for, vault, args.base_url)
-    return args.yes or await confirm_changes(plan, client_for, vault)
+    if args.yes:
+        return Approval(approved=True)
+    return await confirm_changes(plan, client_for, vault)
 
 
 def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemResult]) -> int:

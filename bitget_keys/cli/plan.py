@@ -34,6 +34,7 @@ from bitget_keys.errors import (
     PlanError,
     Problem,
 )
+from bitget_keys.provision.diff import LiveState
 from bitget_keys.provision.family import Family, check_modes, pinned_mode_detail
 from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan, plan_error
 from bitget_keys.provision.plan_changes import AccountChanges, Summary, account_changes, summarize
@@ -53,6 +54,17 @@ DEFAULT_VAULT: Final = Path("bitget-keys.vault")
 
 
 @attrs.frozen
+class Approval:
+    """
+    Whether apply may go on, and the live state it may start from: the reads made to
+    decide, when nothing happened between them and the go (no question was asked).
+    """
+
+    approved: bool
+    live: dict[str, LiveState] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class Review:
     """What apply would do for a plan, and the live state it was computed from."""
 
@@ -62,6 +74,8 @@ class Review:
     #: Accounts pinned to a mode their master refuses: the plan's mistakes, raised
     #: once the other accounts are shown.
     pinned: tuple[Problem, ...] = ()
+    #: Each account's live state as read, by account name (what apply can start from).
+    states: dict[str, LiveState] = attrs.field(factory=dict)
 
     @property
     def summary(self) -> Summary:
@@ -111,6 +125,7 @@ async def review_plan(
     check_modes(plan, families)
     accounts: list[AccountChanges] = []
     live: dict[str, Any] = {}
+    read: dict[str, LiveState] = {}
     pinned: list[Problem] = []
     for account, state in zip(plan.accounts, states, strict=True):
         if state.error is not None:
@@ -135,7 +150,8 @@ async def review_plan(
             )
         )
         live[account.name] = snapshot(state.family, state.live)
-    return Review(tuple(accounts), live, tuple(pinned))
+        read[account.name] = state.live
+    return Review(tuple(accounts), live, tuple(pinned), read)
 
 
 def _colour() -> bool:
@@ -175,13 +191,25 @@ async def show_changes(
     Print what apply would create, change or revoke; return whether it would change
     anything (see `review_plan`).
     """
+    review = await show_review(plan, client_for, vaulted_copy_keys, vault_keys=vault_keys)
+    return review.summary.changes
+
+
+async def show_review(
+    plan: Plan,
+    client_for: Any,
+    vaulted_copy_keys: Collection[str] | None = None,
+    *,
+    vault_keys: Collection[str] | None = None,
+) -> Review:
+    """Print what apply would create, change or revoke, and return the review."""
     review = await review_plan(
         plan, client_for, vaulted_copy_keys=vaulted_copy_keys, vault_keys=vault_keys
     )
     print_lines(render(review.accounts))
     _raise_pinned(plan, review)
     print_lines([Line(""), *summary_lines(review.summary)])
-    return review.summary.changes
+    return review
 
 
 def _plan_vault(args: argparse.Namespace) -> SecretsVault | None:
@@ -313,11 +341,11 @@ async def saved_plan_holds(
     client_for: Any,
     vault: SecretsVault | None,
     base_url: str | None,
-) -> bool:
+) -> Approval:
     """
     Whether ``saved`` may be applied: read live state again (as ``plan`` does) and
     compare it, and the changes it gives, with what was saved; anything that moved is
-    named on stderr and nothing is sent.
+    named on stderr and nothing is sent. Apply starts from the state this read.
     """
     target = resolve_base_url(base_url)
     if saved.base_url != target:
@@ -337,7 +365,7 @@ async def saved_plan_holds(
             ),
             file=sys.stderr,
         )
-        return False
+        return Approval(approved=False)
     count = sum(change["account"] in review.live for change in saved.changes)
     print(
         escape(
@@ -346,24 +374,29 @@ async def saved_plan_holds(
         ),
         file=sys.stderr,
     )
-    return True
+    return Approval(approved=True, live=review.states)
 
 
-async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> bool:
-    """Show what apply would do and ask for a yes; nothing to do needs no yes."""
+async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> Approval:
+    """
+    Show what apply would do and ask for a yes; nothing to do needs no yes, and then
+    apply starts from the state just read. After a question, which may be answered
+    minutes later, apply reads live state again.
+    """
     copy_keys, vault_keys = _vault_view(vault)
-    if not await show_changes(plan, client_for, copy_keys, vault_keys=vault_keys):
-        return True
+    review = await show_review(plan, client_for, copy_keys, vault_keys=vault_keys)
+    if not review.summary.changes:
+        return Approval(approved=True, live=review.states)
     print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
     # The event loop's own SIGINT handling only cancels its main task, which a blocking
     # read of the terminal never notices: while asking, Ctrl-C interrupts the read.
     if threading.current_thread() is not threading.main_thread():
         # Only the main thread handles signals (a program running the command line in
         # a thread keeps its own).
-        return sys.stdin.readline().strip().lower() in {"y", "yes"}
+        return Approval(approved=sys.stdin.readline().strip().lower() in {"y", "yes"})
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         answer = sys.stdin.readline()
     finally:
         signal.signal(signal.SIGINT, previous)
-    return answer.strip().lower() in {"y", "yes"}
+    return Approval(approved=answer.strip().lower() in {"y", "yes"})

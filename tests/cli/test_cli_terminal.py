@@ -361,3 +361,38 @@ async def test_demo_plain_on_a_terminal(
     assert code == 0, raw[0]
     assert ESCAPE not in raw[0]
     assert "first apply:   2 sub-accounts and 2 keys created, 0 failed" in raw[0]
+
+
+async def test_a_no_op_apply_on_a_terminal_reads_live_state_once(tmp_path: Path) -> None:
+    """
+    Without ``--yes`` on a terminal, apply reads live state to show what it would do;
+    with nothing to do it asks nothing, and it starts from that read: each master's
+    sub-account list is read once, as piped.
+    """
+    (tmp_path / "plan.toml").write_text(plan_toml(3, 2))
+
+    def lists(emulator: Emulator) -> int:
+        return sum(
+            len(lane.accepted)
+            for (_, name), lane in emulator.audit.lanes.items()
+            if name == "list_virtual_subaccounts"
+        )
+
+    async with Emulator(MASTERS[:3], limits=Limits(per_uid=False, ip_limit=None)) as emulator:
+        code = await run_in_terminal(
+            apply_argv(tmp_path, emulator), environment(3), lambda terminal: terminal.finish()
+        )
+        assert code == 0
+        before = lists(emulator)
+        argv = [arg for arg in apply_argv(tmp_path, emulator) if arg != "--yes"]
+        final: list[str] = []
+
+        def steps(terminal: Terminal) -> int:
+            code = terminal.finish()
+            final.extend(terminal.lines())
+            return code
+
+        code = await run_in_terminal(argv, environment(3), steps)
+        assert code == 0, "\n".join(final)
+        assert any("No changes" in line for line in final), "\n".join(final)
+        assert lists(emulator) - before == 3
