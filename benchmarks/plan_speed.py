@@ -13,6 +13,12 @@ then one JSON line::
 
     python benchmarks/plan_speed.py
     python benchmarks/plan_speed.py --masters 20 --subaccounts 20 --rounds 3
+    python benchmarks/plan_speed.py --terminal
+
+With ``--terminal`` each round also runs the no-op apply in an 80x24 pseudo-terminal
+(`pexpect`), where it draws the live display: with ``--yes``, and without it (apply then
+shows the changes first; with none, it asks nothing). Each is timed as above against the
+piped no-op apply (the target: within 1.2x).
 
 Each round sends about ``2 x masters x (subaccounts + 4)`` requests; at the defaults
 three rounds stay well inside the emulator's 6,000 a minute per IP.
@@ -99,12 +105,38 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
+def timed_terminal(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Run ``bitget-keys ARGV`` to its exit in an 80x24 pseudo-terminal; its wall time."""
+    import pexpect  # only --terminal needs it (the test extra)
+
+    started = time.perf_counter()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "bitget_keys", *argv],
+        dimensions=(24, 80),
+        env=env | {"TERM": "xterm-256color"},
+        cwd=str(cwd),
+        encoding="utf-8",
+        timeout=600,
+    )
+    output = child.read()
+    child.close()
+    elapsed = time.perf_counter() - started
+    if child.exitstatus != 0:
+        msg = f"bitget-keys {' '.join(argv)} exited {child.exitstatus}: {output[-2000:]}"
+        raise RuntimeError(msg)
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--masters", type=int, default=20)
     parser.add_argument("--subaccounts", type=int, default=20)
     parser.add_argument("--keys", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--terminal", action="store_true", help="also time the no-op apply on a terminal"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="plan-speed-") as folder:
         work = Path(folder)
@@ -136,13 +168,20 @@ def main() -> None:
             )
             plans: list[float] = []
             applies: list[float] = []
+            on_terminal: dict[str, list[float]] = {"--yes": [], "asked": []}
             for number in range(args.rounds):
                 runs = [
-                    (plans, ["plan", "plan.toml", *common, "--vault", "v.vault"]),
-                    (applies, ["apply", "plan.toml", *common, *files, "--yes"]),
+                    (plans, ["plan", "plan.toml", *common, "--vault", "v.vault"], timed),
+                    (applies, ["apply", "plan.toml", *common, *files, "--yes"], timed),
                 ]
-                for times, argv in runs if number % 2 == 0 else runs[::-1]:
-                    times.append(timed(argv, env, work))
+                if args.terminal:
+                    apply = ["apply", "plan.toml", *common, *files]
+                    runs += [
+                        (on_terminal["--yes"], [*apply, "--yes"], timed_terminal),
+                        (on_terminal["asked"], apply, timed_terminal),
+                    ]
+                for times, argv, run in runs if number % 2 == 0 else runs[::-1]:
+                    times.append(run(argv, env, work))
         finally:
             server.send_signal(signal.SIGTERM)
             server.communicate(timeout=30)
@@ -151,6 +190,13 @@ def main() -> None:
     print(f"plan:          {plan_s:.2f} s (runs {', '.join(f'{t:.2f}' for t in plans)})")
     print(f"no-op apply:   {apply_s:.2f} s (runs {', '.join(f'{t:.2f}' for t in applies)})")
     print(f"plan / apply:  {plan_s / apply_s:.2f}x (target <= 1.2x)")
+    terminal = {way: statistics.median(times) for way, times in on_terminal.items() if times}
+    for way, median in terminal.items():
+        each = ", ".join(f"{t:.2f}" for t in on_terminal[way])
+        print(
+            f"no-op apply on a terminal ({way}): {median:.2f} s (runs {each}), "
+            f"{median / apply_s:.2f}x piped (target <= 1.2x)"
+        )
     print(
         json.dumps(
             {
@@ -162,6 +208,10 @@ def main() -> None:
                 "ratio": round(plan_s / apply_s, 3),
                 "plan_runs": [round(t, 3) for t in plans],
                 "apply_runs": [round(t, 3) for t in applies],
+                **{
+                    f"terminal_{way.strip('-')}_s": round(median, 3)
+                    for way, median in terminal.items()
+                },
             }
         )
     )
