@@ -27,6 +27,7 @@ from bitget_keys.cli._common import live_console
 from bitget_keys.cli._parser import build_parser
 from bitget_keys.cli.exits import ExitCode, exit_code_for
 from bitget_keys.errors import BitgetKeysError, PlanError
+from bitget_keys.provision.progress import NO_COLOR_ENV
 
 __all__ = ["build_parser", "main"]
 
@@ -50,6 +51,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    if not getattr(args, "plain", False):
+        return _run(args)
+    # Everything that draws honours NO_COLOR (rich, plan's colours, the display):
+    # --plain, before the command or after it, asks the same of all of them, for as
+    # long as the command runs (a program calling main() gets its environment back).
+    before = os.environ.get(NO_COLOR_ENV)
+    os.environ[NO_COLOR_ENV] = "1"
+    try:
+        return _run(args)
+    finally:
+        if before is None:
+            del os.environ[NO_COLOR_ENV]
+        else:
+            os.environ[NO_COLOR_ENV] = before
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Configure logging, run the parsed command; its exit status."""
     level = logging.WARNING - 10 * min(args.verbose, 2)
     # With the live display on, log records go through its console (rich's logging
     # handler prints them above the display); otherwise plain lines on stderr.

@@ -18,6 +18,7 @@ from bitget_keys._client.call_pacing import pacing
 from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV, key_from_sources
+from bitget_keys.cli.exits import UsageError
 from bitget_keys.errors import (
     AccountInTransitionError,
     APIError,
@@ -75,7 +76,12 @@ def plan_from_stdin(path: Path) -> bool:
 def read_plan(path: Path) -> Plan:
     """The plan at ``path``, or (``-``) the plan read from stdin, named ``<stdin>``."""
     if plan_from_stdin(path):
-        return loads_plan(sys.stdin.read())
+        text = sys.stdin.read()
+        if text.lstrip().startswith("{"):
+            # A saved plan (JSON) is applied from its file, where it was written 0600.
+            msg = "a saved plan is applied from its file (bitget-keys apply FILE), not from stdin"
+            raise UsageError(msg)
+        return loads_plan(text)
     return load_plan(path)
 
 

@@ -283,7 +283,7 @@ def _add_plain(parser: argparse.ArgumentParser, commands: Any) -> None:
     codes (as ``NO_COLOR`` asks). Accepted before the command and after it: neither
     place's default (suppressed) overrides the other.
     """
-    for where in (parser, commands.choices["apply"], commands.choices["demo"]):
+    for where in (parser, *(commands.choices[name] for name in ("plan", "apply", "demo"))):
         where.add_argument(
             "--plain",
             action="store_true",

@@ -38,8 +38,8 @@ from bitget_keys.cli._egress import (
 )
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
-from bitget_keys.cli._vault_key import is_new_vault
-from bitget_keys.cli.exits import ExitCode, UsageError
+from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV, is_new_vault
+from bitget_keys.cli.exits import ExitCode, UsageError, exit_code_for
 from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
     ConfigurationError,
@@ -59,9 +59,7 @@ from bitget_keys.provision.progress import (
     format_line,
 )
 from bitget_keys.provision.saved_plan import SavedPlan, is_saved_plan, read_saved_plan
-from bitget_keys.provision.vault import (
-    SecretsVault,
-)
+from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
 
 
 def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
@@ -142,6 +140,16 @@ def _plan_to_apply(args: argparse.Namespace) -> tuple[Plan, SavedPlan | None]:
         msg = (
             "apply - reads the plan from stdin, so it cannot ask for confirmation there: "
             "review the changes with `bitget-keys plan`, then run apply - with --yes"
+        )
+        raise UsageError(msg)
+    # The vault key's sources in their order (see `key_from_sources`): is it stdin?
+    key_file = args.vault_key_file or (
+        None if os.environ.get(VAULT_KEY_ENV) else os.environ.get(VAULT_KEY_FILE_ENV)
+    )
+    if plan_from_stdin(args.plan) and key_file == "-":
+        msg = (
+            "apply - reads the plan from stdin, so the vault key cannot come from there "
+            "too: give --vault-key-file a file (or set $BITGET_KEYS_VAULT_KEY)"
         )
         raise UsageError(msg)
     if args.redis_fallback is not None and not args.redis:
@@ -282,13 +290,23 @@ def apply_status(results: Sequence[ItemResult]) -> ExitCode:
     """
     The exit status of a finished apply: `ExitCode.OK` when every item is as planned;
     `ExitCode.PARTIAL` when some are and others failed (or are unknown, orphaned, in
-    conflict, not sent); `ExitCode.FAILED` when none is.
+    conflict, not sent); when none is, the status of the errors that failed them if
+    they all tell one (`ExitCode.UNAVAILABLE`: Bitget unreachable; `ExitCode.CONFIG`:
+    credentials refused), else `ExitCode.FAILED`.
     """
     good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
     done = sum(result.status in good for result in results)
     if done == len(results):
         return ExitCode.OK
-    return ExitCode.PARTIAL if done else ExitCode.FAILED
+    if done:
+        return ExitCode.PARTIAL
+    failed = [result for result in results if result.status is Status.FAILED]
+    codes = {exit_code_for(result.error) for result in failed if result.error is not None}
+    if len(codes) == 1 and all(result.error is not None for result in failed):
+        (code,) = codes
+        if code in {ExitCode.UNAVAILABLE, ExitCode.CONFIG}:
+            return code
+    return ExitCode.FAILED
 
 
 def _operator_line(reporter: Reporter) -> Callable[[str], None]:

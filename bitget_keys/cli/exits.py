@@ -103,6 +103,9 @@ class AccountError(BitgetKeysError):
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit status for an error that ended a command."""
+    if isinstance(exc, PlanError) and isinstance(exc.__cause__, OSError):
+        # The plan file (or saved plan) could not be read at all: missing, a directory.
+        return ExitCode.NO_INPUT
     if isinstance(exc, AccountError):
         exc = exc.error
     rules: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitCode], ...] = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -149,7 +150,7 @@ async def review_plan(
                 account, state.family, state.live, copy_key=copy_key, vault_keys=vault_keys
             )
         )
-        live[account.name] = snapshot(state.family, state.live)
+        live[account.name] = snapshot(state.family, state.live, state.master_uid)
         read[account.name] = state.live
     return Review(tuple(accounts), live, tuple(pinned), read)
 
@@ -335,6 +336,11 @@ async def run(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
 
 
+def _source_argument(saved: SavedPlan) -> str:
+    """The plan file a saved plan was made from, as a ``plan`` argument."""
+    return "PLAN" if saved.source.startswith("<") else shlex.quote(saved.source)
+
+
 async def saved_plan_holds(
     saved: SavedPlan,
     plan: Plan,
@@ -361,7 +367,8 @@ async def saved_plan_holds(
         print(
             escape(
                 f"bitget-keys: live state changed since the plan was saved ({saved.created}): "
-                f"{'; '.join(moved)}; review it again with `bitget-keys plan --out {saved.path}`"
+                f"{'; '.join(moved)}; review it again with "
+                f"`bitget-keys plan {_source_argument(saved)} --out {saved.path}`"
             ),
             file=sys.stderr,
         )

@@ -52,7 +52,13 @@ class AccountReport:
         return self.gate.state is GateState.OPEN
 
     def report(
-        self, item: ItemKey, status: Status, *, api_key: str | None = None, detail: str = ""
+        self,
+        item: ItemKey,
+        status: Status,
+        *,
+        api_key: str | None = None,
+        detail: str = "",
+        error: BaseException | None = None,
     ) -> None:
         self.reported.add(item)
         result = ItemResult(
@@ -64,6 +70,7 @@ class AccountReport:
             detail=detail,
             subaccount=item.subaccount,
             key=item.key,
+            error=error,
         )
         _log.info("%s %s %s: %s", result.account, item.kind, item.target, status.value)
         self.on_result(result)
@@ -92,11 +99,11 @@ class AccountReport:
         if isinstance(exc, NOT_SENT):
             self.journal.settle(entry, Outcome.FAILED, detail=detail)
             status = Status.STOPPED if isinstance(exc, DispatchStoppedError) else Status.FAILED
-            self.report(item, status, detail=detail)
+            self.report(item, status, detail=detail, error=exc)
             return
         unknown = ambiguous(exc)
         self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
-        self.report(item, Status.UNKNOWN if unknown else Status.FAILED, detail=detail)
+        self.report(item, Status.UNKNOWN if unknown else Status.FAILED, detail=detail, error=exc)
 
     def persist(self, record: VaultRecord) -> str:
         """

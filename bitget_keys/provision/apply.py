@@ -182,7 +182,7 @@ class _PlanRun:
             item = ItemKey(ItemKind.ACCOUNT, key=account.name)
             detail = f"its mode could not be told: {not_sent_detail(exc)}"
             AccountReport(account, self.ledger, self.gate, self.collect).report(
-                item, Status.FAILED, detail=detail
+                item, Status.FAILED, detail=detail, error=exc
             )
         return None
 
@@ -202,6 +202,6 @@ class _PlanRun:
             # account stops here, with its reason; the other accounts go on.
             stop_on_backend_failure(self.gate, exc)
             detail = pinned_mode_detail(account, exc) or not_sent_detail(exc)
-            run.out.report(item, Status.FAILED, detail=detail)
+            run.out.report(item, Status.FAILED, detail=detail, error=exc)
         except Exception as exc:  # noqa: BLE001 - raised by apply_plan once all ended
             self.fail(exc)

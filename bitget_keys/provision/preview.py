@@ -144,6 +144,8 @@ class AccountState:
 
     family: Family | None = None
     live: LiveState = attrs.field(factory=LiveState)
+    #: The UID of the master the credentials belong to ("" while not known).
+    master_uid: str = ""
     #: The error that stopped the read, and what it was doing (``None``: read).
     error: BaseException | None = attrs.field(default=None, eq=False)
     stage: str = ""
@@ -158,10 +160,11 @@ async def read_account_state(client: Client, account: AccountSpec) -> AccountSta
     """
     try:
         api = await account_api(client, account)
+        master_uid = await client.uid()
     except Exception as exc:  # noqa: BLE001 - returned, named with its account by the caller
         return AccountState(error=exc, stage="its mode could not be told")
     try:
         live = await read_live_state(api, account)
     except Exception as exc:  # noqa: BLE001 - as above
         return AccountState(family=api.family, error=exc, stage="its live state could not be read")
-    return AccountState(family=api.family, live=live)
+    return AccountState(family=api.family, live=live, master_uid=master_uid)

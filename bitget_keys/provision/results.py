@@ -87,6 +87,8 @@ class ItemResult:
     subaccount: str | None = None
     #: The key's label (a broker key's API key), when the item is a key.
     key: str | None = None
+    #: The error that failed the item, when one did (for the exit status; never shown).
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready view (no secret is ever part of a result)."""

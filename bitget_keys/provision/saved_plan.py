@@ -85,9 +85,14 @@ def _keys(
     }
 
 
-def snapshot(family: str | None, live: LiveState) -> dict[str, Any]:
-    """What apply's decisions rest on, as JSON: the family and live state (no times)."""
+def snapshot(family: str | None, live: LiveState, master_uid: str = "") -> dict[str, Any]:
+    """
+    What apply's decisions rest on, as JSON: the master (its UID, so that a saved plan
+    never goes to another master whose credentials the plan's ``env:`` names now give),
+    the family and live state (no times).
+    """
     return {
+        "master_uid": master_uid,
         "family": family,
         "subaccounts": sorted(
             (_subaccount(sub) for sub in live.subaccounts), key=lambda sub: sub["uid"]
@@ -255,6 +260,9 @@ def _moved_rows(
 
 def _moved_account(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     moved = []
+    if old.get("master_uid") != new["master_uid"]:
+        was = old.get("master_uid") or "not recorded"
+        moved.append(f"its credentials are now of master UID {new['master_uid']} (was {was})")
     if old["family"] != new["family"]:
         moved.append(f"its master is served by {new['family']} (was {old['family']})")
     moved += _moved_rows(

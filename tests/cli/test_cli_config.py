@@ -224,6 +224,32 @@ def test_apply_from_stdin_needs_yes(
 
 
 @pytest.mark.usefixtures("environment")
+def test_stdin_cannot_hold_both_the_plan_and_the_vault_key(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Refused as usage, before stdin is read, wherever the key file's ``-`` comes from."""
+    monkeypatch.delenv("BITGET_KEYS_VAULT_KEY", raising=False)
+    for key_source, extra in ((None, ["--vault-key-file", "-"]), ("-", [])):
+        if key_source is not None:
+            monkeypatch.setenv("BITGET_KEYS_VAULT_KEY_FILE", key_source)
+        stdin = io.StringIO(PLAN)
+        monkeypatch.setattr(sys, "stdin", stdin)
+        argv = ["apply", "-", "--yes", "--base-url", "http://127.0.0.1:9", *extra]
+        assert main(argv) == ExitCode.USAGE
+        assert "the vault key cannot come from there too" in capfd.readouterr().err
+        assert stdin.tell() == 0
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_saved_plan_on_stdin_is_refused_as_usage(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"format": "bitget-keys saved plan"}'))
+    assert main(["apply", "-", "--yes", "--base-url", "http://127.0.0.1:9"]) == ExitCode.USAGE
+    assert "a saved plan is applied from its file" in capfd.readouterr().err
+
+
+@pytest.mark.usefixtures("environment")
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_an_invalid_plan_on_stdin_is_named_stdin(
     command: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
@@ -482,3 +508,24 @@ def test_a_shard_that_holds_no_account_is_a_usage_error(
     err = capfd.readouterr().err
     assert f"shard 2/2 of {plan} holds no account (the plan has 1)" in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.toml"]
+
+
+@pytest.mark.usefixtures("environment")
+async def test_apply_yes_exits_with_the_status_of_what_failed_every_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """
+    With --yes (no review first), an apply whose every item failed for one reason exits
+    with that reason's status: 69 when Bitget is unreachable, 78 when it refuses the
+    master's credentials.
+    """
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN)
+    files = ["--vault", str(tmp_path / "v"), "--state", str(tmp_path / "s"), "--create-vault"]
+    unreachable = ["--base-url", f"http://127.0.0.1:{free_port()}"]
+    assert await cli("apply", str(plan), "--yes", *unreachable, *files) == 69
+    monkeypatch.setenv("DESK_A_SECRET_KEY", "not-the-secret-key")
+    async with Emulator([MASTER], limits=Limits(per_uid=False)) as emulator:
+        code = await cli("apply", str(plan), "--yes", "--base-url", emulator.base_url, *files)
+        assert code == 78, capfd.readouterr().err
+        assert emulator.exchange.subaccounts(MASTER.uid) == []

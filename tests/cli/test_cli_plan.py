@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -377,6 +378,7 @@ async def test_a_saved_plan_is_refused_when_live_state_moved(
         assert changes_sent(emulator) == before
     assert code == 1
     assert "bitget-keys: live state changed since the plan was saved" in err
+    assert f"review it again with `bitget-keys plan {plan} --out {saved}`" in err
     assert "desk-b: sub-account 'beta' (" in err
     assert ") appeared" in err
     assert "desk-a:" not in err
@@ -429,3 +431,54 @@ def test_colour_only_on_a_terminal_without_no_color(
     assert ("\x1b[" in text) is coloured
     assert "  + key alpha/trade" in text
     assert "Plan: 1 to create." in text
+
+
+async def test_a_saved_plan_never_goes_to_another_master(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Two empty masters look alike: a plan saved with one master's credentials, applied
+    once the same ``env:`` names give the other's, is refused naming both UIDs.
+    """
+    only_b = tmp_path / "b.toml"
+    only_b.write_text(
+        PLAN.split("[[accounts]]", maxsplit=1)[0]
+        + "[[accounts]]"
+        + PLAN.rsplit("[[accounts]]", maxsplit=1)[-1]
+    )
+    saved = tmp_path / "b.saved"
+    async with Emulator([MASTER, OTHER], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert await cli("plan", str(only_b), "--base-url", url, "--out", str(saved)) == 0
+        for field, value in (
+            ("API_KEY", MASTER.api_key),
+            ("SECRET_KEY", MASTER.secret_key.reveal()),
+            ("PASSPHRASE", MASTER.passphrase.reveal()),
+            ("UID", MASTER.uid),
+        ):
+            monkeypatch.setenv(f"DESK_B_{field}", value)
+        before = changes_sent(emulator)
+        capfd.readouterr()
+        code = await apply_saved(saved, url, tmp_path)
+        err = capfd.readouterr().err
+        assert changes_sent(emulator) == before
+    assert code == 1
+    assert f"master UID {MASTER.uid} (was {OTHER.uid})" in err
+
+
+@pytest.mark.parametrize("where", ["before", "after", None])
+async def test_plain_takes_the_colour_off_plan_on_a_terminal(
+    plan: Path, monkeypatch: pytest.MonkeyPatch, where: str | None
+) -> None:
+    """``--plain`` before or after ``plan`` prints no escape code; without it, colour."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    async with seeded(Emulator([MASTER, OTHER], limits=Limits(per_uid=False))) as emulator:
+        argv = ["plan", str(plan), "--base-url", emulator.base_url]
+        argv = {"before": ["--plain", *argv], "after": [*argv, "--plain"], None: argv}[where]
+        assert await cli(*argv) == 0
+    assert "Plan: " in out.getvalue()
+    assert ("\x1b[" in out.getvalue()) is (where is None)
+    assert "NO_COLOR" not in os.environ  # the command gave the environment back

@@ -75,3 +75,13 @@ def test_every_environment_variable_read_is_in_the_table() -> None:
     assert used
     assert used <= names, used - names
     assert all(variable.meaning for variable in VARIABLES)
+
+
+def test_a_plan_file_that_cannot_be_read_is_missing_input(tmp_path: Path) -> None:
+    """A missing plan file, or a directory in its place, exits 66; a broken one 65."""
+    from bitget_keys.cli import main
+
+    assert main(["plan", str(tmp_path / "missing.toml")]) == 66
+    assert main(["apply", str(tmp_path), "--yes"]) == 66
+    (tmp_path / "broken.toml").write_text("[[accounts]\n")
+    assert main(["plan", str(tmp_path / "broken.toml")]) == 65
