@@ -89,7 +89,8 @@ PLAN may be - to read the plan from stdin; then there is no one to ask either, s
 --yes is required.
 
 Exit status: 0 all items done; 4 some done and others failed, unknown or orphaned (a
-re-run creates only what is missing); 1 none done (every item it reached failed); 5
+re-run creates only what is missing); 1 none done (every item it reached failed; 69 or
+78 when all failed for that one reason); 5
 declined at the prompt; 3 secrets that could be stored nowhere; 64 a wrong command line;
 65 an invalid plan; 66 no plan file; 69 Bitget or Redis unreachable; 74 the vault or
 state file cannot be written; 75 locked by another run; 78 a missing or wrong vault key,

@@ -260,7 +260,11 @@ def test_choose_mode() -> None:
 
 
 def test_item_results_carry_no_secret() -> None:
-    """What the display shows comes from ItemResult, which has no field for a secret."""
+    """
+    What the display shows comes from ItemResult, which has no field for a secret; the
+    error that failed an item (kept for the exit status) is in neither its dict nor its
+    repr.
+    """
     fields = attrs.fields_dict(ItemResult)
     assert set(fields) == {
         "account",
@@ -271,8 +275,18 @@ def test_item_results_carry_no_secret() -> None:
         "status",
         "api_key",
         "detail",
+        "error",
     }
     assert not any(field.type in (Secret, "Secret", "Secret | None") for field in fields.values())
+    failed = ItemResult(
+        account="a",
+        kind="key",
+        target="alpha/trade",
+        status=Status.FAILED,
+        error=RuntimeError("the failure"),
+    )
+    assert "error" not in failed.to_dict()
+    assert "the failure" not in repr(failed)
 
 
 def test_plain_lines_json_lines_and_quiet_lines() -> None:
