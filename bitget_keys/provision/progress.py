@@ -411,15 +411,21 @@ class Reporter:
             state=snapshot.state(overall),
         )
 
+    def _line(self, text: str) -> None:
+        # One write per line: commands run side by side in one process (threads sharing
+        # stdout) never splice their lines.
+        self._out.write(text + "\n")
+        self._out.flush()
+
     def on_result(self, result: ItemResult) -> None:
         """The applier's callback: count the result and show it."""
         self.results.append(result)
         self.tracker.record(result)
         if self.mode is Mode.JSON:
-            print(json.dumps(result.to_dict()), file=self._out, flush=True)
+            self._line(json.dumps(result.to_dict()))
         elif self.mode is Mode.LINES:
             if not self.quiet or result.status in FAILURES:
-                print(format_line(result), file=self._out, flush=True)
+                self._line(format_line(result))
         else:
             self._show(result.account)
             if result.status in FAILURES and result.status is not Status.STOPPED:

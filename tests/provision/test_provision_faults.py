@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -153,74 +154,104 @@ async def test_faulty_exchange_ends_with_the_plan_every_delivered_secret_and_orp
     """
     masters, creates, lists = MODES[mode]
     environment(monkeypatch, masters)
-    plan = tmp_path / "plan.toml"
-    plan.write_text(plan_toml(masters, SUBACCOUNTS))
     expected = planned_state(masters, SUBACCOUNTS)
-    faults = Faults(drop_after_commit=0.10, server_error=0.05, seed=20261122)
-    codes: list[int] = []
-    async with Emulator(masters, faults=faults, seed=7) as emulator:
-        for _ in range(4):
-            code, rows, output = await apply(emulator.base_url, plan, tmp_path, capfd)
-            codes.append(code)
-            if emulated_state(emulator) == expected:
-                break
-        statuses = Counter(row["status"] for row in rows)
-        assert emulated_state(emulator) == expected, (
-            f"not complete after {len(codes)} applies (exit codes {codes}, last: {statuses})"
-        )
-        # Faults really hit creates and reads alike.
-        dropped = Counter(answer.endpoint for answer in emulator.dropped)
-        assert all(dropped[name] > 0 for name in creates), dropped
-        assert sum(dropped[name] for name in lists), dropped
-        assert set(emulator.server_errors) >= creates
-        lost = dropped_keys(emulator)
-        assert lost
-        keys = emulated_keys(emulator)
-        assert lost <= set(keys)
-        delivered = set(keys) - lost
-
-        # Every key whose answer arrived is in the vault, once, with the exchange's secret.
-        vault = SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY)
-        records = list(vault.records())
-        assert len(records) == len({record.api_key for record in records})
-        stored = {record.api_key: record.secret_key.reveal() for record in records}
-        assert set(stored) == delivered, (
-            f"delivered, not stored: {sorted(delivered - set(stored))}; "
-            f"stored, not delivered: {sorted(set(stored) - delivered)}"
-        )
-        assert all(stored[api_key] == keys[api_key] for api_key in delivered)
-        assert {record.api_family for record in records} == {"v3" if mode == "unified" else "v2"}
-        # Each record names the sub-account that holds its key (a first key's record has
-        # no UID when the batch answer masked it, but always the sub-account's name).
-        for record in records:
-            owner = next(
-                sub
-                for sub in emulator.exchange.subaccounts(record.master_uid)
-                if sub["name"] == record.subaccount_name
+    # The faults come from one seeded stream, and which request draws which depends on
+    # the order requests arrive in. A run whose faults happened to miss one of the
+    # create endpoints (about 1 order in 70 draws no drop for any batch-create) did not
+    # test what this test is for: it runs again, from nothing, with the next seed.
+    for attempt in range(3):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        plan = folder / "plan.toml"
+        plan.write_text(plan_toml(masters, SUBACCOUNTS))
+        faults = Faults(drop_after_commit=0.10, server_error=0.05, seed=20261122 + attempt)
+        async with Emulator(masters, faults=faults, seed=7 + attempt) as emulator:
+            codes: list[int] = []
+            for _ in range(4):
+                code, rows, output = await apply(emulator.base_url, plan, folder, capfd)
+                codes.append(code)
+                if emulated_state(emulator) == expected:
+                    break
+            dropped = Counter(answer.endpoint for answer in emulator.dropped)
+            hit = all(dropped[name] > 0 for name in creates)
+            if attempt < 2 and not (hit and set(emulator.server_errors) >= creates):
+                continue
+            await _check_faulty_run(
+                emulator, mode, (creates, lists), (plan, folder, capfd), (codes, rows, output)
             )
-            assert record.subaccount_uid in (owner["uid"], None)
-            assert record.api_key in {api_key for _, api_key in owner["keys"]}
+            return
 
-        # The last apply reported each lost key as an orphan, and nothing else as one.
-        orphans = {row["api_key"] for row in rows if row["status"] == "orphan"}
-        assert orphans == lost, (
-            f"orphans whose answer arrived: {sorted(orphans - lost)}; "
-            f"lost, not reported: {sorted(lost - orphans)}"
+
+async def _check_faulty_run(
+    emulator: Emulator,
+    mode: str,
+    endpoints: tuple[Collection[str], Collection[str]],
+    where: tuple[Path, Path, pytest.CaptureFixture[str]],
+    outcome: tuple[list[int], list[dict[str, Any]], str],
+) -> None:
+    """The checks of one faulty run whose faults hit every create endpoint."""
+    creates, lists = endpoints
+    plan, tmp_path, capfd = where
+    codes, rows, output = outcome
+    masters = emulator.accounts
+    statuses = Counter(row["status"] for row in rows)
+    expected = planned_state(masters, SUBACCOUNTS)
+    assert emulated_state(emulator) == expected, (
+        f"not complete after {len(codes)} applies (exit codes {codes}, last: {statuses})"
+    )
+    # Faults really hit creates and reads alike.
+    dropped = Counter(answer.endpoint for answer in emulator.dropped)
+    assert all(dropped[name] > 0 for name in creates), dropped
+    assert sum(dropped[name] for name in lists), dropped
+    assert set(emulator.server_errors) >= set(creates)
+    lost = dropped_keys(emulator)
+    assert lost
+    keys = emulated_keys(emulator)
+    assert lost <= set(keys)
+    delivered = set(keys) - lost
+
+    # Every key whose answer arrived is in the vault, once, with the exchange's secret.
+    vault = SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY)
+    records = list(vault.records())
+    assert len(records) == len({record.api_key for record in records})
+    stored = {record.api_key: record.secret_key.reveal() for record in records}
+    assert set(stored) == delivered, (
+        f"delivered, not stored: {sorted(delivered - set(stored))}; "
+        f"stored, not delivered: {sorted(set(stored) - delivered)}"
+    )
+    assert all(stored[api_key] == keys[api_key] for api_key in delivered)
+    assert {record.api_family for record in records} == {"v3" if mode == "unified" else "v2"}
+    # Each record names the sub-account that holds its key (a first key's record has
+    # no UID when the batch answer masked it, but always the sub-account's name).
+    for record in records:
+        owner = next(
+            sub
+            for sub in emulator.exchange.subaccounts(record.master_uid)
+            if sub["name"] == record.subaccount_name
         )
-        # Done, but with orphans: partial (4), not failed.
-        assert codes[-1] == 4, codes
-        for secret in [*keys.values(), *(m.secret_key.reveal() for m in masters)]:
-            assert secret not in output
+        assert record.subaccount_uid in (owner["uid"], None)
+        assert record.api_key in {api_key for _, api_key in owner["keys"]}
 
-        # Once more: nothing is created again, the same orphans are reported.
-        before = creates_accepted(emulator)
-        emulator.faults = Faults()
-        code, rows, _ = await apply(emulator.base_url, plan, tmp_path, capfd)
-        assert creates_accepted(emulator) == before
-        assert code == 4
-        assert {row["api_key"] for row in rows if row["status"] == "orphan"} == lost
-        assert {row["status"] for row in rows} == {"unchanged", "orphan"}
-        assert emulator.audit.violations() == {}
+    # The last apply reported each lost key as an orphan, and nothing else as one.
+    orphans = {row["api_key"] for row in rows if row["status"] == "orphan"}
+    assert orphans == lost, (
+        f"orphans whose answer arrived: {sorted(orphans - lost)}; "
+        f"lost, not reported: {sorted(lost - orphans)}"
+    )
+    # Done, but with orphans: partial (4), not failed.
+    assert codes[-1] == 4, codes
+    for secret in [*keys.values(), *(m.secret_key.reveal() for m in masters)]:
+        assert secret not in output
+
+    # Once more: nothing is created again, the same orphans are reported.
+    before = creates_accepted(emulator)
+    emulator.faults = Faults()
+    code, rows, _ = await apply(emulator.base_url, plan, tmp_path, capfd)
+    assert creates_accepted(emulator) == before
+    assert code == 4
+    assert {row["api_key"] for row in rows if row["status"] == "orphan"} == lost
+    assert {row["status"] for row in rows} == {"unchanged", "orphan"}
+    assert emulator.audit.violations() == {}
 
 
 def test_dropped_answer_names_the_keys_a_create_made() -> None:
