@@ -22,6 +22,7 @@ from bitget_keys.provision.outcomes import (
     NOT_SENT,
     ambiguous,
     not_sent_detail,
+    refused,
     stop_on_backend_failure,
 )
 from bitget_keys.provision.plan import AccountSpec, SubaccountSpec
@@ -45,6 +46,8 @@ class AccountReport:
         self.gate = gate
         self.on_result = on_result
         self.reported: set[ItemKey] = set()
+        #: Creates Bitget refused for good (see `refused`): not sent again this run.
+        self.refused: set[ItemKey] = set()
 
     @property
     def sending(self) -> bool:
@@ -101,6 +104,8 @@ class AccountReport:
             status = Status.STOPPED if isinstance(exc, DispatchStoppedError) else Status.FAILED
             self.report(item, status, detail=detail, error=exc)
             return
+        if refused(exc):
+            self.refused.add(item)
         unknown = ambiguous(exc)
         self.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
         self.report(item, Status.UNKNOWN if unknown else Status.FAILED, detail=detail, error=exc)

@@ -23,6 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
+import attrs
+
 from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._client.call_pacing import pacing
@@ -99,7 +101,7 @@ class AccountRun:
             for key in keys if uid.isdigit() else ():
                 self.ledger.add_subaccount_uid(key.api_key, uid)
         for number in range(max_rounds + 1):
-            diff = diff_account(self.account, live)
+            diff = self.without_refused(diff_account(self.account, live))
             for conflict in diff.conflicts:
                 item = ItemKey(ItemKind.SUBACCOUNT, conflict.label)
                 if item not in self.out.reported:
@@ -118,6 +120,30 @@ class AccountRun:
                 return
         await flows.copy_key(self)
         self.out.final(live, self.api.family)
+
+    def without_refused(self, diff: AccountDiff) -> AccountDiff:
+        """``diff`` without the creates Bitget refused for good earlier in this run."""
+        refused = self.out.refused
+        if not refused:
+            return diff
+        return attrs.evolve(
+            diff,
+            new_subaccounts=tuple(
+                sub
+                for sub in diff.new_subaccounts
+                if ItemKey(ItemKind.SUBACCOUNT, sub.label) not in refused
+            ),
+            new_keys=tuple(
+                missing
+                for missing in diff.new_keys
+                if ItemKey(ItemKind.KEY, missing.subaccount.label, missing.key.label) not in refused
+            ),
+            broker_changes=tuple(
+                spec
+                for spec in diff.broker_changes
+                if ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key) not in refused
+            ),
+        )
 
     async def first_read(self) -> LiveState:
         """

@@ -22,7 +22,12 @@ from bitget_keys.errors import CopyAPIKeyExistsError, DispatchStoppedError
 from bitget_keys.provision.diff import MissingKey
 from bitget_keys.provision.family import NewKey, UnifiedAPI
 from bitget_keys.provision.journal import Outcome
-from bitget_keys.provision.outcomes import EXPECTED, ambiguous, stop_on_backend_failure
+from bitget_keys.provision.outcomes import (
+    EXPECTED,
+    ambiguous,
+    refused,
+    stop_on_backend_failure,
+)
 from bitget_keys.provision.plan import BrokerKeySpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.preview import copy_key_accounts
 from bitget_keys.provision.results import ItemKey, ItemKind, Status
@@ -263,7 +268,9 @@ async def modify_broker_key(run: AccountRun, spec: BrokerKeySpec) -> None:
             status = Status.STOPPED
         else:
             status = Status.UNKNOWN if unknown else Status.FAILED
-        out.report(item, status, api_key=spec.api_key, detail=describe_error(exc))
+        if refused(exc):
+            out.refused.add(item)
+        out.report(item, status, api_key=spec.api_key, detail=describe_error(exc), error=exc)
         return
     run.known.modified(spec)
     out.report(item, Status.MODIFIED, api_key=spec.api_key)

@@ -12,8 +12,13 @@ from typing import Final
 from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import (
     AccountInTransitionError,
+    AccountModeError,
     APIError,
+    AuthenticationError,
     DispatchStoppedError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    QuotaExceededError,
     RateLimitBackendError,
     RateLimitWaitTooLongError,
     ServerError,
@@ -21,7 +26,14 @@ from bitget_keys.errors import (
 )
 from bitget_keys.provision.retrying import describe_error
 
-__all__ = ["EXPECTED", "NOT_SENT", "ambiguous", "not_sent_detail", "stop_on_backend_failure"]
+__all__ = [
+    "EXPECTED",
+    "NOT_SENT",
+    "ambiguous",
+    "not_sent_detail",
+    "refused",
+    "stop_on_backend_failure",
+]
 
 
 def ambiguous(exc: BaseException) -> bool:
@@ -29,6 +41,17 @@ def ambiguous(exc: BaseException) -> bool:
     if isinstance(exc, TransportError):
         return exc.maybe_sent
     return isinstance(exc, ServerError)
+
+
+def refused(exc: BaseException) -> bool:
+    """
+    Whether Bitget refused a create for a reason a later round of the same run would
+    meet again (a name taken, a quota, a rule, a permission or the credentials): the
+    item is reported failed once and not sent again. Server errors, 429s and lost
+    answers are tried again; a refusal naming the account's mode is handled apart.
+    """
+    kinds = (InvalidRequestError, QuotaExceededError, PermissionDeniedError, AuthenticationError)
+    return isinstance(exc, kinds) and not isinstance(exc, AccountModeError)
 
 
 #: Errors of a request that certainly never left: the run stopped it, or it never got

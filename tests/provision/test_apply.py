@@ -327,3 +327,26 @@ async def test_a_read_that_keeps_failing_fails_its_account(
     assert [(r.account, r.kind, r.status) for r in results] == [("desk1", "account", Status.FAILED)]
     assert "40015" in results[0].detail
     assert emulator.server_errors == ["list_virtual_subaccount_api_keys"] * 3 * 5
+
+
+async def test_a_create_bitget_refuses_is_not_sent_again_in_later_rounds(tmp_path: Path) -> None:
+    """
+    A sub-account name is taken across Bitget (another master made it first): the batch
+    is refused, a refusal that would come again, so it is sent once and its sub-account
+    reported failed once, not once in every round.
+    """
+    emulator = Emulator(MASTERS[:2], limits=Limits(per_uid=False, ip_limit=None))
+    first = plan_data(accounts=2, subaccounts=1, keys=1)
+    name = first["accounts"][0]["subaccounts"][0]["name"]
+    first["accounts"] = first["accounts"][1:]
+    first["accounts"][0]["subaccounts"][0]["name"] = name
+    (tmp_path / "other").mkdir()
+    assert {r.status for r in await run_apply(emulator, tmp_path / "other", first)} == {
+        Status.CREATED
+    }
+    batches = len(_accepted(emulator, "batch_create_virtual_subaccounts"))
+    results = await run_apply(emulator, tmp_path, plan_data(accounts=1, subaccounts=1, keys=1))
+    failed = [r for r in results if r.kind == "subaccount" and r.status is Status.FAILED]
+    assert len(failed) == 1, results
+    assert "40060" in failed[0].detail, failed[0].detail
+    assert len(_accepted(emulator, "batch_create_virtual_subaccounts")) == batches + 1
