@@ -118,6 +118,9 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
     files behind.
     """
     plan, saved = _plan_to_apply(args)
+    if not args.create_vault and (args.yes or not stdin_is_terminal()):
+        # No one to ask: a missing vault stops apply here, before any lock file exists.
+        is_new_vault(args.vault, create=False, ask=False)
     for path, what in ((args.vault, "vault"), (args.state, "state file")):
         refuse_directory(path, what)
         if args.strict:

@@ -187,6 +187,8 @@ async def test_a_mistyped_vault_path_never_stands_in_for_the_real_one(
         assert f"{typo}" in err
         assert emulator.audit.accepted == 0
     assert not typo.exists()
+    # Refused before any lock was taken: no lock file beside the typo either.
+    assert not typo.with_name(typo.name + ".lock").exists()
 
 
 @pytest.mark.parametrize("answer", ["n", "y"])
