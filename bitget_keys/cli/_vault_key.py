@@ -23,7 +23,13 @@ from bitget_keys.errors import ConfigurationError, VaultMissingError
 from bitget_keys.provision.files import loose_permissions
 from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
 
-__all__ = ["VAULT_KEY_FILE_ENV", "is_new_vault", "key_from_sources", "read_key_file"]
+__all__ = [
+    "VAULT_KEY_FILE_ENV",
+    "is_new_vault",
+    "key_file_in_use",
+    "key_from_sources",
+    "read_key_file",
+]
 
 #: The environment variable naming a file that holds the vault passphrase.
 VAULT_KEY_FILE_ENV: Final = "BITGET_KEYS_VAULT_KEY_FILE"
@@ -62,20 +68,30 @@ def read_key_file(name: str, what: str = "vault key file") -> str:
     return key
 
 
+def key_file_in_use(key_file: str | None) -> str | None:
+    """
+    The file the passphrase is read from (``-``: stdin) by `key_from_sources`'s order:
+    ``--vault-key-file``, unless given ``$BITGET_KEYS_VAULT_KEY`` before
+    ``$BITGET_KEYS_VAULT_KEY_FILE``; ``None`` when no file is read.
+    """
+    if key_file is not None:
+        return key_file
+    if os.environ.get(VAULT_KEY_ENV):
+        return None
+    return os.environ.get(VAULT_KEY_FILE_ENV) or None
+
+
 def key_from_sources(key_file: str | None) -> str | None:
     """
     The passphrase from ``--vault-key-file``, ``$BITGET_KEYS_VAULT_KEY`` or
     ``$BITGET_KEYS_VAULT_KEY_FILE``, first found; ``None`` when none is given.
     """
+    named = key_file_in_use(key_file)
+    if named is None:
+        return os.environ.get(VAULT_KEY_ENV) or None
     if key_file is not None:
-        return read_key_file(key_file)
-    key = os.environ.get(VAULT_KEY_ENV)
-    if key:
-        return key
-    named = os.environ.get(VAULT_KEY_FILE_ENV)
-    if named:
-        return read_key_file(named, f"vault key file (${VAULT_KEY_FILE_ENV})")
-    return None
+        return read_key_file(named)
+    return read_key_file(named, f"vault key file (${VAULT_KEY_FILE_ENV})")
 
 
 def is_new_vault(path: Path, *, create: bool, ask: bool) -> bool:

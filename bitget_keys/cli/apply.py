@@ -38,7 +38,7 @@ from bitget_keys.cli._egress import (
 )
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
-from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV, is_new_vault
+from bitget_keys.cli._vault_key import is_new_vault, key_file_in_use
 from bitget_keys.cli.exits import ExitCode, UsageError, exit_code_for
 from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
@@ -59,7 +59,7 @@ from bitget_keys.provision.progress import (
     format_line,
 )
 from bitget_keys.provision.saved_plan import SavedPlan, is_saved_plan, read_saved_plan
-from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault
+from bitget_keys.provision.vault import SecretsVault
 
 
 def _open_vault_for_apply(path: Path, key: str) -> SecretsVault:
@@ -145,11 +145,7 @@ def _plan_to_apply(args: argparse.Namespace) -> tuple[Plan, SavedPlan | None]:
             "review the changes with `bitget-keys plan`, then run apply - with --yes"
         )
         raise UsageError(msg)
-    # The vault key's sources in their order (see `key_from_sources`): is it stdin?
-    key_file = args.vault_key_file or (
-        None if os.environ.get(VAULT_KEY_ENV) else os.environ.get(VAULT_KEY_FILE_ENV)
-    )
-    if plan_from_stdin(args.plan) and key_file == "-":
+    if plan_from_stdin(args.plan) and key_file_in_use(args.vault_key_file) == "-":
         msg = (
             "apply - reads the plan from stdin, so the vault key cannot come from there "
             "too: give --vault-key-file a file (or set $BITGET_KEYS_VAULT_KEY)"
