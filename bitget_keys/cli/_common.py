@@ -30,14 +30,12 @@ from bitget_keys.errors import (
 from bitget_keys.provision.account_run import DECIDING
 from bitget_keys.provision.apply import ItemResult, apply_plan
 from bitget_keys.provision.diff import LiveState, diff_account
-from bitget_keys.provision.family import account_api
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
-from bitget_keys.provision.live import read_live_state
 from bitget_keys.provision.lock import FileLock, LockHolder, describe
 from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan
-from bitget_keys.provision.preview import copy_key_accounts, preview_of
+from bitget_keys.provision.preview import copy_key_accounts, preview_of, read_account_state
 from bitget_keys.provision.progress import Mode, Reporter, choose_mode
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
@@ -277,13 +275,17 @@ async def read_first(
 
     async def one(account: AccountSpec) -> None:
         live = (already or {}).get(account.name)
-        try:
-            if live is None:
-                api = await account_api(clients(account), account)
-                with pacing(priority=DECIDING):
-                    live = await read_live_state(api, account)
-        except (APIError, TransportError, AccountInTransitionError, DispatchStoppedError):
-            return
+        if live is None:
+            with pacing(priority=DECIDING):
+                state = await read_account_state(clients(account), account)
+            if isinstance(
+                state.error,
+                (APIError, TransportError, AccountInTransitionError, DispatchStoppedError),
+            ):
+                return
+            if state.error is not None:
+                raise state.error
+            live = state.live
         read[account.name] = live
         copy_key = bool(account.copy_api_key) and account.name not in copy_keys
         reporter.expect_account(
