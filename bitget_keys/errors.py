@@ -87,6 +87,7 @@ __all__ = [
     "RateLimitWaitTooLongError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "SecretNotHeldError",
     "ServerError",
     "TransportError",
     "UnifiedAccountModeError",
@@ -183,6 +184,26 @@ class PlanError(ValidationError):
         lines = [f"{escape(self.subject)}: {len(self.problems)} problem(s)"]
         lines += [f"  {problem}" for problem in self.problems]
         return "\n".join(lines)
+
+
+@attrs.define(slots=False, eq=False)
+class SecretNotHeldError(BitgetKeysError):
+    """
+    The vault knows the key but not its secret: it was imported (made elsewhere).
+
+    Rotating the key replaces it with one whose secret the vault holds.
+    """
+
+    api_key: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.api_key)
+
+    def __str__(self) -> str:
+        return (
+            f"the secret of {self.api_key} is not held (the key was imported); "
+            "rotate it to get a key whose secret is held"
+        )
 
 
 @attrs.define(slots=False, eq=False)

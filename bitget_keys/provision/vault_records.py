@@ -9,6 +9,7 @@ records and the damaged lines) and what a repair did.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,25 @@ import attrs
 import orjson
 
 from bitget_keys._secret import REDACTED, Secret, to_secret
+from bitget_keys.errors import SecretNotHeldError
 from bitget_keys.provision.vault_kdf import Kdf
 
-__all__ = ["Damage", "Rekey", "Repair", "StoredRecord", "VaultRecord", "VaultScan"]
+__all__ = ["Damage", "Rekey", "Repair", "Stage", "StoredRecord", "VaultRecord", "VaultScan"]
+
+
+class Stage(enum.StrEnum):
+    """
+    Where a key stands in its life, as the vault last recorded it.
+
+    A rotation moves a key from ``PENDING`` (created, not yet verified) to ``CURRENT``
+    and the key it replaces to ``PREVIOUS`` (still valid for the grace period), then
+    to ``REVOKED``. A key made by apply is ``CURRENT`` from the start.
+    """
+
+    PENDING = "pending"
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    REVOKED = "revoked"
 
 
 def _optional_secret(value: str | Secret | None) -> Secret | None:
@@ -35,7 +52,14 @@ def _now() -> str:
 
 @attrs.frozen(kw_only=True)
 class VaultRecord:
-    """One key as created: where it lives, its secret and its passphrase."""
+    """
+    One key as created (or imported): where it lives, its secret and its passphrase.
+
+    A key brought in by ``bitget-keys import`` was made elsewhere: its secret is not
+    held (``secret_key`` is ``None``), and rotating it is how to get one that is.
+    The vault is append-only: a key whose stage changes is stored again, and the
+    last record of each API key is the one that counts (`VaultScan.records`).
+    """
 
     #: What made the key: ``virtual_subaccount_key``, ``copy_key``, ``broker_key``, ...
     kind: str
@@ -44,7 +68,8 @@ class VaultRecord:
     #: The master UID that owns the sub-account.
     master_uid: str
     api_key: str
-    secret_key: Secret = attrs.field(converter=to_secret, repr=False)
+    #: ``None``: the secret is not held (an imported key).
+    secret_key: Secret | None = attrs.field(converter=_optional_secret, repr=False)
     passphrase: Secret | None = attrs.field(default=None, converter=_optional_secret, repr=False)
     label: str = ""
     subaccount_uid: str | None = None
@@ -61,6 +86,35 @@ class VaultRecord:
     #: ``read_write`` for v3, ``readonly`` / ``read_and_write`` for v2); ``None`` when the
     #: create took none (a classic first key: its permissions decide) or for older records.
     perm_type: str | None = None
+    #: Where the key stands in its life (records written before stages existed: current).
+    stage: Stage = attrs.field(default=Stage.CURRENT, converter=Stage)
+    #: When the stage last changed (ISO 8601, UTC); ``None``: when the record was made.
+    stage_changed_at: str | None = None
+    #: How a revoked key was revoked: ``deleted`` (Bitget removed it) or ``neutralised``
+    #: (a classic key stripped of every permission and bound to an unusable whitelist).
+    revoked_how: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether the vault holds the key's secret."""
+        return self.secret_key is not None
+
+    def secret(self) -> Secret:
+        """
+        The key's secret.
+
+        Raises:
+            SecretNotHeldError: the vault does not hold it (an imported key).
+        """
+        if self.secret_key is None:
+            raise SecretNotHeldError(self.api_key)
+        return self.secret_key
+
+    def staged(self, stage: Stage, *, revoked_how: str | None = None) -> VaultRecord:
+        """This record at ``stage``, stamped now: the record to append when it changes."""
+        return attrs.evolve(
+            self, stage=stage, stage_changed_at=_now(), revoked_how=revoked_how or self.revoked_how
+        )
 
     @property
     def qualified_label(self) -> str:
@@ -81,10 +135,12 @@ class VaultRecord:
         A JSON-ready view, fields in declaration order.
 
         The secret key and passphrase are ``********`` unless ``reveal`` is true; a key
-        without a passphrase has ``None`` either way.
+        without a passphrase, or whose secret is not held, has ``None`` there either way.
         """
         data = attrs.asdict(self, recurse=False)
-        data["secret_key"] = self.secret_key.reveal() if reveal else REDACTED
+        if self.secret_key is not None:
+            data["secret_key"] = self.secret_key.reveal() if reveal else REDACTED
+        data["stage"] = str(self.stage)
         if self.passphrase is not None:
             data["passphrase"] = self.passphrase.reveal() if reveal else REDACTED
         data["permissions"] = list(self.permissions)

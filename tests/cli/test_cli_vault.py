@@ -127,7 +127,7 @@ async def _provision(directory: Path) -> Path:
         assert await cli(*apply_args(plan, emulator, "--yes")) == 0
         vault = directory / "keys.vault"
         for record in SecretsVault.open(vault, KEY).records():
-            assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
+            assert record.secret().reveal() == emulator.exchange.secret_of(record.api_key)
     return vault
 
 
@@ -222,7 +222,7 @@ def test_show_reveal_prints_the_secret_and_passphrase(
 ) -> None:
     """With --reveal, show prints the secret key and passphrase in clear, text or JSON."""
     trade = provisioned.record("alphabot/trade")
-    secret, passphrase = trade.secret_key.reveal(), trade.passphrase
+    secret, passphrase = trade.secret().reveal(), trade.passphrase
     assert passphrase is not None
     vault = str(provisioned.vault)
     assert main(["vault", "show", "alphabot/trade", "--vault", vault, "--reveal"]) == 0
@@ -234,7 +234,7 @@ def test_show_reveal_prints_the_secret_and_passphrase(
     assert shown["secret_key"] == secret
     assert shown["passphrase"] == passphrase.reveal()
     # The other key's secrets stay out of it.
-    other = provisioned.record("alphabot/read").secret_key.reveal()
+    other = provisioned.record("alphabot/read").secret().reveal()
     assert other not in out
 
 
@@ -349,7 +349,7 @@ def test_export_round_trip_to_a_private_file(
     rows = json.loads(text) if form == "json" else list(csv.DictReader(io.StringIO(text)))
     assert [row["api_key"] for row in rows] == [r.api_key for r in provisioned.records]
     for row, record in zip(rows, provisioned.records, strict=True):
-        assert row["secret_key"] == record.secret_key.reveal()
+        assert row["secret_key"] == record.secret().reveal()
         assert record.passphrase is not None
         assert row["passphrase"] == record.passphrase.reveal()
         if form == "json":
@@ -391,7 +391,7 @@ def test_export_to_stdout_needs_reveal(
     assert main(["vault", "export", "--vault", vault, "--reveal"]) == 0
     rows = json.loads(capfd.readouterr().out)
     assert [row["secret_key"] for row in rows] == [
-        r.secret_key.reveal() for r in provisioned.records
+        r.secret().reveal() for r in provisioned.records
     ]
 
 
@@ -617,7 +617,7 @@ def test_check_reports_each_damaged_line_and_repair_recovers_every_intact_record
     assert "line 5" in err
     records = SecretsVault.open(damaged, KEY).require_intact().records
     assert [r.api_key for r in records] == INTACT
-    assert [r.secret_key.reveal() for r in records] == [f"StoredSecret{key[-2:]}" for key in INTACT]
+    assert [r.secret().reveal() for r in records] == [f"StoredSecret{key[-2:]}" for key in INTACT]
     assert main(["vault", "check", "--vault", str(damaged)]) == 0
     assert "intact, 5 record(s)" in capfd.readouterr().out
     # Nothing more to repair: nothing is written or renamed.
@@ -921,4 +921,4 @@ async def test_two_applies_started_together_share_nothing_but_the_result(
             records = vault.require_intact().records
             assert sorted(r.api_key for r in records) == created
             for record in records:
-                assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
+                assert record.secret().reveal() == emulator.exchange.secret_of(record.api_key)

@@ -57,7 +57,7 @@ def secrets_of(emulator: Emulator, vault: SecretsVault) -> list[str]:
     ]
     for record in vault.records():
         found.append(emulator.exchange.secret_of(record.api_key) or "missing")
-        found.append(record.secret_key.reveal())
+        found.append(record.secret().reveal())
         if record.passphrase is not None:
             found.append(record.passphrase.reveal())
     return found
@@ -131,7 +131,7 @@ def test_demo_json_end_to_end(
     assert summary["vault_records"] == len(records) == 24
     assert sorted(record.api_key for record in records) == sorted(keys)
     for record in records:
-        assert record.secret_key.reveal() == emulator.exchange.secret_of(record.api_key)
+        assert record.secret().reveal() == emulator.exchange.secret_of(record.api_key)
     families = Counter((record.master_uid, record.api_family) for record in records)
     assert families == {(classic.uid, "v2"): 12, (unified.uid, "v3"): 12}
     for secret in secrets_of(emulator, vault):

@@ -295,7 +295,7 @@ V3_CASES: list[V3Case] = [
             r.api_key == "bg_ub"
             and r.perm_type == "read_write"
             and r.secret_key is not None
-            and r.secret_key.reveal() == "UBSECRET12"
+            and r.secret().reveal() == "UBSECRET12"
         ),
     ),
     (

@@ -176,7 +176,7 @@ def exchange_keys(emulator: Emulator, accounts: list[EmulatorAccount] = MASTERS)
 
 def vault_keys(tmp_path: Path) -> dict[str, str]:
     records = list(SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY).records())
-    stored = {record.api_key: record.secret_key.reveal() for record in records}
+    stored = {record.api_key: record.secret().reveal() for record in records}
     assert len(stored) == len(records), "a key was stored twice"
     return stored
 

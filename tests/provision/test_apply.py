@@ -111,7 +111,7 @@ async def test_apply_creates_everything_and_rerun_creates_nothing(tmp_path: Path
     keys = created_keys(emulator)
     assert len(keys) == 3 * 7 * 2
     vault = SecretsVault.open(tmp_path / "vault.bkv", "a long vault passphrase")
-    stored = {record.api_key: record.secret_key.reveal() for record in vault.records()}
+    stored = {record.api_key: record.secret().reveal() for record in vault.records()}
     assert stored == keys
     creates_before = _creates(emulator)
     again = await run_apply(emulator, tmp_path, plan_data())

@@ -76,6 +76,6 @@ async def test_two_applies_at_once_never_duplicate_or_corrupt(
         on_exchange = exchange_keys(emulator)
         vault = SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY)
         records = vault.require_intact().records
-        stored = {record.api_key: record.secret_key.reveal() for record in records}
+        stored = {record.api_key: record.secret().reveal() for record in records}
         assert len(stored) == len(records), "a key stored twice"
         assert stored == on_exchange

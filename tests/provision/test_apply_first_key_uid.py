@@ -37,7 +37,7 @@ async def test_first_keys_get_their_subaccount_uid(tmp_path: Path, keys: int) ->
             record = by_key[api_key]
             assert record.subaccount_uid == sub["uid"], (label, record)
             assert record.subaccount_name == sub["name"]
-            assert record.secret_key.reveal() == emulator.exchange.secret_of(api_key)
+            assert record.secret().reveal() == emulator.exchange.secret_of(api_key)
     # Each first key was written twice: at once without its UID, then with it.
     first_keys = [
         api_key for sub in subs for label, api_key in sub["keys"] if label == sub["label"]
@@ -49,7 +49,7 @@ async def test_first_keys_get_their_subaccount_uid(tmp_path: Path, keys: int) ->
     for early in (r for r in stored_first if r.subaccount_uid is None):
         late = by_key[early.api_key]
         assert late.subaccount_uid is not None
-        assert late.secret_key.reveal() == early.secret_key.reveal()
+        assert late.secret().reveal() == early.secret().reveal()
         assert late.to_dict(reveal=True) | {"subaccount_uid": None} == early.to_dict(reveal=True)
     assert len(scan.entries) == 3 * keys + 3
 

@@ -140,10 +140,10 @@ async def test_a_full_disk_keeps_every_secret_and_rescues_them(
         assert "saved" in run.stderr
         assert str(rescued) in run.stderr
         stored = {
-            r.api_key: r.secret_key.reveal() for r in SecretsVault.open(vault, VAULT_KEY).records()
+            r.api_key: r.secret().reveal() for r in SecretsVault.open(vault, VAULT_KEY).records()
         }
         saved = {
-            r.api_key: r.secret_key.reveal()
+            r.api_key: r.secret().reveal()
             for r in SecretsVault.open(rescued, VAULT_KEY).records()
         }
         assert stored

@@ -103,7 +103,7 @@ async def test_a_plan_for_classic_masters_applies_to_unified_ones_unchanged(
         keys = created_keys(emulator)
         vault = SecretsVault.open(tmp_path / "vault.bkv", VAULT_KEY)
         stored = {record.api_key: record for record in vault.records()}
-        assert {k: r.secret_key.reveal() for k, r in stored.items()} == keys
+        assert {k: r.secret().reveal() for k, r in stored.items()} == keys
         families = {record.master_uid: record.api_family for record in stored.values()}
         assert families == {MASTERS[0].uid: "v2", MASTERS[1].uid: "v3", MASTERS[2].uid: "v3"}
         # The unified keys are what the plan's classic vocabulary maps to.
@@ -252,7 +252,7 @@ async def test_unified_answers_lost_become_orphans_never_duplicates(
         if r.status is Status.ORPHAN and r.account != "desk1"
     )
     assert not stored & orphans
-    assert all(keys[record.api_key] == record.secret_key.reveal() for record in vault.records())
+    assert all(keys[record.api_key] == record.secret().reveal() for record in vault.records())
 
 
 async def test_a_master_whose_mode_changed_is_read_again_through_the_other_family(

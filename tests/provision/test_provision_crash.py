@@ -194,7 +194,7 @@ async def test_applies_killed_at_random_points_then_completed_lose_nothing(
         assert len(keys) == len(accounts) * SUBACCOUNTS * 2
         vault = SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY)
         records = list(vault.records())
-        stored = {record.api_key: record.secret_key.reveal() for record in records}
+        stored = {record.api_key: record.secret().reveal() for record in records}
         assert len(stored) == len(records), "a key was stored twice"
         assert set(stored) <= set(keys)
         assert all(stored[api_key] == keys[api_key] for api_key in stored)

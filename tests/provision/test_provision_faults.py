@@ -214,7 +214,7 @@ async def _check_faulty_run(
     vault = SecretsVault.open(tmp_path / "keys.vault", VAULT_KEY)
     records = list(vault.records())
     assert len(records) == len({record.api_key for record in records})
-    stored = {record.api_key: record.secret_key.reveal() for record in records}
+    stored = {record.api_key: record.secret().reveal() for record in records}
     assert set(stored) == delivered, (
         f"delivered, not stored: {sorted(delivered - set(stored))}; "
         f"stored, not delivered: {sorted(set(stored) - delivered)}"

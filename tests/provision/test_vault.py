@@ -55,7 +55,7 @@ def test_round_trip(tmp_path: Path) -> None:
     reopened = SecretsVault.open(path, KEY)
     assert len(reopened) == 2
     assert list(reopened.records()) == [first, second]
-    assert next(reopened.records()).secret_key.reveal() == "SecretOne0001"
+    assert next(reopened.records()).secret().reveal() == "SecretOne0001"
 
 
 def test_file_mode_is_0600(tmp_path: Path) -> None:
@@ -644,7 +644,7 @@ def test_two_processes_creating_one_vault_never_destroy_it(tmp_path: Path) -> No
                 continue
             assert sorted(api_keys(scan.records)) == sorted(stored), mode
             for item in scan.records:
-                assert item.secret_key.reveal() == f"secret-of-{item.api_key}"
+                assert item.secret().reveal() == f"secret-of-{item.api_key}"
     finally:
         for racer in racers:
             racer.stop()

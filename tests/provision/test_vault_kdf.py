@@ -215,7 +215,7 @@ def test_rekey_keeps_every_record_and_changes_the_passphrase(tmp_path: Path) -> 
         SecretsVault.open(path, KEY)
     reopened = SecretsVault.open(path, NEW_KEY)
     assert list(reopened.records()) == items
-    assert [r.secret_key.reveal() for r in reopened.records()] == [
+    assert [r.secret().reveal() for r in reopened.records()] == [
         f"Secret{n:02}Value" for n in range(5)
     ]
     assert list(SecretsVault.open(rekey.kept, KEY).records()) == items
