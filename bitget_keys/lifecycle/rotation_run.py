@@ -25,13 +25,10 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
-from bitget_keys.lifecycle.rotation import (
-    KeyRotation,
-    MasterContext,
-    RotationEvent,
-)
+from bitget_keys.lifecycle.rotation import MasterContext, RotationEvent
 from bitget_keys.lifecycle.rotation_journal import Rotation, Step
 from bitget_keys.lifecycle.rotation_ops import is_neutralised
+from bitget_keys.lifecycle.rotation_steps import KeyRotation
 from bitget_keys.provision.family import ClassicAPI, UnifiedAPI, account_api
 from bitget_keys.provision.live import list_subaccounts
 from bitget_keys.provision.outcomes import EXPECTED
