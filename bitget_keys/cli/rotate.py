@@ -23,7 +23,7 @@ from bitget_keys.cli._common import (
 )
 from bitget_keys.cli._egress import build_egresses
 from bitget_keys.cli._signals import GracefulStop
-from bitget_keys.cli.apply import _rescue  # noqa: PLC2701 - one rescue for every command
+from bitget_keys.cli.apply import _rescue
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import VaultMissingError
 from bitget_keys.lifecycle.rotation import (

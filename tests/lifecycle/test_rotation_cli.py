@@ -1,0 +1,157 @@
+"""
+`bitget-keys rotate` over loopback, both modes: the 10-key refusal that sends nothing,
+what it asks before it starts, --no-wait then --finish, and --due.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bitget_keys.lifecycle.rotation_journal import Step
+from bitget_keys.provision.vault_records import Stage
+from bitget_keys.testing import Emulator
+from tests.lifecycle.rotation_harness import (
+    Folder,
+    Mode,
+    Process,
+    apply,
+    environment,
+    live_keys,
+    masters,
+    plan_toml,
+    rotate_argv,
+)
+
+CHANGES = frozenset(
+    {
+        "create_virtual_subaccount_api_key",
+        "modify_virtual_subaccount_api_key",
+        "create_uta_subaccount_api_key",
+        "delete_uta_subaccount_api_key",
+        "update_uta_subaccount_api_key",
+    }
+)
+
+
+def changes_sent(emulator: Emulator) -> int:
+    """Requests that create, change or revoke keys, as the exchange saw them arrive."""
+    return sum(
+        len(lane.accepted) + lane.throttled + lane.rejected
+        for (_, name), lane in emulator.audit.lanes.items()
+        if name in CHANGES
+    )
+
+
+@pytest.mark.parametrize("mode", ["classic", "unified"])
+async def test_a_sub_account_with_ten_keys_is_refused_before_anything_is_sent(
+    tmp_path: Path, mode: Mode
+) -> None:
+    accounts = masters(mode, 1, base=6_200_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 1, 10))
+    async with Emulator(accounts) as emulator:
+        await apply(emulator.base_url, folder, env)
+        before = changes_sent(emulator)
+        run = await Process.start(rotate_argv(emulator.base_url, folder, "desk0/s0/k3"), env)
+        code = await run.finish()
+        assert code == 1, run.stderr
+        assert changes_sent(emulator) == before
+        (row,) = run.rows
+        assert row["outcome"] == "refused"
+        assert "holds 10 keys" in row["detail"] and "nothing was sent" in row["detail"]
+        assert folder.rotations() == []
+        assert len(live_keys(emulator, accounts[0].uid, "s0")) == 10
+
+
+async def test_neutralised_classic_keys_still_count_towards_the_ten(tmp_path: Path) -> None:
+    """Nine keys, one rotated (its old key neutralised, still listed): the next is refused."""
+    accounts = masters("classic", 1, base=6_300_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 1, 9))
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        first = await Process.start(
+            rotate_argv(url, folder, "desk0/s0/k4", options=("--grace", "0s")), env
+        )
+        assert await first.finish() == 0, first.stderr
+        assert len(live_keys(emulator, accounts[0].uid, "s0")) == 10
+        before = changes_sent(emulator)
+        second = await Process.start(rotate_argv(url, folder, "desk0/s0/k5"), env)
+        assert await second.finish() == 1, second.stderr
+        assert changes_sent(emulator) == before
+        (row,) = second.rows
+        assert "1 of them neutralised classic keys, which still occupy a slot" in row["detail"]
+
+
+@pytest.mark.parametrize("mode", ["classic", "unified"])
+async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode) -> None:
+    """--no-wait promotes and stops; --finish leaves keys in their grace, revokes the rest."""
+    accounts = masters(mode, 1, base=6_400_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 2, 2))
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        old = {
+            key.api_key for sub in ("s0", "s1") for key in live_keys(emulator, accounts[0].uid, sub)
+        }
+        run = await Process.start(
+            rotate_argv(url, folder, "desk0/*/*", options=("--grace", "1h", "--no-wait")), env
+        )
+        assert await run.finish() == 0, run.stderr
+        outcomes = [row["outcome"] for row in run.rows if row["outcome"]]
+        assert outcomes == ["waiting"] * 4
+        rotations = folder.rotations()
+        assert {r.step for r in rotations} == {Step.PROMOTED}
+        records = folder.records()
+        assert {records[r.old_api_key].stage for r in rotations} == {Stage.PREVIOUS}
+        assert {records[r.new_api_key or ""].stage for r in rotations} == {Stage.CURRENT}
+        # Every old key still works during the grace.
+        still = {
+            key.api_key
+            for sub in ("s0", "s1")
+            for key in live_keys(emulator, accounts[0].uid, sub)
+            if key.usable
+        }
+        assert old <= still
+        finish = rotate_argv(url, folder, options=("--finish", "--no-wait"))
+        early = await Process.start(finish, env)
+        assert await early.finish() == 0, early.stderr
+        assert {r.step for r in folder.rotations()} == {Step.PROMOTED}
+        # An hour later (the journal's deadlines moved back, as time would move them).
+        with sqlite3.connect(folder.state) as db:
+            db.execute("UPDATE rotations SET grace_until = grace_until - 3600")
+        late = await Process.start(rotate_argv(url, folder, options=("--finish", "--no-wait")), env)
+        assert await late.finish() == 0, late.stderr
+        assert {r.step for r in folder.rotations()} == {Step.DONE}
+        left = {
+            key.api_key
+            for sub in ("s0", "s1")
+            for key in live_keys(emulator, accounts[0].uid, sub)
+            if key.usable
+        }
+        assert left.isdisjoint(old)
+        assert len(left) == 4
+
+
+async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: Path) -> None:
+    accounts = masters("classic", 1, base=6_500_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    argv = ["rotate", str(folder.plan), "desk0/*/*", *folder.common("http://127.0.0.1:9")]
+    run = await Process.start(argv, env)
+    assert await run.finish() == 64
+    assert "--yes" in run.stderr
+    nothing = await Process.start(
+        ["rotate", str(folder.plan), "--yes", *folder.common("http://127.0.0.1:9")], env
+    )
+    assert await nothing.finish() == 64
+    assert "--due" in nothing.stderr
