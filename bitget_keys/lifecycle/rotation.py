@@ -42,6 +42,7 @@ from typing import Final, Protocol
 
 import attrs
 
+from bitget_keys import models as m
 from bitget_keys._client import Client
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
@@ -184,6 +185,9 @@ class RotationBase:
         self.key = key
         self.row = rotation
         self.outcome = "failed"
+        #: The key list the verification read, which the first revoke attempt uses: no
+        #: request of this rotation changed the old key since.
+        self.seen: tuple[m.VirtualSubaccountAPIKey, ...] | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ for all of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final, Literal
 
 import attrs
@@ -147,14 +148,38 @@ class SharedList:
 
     A reader gets a list read that *started after it asked*, so a reader that just
     created a key sees it; readers asking while a read is on its way share the next.
+    A read also waits while creates of the sub-account are on their way (`creating`):
+    the rotations of one sub-account then check their new keys with one read.
     """
 
-    def __init__(self, read: Callable[[], Awaitable[tuple[m.VirtualSubaccountAPIKey, ...]]]):
+    def __init__(
+        self, read: Callable[[], Awaitable[tuple[m.VirtualSubaccountAPIKey, ...]]]
+    ) -> None:
         self._read = read
         self._next: _Waiting | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._creating = 0
+        self._quiet: asyncio.Event | None = None
         #: How many reads were sent (for tests and the benchmark's count).
         self.reads = 0
+
+    def _event(self) -> asyncio.Event:
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+            self._quiet.set()
+        return self._quiet
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[None]:
+        """Around a create of this sub-account's: reads wait until it is answered."""
+        self._creating += 1
+        self._event().clear()
+        try:
+            yield
+        finally:
+            self._creating -= 1
+            if not self._creating:
+                self._event().set()
 
     async def read(self) -> tuple[m.VirtualSubaccountAPIKey, ...]:
         if self._next is None:
@@ -166,6 +191,7 @@ class SharedList:
 
     async def _drive(self) -> None:
         while self._next is not None:
+            await self._event().wait()
             waiting, self._next = self._next, None
             self.reads += 1
             try:

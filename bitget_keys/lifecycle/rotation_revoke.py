@@ -113,7 +113,10 @@ class RevokeSteps(RotationBase):
 
     async def revoke_old(self) -> str | None:
         """Revoke the old key unless it is already (deleted or neutralised)."""
-        keys = await self.ctx.keys_of(self.row.subaccount_uid).read()
+        keys = self.seen
+        self.seen = None
+        if keys is None:
+            keys = await self.ctx.keys_of(self.row.subaccount_uid).read()
         live = next((key for key in keys if key.api_key == self.row.old_api_key), None)
         if live is None:
             return "deleted"

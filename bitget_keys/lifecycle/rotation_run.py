@@ -237,6 +237,11 @@ async def _survey_master(  # noqa: C901 - one pass over one master's keys
     for rotation in unfinished:
         if rotation.step in {Step.PLANNED, Step.PASSPHRASE_STORED, Step.CREATE_SENT}:
             adding[rotation.subaccount_uid] = adding.get(rotation.subaccount_uid, 0) + 1
+    wanted = {uids[sub.label] for sub, _ in chosen if sub.label in uids}
+    # Every sub-account's list at once: the reads go out as their lanes allow.
+    lists = dict(
+        zip(wanted, await asyncio.gather(*(ctx.keys_of(uid).read() for uid in wanted)), strict=True)
+    )
     for sub, key in chosen:
         target = f"{sub.label}/{key.label}"
         if target in busy:
@@ -246,7 +251,7 @@ async def _survey_master(  # noqa: C901 - one pass over one master's keys
         if uid is None:
             items.append(attrs.evolve(base, refusal="no such sub-account: apply creates it"))
             continue
-        keys = await ctx.keys_of(uid).read()
+        keys = lists[uid]
         old = _old_key(keys, sub, key, ctx.records)
         if old is None:
             items.append(attrs.evolve(base, refusal="no live key: apply creates it"))

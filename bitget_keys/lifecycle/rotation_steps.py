@@ -16,7 +16,6 @@ from bitget_keys import models as m
 from bitget_keys._gate import GateState
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
-from bitget_keys.errors import APIError, TransportError
 from bitget_keys.lifecycle.rotation import KEY_KIND, PASSPHRASE_KIND, when
 from bitget_keys.lifecycle.rotation_journal import Step
 from bitget_keys.lifecycle.rotation_ops import VerificationError, rights_problem, verify_signing
@@ -76,7 +75,8 @@ class KeyRotation(RevokeSteps):
         self.event("creating", detail=f"replaces {self.row.old_api_key}")
         spec = attrs.evolve(self.key, label=self.row.live_label)
         try:
-            created = await self.ctx.api.create_key(self.row.subaccount_uid, spec, passphrase)
+            with self.ctx.keys_of(self.row.subaccount_uid).creating():
+                created = await self.ctx.api.create_key(self.row.subaccount_uid, spec, passphrase)
         except EXPECTED as exc:
             return await self.create_failed(exc)
         return self.created(created, passphrase)
@@ -150,10 +150,27 @@ class KeyRotation(RevokeSteps):
         return True
 
     async def verify(self) -> bool:
+        """
+        The new key as the master lists it (rights, whitelist), then a request signed
+        with it. The list comes first: the sub-account's other rotations, created at
+        the same time, are checked by the same read.
+        """
         new = self.row.new_api_key or ""
         record = self.ctx.records.get(new)
         if record is None or record.secret_key is None or record.passphrase is None:
             return self.stop("failed", f"the vault holds no secret for {new}")
+        try:
+            keys = await self.ctx.keys_of(self.row.subaccount_uid).read()
+        except EXPECTED as exc:
+            return self.stop("verify failed", f"the key list: {describe_error(exc)}")
+        live = next((key for key in keys if key.api_key == new), None)
+        if live is None:
+            problem: str | None = "not in its sub-account's key list"
+        else:
+            problem = rights_problem(self.row.family, self.key, live)
+        if problem is not None:
+            self.ctx.audit_record("rotate.verify", self.row.target, "failed", problem)
+            return self.stop("verify failed", f"{new} {problem}")
         credentials = Credentials(
             api_key=new,
             secret_key=record.secret_key,
@@ -170,20 +187,14 @@ class KeyRotation(RevokeSteps):
                 within=self.ctx.settings.verify_timeout,
                 sleep=self.ctx.sleep,
             )
-            keys = await self.ctx.keys_of(self.row.subaccount_uid).read()
-        except (VerificationError, APIError, TransportError, *NOT_SENT) as exc:
+        except (VerificationError, *EXPECTED) as exc:
             self.ctx.audit_record("rotate.verify", self.row.target, "failed", describe_error(exc))
             return self.stop("verify failed", describe_error(exc))
         finally:
             await client.aclose()
-        live = next((key for key in keys if key.api_key == new), None)
-        problem = "not in its sub-account's key list" if live is None else None
-        problem = problem or rights_problem(self.row.family, self.key, live)  # type: ignore[arg-type]
-        if problem is not None:
-            self.ctx.audit_record("rotate.verify", self.row.target, "failed", problem)
-            return self.stop("verify failed", f"{new} {problem}")
         if not await self.revoke_strays(keys):
             return False
+        self.seen = keys
         self.advance(Step.VERIFIED)
         self.ctx.audit_record("rotate.verify", self.row.target, "ok", note or new)
         self.event("verified", new, note)

@@ -138,12 +138,13 @@ class Process:
         self.process.send_signal(signal.SIGKILL)
         return await self.ended()
 
-    async def finish(self, timeout: float = 60) -> int:
-        async with asyncio.timeout(timeout):
+    async def finish(self, within: float = 60) -> int:
+        async with asyncio.timeout(within):
             return await self.ended()
 
     async def ended(self) -> int:
-        assert self.process.stdout is not None and self.process.stderr is not None
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
         out, err = await asyncio.gather(self.process.stdout.read(), self.process.stderr.read())
         self.rows += [json.loads(line) for line in out.splitlines() if line.startswith(b"{")]
         self.stderr = err.decode()

@@ -62,7 +62,8 @@ async def test_a_sub_account_with_ten_keys_is_refused_before_anything_is_sent(
         assert changes_sent(emulator) == before
         (row,) = run.rows
         assert row["outcome"] == "refused"
-        assert "holds 10 keys" in row["detail"] and "nothing was sent" in row["detail"]
+        assert "holds 10 keys" in row["detail"]
+        assert "nothing was sent" in row["detail"]
         assert folder.rotations() == []
         assert len(live_keys(emulator, accounts[0].uid, "s0")) == 10
 

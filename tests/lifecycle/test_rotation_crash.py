@@ -93,7 +93,8 @@ def check_rotated(
     assert new.api_key != rotation.old_api_key
     assert records[new.api_key].stage is Stage.CURRENT
     assert records[new.api_key].secret().reveal() == new.secret
-    assert new.permissions and new.ip_list == ("203.0.113.7",)
+    assert new.permissions
+    assert new.ip_list == ("203.0.113.7",)
     old = records[rotation.old_api_key]
     assert old.stage is Stage.REVOKED
     if mode == "unified":
