@@ -53,7 +53,7 @@ T = TypeVar("T")
 _log: Final = logging.getLogger("bitget_keys.client")
 
 #: The endpoints that tell the calling key's UID (v2 for classic keys, v3 for unified).
-_UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS})
+_UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS, ep.ACCOUNT_INFO_V3})
 
 
 def _key_lane(api_key: str) -> str:

@@ -58,6 +58,7 @@ class UnifiedRoutes(Routes):
 
     endpoints = (
         ep.ACCOUNT_SETTINGS,
+        ep.ACCOUNT_INFO_V3,
         ep.CREATE_UTA_SUBACCOUNT,
         ep.LIST_UTA_SUBACCOUNTS,
         ep.FREEZE_UTA_SUBACCOUNT,
@@ -77,6 +78,20 @@ class UnifiedRoutes(Routes):
             "stpMode": "none",
             "symbolConfigList": [],
             "coinConfigList": [],
+        }
+
+    def account_info_v3(self, account: EmulatorAccount, _params: Any, _wall_ms: int) -> Any:
+        """Who the calling key belongs to, with the key's whitelist and rights."""
+        return {
+            "uid": account.uid,
+            "inviterId": None,
+            "parentId": None,
+            "channelCode": "",
+            "channel": "",
+            "ips": ",".join(account.ip_list),
+            "permType": "read-and-write",
+            "permissions": ["uta_mgt", "uta_trade"],
+            "regisTime": None,
         }
 
     # -- sub-accounts ----------------------------------------------------------------

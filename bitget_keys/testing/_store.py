@@ -50,6 +50,8 @@ class Subaccount:
     #: The v3 list's ``type``: every sub-account the emulator makes is virtual.
     type: str = "VIRTUAL_CHILD"
     updated_ms: int = 0
+    #: The sub-account's own rights, as the v2 list shows and modify-virtual-subaccount sets.
+    permissions: list[str] = attrs.field(factory=lambda: ["spot_trade"])
 
 
 class KeySpec(Protocol):
