@@ -1,14 +1,13 @@
 """
-Which API family serves the calling key's account: its mode, learned once per UID; and
-the v3 account-info, what any unified key (a sub-account's too) may ask of itself.
+Which API family serves the calling key's account: its mode, learned once per UID.
 
-The settings endpoint itself (`SendingCore.account_settings`) sits beside account-info,
-since a unified key learns its UID there.
+The settings endpoint itself (`SendingCore.account_settings`) sits beside the v2 and v3
+account-info, since a unified key learns its UID there (a key that may not read the
+settings, from the v3 account-info).
 """
 
 from __future__ import annotations
 
-from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys._client.sending import SendingCore
 from bitget_keys.errors import ClassicAccountModeError
@@ -43,22 +42,6 @@ class V3AccountEndpoints(SendingCore):
         except ClassicAccountModeError:
             # `_call` has kept it already.
             return m.AccountMode.CLASSIC
-
-    async def account_info_v3(self) -> m.UTAAccountInfo:
-        """
-        Who owns the calling key, and the key's own whitelist, type and rights (v3).
-
-        No permission is needed, so a sub-account's key may ask too: its answer is the
-        sub-account's ``uid`` with ``parent_id`` naming the master, which proves the key,
-        its passphrase and its secret work. The ``uid`` is kept if the client lacked it.
-
-        Raises:
-            ClassicAccountModeError: the account is classic (40084); `account_info` is
-                the v2 equivalent.
-        """
-        info = await self._call(ep.ACCOUNT_INFO_V3, m.UTAAccountInfo)
-        self._learned_uid(info.uid)
-        return info
 
     def cached_account_mode(self) -> m.AccountMode | None:
         """The mode kept for this client's UID, without sending anything (``None``: unknown)."""

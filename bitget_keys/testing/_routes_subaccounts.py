@@ -56,6 +56,7 @@ class SubaccountRoutes(Routes):
             sub = self._add(account, item.name, item.label, wall_ms)
             # The first key carries the sub-account's label.
             key = self.store.key_for(item)
+            key.created_ms = wall_ms
             sub.keys.append(key)
             rows.append(
                 {

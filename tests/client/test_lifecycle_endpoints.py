@@ -259,3 +259,28 @@ def test_v3_listed_key_creation_ms_is_exact(ts: object) -> None:
     key = CONVERTER.structure({"apiKey": "bg_k", "ts": ts}, m.UTASubaccountAPIKey)
     assert key.created_ms == int(str(ts))
     assert CONVERTER.structure({"apiKey": "bg_k"}, m.UTASubaccountAPIKey).created_ms is None
+
+
+async def test_a_key_that_may_not_read_the_settings_learns_its_uid_from_account_info_v3(
+    mocked: aioresponses,
+) -> None:
+    """
+    A unified sub-account's key: v2 account-info refuses it (40085), the settings want
+    a right it lacks (40014); the v3 account-info, which needs none, tells the UID.
+    """
+    credentials = Credentials(API_KEY, SECRET_KEY, PASSPHRASE)
+    unified = "You are in Unified Account mode, and the Classic Account API is not supported"
+    mocked.get(BASE + "/api/v2/spot/account/info", status=400, payload=fail("40085", unified))
+    mocked.get(
+        BASE + "/api/v3/account/settings",
+        status=400,
+        payload=fail("40014", "Incorrect permissions"),
+    )
+    mocked.get(BASE + INFO_V3, payload=ok({"uid": SUB, "parentId": UID}))
+    async with make_client(credentials) as client:
+        assert await client.uid() == SUB
+    assert [str(url.path) for _, url, _ in calls(mocked)] == [
+        "/api/v2/spot/account/info",
+        "/api/v3/account/settings",
+        INFO_V3,
+    ]
