@@ -64,7 +64,7 @@ class Authenticator:
         account = self.accounts.get(api_key)
         if account is not None:
             return account.uid
-        found = self.store.subaccount_key(api_key)
+        found = self.store.subaccount_key(api_key) if api_key else None
         return found[1].uid if found is not None else request.client_ip
 
     def caller(self, api_key: str, wall_ms: int) -> EmulatorAccount | None:
