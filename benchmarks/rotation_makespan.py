@@ -55,14 +55,19 @@ from benchmarks.provision_makespan import _name, ip_bound, is_unified
 from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler
 from bitget_keys import _endpoints as ep
 from bitget_keys._gate import DispatchGate
-from bitget_keys.lifecycle.rotation import KEY_KIND, MasterContext, RotationEvent, RotationSettings
+from bitget_keys.lifecycle.rotation import KEY_KIND, RotationEvent, RotationSettings
 from bitget_keys.lifecycle.rotation_journal import RotationJournal
-from bitget_keys.lifecycle.rotation_run import Selector, held_records, run_rotations, survey
+from bitget_keys.lifecycle.rotation_run import (
+    Selector,
+    held_records,
+    master_contexts,
+    run_rotations,
+    survey,
+)
 from bitget_keys.limits import IPBudget, IPPolicy
-from bitget_keys.provision.family import ClassicAPI, UnifiedAPI
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger
-from bitget_keys.provision.plan import AccountSpec, Plan, parse_plan
+from bitget_keys.provision.plan import Plan, parse_plan
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount, LaneAudit, Limits
 from bitget_keys.testing._store import Subaccount
@@ -275,23 +280,16 @@ async def rotate(
     ):
         ledger = Ledger(vault, journal)
 
-        def context(
-            account: AccountSpec, api: ClassicAPI | UnifiedAPI, master_uid: str
-        ) -> MasterContext:
-            return MasterContext(
-                account=account,
-                api=api,
-                master_uid=master_uid,
-                ledger=ledger,
-                journal=rotations,
-                settings=settings,
-                key_client=client,
-                on_event=lambda _: None,
-                audit=None,
-                gate=gate,
-                records=records,
-            )
-
+        context = master_contexts(
+            ledger=ledger,
+            journal=rotations,
+            settings=settings,
+            key_client=client,
+            on_event=lambda _: None,
+            audit=None,
+            gate=gate,
+            records=records,
+        )
         started = time.perf_counter()
         found = await survey(
             plan,

@@ -28,7 +28,6 @@ from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import VaultMissingError
 from bitget_keys.lifecycle.rotation import (
     AuditSink,
-    MasterContext,
     RotationEvent,
     RotationSettings,
 )
@@ -37,15 +36,15 @@ from bitget_keys.lifecycle.rotation_run import (
     Selector,
     Survey,
     held_records,
+    master_contexts,
     run_rotations,
     survey,
 )
-from bitget_keys.provision.family import ClassicAPI, UnifiedAPI
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError
 from bitget_keys.provision.lock import FileLock
-from bitget_keys.provision.plan import AccountSpec, Plan
+from bitget_keys.provision.plan import Plan
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = ["rotate_status", "run_locked_rotate"]
@@ -177,23 +176,16 @@ async def run_rotate(
             ledger = Ledger(vault, journal)
             ledger.on_vault_failure = lambda exc: gate.close(f"the vault failed: {exc.detail}")
 
-            def context(
-                account: AccountSpec, api: ClassicAPI | UnifiedAPI, master_uid: str
-            ) -> MasterContext:
-                return MasterContext(
-                    account=account,
-                    api=api,
-                    master_uid=master_uid,
-                    ledger=ledger,
-                    journal=rotations,
-                    settings=settings,
-                    key_client=key_client,
-                    on_event=show,
-                    audit=audit,
-                    gate=gate,
-                    records=records,
-                )
-
+            context = master_contexts(
+                ledger=ledger,
+                journal=rotations,
+                settings=settings,
+                key_client=key_client,
+                on_event=show,
+                audit=audit,
+                gate=gate,
+                records=records,
+            )
             found = await survey(
                 plan,
                 context,

@@ -13,13 +13,10 @@ from __future__ import annotations
 import time
 
 from bitget_keys import models as m
+from bitget_keys.errors import PassphraseNotHeldError
 from bitget_keys.lifecycle.rotation import RotationBase, when
 from bitget_keys.lifecycle.rotation_journal import Step
-from bitget_keys.lifecycle.rotation_ops import (
-    PassphraseNotHeldError,
-    is_neutralised,
-    revoke_key,
-)
+from bitget_keys.provision.key_ops import is_neutralised, revoke_key
 from bitget_keys.provision.outcomes import EXPECTED, NOT_SENT
 from bitget_keys.provision.retrying import describe_error
 from bitget_keys.provision.vault_records import Stage
@@ -59,7 +56,7 @@ class RevokeSteps(RotationBase):
                     stray.api_key,
                     passphrase=self.passphrase,
                     stage=Stage.REVOKED,
-                    revoked_how=how,
+                    revoked_how=str(how),
                 )
             )
             self.advance(self.row.step, orphans=(*self.row.orphans, stray.api_key))

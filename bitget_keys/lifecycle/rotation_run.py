@@ -25,18 +25,35 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys._client import Client
-from bitget_keys.lifecycle.rotation import MasterContext, RotationEvent
-from bitget_keys.lifecycle.rotation_journal import Rotation, Step
-from bitget_keys.lifecycle.rotation_ops import is_neutralised
+from bitget_keys._gate import DispatchGate
+from bitget_keys._signing import Credentials
+from bitget_keys.lifecycle.rotation import (
+    AuditSink,
+    MasterContext,
+    RotationEvent,
+    RotationSettings,
+)
+from bitget_keys.lifecycle.rotation_journal import Rotation, RotationJournal, Step
 from bitget_keys.lifecycle.rotation_steps import KeyRotation
 from bitget_keys.provision.family import ClassicAPI, UnifiedAPI, account_api
+from bitget_keys.provision.key_ops import is_neutralised
+from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.live import list_subaccounts
 from bitget_keys.provision.outcomes import EXPECTED
 from bitget_keys.provision.plan import AccountSpec, KeySpec, Plan, SubaccountSpec
 from bitget_keys.provision.retrying import describe_error, read_retrying
 from bitget_keys.provision.vault_records import Stage, VaultRecord
 
-__all__ = ["Planned", "Selector", "Survey", "held_records", "is_due", "run_rotations", "survey"]
+__all__ = [
+    "Planned",
+    "Selector",
+    "Survey",
+    "held_records",
+    "is_due",
+    "master_contexts",
+    "run_rotations",
+    "survey",
+]
 
 _log: Final = logging.getLogger("bitget_keys.rotate")
 
@@ -392,6 +409,39 @@ async def run_rotations(survey_: Survey) -> list[RotationEvent]:
             for item in items:
                 group.create_task(one(ctx, item))
     return outcomes
+
+
+def master_contexts(
+    *,
+    ledger: Ledger,
+    journal: RotationJournal,
+    settings: RotationSettings,
+    key_client: Callable[[Credentials], Client],
+    on_event: Callable[[RotationEvent], None],
+    audit: AuditSink | None,
+    gate: DispatchGate,
+    records: dict[str, VaultRecord],
+) -> Callable[[AccountSpec, ClassicAPI | UnifiedAPI, str], MasterContext]:
+    """What `survey` makes each master's `MasterContext` with: the run's shared parts."""
+
+    def context(
+        account: AccountSpec, api: ClassicAPI | UnifiedAPI, master_uid: str
+    ) -> MasterContext:
+        return MasterContext(
+            account=account,
+            api=api,
+            master_uid=master_uid,
+            ledger=ledger,
+            journal=journal,
+            settings=settings,
+            key_client=key_client,
+            on_event=on_event,
+            audit=audit,
+            gate=gate,
+            records=records,
+        )
+
+    return context
 
 
 def held_records(records: Iterable[VaultRecord]) -> dict[str, VaultRecord]:

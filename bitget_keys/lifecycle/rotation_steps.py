@@ -16,12 +16,14 @@ from bitget_keys import models as m
 from bitget_keys._gate import GateState
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
+from bitget_keys.errors import KeyNotVerifiedError
 from bitget_keys.lifecycle.rotation import KEY_KIND, PASSPHRASE_KIND, when
 from bitget_keys.lifecycle.rotation_journal import Step
-from bitget_keys.lifecycle.rotation_ops import VerificationError, rights_problem, verify_signing
+from bitget_keys.lifecycle.rotation_ops import rights_problem
 from bitget_keys.lifecycle.rotation_revoke import RevokeSteps
 from bitget_keys.provision.family import NewKey
 from bitget_keys.provision.flows import generate_passphrase
+from bitget_keys.provision.key_ops import verify_key
 from bitget_keys.provision.outcomes import EXPECTED, NOT_SENT, ambiguous, refused
 from bitget_keys.provision.retrying import describe_error
 from bitget_keys.provision.vault_records import Stage
@@ -179,15 +181,13 @@ class KeyRotation(RevokeSteps):
         )
         client = self.ctx.key_client(credentials)
         try:
-            note = await verify_signing(
+            verified = await verify_key(
                 client,
-                new,
                 self.row.family,
                 self.row.subaccount_uid,
-                within=self.ctx.settings.verify_timeout,
-                sleep=self.ctx.sleep,
+                patience=self.ctx.settings.verify_timeout,
             )
-        except (VerificationError, *EXPECTED) as exc:
+        except (KeyNotVerifiedError, *EXPECTED) as exc:
             self.ctx.audit_record("rotate.verify", self.row.target, "failed", describe_error(exc))
             return self.stop("verify failed", describe_error(exc))
         finally:
@@ -196,6 +196,7 @@ class KeyRotation(RevokeSteps):
             return False
         self.seen = keys
         self.advance(Step.VERIFIED)
+        note = "" if verified.usable_here else "whitelist excludes this host"
         self.ctx.audit_record("rotate.verify", self.row.target, "ok", note or new)
         self.event("verified", new, note)
         return True

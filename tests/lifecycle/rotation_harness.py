@@ -21,7 +21,7 @@ from typing import Any, Literal
 import attrs
 
 from bitget_keys.lifecycle.rotation_journal import Rotation, RotationJournal
-from bitget_keys.lifecycle.rotation_ops import NEUTRAL_IP_LIST
+from bitget_keys.provision.key_ops import NEUTRAL_IP_LIST
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount
 
