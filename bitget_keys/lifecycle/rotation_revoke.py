@@ -16,7 +16,7 @@ from bitget_keys import models as m
 from bitget_keys.errors import PassphraseNotHeldError
 from bitget_keys.lifecycle.rotation import RotationBase, when
 from bitget_keys.lifecycle.rotation_journal import Step
-from bitget_keys.provision.key_ops import is_neutralised, revoke_key
+from bitget_keys.provision.key_ops import RevokeHow, is_neutralised, revoke_key
 from bitget_keys.provision.outcomes import EXPECTED, NOT_SENT
 from bitget_keys.provision.retrying import describe_error
 from bitget_keys.provision.vault_records import Stage
@@ -30,7 +30,10 @@ class RevokeSteps(RotationBase):
     def strays(
         self, keys: tuple[m.VirtualSubaccountAPIKey, ...]
     ) -> list[m.VirtualSubaccountAPIKey]:
-        """Live keys with this label that no one holds: made by a create whose answer was lost."""
+        """
+        Live keys with this label the vault does not know: made by a create whose answer
+        was lost (one already neutralised is one whose revoke's answer was lost).
+        """
         known = {self.row.old_api_key, self.row.new_api_key}
         return [
             key
@@ -38,14 +41,17 @@ class RevokeSteps(RotationBase):
             if key.label == self.row.live_label
             and key.api_key not in known
             and key.api_key not in self.ctx.records
-            and not is_neutralised(key)
         ]
 
     async def revoke_strays(self, keys: tuple[m.VirtualSubaccountAPIKey, ...]) -> bool:
         """Revoke every key a lost answer made (its secret is gone); ``False``: one failed."""
         for stray in self.strays(keys):
             try:
-                how = await revoke_key(self.ctx.api, stray, self.passphrase)
+                how = (
+                    RevokeHow.NEUTRALISED
+                    if is_neutralised(stray)
+                    else await revoke_key(self.ctx.api, stray, self.passphrase)
+                )
             except EXPECTED as exc:
                 detail = f"orphan {stray.api_key} of a lost answer not revoked yet: "
                 detail += describe_error(exc)

@@ -135,7 +135,10 @@ def check_exchange(emulator: Emulator, folder: Folder, mode: Mode, before: set[s
         # Every old key and every key of a lost answer is revoked; nothing else is.
         working = {key.api_key for key in usable}
         assert not working & (before | lost)
-        assert {key.api_key for key in live} - working <= before | orphans
+        revoked = {key.api_key for key in live} - working
+        assert revoked <= before | orphans, [
+            (key, key.api_key in lost, records.get(key.api_key)) for key in live
+        ]
         if mode == "unified":
             assert len(live) == KEYS
     for rotation in rotations:
