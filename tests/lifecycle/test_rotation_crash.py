@@ -138,6 +138,10 @@ async def test_rotation_killed_at_every_step_then_resumed(tmp_path: Path, mode: 
             code = await again.finish()
             assert code == 0, (trial, again.stderr)
             check_rotated(emulator, folder, accounts[0], f"s{trial}", mode)
+            if kill == CREATES:
+                # The key made by the create whose answer never came was found and revoked.
+                (rotation,) = [r for r in folder.rotations() if r.target == f"s{trial}/k0"]
+                assert len(rotation.orphans) == 1, rotation
             # Nothing secret on any output.
             output = again.stderr + str(again.rows) + first.stderr + str(first.rows)
             for key in live_keys(emulator, accounts[0].uid, f"s{trial}"):
