@@ -5,6 +5,7 @@ what it asks before it starts, --no-wait then --finish, and --due.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -156,3 +157,77 @@ async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: P
     )
     assert await nothing.finish() == 64
     assert "--due" in nothing.stderr
+
+
+async def test_an_old_classic_key_without_its_passphrase_is_left_to_the_web_ui(
+    tmp_path: Path,
+) -> None:
+    """
+    A key made by hand (its passphrase not held) is replaced, but only the web UI can
+    revoke it: rotate says so, every later run lists it, and once it is seen stripped
+    of its rights the rotation is done.
+    """
+    accounts = masters("classic", 1, base=6_800_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        (sub,) = emulator.exchange.subaccounts(accounts[0].uid)
+        by_hand = emulator.exchange.add_key(
+            accounts[0].uid,
+            sub["uid"],
+            label="k1",
+            permissions=["spot_trade", "read"],
+            ip_list=["203.0.113.7"],
+            passphrase="MadeByHand1234",
+        )["api_key"]
+        folder.plan.write_text(plan_toml(accounts, 1, 2))
+        argv = rotate_argv(url, folder, "desk0/s0/k1", options=("--grace", "0s"))
+        first = await Process.start(argv, env)
+        assert await first.finish() == 1, first.stderr
+        assert first.rows[-1]["outcome"] == "manual"
+        assert "web UI" in first.rows[-1]["detail"]
+        assert folder.records()[by_hand].stage is Stage.PREVIOUS
+        assert not folder.records()[by_hand].held
+        # A later run for another key lists it first, and it is still to be done.
+        other = rotate_argv(url, folder, "desk0/s0/k0", options=("--grace", "0s"))
+        second = await Process.start(other, env)
+        assert await second.finish() == 4, second.stderr
+        assert f"revoke   desk0/s0/k1: {by_hand}" in second.stderr
+        assert {row["outcome"] for row in second.rows if row["outcome"]} == {"done", "manual"}
+        # Stripped in the web UI: the next run sees it and closes the rotation.
+        emulator.exchange.tamper_key(by_hand, permissions=[])
+        last = await Process.start(rotate_argv(url, folder, options=("--finish",)), env)
+        assert await last.finish() == 0, last.stderr
+        assert {r.step for r in folder.rotations()} == {Step.DONE}
+        assert folder.records()[by_hand].stage is Stage.REVOKED
+
+
+async def test_ctrl_c_while_waiting_out_the_grace_leaves_it_journaled(tmp_path: Path) -> None:
+    accounts = masters("unified", 1, base=6_900_000_000)
+    env = environment(accounts)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        argv = rotate_argv(url, folder, "desk0/s0/k0", options=("--grace", "1h"))
+        run = await Process.start(argv, env)
+        await run.read_rows(6)
+        assert run.rows[-1]["step"] == "waiting"
+        run.process.send_signal(signal.SIGINT)
+        assert await run.finish() == 130, run.stderr
+        assert run.rows[-1]["step"] == "interrupted"
+        (rotation,) = folder.rotations()
+        assert rotation.step is Step.PROMOTED
+        old = rotation.old_api_key
+        assert any(key.api_key == old for key in live_keys(emulator, accounts[0].uid, "s0"))
+        with sqlite3.connect(folder.state) as db:
+            db.execute("UPDATE rotations SET grace_until = grace_until - 3600")
+        again = await Process.start(rotate_argv(url, folder, options=("--finish",)), env)
+        assert await again.finish() == 0, again.stderr
+        assert [key.api_key for key in live_keys(emulator, accounts[0].uid, "s0")] == [
+            rotation.new_api_key
+        ]
