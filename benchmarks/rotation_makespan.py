@@ -70,7 +70,6 @@ from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.plan import Plan, parse_plan
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount, LaneAudit, Limits
-from bitget_keys.testing._store import Subaccount
 
 VAULT_KEY = "benchmark vault passphrase"
 IP_LIST = ("203.0.113.7",)
@@ -156,41 +155,39 @@ def masters(setup: Setup) -> list[EmulatorAccount]:
 
 
 def seed(emulator: Emulator, setup: Setup) -> list[dict[str, Any]]:
-    """The sub-accounts and keys an apply would have made, straight into the exchange."""
-    store = emulator.exchange._store  # noqa: SLF001 - seeding, not a request
+    """The sub-accounts and keys an apply would have made, as if made in the web UI."""
+    exchange = emulator.exchange
     made = []
     for a, master in enumerate(emulator.accounts):
         for s in range(setup.subaccounts):
             name = _name(a * setup.subaccounts + s)
-            store.names.add(name)
-            sub = Subaccount(
-                uid=store.new_uid(),
-                name=name,
-                label=f"s{s}",
-                created_ms=0,
-                account_mode="UNIFIED" if master.unified else "CLASSIC",
-            )
+            sub_uid = exchange.add_subaccount(master.uid, name, f"s{s}")
             for k in range(setup.keys):
                 label = f"s{s}" if k == 0 and not master.unified else f"k{k}"
                 passphrase = f"Seeded{a}x{s}x{k}"
-                key = store.new_key(label, list(PERMISSIONS), list(IP_LIST), passphrase)
-                key.perm_type = "read_write" if master.unified else None
-                sub.keys.append(key)
+                key = exchange.add_key(
+                    master.uid,
+                    sub_uid,
+                    label=label,
+                    permissions=PERMISSIONS,
+                    ip_list=IP_LIST,
+                    passphrase=passphrase,
+                    perm_type="read_write" if master.unified else None,
+                )
                 made.append(
                     {
                         "account": f"desk{a}",
                         "master_uid": master.uid,
-                        "api_key": key.api_key,
-                        "secret_key": key.secret_key,
+                        "api_key": key["api_key"],
+                        "secret_key": key["secret_key"],
                         "passphrase": passphrase,
                         "label": label,
-                        "subaccount_uid": sub.uid,
+                        "subaccount_uid": sub_uid,
                         "subaccount_name": name,
                         "subaccount_label": f"s{s}",
                         "api_family": "v3" if master.unified else "v2",
                     }
                 )
-            store.subaccounts[master.uid].append(sub)
     return made
 
 
@@ -276,7 +273,7 @@ async def rotate(
     settings = RotationSettings(grace=0.0)
     with (
         Journal(workdir / "bench.state") as journal,
-        RotationJournal(workdir / "bench.state") as rotations,
+        contextlib.closing(RotationJournal(workdir / "bench.state")) as rotations,
     ):
         ledger = Ledger(vault, journal)
 

@@ -172,7 +172,10 @@ async def run_rotate(
     records = held_records(vault.records())
     stop = GracefulStop(gate, _say, drain=args.drain_timeout)
     try:
-        with Journal(args.state) as journal, RotationJournal(args.state) as rotations:
+        with (
+            Journal(args.state) as journal,
+            contextlib.closing(RotationJournal(args.state)) as rotations,
+        ):
             ledger = Ledger(vault, journal)
             ledger.on_vault_failure = lambda exc: gate.close(f"the vault failed: {exc.detail}")
 

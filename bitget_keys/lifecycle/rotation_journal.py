@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import attrs
 
@@ -148,13 +148,8 @@ class RotationJournal:
         return f"<RotationJournal {str(self._path)!r}>"
 
     def close(self) -> None:
+        """Close the connection (`contextlib.closing` closes it after a ``with``)."""
         self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _run(self, query: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:

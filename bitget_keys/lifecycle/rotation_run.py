@@ -173,14 +173,15 @@ def _old_key(
     """
     labels = (key.label, sub.label) if key is sub.keys[0] else (key.label,)
     for label in labels:
-        found = [
-            live
-            for live in keys
-            if live.label == label
-            and not is_neutralised(live)
-            and (record := records.get(live.api_key)) in (None, record)
-            and (record is None or record.stage is Stage.CURRENT)
-        ]
+        found = []
+        for live in keys:
+            record = records.get(live.api_key)
+            if (
+                live.label == label
+                and not is_neutralised(live)
+                and (record is None or record.stage is Stage.CURRENT)
+            ):
+                found.append(live)
         held = [live for live in found if live.api_key in records]
         if held or found:
             return (held or found)[-1]

@@ -11,6 +11,7 @@ with its sub-account and carries the sub-account's label at Bitget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,6 @@ from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount
 
 VAULT_KEY = "a long vault passphrase"
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
 Mode = Literal["classic", "unified"]
 
 
@@ -44,11 +44,8 @@ def masters(mode: Mode, count: int, base: int = 6_100_000_000) -> list[EmulatorA
 
 
 def _name(index: int) -> str:
-    letters = []
-    for _ in range(6):
-        index, digit = divmod(index, 26)
-        letters.append(LETTERS[digit])
-    return "rt" + "".join(reversed(letters))
+    """A distinct 8-letter sub-account name per index (Bitget's names are global)."""
+    return "rt" + "".join("abcdefghijklmnopqrstuvwxyz"[index // 26**i % 26] for i in range(6))
 
 
 def plan_toml(accounts: list[EmulatorAccount], subaccounts: int, keys: int) -> str:
@@ -101,7 +98,7 @@ class Folder:
         return {r.api_key: r for r in SecretsVault.open(self.vault, VAULT_KEY).records()}
 
     def rotations(self) -> list[Rotation]:
-        with RotationJournal(self.state) as journal:
+        with contextlib.closing(RotationJournal(self.state)) as journal:
             return list(journal.rotations())
 
 

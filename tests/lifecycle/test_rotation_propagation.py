@@ -6,6 +6,7 @@ knows it (the emulator's ``key_propagation_ms``), and nothing is promoted before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ async def test_verification_waits_until_the_new_keys_have_propagated(
     events: list[RotationEvent] = []
     with (
         Journal(tmp_path / "keys.state") as journal,
-        RotationJournal(tmp_path / "keys.state") as rotations,
+        contextlib.closing(RotationJournal(tmp_path / "keys.state")) as rotations,
     ):
         made_keys = asyncio.create_task(
             apply_plan(
