@@ -281,7 +281,7 @@ async def rotate(
             ledger=ledger,
             journal=rotations,
             settings=settings,
-            key_client=client,
+            key_client=lambda _, credentials: client(credentials),
             on_event=lambda _: None,
             audit=None,
             gate=gate,

@@ -47,6 +47,49 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
 
 
+def _add_pacing(rotate: argparse.ArgumentParser) -> None:
+    """Where rotate's requests leave from and how they share limits: as apply's options."""
+    # Made when the parser is built, after `bitget_keys.cli._parser` has loaded.
+    from bitget_keys.cli._parser import (  # noqa: PLC0415 - _parser imports this module
+        parse_egress,
+        parse_shard,
+        parse_share,
+    )
+
+    rotate.add_argument(
+        "--redis-fallback",
+        type=parse_share,
+        metavar="FRACTION",
+        help="while --redis is unreachable, pace locally at this fraction of the limits "
+        "(see apply --redis-fallback)",
+    )
+    rotate.add_argument(
+        "--egress",
+        type=parse_egress,
+        action="append",
+        metavar="NAME[=PROXY_URL]",
+        help="leave through these egresses, masters spread over them in plan order, each "
+        "with its own IP budget (see apply --egress); a master's new keys leave with it",
+    )
+    rotate.add_argument(
+        "--ip-policy",
+        choices=("even", "rolling"),
+        help="how each egress's per-IP budget is spent (see apply --ip-policy)",
+    )
+    rotate.add_argument(
+        "--ip-share",
+        type=parse_share,
+        metavar="FRACTION",
+        help="the fraction (0 to 1) of each egress's per-IP budget rotate may use",
+    )
+    rotate.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="rotate only the keys of shard I of N of the plan's accounts (as apply --shard)",
+    )
+
+
 def add_rotate(commands: Any) -> None:
     """The ``rotate`` command's arguments."""
     rotate = commands.add_parser(
@@ -110,6 +153,7 @@ def add_rotate(commands: Any) -> None:
         default=os.environ.get(REDIS_URL_ENV) or None,
         help=f"share rate limits through this Redis, as apply does (default ${REDIS_URL_ENV})",
     )
+    _add_pacing(rotate)
     rotate.add_argument(
         "--wait-lock",
         action="store_true",

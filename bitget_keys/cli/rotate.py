@@ -5,25 +5,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from bitget_keys._client import Client, ClientConfig
 from bitget_keys._gate import DispatchGate
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys.cli._common import (
-    EGRESS_ENV,
     make_clients,
     read_plan,
     stdin_is_terminal,
     take_lock,
     vault_passphrase,
 )
-from bitget_keys.cli._egress import build_egresses
+from bitget_keys.cli._egress import Egress, assign_egresses, check_planned_egresses, egress_ways
 from bitget_keys.cli._signals import GracefulStop
-from bitget_keys.cli.apply import _rescue
+from bitget_keys.cli.apply import _egress_name, _rescue, _shard, egresses_of
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import VaultMissingError
 from bitget_keys.lifecycle.rotation import (
@@ -40,11 +39,12 @@ from bitget_keys.lifecycle.rotation_run import (
     run_rotations,
     survey,
 )
+from bitget_keys.limits import Scheduler
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError
 from bitget_keys.provision.lock import FileLock
-from bitget_keys.provision.plan import Plan
+from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = ["rotate_status", "run_locked_rotate"]
@@ -89,6 +89,13 @@ async def run_locked_rotate(args: argparse.Namespace) -> int:
     takes them), so a rotation never runs beside an apply or another rotate of them.
     """
     plan = read_plan(args.plan)
+    if args.shard is not None:
+        plan = _shard(plan, args)
+    if args.redis_fallback is not None and not args.redis:
+        msg = "--redis-fallback paces while --redis is down: give --redis as well"
+        raise UsageError(msg)
+    ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
+    check_planned_egresses(plan, [name for name, _ in ways])
     selectors = _selectors(args)
     asks = _asks(args)
     for path, what in ((args.vault, "vault"), (args.state, "state file")):
@@ -148,17 +155,27 @@ async def run_rotate(
     vault_key = vault_passphrase(args.vault, new=False, key_file=args.vault_key_file)
     vault = SecretsVault.open(args.vault, vault_key)
     vault.require_intact()
-    egress = build_egresses(None, redis=args.redis, budget=None, default_name=_egress_name())[0]
+    # The egresses, their schedulers and the masters' assignment, as apply makes them.
+    egresses = egresses_of(args)
+    assigned = assign_egresses(plan, egresses)
+
+    def egress_of(account: AccountSpec) -> Egress:
+        return assigned.get(account.name, egresses[0])
+
+    def route(account: AccountSpec) -> tuple[Scheduler | None, str | None, Sequence[Any]]:
+        return egress_of(account).scheduler, egress_of(account).proxy, ()
+
     gate = DispatchGate()
-    clients, client_for = make_clients(args.base_url, egress.scheduler, gate)
+    clients, client_for = make_clients(args.base_url, None, gate, route=route)
     key_clients: list[Client] = []
 
-    def key_client(credentials: Credentials) -> Client:
+    def key_client(account: AccountSpec, credentials: Credentials) -> Client:
+        """A new key's client: through its master's egress, paced by the same scheduler."""
         client = Client(
             credentials,
             base_url=args.base_url,
-            config=ClientConfig(proxy=egress.proxy),
-            scheduler=egress.scheduler,
+            config=ClientConfig(proxy=egress_of(account).proxy),
+            scheduler=egress_of(account).scheduler,
             gate=gate,
         )
         key_clients.append(client)
@@ -217,7 +234,8 @@ async def run_rotate(
     finally:
         for client in [*clients.values(), *key_clients]:
             await client.aclose()
-        await egress.aclose()
+        for egress in egresses:
+            await egress.aclose()
     if stop.exit_code is not None:
         _say("stopped: every rotation is journaled; the next rotate continues it")
         return stop.exit_code
@@ -230,10 +248,6 @@ def rotate_status(outcomes: Sequence[RotationEvent]) -> ExitCode:
     if fine == len(outcomes):
         return ExitCode.OK
     return ExitCode.PARTIAL if fine else ExitCode.FAILED
-
-
-def _egress_name() -> str | None:
-    return os.environ.get(EGRESS_ENV)
 
 
 def _say(line: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fnmatch
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -417,13 +418,17 @@ def master_contexts(
     ledger: Ledger,
     journal: RotationJournal,
     settings: RotationSettings,
-    key_client: Callable[[Credentials], Client],
+    key_client: Callable[[AccountSpec, Credentials], Client],
     on_event: Callable[[RotationEvent], None],
     audit: AuditSink | None,
     gate: DispatchGate,
     records: dict[str, VaultRecord],
 ) -> Callable[[AccountSpec, ClassicAPI | UnifiedAPI, str], MasterContext]:
-    """What `survey` makes each master's `MasterContext` with: the run's shared parts."""
+    """
+    What `survey` makes each master's `MasterContext` with: the run's shared parts.
+    ``key_client`` makes a client signing with a new key of the account's master (so
+    it can leave through that master's egress).
+    """
 
     def context(
         account: AccountSpec, api: ClassicAPI | UnifiedAPI, master_uid: str
@@ -435,7 +440,7 @@ def master_contexts(
             ledger=ledger,
             journal=journal,
             settings=settings,
-            key_client=key_client,
+            key_client=functools.partial(key_client, account),
             on_event=on_event,
             audit=audit,
             gate=gate,

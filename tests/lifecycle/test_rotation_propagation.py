@@ -84,7 +84,7 @@ async def test_verification_waits_until_the_new_keys_have_propagated(
             ledger=Ledger(vault, journal),
             journal=rotations,
             settings=RotationSettings(grace=0.0),
-            key_client=client,
+            key_client=lambda _, credentials: client(credentials),
             on_event=events.append,
             audit=None,
             gate=gate,
