@@ -261,7 +261,9 @@ def _scan_lines(
         reasons = chain.check(count, entry)
         if reasons:
             problems.append(AuditProblem(count, "; ".join(reasons)))
-        elif entry.hash == expect_hash:
+        # The kept hash is found if a line carries it and matches it, whatever its links:
+        # a line removed before it is reported at its own place, not as a cut tail.
+        if entry.hash == expect_hash and entry.digest() == entry.hash:
             seen_expected = True
     if expect_hash is not None and not seen_expected:
         problems.append(

@@ -435,6 +435,12 @@ def test_removing_the_tail_shows_only_against_a_hash_kept_elsewhere(tmp_path: Pa
     assert [problem.line for problem in check.problems] == [0]
     assert "entries were removed from the end" in check.problems[0].reason
     assert verify_audit_log(path, expect_hash=entries[3].hash).ok
+    # A line removed before the kept hash is reported where it was, not as a cut tail.
+    lines = lines_of(path)
+    del lines[1]
+    write_lines(path, lines)
+    assert problem_lines(path, expect_hash=entries[3].hash) == [2]
+    assert problem_lines(path, expect_hash=kept) == [2, 0]
 
 
 # -- writing -----------------------------------------------------------------------------
