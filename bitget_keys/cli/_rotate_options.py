@@ -51,10 +51,13 @@ def _add_pacing(rotate: argparse.ArgumentParser) -> None:
     """Where rotate's requests leave from and how they share limits: as apply's options."""
     # Made when the parser is built, after `bitget_keys.cli._parser` has loaded.
     from bitget_keys.cli._parser import (  # noqa: PLC0415 - _parser imports this module
+        add_audit_log_option,
         parse_egress,
         parse_shard,
         parse_share,
     )
+
+    add_audit_log_option(rotate)
 
     rotate.add_argument(
         "--redis-fallback",

@@ -23,10 +23,10 @@ from bitget_keys.cli._common import (
 from bitget_keys.cli._egress import Egress, assign_egresses, check_planned_egresses, egress_ways
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli.apply import _egress_name, _rescue, _shard, egresses_of
+from bitget_keys.cli.audit import audit_log_for
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import VaultMissingError
 from bitget_keys.lifecycle.rotation import (
-    AuditSink,
     RotationEvent,
     RotationSettings,
 )
@@ -129,16 +129,6 @@ def _show(args: argparse.Namespace) -> Callable[[RotationEvent], None]:
     return show
 
 
-def _audit(args: argparse.Namespace) -> AuditSink | None:
-    """The audit log beside the state file, when this build has one."""
-    try:
-        from bitget_keys.provision import audit_log  # noqa: PLC0415 - optional until it lands
-    except ImportError:
-        return None
-    sink: AuditSink = audit_log.AuditLog(audit_log.audit_log_path(args.state))
-    return sink
-
-
 def _confirm(found: Survey) -> bool:
     count = sum(item.refusal is None for item in found.items)
     try:
@@ -148,6 +138,62 @@ def _confirm(found: Survey) -> bool:
     return answer.strip().lower() in {"y", "yes"}
 
 
+class _Clients:
+    """The masters' clients and the new keys', each through its master's egress."""
+
+    def __init__(self, args: argparse.Namespace, plan: Plan) -> None:
+        self.base_url = args.base_url
+        # The egresses, their schedulers and the masters' assignment, as apply makes them.
+        self.egresses = egresses_of(args)
+        self.assigned = assign_egresses(plan, self.egresses)
+        self.gate = DispatchGate()
+        self.masters, self.client_for = make_clients(
+            args.base_url, None, self.gate, route=self.route
+        )
+        self.keys: list[Client] = []
+
+    def egress_of(self, account: AccountSpec) -> Egress:
+        return self.assigned.get(account.name, self.egresses[0])
+
+    def route(self, account: AccountSpec) -> tuple[Scheduler | None, str | None, Sequence[Any]]:
+        egress = self.egress_of(account)
+        return egress.scheduler, egress.proxy, ()
+
+    def key_client(self, account: AccountSpec, credentials: Credentials) -> Client:
+        """A new key's client: through its master's egress, paced by the same scheduler."""
+        egress = self.egress_of(account)
+        client = Client(
+            credentials,
+            base_url=self.base_url,
+            config=ClientConfig(proxy=egress.proxy),
+            scheduler=egress.scheduler,
+            gate=self.gate,
+        )
+        self.keys.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in [*self.masters.values(), *self.keys]:
+            await client.aclose()
+        for egress in self.egresses:
+            await egress.aclose()
+
+
+def _review(found: Survey, show: Callable[[RotationEvent], None], *, asks: bool) -> int | None:
+    """List what the run will do and ask; an exit status when it does nothing."""
+    for failure in found.failures:
+        show(failure)
+    if not found.items:
+        _say("nothing to rotate")
+        return ExitCode.OK if not found.failures else ExitCode.FAILED
+    for item in found.items:
+        _say(item.describe())
+    if asks and not _confirm(found):
+        _say("rotate cancelled; nothing was sent")
+        return ExitCode.DECLINED
+    return None
+
+
 async def run_rotate(
     args: argparse.Namespace, plan: Plan, selectors: Sequence[Selector], *, asks: bool
 ) -> int:
@@ -155,38 +201,14 @@ async def run_rotate(
     vault_key = vault_passphrase(args.vault, new=False, key_file=args.vault_key_file)
     vault = SecretsVault.open(args.vault, vault_key)
     vault.require_intact()
-    # The egresses, their schedulers and the masters' assignment, as apply makes them.
-    egresses = egresses_of(args)
-    assigned = assign_egresses(plan, egresses)
-
-    def egress_of(account: AccountSpec) -> Egress:
-        return assigned.get(account.name, egresses[0])
-
-    def route(account: AccountSpec) -> tuple[Scheduler | None, str | None, Sequence[Any]]:
-        return egress_of(account).scheduler, egress_of(account).proxy, ()
-
-    gate = DispatchGate()
-    clients, client_for = make_clients(args.base_url, None, gate, route=route)
-    key_clients: list[Client] = []
-
-    def key_client(account: AccountSpec, credentials: Credentials) -> Client:
-        """A new key's client: through its master's egress, paced by the same scheduler."""
-        client = Client(
-            credentials,
-            base_url=args.base_url,
-            config=ClientConfig(proxy=egress_of(account).proxy),
-            scheduler=egress_of(account).scheduler,
-            gate=gate,
-        )
-        key_clients.append(client)
-        return client
-
+    clients = _Clients(args, plan)
+    gate = clients.gate
     show = _show(args)
     settings = RotationSettings(
         grace=args.grace, wait=not args.no_wait, verify_timeout=args.verify_timeout
     )
-    audit = _audit(args)
-    records = held_records(vault.records())
+    # Opened before anything is sent: a damaged log is refused first.
+    audit = audit_log_for(args)
     stop = GracefulStop(gate, _say, drain=args.drain_timeout)
     try:
         with (
@@ -195,36 +217,27 @@ async def run_rotate(
         ):
             ledger = Ledger(vault, journal)
             ledger.on_vault_failure = lambda exc: gate.close(f"the vault failed: {exc.detail}")
-
             context = master_contexts(
                 ledger=ledger,
                 journal=rotations,
                 settings=settings,
-                key_client=key_client,
+                key_client=clients.key_client,
                 on_event=show,
                 audit=audit,
                 gate=gate,
-                records=records,
+                records=held_records(vault.records()),
             )
             found = await survey(
                 plan,
                 context,
-                client_for,
+                clients.client_for,
                 selectors=selectors,
                 due=args.due,
                 finish=args.finish,
                 journal_unfinished=rotations.unfinished,
             )
-            for failure in found.failures:
-                show(failure)
-            if not found.items:
-                _say("nothing to rotate")
-                return ExitCode.OK if not found.failures else ExitCode.FAILED
-            for item in found.items:
-                _say(item.describe())
-            if asks and not _confirm(found):
-                _say("rotate cancelled; nothing was sent")
-                return ExitCode.DECLINED
+            if (status := _review(found, show, asks=asks)) is not None:
+                return status
             with stop:
                 outcomes = await run_rotations(found)
             try:
@@ -232,10 +245,7 @@ async def run_rotate(
             except SecretsNotStoredError as exc:
                 return _rescue(exc, Secret(vault_key), None)
     finally:
-        for client in [*clients.values(), *key_clients]:
-            await client.aclose()
-        for egress in egresses:
-            await egress.aclose()
+        await clients.aclose()
     if stop.exit_code is not None:
         _say("stopped: every rotation is journaled; the next rotate continues it")
         return stop.exit_code

@@ -85,7 +85,7 @@ class AuditSink(Protocol):
 
     def record(
         self, operation: str, *, account: str, target: str, outcome: str, detail: str = ""
-    ) -> None: ...
+    ) -> object: ...
 
 
 @attrs.frozen(kw_only=True)

@@ -5,13 +5,16 @@ what it asks before it starts, --no-wait then --finish, and --due.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bitget_keys.lifecycle.rotation_journal import Step
+from bitget_keys.provision.audit_log import audit_log_path, verify_audit_log
 from bitget_keys.provision.vault_records import Stage
 from bitget_keys.testing import Emulator
 from tests.lifecycle.rotation_harness import (
@@ -141,6 +144,19 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
         }
         assert left.isdisjoint(old)
         assert len(left) == 4
+        # Each step of each rotation is in the audit log, chained, and no secret is.
+        log = audit_log_path(folder.state)
+        assert verify_audit_log(log).ok
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        steps = Counter((e["operation"], e["outcome"]) for e in entries)
+        assert steps == {
+            (operation, "ok"): 4
+            for operation in ("rotate.create", "rotate.verify", "rotate.promote", "rotate.revoke")
+        }
+        text = log.read_text()
+        for sub in ("s0", "s1"):
+            for key in live_keys(emulator, accounts[0].uid, sub):
+                assert key.secret not in text
 
 
 async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: Path) -> None:
