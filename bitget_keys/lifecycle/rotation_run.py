@@ -361,6 +361,10 @@ async def run_rotations(survey_: Survey) -> list[RotationEvent]:
     """
     Run every rotation the survey settled on, all at once (old keys left to revoke
     first); return each key's outcome. A refused key sends nothing.
+
+    Raises:
+        Exception: an error no outcome expresses (the journal could not be written, a
+            bug), once every rotation has ended; the run stopped sending at the first.
     """
     outcomes: list[RotationEvent] = list(survey_.failures)
 
@@ -395,6 +399,13 @@ async def run_rotations(survey_: Survey) -> list[RotationEvent]:
         except EXPECTED as exc:
             worker.stop("failed", describe_error(exc))
             outcome = "failed"
+        except Exception as exc:  # noqa: BLE001 - raised once every rotation has ended
+            # Never cancel the others: their answers on the wire carry secrets. Stop
+            # sending, let them end, then raise.
+            errors.append(exc)
+            ctx.gate.close(f"an error: {describe_error(exc)}")
+            _log.error("rotate stops sending: %s", describe_error(exc))
+            outcome = "failed"
         outcomes.append(
             RotationEvent(
                 account=item.account,
@@ -406,10 +417,13 @@ async def run_rotations(survey_: Survey) -> list[RotationEvent]:
             )
         )
 
+    errors: list[Exception] = []
     async with asyncio.TaskGroup() as group:
         for ctx, items in survey_.masters:
             for item in items:
                 group.create_task(one(ctx, item))
+    if errors:
+        raise errors[0]
     return outcomes
 
 
