@@ -157,6 +157,13 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
         for sub in ("s0", "s1"):
             for key in live_keys(emulator, accounts[0].uid, sub):
                 assert key.secret not in text
+        # apply finds the plan as it is: every key there, its secret held, nothing made.
+        again = await Process.start(
+            ["apply", str(folder.plan), "--json", "--yes", *folder.common(url)], env
+        )
+        assert await again.finish() == 0, again.stderr
+        assert {row["status"] for row in again.rows} == {"unchanged"}
+        assert len(live_keys(emulator, accounts[0].uid, "s0")) == (2 if mode == "unified" else 4)
 
 
 async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: Path) -> None:
