@@ -59,6 +59,7 @@ from bitget_keys.provision.vault_records import VaultRecord
 __all__ = [
     "DEFAULT_GRACE",
     "KEY_KIND",
+    "MAX_CREATES",
     "PASSPHRASE_KIND",
     "AuditSink",
     "MasterContext",
@@ -74,6 +75,9 @@ _log: Final = logging.getLogger("bitget_keys.rotate")
 #: consumer to reload its credentials from the vault, short enough that a leaked key
 #: does not outlive its rotation by a day.
 DEFAULT_GRACE: Final = 3600.0
+#: Creates one run sends for one key, each after a lost answer was settled through the
+#: key list; then the rotation waits, journaled, for the next run (Bitget may be down).
+MAX_CREATES: Final = 3
 #: The vault record kind of a sub-account key (as apply stores it).
 KEY_KIND: Final = "virtual_subaccount_key"
 #: The vault record kind of a key's passphrase stored before the key exists.
@@ -185,6 +189,8 @@ class RotationBase:
         self.key = key
         self.row = rotation
         self.outcome = "failed"
+        #: Creates sent by this run (each after the list showed the last one made nothing).
+        self.creates = 0
         #: The key list the verification read, which the first revoke attempt uses: no
         #: request of this rotation changed the old key since.
         self.seen: tuple[m.VirtualSubaccountAPIKey, ...] | None = None

@@ -17,7 +17,7 @@ from bitget_keys._gate import GateState
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys.errors import KeyNotVerifiedError
-from bitget_keys.lifecycle.rotation import KEY_KIND, PASSPHRASE_KIND, when
+from bitget_keys.lifecycle.rotation import KEY_KIND, MAX_CREATES, PASSPHRASE_KIND, when
 from bitget_keys.lifecycle.rotation_journal import Step
 from bitget_keys.lifecycle.rotation_ops import rights_problem
 from bitget_keys.lifecycle.rotation_revoke import RevokeSteps
@@ -73,6 +73,10 @@ class KeyRotation(RevokeSteps):
             return self.stop("failed", "the new key's passphrase is not in the vault")
         if not self.sending():
             return self.stop("stopped", f"not sent: {self.ctx.gate.reason}")
+        if self.creates >= MAX_CREATES:
+            detail = f"{self.creates} creates got no answer in this run; the next rotate goes on"
+            return self.stop("failed", detail)
+        self.creates += 1
         self.advance(Step.CREATE_SENT)
         self.event("creating", detail=f"replaces {self.row.old_api_key}")
         spec = attrs.evolve(self.key, label=self.row.live_label)

@@ -1,7 +1,7 @@
 """
 The narrowest windows of a rotation, hit deterministically in process: the new key's
 secret is in the vault but the journal does not say it was created yet (a crash between
-the two writes); the next run finds the key as its own and never makes a second one.
+the two writes), and creates that never get an answer.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from bitget_keys.lifecycle.rotation import MAX_CREATES
 from bitget_keys.lifecycle.rotation_journal import Rotation, RotationJournal, Step
 from bitget_keys.provision.plan import loads_plan
 from bitget_keys.provision.vault_records import Stage
-from bitget_keys.testing import Emulator, Limits
+from bitget_keys.testing import Emulator, Faults, Limits
 from tests.lifecycle.in_process import InProcess
 from tests.lifecycle.rotation_harness import Mode, environment, live_keys, masters, plan_toml
 
@@ -70,4 +71,31 @@ async def test_a_crash_between_the_vault_and_the_journal_keeps_the_key(
     assert rotation.orphans == ()
     usable = [key for key in live_keys(emulator, accounts[0].uid, "s0") if key.usable]
     assert [key.api_key for key in usable] == [rotation.new_api_key]
+    await run.aclose()
+
+
+async def test_creates_that_never_answer_stop_the_rotation_until_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """
+    While every create fails on Bitget's side (503), each is settled through the key list
+    and tried again, at most `MAX_CREATES` times in one run; the rotation waits, journaled,
+    and the next run completes it with one new key.
+    """
+    accounts = masters("unified", 1, base=7_200_000_000)
+    emulator = Emulator(accounts, limits=Limits(ip_limit=None))
+    plan = loads_plan(plan_toml(accounts, 1, 1), environ=environment(accounts))
+    run = InProcess(emulator, plan, tmp_path)
+    await run.apply()
+    emulator.faults = Faults(server_error=1.0, endpoints=frozenset(CREATES))
+    outcomes = await run.rotate("desk0/s0/k0")
+    assert [event.outcome for event in outcomes] == ["failed"]
+    assert len(emulator.server_errors) == MAX_CREATES
+    (rotation,) = run.rotations()
+    assert rotation.step is Step.PASSPHRASE_STORED
+    emulator.faults = Faults()
+    outcomes = await run.rotate("desk0/s0/k0")
+    assert [event.outcome for event in outcomes] == ["done"]
+    usable = [key for key in live_keys(emulator, accounts[0].uid, "s0") if key.usable]
+    assert [key.api_key for key in usable] == [run.rotations()[0].new_api_key]
     await run.aclose()
