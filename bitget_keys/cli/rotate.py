@@ -204,8 +204,11 @@ async def run_rotate(
     clients = _Clients(args, plan)
     gate = clients.gate
     show = _show(args)
+    # --finish is for cron: it revokes what is due and leaves the rest for a later run.
     settings = RotationSettings(
-        grace=args.grace, wait=not args.no_wait, verify_timeout=args.verify_timeout
+        grace=args.grace,
+        wait=not (args.no_wait or args.finish),
+        verify_timeout=args.verify_timeout,
     )
     # Opened before anything is sent: a damaged log is refused first.
     audit = audit_log_for(args)

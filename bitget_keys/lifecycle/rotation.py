@@ -230,7 +230,9 @@ class RotationBase:
             "master_uid": self.ctx.master_uid,
             "api_key": api_key,
             "secret_key": None,
-            "label": self.row.live_label,
+            # The plan's label, as apply records a key (a classic first key's live
+            # label is its sub-account's).
+            "label": self.key.label,
             "subaccount_uid": self.row.subaccount_uid,
             "subaccount_name": self.sub.name,
             "subaccount_label": self.sub.label,

@@ -118,6 +118,11 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
         records = folder.records()
         assert {records[r.old_api_key].stage for r in rotations} == {Stage.PREVIOUS}
         assert {records[r.new_api_key or ""].stage for r in rotations} == {Stage.CURRENT}
+        # Stored under the plan's names, as apply stores keys (a classic first key's
+        # live label is its sub-account's), so `vault show SUB/KEY` finds the new key.
+        assert {records[r.new_api_key or ""].plan_label for r in rotations} == {
+            r.target for r in rotations
+        }
         # Every old key still works during the grace.
         still = {
             key.api_key
@@ -126,14 +131,15 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
             if key.usable
         }
         assert old <= still
-        finish = rotate_argv(url, folder, options=("--finish", "--no-wait"))
+        # --finish (cron) revokes what is due and never waits out a grace.
+        finish = rotate_argv(url, folder, options=("--finish",))
         early = await Process.start(finish, env)
         assert await early.finish() == 0, early.stderr
         assert {r.step for r in folder.rotations()} == {Step.PROMOTED}
         # An hour later (the journal's deadlines moved back, as time would move them).
         with sqlite3.connect(folder.state) as db:
             db.execute("UPDATE rotations SET grace_until = grace_until - 3600")
-        late = await Process.start(rotate_argv(url, folder, options=("--finish", "--no-wait")), env)
+        late = await Process.start(rotate_argv(url, folder, options=("--finish",)), env)
         assert await late.finish() == 0, late.stderr
         assert {r.step for r in folder.rotations()} == {Step.DONE}
         left = {
