@@ -1,0 +1,1 @@
+"""A key's life after its creation: rotation, revocation, adoption and inventory."""
