@@ -207,7 +207,8 @@ def _add_vault(commands: Any) -> None:
         vault_commands,
         "list",
         "run_list",
-        "list stored keys (no secrets): account, kind, SUB-LABEL/KEY, API key, sub-account",
+        "list stored keys (no secrets): account, kind, SUB-LABEL/KEY, API key, sub-account, "
+        "stage, secret held or not held (imported)",
     )
     show = _vault_command(
         vault_commands,

@@ -50,7 +50,7 @@ def _values(table: dict[str, Any]) -> list[str]:
     """``key = value`` lines; lists of strings on one line, as plans write them."""
     return [
         f"{name} = "
-        + ("[" + ", ".join(map(_quoted, value)) + "]" if isinstance(value, list) else _quoted(value))
+        + (f"[{', '.join(map(_quoted, value))}]" if isinstance(value, list) else _quoted(value))
         for name, value in table.items()
     ]
 

@@ -64,7 +64,10 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def uid_of(emulator: Emulator, master_uid: str, label: str) -> str:
-    return next(s["uid"] for s in emulator.exchange.subaccounts(master_uid) if s["label"] == label)
+    uid: str = next(
+        s["uid"] for s in emulator.exchange.subaccounts(master_uid) if s["label"] == label
+    )
+    return uid
 
 
 async def applied(emulator: Emulator, plan: Path) -> None:
@@ -109,7 +112,11 @@ async def test_import_then_plan_shows_no_change_in_both_modes(
             "name": "handmade",
             "label": "hand",
             "keys": [
-                {"label": "hand", "permissions": ["read"], "ip_list": ["198.51.100.5", "198.51.100.6"]},
+                {
+                    "label": "hand",
+                    "permissions": ["read"],
+                    "ip_list": ["198.51.100.5", "198.51.100.6"],
+                },
                 {"label": "bot", "permissions": ["spot_trade"], "ip_list": []},
             ],
         }
@@ -120,7 +127,8 @@ async def test_import_then_plan_shows_no_change_in_both_modes(
         }
         hand_u = desk_u["subaccounts"][1]
         # Bitget masks a unified name: a stand-in begins with what it shows.
-        assert hand_u["name"].startswith("han") and hand_u["name"] != "handsome"
+        assert hand_u["name"].startswith("han")
+        assert hand_u["name"] != "handsome"
         assert "stand-in" in text
         assert hand_u["keys"] == [
             {"label": "watch", "permissions": ["read"], "ip_list": ["198.51.100.5"]},
@@ -142,10 +150,15 @@ async def test_import_then_plan_shows_no_change_in_both_modes(
         count = len(vault.scan().entries)
         assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
         assert plan.read_text() == text
-        assert len(SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY).scan().entries) == count
+        assert (
+            len(SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY).scan().entries)
+            == count
+        )
         assert "nothing to import" in capfd.readouterr().err
         for api_key in made.values():
-            assert emulator.exchange.secret_of(api_key) not in text
+            secret = emulator.exchange.secret_of(api_key)
+            assert secret is not None
+            assert secret not in text
 
 
 async def test_import_prints_entries_and_names_what_it_cannot_plan(

@@ -1,0 +1,205 @@
+"""
+``bitget-keys inventory`` over loopback: every key of the plan's masters, planned or
+not, with its rights, family, age and its source, whether the vault holds its secret,
+the policy findings and exit status 6; never a secret.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bitget_keys import models as m
+from bitget_keys.cli.exits import ExitCode
+from bitget_keys.lifecycle.first_seen import FirstSeen
+from bitget_keys.testing import Emulator, Limits
+from tests.lifecycle.seeding import (
+    CLASSIC,
+    HAND_PASSPHRASE,
+    PLAN_HEAD,
+    UNIFIED,
+    cli,
+    environ,
+    hand_made_classic,
+    hand_made_unified,
+    master_client,
+)
+
+PLAN = (
+    PLAN_HEAD
+    + """
+[[accounts]]
+name = "desk-c"
+credentials = "env:CLASSIC"
+
+[[accounts.subaccounts]]
+name = "alphabot"
+label = "alpha"
+
+[[accounts.subaccounts.keys]]
+label = "trade"
+permissions = ["spot_trade"]
+
+[[accounts]]
+name = "desk-u"
+credentials = "env:UNIFIED"
+"""
+)
+DAY = 86_400
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    environ(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Path:
+    path = tmp_path / "plan.toml"
+    path.write_text(PLAN)
+    return path
+
+
+async def seeded(emulator: Emulator, plan: Path) -> dict[str, str]:
+    """The plan applied, then keys and a key-less sub-account made by hand."""
+    url = emulator.base_url
+    assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+    alpha = next(s["uid"] for s in emulator.exchange.subaccounts(CLASSIC.uid))
+    made = await hand_made_classic(emulator, alpha)
+    made |= {f"u:{k}": v for k, v in (await hand_made_unified(emulator, None)).items()}
+    async with master_client(emulator, CLASSIC) as client:
+        withdraw = await client.create_virtual_subaccount_api_key(
+            m.CreateVirtualSubaccountAPIKeyRequest(
+                subaccount_uid=alpha,
+                passphrase=HAND_PASSPHRASE,
+                label="payout",
+                permissions=("spot_trade", "wallet_withdraw"),
+                ip_list=("198.51.100.9",),
+                perm_type="read_and_write",
+            )
+        )
+        made["alpha/payout"] = withdraw.api_key
+        await client.create_virtual_subaccounts(
+            m.CreateVirtualSubaccountsRequest(names=("emptysub",))
+        )
+    return made
+
+
+def secrets_of(emulator: Emulator, *masters: str) -> list[str]:
+    return [
+        secret
+        for uid in masters
+        for sub in emulator.exchange.subaccounts(uid)
+        for _, api_key in sub["keys"]
+        if (secret := emulator.exchange.secret_of(api_key)) is not None
+    ]
+
+
+async def test_inventory_json_csv_findings_and_exit_status(
+    plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async with Emulator([CLASSIC, UNIFIED], limits=Limits(per_uid=False)) as emulator:
+        made = await seeded(emulator, plan)
+        trade = next(
+            key
+            for sub in emulator.exchange.subaccounts(CLASSIC.uid)
+            for label, key in sub["keys"]
+            if label == "alpha"  # batch-create gives the first key its sub-account's label
+        )
+        # The tool saw alpha/manual 100 days ago: older than --max-age 30d.
+        with FirstSeen(tmp_path / "bitget-keys.state") as seen:
+            seen.backdate({made["alpha/manual"]: time.time() - 100 * DAY})
+        capfd.readouterr()
+        url = emulator.base_url
+        status = await cli("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
+        out, _ = capfd.readouterr()
+        assert status == ExitCode.FINDINGS
+        document = json.loads(out)
+        rows = {(r["account"], r["subaccount_label"], r["label"]): r for r in document["keys"]}
+        assert rows["desk-c", "alpha", "alpha"] | {"created": None, "age_seconds": None} == {
+            "account": "desk-c",
+            "family": "v2",
+            "master_uid": CLASSIC.uid,
+            "subaccount_uid": rows["desk-c", "alpha", "alpha"]["subaccount_uid"],
+            "subaccount_name": "alphabot",
+            "subaccount_label": "alpha",
+            "frozen": False,
+            "api_key": trade,
+            "label": "alpha",
+            "permissions": ["spot_trade"],
+            "ip_list": ["203.0.113.7"],
+            "perm_type": None,
+            "state": "active",
+            "created": None,
+            "age_seconds": None,
+            "age_source": "first_seen",
+            "secret": "held",
+            "vault_stage": "current",
+            "findings": [],
+        }
+        assert rows["desk-c", "alpha", "alpha"]["age_seconds"] < 3600
+        manual = rows["desk-c", "alpha", "manual"]
+        assert manual["age_source"] == "first_seen"
+        assert 100 * DAY - 3600 < manual["age_seconds"] < 100 * DAY + 3600
+        assert manual["secret"] == "absent"
+        assert manual["vault_stage"] is None
+        assert manual["findings"] == ["too_old", "secret_not_held"]
+        assert rows["desk-c", "alpha", "payout"]["findings"] == [
+            "withdraw_permission",
+            "secret_not_held",
+        ]
+        assert rows["desk-c", "hand", "bot"]["findings"] == ["empty_whitelist", "secret_not_held"]
+        assert rows["desk-c", "hand", "bot"]["ip_list"] == []
+        empty = rows["desk-c", "", None]
+        assert (empty["api_key"], empty["findings"], empty["age_source"]) == (None, [], "bitget")
+        watch = rows["desk-u", "hand", "watch"]
+        assert (watch["family"], watch["permissions"]) == ("v3", ["uta_trade"])
+        assert document["summary"]["keys"] == 7
+        assert document["summary"]["findings"] == {
+            "withdraw_permission": 1,
+            "empty_whitelist": 2,
+            "too_old": 1,
+            "secret_not_held": 6,
+        }
+        # CSV: a header, one row per key and per key-less sub-account.
+        assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.FINDINGS
+        csv_out, _ = capfd.readouterr()
+        table = list(csv.DictReader(io.StringIO(csv_out)))
+        assert len(table) == 8
+        bot = next(r for r in table if r["label"] == "bot")
+        assert (bot["permissions"], bot["ip_list"], bot["secret"]) == ("spot_trade", "", "absent")
+        assert bot["findings"] == "empty_whitelist secret_not_held"
+        # Without the vault, whether a secret is held is unknown, never a finding.
+        assert (
+            await cli("inventory", str(plan), "--base-url", url, "--json", "--no-vault")
+            == ExitCode.FINDINGS
+        )
+        unknown = json.loads(capfd.readouterr().out)
+        assert {row["secret"] for row in unknown["keys"] if row["api_key"]} == {"unknown"}
+        assert unknown["summary"]["findings"]["secret_not_held"] == 0
+        # The table, plain off a terminal.
+        assert await cli("inventory", str(plan), "--base-url", url) == ExitCode.FINDINGS
+        text, _ = capfd.readouterr()
+        assert "not held (not in vault)" in text
+        assert "\x1b[" not in text
+        for secret in secrets_of(emulator, CLASSIC.uid, UNIFIED.uid):
+            assert secret not in out + csv_out + text
+
+
+async def test_inventory_exits_0_without_findings(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.split('[[accounts]]\nname = "desk-u"')[0])
+    async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+        capfd.readouterr()
+        assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.OK
+    rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
+    assert [(r["label"], r["secret"], r["findings"]) for r in rows] == [("alpha", "held", "")]
