@@ -33,6 +33,7 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys.errors import ValidationError
+from bitget_keys.lifecycle.inventory import is_neutralised
 from bitget_keys.lifecycle.survey import MasterHoldings
 from bitget_keys.provision.diff import clear_name, name_contradicts
 from bitget_keys.provision.family import Family
@@ -152,7 +153,8 @@ def _unplanned_keys(
             claimed.add(key.label)
         elif index == 0 and planned.label in labels:
             claimed.add(planned.label)
-    return [key for key in live if key.label not in claimed]
+    # A neutralised key was revoked: nothing to plan.
+    return [key for key in live if key.label not in claimed and not is_neutralised(key)]
 
 
 def _stand_in(shown: str, uid: str, taken: Collection[str]) -> str:
@@ -338,7 +340,7 @@ class _Adopter:
         account = holdings.account
         family = holdings.family or "v2"
         address = live.label or live.subaccount_uid
-        keys = list(holdings.keys.get(live.subaccount_uid, ()))
+        keys = [k for k in holdings.keys.get(live.subaccount_uid, ()) if not is_neutralised(k)]
         if not keys:
             self.note(account, address, "has no key; a plan's sub-account names at least one")
             return None
