@@ -34,6 +34,23 @@ PLAN_HEAD = """\
 # Desks of the trading floor (this comment stays).
 [defaults]
 ip_list = ["203.0.113.7"]
+
+[[accounts]]
+name = "desk-c"
+credentials = "env:CLASSIC"
+
+# The planned classic sub-account.
+[[accounts.subaccounts]]
+name = "alphabot"
+label = "alpha"
+
+[[accounts.subaccounts.keys]]
+label = "trade"
+permissions = ["spot_trade"]
+
+[[accounts]]
+name = "desk-u"
+credentials = "env:UNIFIED"
 """
 
 

@@ -28,24 +28,7 @@ from tests.lifecycle.seeding import (
 
 PLAN = (
     PLAN_HEAD
-    + """
-[[accounts]]
-name = "desk-c"
-credentials = "env:CLASSIC"
-
-# The planned classic sub-account.
-[[accounts.subaccounts]]
-name = "alphabot"
-label = "alpha"
-
-[[accounts.subaccounts.keys]]
-label = "trade"
-permissions = ["spot_trade"]
-
-[[accounts]]
-name = "desk-u"
-credentials = "env:UNIFIED"
-mode = "unified"
+    + """mode = "unified"
 
 [[accounts.subaccounts]]
 name = "omegabot"
@@ -169,7 +152,8 @@ async def test_import_prints_entries_and_names_what_it_cannot_plan(
     plan uta_mgt (classic rules), which is named; --json is one document.
     """
     plan = tmp_path / "plan.toml"
-    plan.write_text(PLAN_HEAD + '\n[[accounts]]\nname = "desk-u"\ncredentials = "env:UNIFIED"\n')
+    defaults, _, desk_u = PLAN_HEAD.split("[[accounts]]")
+    plan.write_text(f"{defaults}[[accounts]]{desk_u}")  # desk-u alone, mode auto
     async with Emulator([UNIFIED], limits=Limits(per_uid=False)) as emulator:
         made = await hand_made_unified(emulator, None)
         url = emulator.base_url

@@ -30,26 +30,7 @@ from tests.lifecycle.seeding import (
     master_client,
 )
 
-PLAN = (
-    PLAN_HEAD
-    + """
-[[accounts]]
-name = "desk-c"
-credentials = "env:CLASSIC"
-
-[[accounts.subaccounts]]
-name = "alphabot"
-label = "alpha"
-
-[[accounts.subaccounts.keys]]
-label = "trade"
-permissions = ["spot_trade"]
-
-[[accounts]]
-name = "desk-u"
-credentials = "env:UNIFIED"
-"""
-)
+PLAN = PLAN_HEAD
 DAY = 86_400
 
 
