@@ -207,7 +207,7 @@ class _Adopter:
         first: bool,
     ) -> tuple[KeyEntry | None, list[str]]:
         """``live`` as a plan key of ``account`` (its ``first`` or a further one), or why not."""
-        live_type = getattr(live, "perm_type", None)
+        live_type = live.perm_type
         if family == "v3" and live_type is None:
             # Read as read_write, a read-only key would be planned as one that may write.
             return None, ["Bitget's list does not show whether it is read-only"]
@@ -293,7 +293,7 @@ class _Adopter:
                 permissions=key.permissions,
                 ip_list=key.ip_list,
                 api_family=holdings.family or "v2",
-                perm_type=getattr(key, "perm_type", None),
+                perm_type=key.perm_type,
                 stage=Stage.CURRENT,
             )
         )

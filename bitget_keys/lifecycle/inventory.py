@@ -216,10 +216,8 @@ def inventory_csv(inventory: Inventory) -> str:
     return out.getvalue()
 
 
-def _ms(value: int | dt.datetime | None) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+def _ms(value: int | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value / 1000, dt.UTC)
 
 
 def _secret(record: VaultRecord | None, *, vault_read: bool) -> str:
@@ -240,7 +238,7 @@ class _Context:
 
 def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Context) -> KeyRow:
     record = None if context.records is None else context.records.get(key.api_key)
-    created = _ms(getattr(key, "created_time", None))
+    created = _ms(key.created_time)
     source = "bitget"
     if created is None and key.api_key in context.first_seen:
         created = dt.datetime.fromtimestamp(context.first_seen[key.api_key], dt.UTC)
@@ -268,7 +266,7 @@ def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Con
         label=key.label,
         permissions=tuple(str(p) for p in key.permissions),
         ip_list=tuple(key.ip_list),
-        perm_type=getattr(key, "perm_type", None),
+        perm_type=key.perm_type,
         state=state,
         created=created,
         age_seconds=age,
