@@ -184,14 +184,14 @@ def insert_entries(text: str, adoption: Adoption, source: str) -> str:
     """
     lines = text.split("\n")
     accounts, subaccounts = _block_ends(lines)
-    # (line, order, block): further keys go before new sub-accounts at the same line,
-    # so that TOML adds them to the sub-account above them, not to a new one.
+    # (line, order, block): blocks at one line keep their order, further keys before new
+    # sub-accounts, so that TOML adds the keys to the sub-account above them.
     inserts: list[tuple[int, int, list[str]]] = []
     try:
-        for key in adoption.keys:
+        for order, key in enumerate(adoption.keys):
             end = subaccounts[key.account.index, key.subaccount_index]
-            inserts.append((_insertion_point(lines, end), 0, ["", *_key_lines(key.key)]))
-        for order, new in enumerate(adoption.subaccounts, start=1):
+            inserts.append((_insertion_point(lines, end), order, ["", *_key_lines(key.key)]))
+        for order, new in enumerate(adoption.subaccounts, start=len(adoption.keys)):
             end = accounts[new.account.index]
             inserts.append((_insertion_point(lines, end), order, ["", *subaccount_lines(new)]))
     except KeyError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 
+import attrs
 import pytest
 
 from bitget_keys import models as m
@@ -155,3 +156,51 @@ def test_unified_permissions_map_back_to_themselves(
     assert str(settings.type) == key_type
     if classic_names and live == (m.Permission.UTA_TRADE,):
         assert set(planned) <= {m.Permission.READ, m.Permission.SPOT_TRADE}
+
+
+def test_unified_entries_write_the_type_the_default_would_change() -> None:
+    """
+    Under ``[defaults] perm_type = "readonly"``, a unified key that may write says so;
+    a read-only ``uta_trade`` key is ``read``; a key whose type is not listed is named.
+    """
+    plan = PLAN.replace('name = "desk"\n', 'name = "desk"\nmode = "unified"\n')
+    plan = plan.replace('"alphabot"', '"alphabot"').replace('["spot_trade"]', '["uta_trade"]')
+    master = holdings("v3", plan)
+    keys = {
+        "11": (
+            key("11", "k1", "alpha", "uta_trade", perm_type="read_write"),
+            key("11", "k2", "writer", "uta_trade", perm_type="read_write"),
+            key("11", "k3", "reader", "uta_trade", perm_type="read_only"),
+            key("11", "k4", "admin", "uta_mgt", perm_type="read_only"),
+            key("11", "k5", "untyped", "uta_trade"),
+        ),
+    }
+    master = attrs.evolve(master, subaccounts=master.subaccounts[:1], keys=keys)
+    adoption = adopt([master], defaults={"perm_type": "readonly"}, vault_keys=set())
+    tables = {k.key.label: k.key.table() for k in adoption.keys}
+    assert tables == {
+        "writer": {
+            "label": "writer",
+            "permissions": ["uta_trade"],
+            "ip_list": ["198.51.100.1"],
+            "perm_type": "read_and_write",
+        },
+        "reader": {"label": "reader", "permissions": ["read"], "ip_list": ["198.51.100.1"]},
+        "admin": {
+            "label": "admin",
+            "permissions": ["uta_mgt"],
+            "ip_list": ["198.51.100.1"],
+            "perm_type": "readonly",
+        },
+    }
+    assert [(n.address, n.detail) for n in adoption.notes] == [
+        ("alpha/untyped", "not imported: Bitget's list does not show whether it is read-only")
+    ]
+    # The unplanned first key (label "alpha") stands for the planned "trade".
+    text = insert_entries(plan, adoption, "plan.toml")
+    assert [k.label for k in loads_plan(text, environ=ENV).accounts[0].subaccounts[0].keys] == [
+        "trade",
+        "writer",
+        "reader",
+        "admin",
+    ]

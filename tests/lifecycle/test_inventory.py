@@ -184,3 +184,92 @@ async def test_inventory_exits_0_without_findings(
         assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.OK
     rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
     assert [(r["label"], r["secret"], r["findings"]) for r in rows] == [("alpha", "held", "")]
+
+
+UNIFIED_PLAN = (
+    PLAN_HEAD.split("[[accounts]]")[0]
+    + """[[accounts]]
+name = "desk-u"
+credentials = "env:UNIFIED"
+mode = "unified"
+
+[[accounts.subaccounts]]
+name = "omegabot"
+label = "omega"
+
+[[accounts.subaccounts.keys]]
+label = "trade"
+permissions = ["uta_trade"]
+"""
+)
+
+
+async def test_unified_keys_are_aged_by_bitgets_creation_time(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A unified key's age is Bitget's (its listed ``ts``): a key made by hand 100 days
+    ago is too old; a frozen sub-account says so; withdraw on any key is a finding;
+    after import the key's secret reads as imported, and the vault's stage is shown.
+    """
+    plan = tmp_path / "plan.toml"
+    plan.write_text(UNIFIED_PLAN)
+    shift = {"ms": 0}
+    async with Emulator(
+        [UNIFIED],
+        limits=Limits(per_uid=False),
+        wall_clock=lambda: time.time_ns() // 1_000_000 + shift["ms"],
+    ) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+        exchange = emulator.exchange
+        shift["ms"] = -100 * DAY * 1000
+        old = exchange.add_subaccount(UNIFIED.uid, "oldtimer", "old")
+        stale = exchange.add_key(
+            UNIFIED.uid,
+            old,
+            label="stale",
+            permissions=["uta_trade"],
+            ip_list=["198.51.100.7"],
+            passphrase=HAND_PASSPHRASE,
+            perm_type="read_only",
+        )
+        payout = exchange.add_key(
+            UNIFIED.uid,
+            old,
+            label="payout",
+            permissions=["uta_trade", "withdraw"],
+            ip_list=["198.51.100.8"],
+            passphrase=HAND_PASSPHRASE,
+            perm_type="read_write",
+        )
+        shift["ms"] = 0
+        exchange.set_frozen(UNIFIED.uid, old, True)
+        assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
+        capfd.readouterr()
+        status = await cli("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
+        out, _ = capfd.readouterr()
+    assert status == ExitCode.FINDINGS
+    rows = {row["label"]: row for row in json.loads(out)["keys"]}
+    assert rows["trade"]["age_source"] == "bitget"
+    assert rows["trade"]["age_seconds"] < 3600
+    assert rows["trade"]["findings"] == []
+    assert rows["trade"]["perm_type"] == "read_write"
+    stale_row = rows["stale"]
+    assert stale_row["api_key"] == stale["api_key"]
+    assert (stale_row["family"], stale_row["frozen"], stale_row["perm_type"]) == (
+        "v3",
+        True,
+        "read_only",
+    )
+    assert stale_row["age_source"] == "bitget"
+    assert 100 * DAY - 3600 < stale_row["age_seconds"] < 100 * DAY + 3600
+    # Imported: in the vault without its secret.
+    assert (stale_row["secret"], stale_row["vault_stage"]) == ("imported", "current")
+    assert stale_row["findings"] == ["too_old", "secret_not_held"]
+    # withdraw has no plan name: not imported, so not in the vault at all.
+    assert rows["payout"]["api_key"] == payout["api_key"]
+    assert (rows["payout"]["secret"], rows["payout"]["vault_stage"]) == ("absent", None)
+    assert rows["payout"]["findings"] == ["withdraw_permission", "too_old", "secret_not_held"]
+    assert stale["secret_key"] not in out
+    assert payout["secret_key"] not in out
