@@ -365,13 +365,15 @@ class _Adopter:
                     name, live.label, PlanMode.UNIFIED, "", pinned=False
                 )
             ]
+        if shown is not None and m.subaccount_name_key(name) in self.names:
+            problems.append(f"name {name!r} is planned for another sub-account")
         if problems:
             self.note(account, address, "not imported: " + "; ".join(dict.fromkeys(problems)))
             return None
         entries = self._sub_keys(account, family, address, keys)
         if not entries:
             return None
-        self.names.add(name)
+        self.names.add(m.subaccount_name_key(name))
         labels.add(live.label)
         for entry in entries:
             self.record(holdings, account, live, live.label, entry.live)
