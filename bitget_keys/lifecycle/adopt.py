@@ -45,10 +45,13 @@ from bitget_keys.provision.plan_modes import (
     plan_permissions_of_unified,
     unified_key,
 )
+from bitget_keys.provision.plan_schema import SubaccountRow
 from bitget_keys.provision.vault_records import Stage, VaultRecord
 
 __all__ = ["Adoption", "KeyEntry", "NewKey", "NewSubaccount", "Note", "adopt"]
 
+#: Whether a plan's sub-account takes ``frozen`` (a frozen one is then written so).
+_PLANS_TAKE_FROZEN: Final = "frozen" in attrs.fields_dict(SubaccountRow)
 #: The letters a stand-in name is completed with: one per digit of the UID.
 _DIGIT_LETTERS: Final = str.maketrans("0123456789", "abcdefghij")
 _STAND_IN_LENGTH: Final = 8
@@ -87,6 +90,8 @@ class NewSubaccount:
     keys: tuple[KeyEntry, ...]
     #: The name as Bitget shows it when it is masked: ``name`` is then a stand-in.
     masked_name: str | None = None
+    #: Whether it is frozen: the entry says so where plans take ``frozen``.
+    frozen: bool = False
 
     @property
     def address(self) -> str:
@@ -94,7 +99,10 @@ class NewSubaccount:
 
     def table(self) -> dict[str, Any]:
         """The ``[[accounts.subaccounts]]`` table, keys excluded."""
-        return {"name": self.name, "label": self.label}
+        table: dict[str, Any] = {"name": self.name, "label": self.label}
+        if self.frozen and _PLANS_TAKE_FROZEN:
+            table["frozen"] = True
+        return table
 
 
 @attrs.frozen(kw_only=True)
@@ -384,6 +392,7 @@ class _Adopter:
             uid=live.subaccount_uid,
             keys=tuple(entries),
             masked_name=None if shown is not None else live.subaccount_name,
+            frozen=live.status is not None and live.status.frozen,
         )
 
     def _sub_keys(
