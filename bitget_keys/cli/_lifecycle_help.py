@@ -30,7 +30,8 @@ neutralised, age, whether the vault holds the secret and the vault's stage for i
 A key's age counts from its creation where Bitget tells it (unified keys), else from
 the first time this tool listed it (kept in the state file; shown "first seen").
 Findings: a withdraw permission, an empty whitelist, older than --max-age, a secret
-the vault does not hold. Exit 6 when there is any finding, 0 when there is none.
+the vault does not hold, a key a rotation replaced still working after its grace.
+Exit 6 when there is any finding, 0 when there is none.
 
 The vault is read when its key is at hand (--vault-key-file, $BITGET_KEYS_VAULT_KEY,
 $BITGET_KEYS_VAULT_KEY_FILE, or asked on a terminal); with --no-vault, or no key off a

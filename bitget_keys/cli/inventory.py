@@ -68,14 +68,19 @@ def _records(args: argparse.Namespace) -> tuple[VaultRecord, ...] | None:
     return vault.scan().records
 
 
-def _sightings(state: Path, holdings: Sequence[MasterHoldings]) -> dict[str, float]:
-    """Record every listed key in the state file; when each was first seen."""
+def _sightings(
+    state: Path, holdings: Sequence[MasterHoldings]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """
+    Record every listed key in the state file: when each was first seen, and when the
+    grace of each key a rotation replaced ends.
+    """
     seen: dict[str, float] = {}
     with FirstSeen(state) as table:
         for master in holdings:
             keys = [key.api_key for keys in master.keys.values() for key in keys]
             seen |= table.sighted(master.account.name, keys)
-    return seen
+        return seen, table.grace_deadlines()
 
 
 def _age(row: KeyRow) -> str:
@@ -159,13 +164,14 @@ async def run(args: argparse.Namespace) -> int:
     plan = read_plan(args.plan)
     records = _records(args)
     holdings = await read_holdings(plan, args.base_url)
-    seen = _sightings(args.state, holdings)
+    seen, grace_until = _sightings(args.state, holdings)
     inventory = build_inventory(
         holdings,
         records=records,
         first_seen=seen,
         now=dt.datetime.now(dt.UTC),
         max_age_seconds=max_age,
+        grace_until=grace_until,
     )
     if args.json:
         document = orjson.dumps(inventory.to_json(), option=orjson.OPT_INDENT_2)

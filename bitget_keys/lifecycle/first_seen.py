@@ -117,6 +117,19 @@ class FirstSeen:
             found.update({row[0]: row[1] for row in rows})
         return found
 
+    def grace_deadlines(self) -> dict[str, float]:
+        """
+        When the grace of each key a rotation replaced ends (epoch seconds), as the
+        rotation journal in the same file records it; empty when there is none.
+        """
+        try:
+            rows = self._db.execute(
+                "SELECT old_api_key, grace_until FROM rotations WHERE grace_until IS NOT NULL"
+            ).fetchall()
+        except sqlite3.Error:
+            return {}  # no rotation was ever journaled here
+        return {str(row[0]): float(row[1]) for row in rows}
+
     def backdate(self, seen: Mapping[str, float]) -> None:
         """Set the first sighting of keys (tests, and keys whose age is known elsewhere)."""
         try:

@@ -11,7 +11,9 @@ key, and one per sub-account without keys, each with its findings:
 - ``empty_whitelist``: any address may use the key;
 - ``too_old``: older than the maximum age;
 - ``secret_not_held``: the vault holds no secret for it (imported, or not in the vault
-  at all), so only rotating it gives this tool a key it can hand out.
+  at all), so only rotating it gives this tool a key it can hand out;
+- ``previous_not_revoked``: a key a rotation replaced (the vault's ``previous``) whose
+  grace, as the rotation journal records it, is over, and which still works.
 
 A key's age counts from its creation where Bitget tells it (a unified key's listed
 ``ts``), else from the first time this tool listed it: a lower bound, so each age says
@@ -56,6 +58,7 @@ FINDINGS: Final = {
     "empty_whitelist": "no IP whitelist",
     "too_old": "older than the maximum age",
     "secret_not_held": "secret not held",
+    "previous_not_revoked": "replaced, grace over, not revoked",
 }
 #: What a classic key is bound to once neutralised: TEST-NET-1, which no caller has.
 NEUTRAL_IP_LIST: Final = ("192.0.2.1",)
@@ -234,6 +237,7 @@ class _Context:
     first_seen: Mapping[str, float]
     now: dt.datetime
     max_age: float
+    grace_until: Mapping[str, float]
 
 
 def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Context) -> KeyRow:
@@ -260,6 +264,10 @@ def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Con
             findings.append("too_old")
         if secret in {"imported", "absent"}:
             findings.append("secret_not_held")
+        deadline = context.grace_until.get(key.api_key)
+        previous = record is not None and record.stage is Stage.PREVIOUS
+        if previous and deadline is not None and context.now.timestamp() > deadline:
+            findings.append("previous_not_revoked")
     return KeyRow(
         **base,
         api_key=key.api_key,
@@ -284,18 +292,21 @@ def build_inventory(
     first_seen: Mapping[str, float],
     now: dt.datetime,
     max_age_seconds: float,
+    grace_until: Mapping[str, float] | None = None,
 ) -> Inventory:
     """
     The inventory of ``holdings`` (masters that could not be read are left out).
 
     ``records``: the vault's records, ``None`` when it was not read; ``first_seen``:
-    when each API key was first listed (epoch seconds); ``now``: an aware time.
+    when each API key was first listed (epoch seconds); ``now``: an aware time;
+    ``grace_until``: when the grace of each key a rotation replaced ends.
     """
     context = _Context(
         records=None if records is None else {r.api_key: r for r in records},
         first_seen=first_seen,
         now=now,
         max_age=max_age_seconds,
+        grace_until=grace_until or {},
     )
     rows: list[KeyRow] = []
     for master in holdings:

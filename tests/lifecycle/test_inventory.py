@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -17,12 +18,15 @@ import pytest
 from bitget_keys import models as m
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.lifecycle.first_seen import FirstSeen
+from bitget_keys.provision.vault import SecretsVault
+from bitget_keys.provision.vault_records import Stage
 from bitget_keys.testing import Emulator, Limits
 from tests.lifecycle.seeding import (
     CLASSIC,
     HAND_PASSPHRASE,
     PLAN_HEAD,
     UNIFIED,
+    VAULT_KEY,
     cli,
     environ,
     hand_made_classic,
@@ -146,6 +150,7 @@ async def test_inventory_json_csv_findings_and_exit_status(
             "empty_whitelist": 2,
             "too_old": 1,
             "secret_not_held": 6,
+            "previous_not_revoked": 0,
         }
         # CSV: a header, one row per key and per key-less sub-account.
         assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.FINDINGS
@@ -245,6 +250,13 @@ async def test_unified_keys_are_aged_by_bitgets_creation_time(
         )
         shift["ms"] = 0
         exchange.set_frozen(UNIFIED.uid, old, True)
+        # omega/trade was replaced by a rotation whose grace ended an hour ago.
+        vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
+        (trade,) = vault.records()
+        vault.append(trade.staged(Stage.PREVIOUS))
+        with sqlite3.connect(tmp_path / "bitget-keys.state") as db:
+            db.execute("CREATE TABLE rotations (old_api_key TEXT, grace_until REAL)")
+            db.execute("INSERT INTO rotations VALUES (?, ?)", (trade.api_key, time.time() - 3600))
         assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
         capfd.readouterr()
         status = await cli("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
@@ -253,7 +265,8 @@ async def test_unified_keys_are_aged_by_bitgets_creation_time(
     rows = {row["label"]: row for row in json.loads(out)["keys"]}
     assert rows["trade"]["age_source"] == "bitget"
     assert rows["trade"]["age_seconds"] < 3600
-    assert rows["trade"]["findings"] == []
+    assert rows["trade"]["findings"] == ["previous_not_revoked"]
+    assert rows["trade"]["vault_stage"] == "previous"
     assert rows["trade"]["perm_type"] == "read_write"
     stale_row = rows["stale"]
     assert stale_row["api_key"] == stale["api_key"]
