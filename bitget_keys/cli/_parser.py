@@ -28,7 +28,7 @@ from bitget_keys.cli._help import (
     VAULT_REPAIR_HELP,
     VAULT_SHOW_HELP,
 )
-from bitget_keys.cli._lifecycle_help import IMPORT_HELP, INVENTORY_HELP
+from bitget_keys.cli._lifecycle_parser import add_import, add_inventory
 from bitget_keys.cli._options import (
     EXIT_STATUS_HELP,
     PROGRAM,
@@ -280,87 +280,21 @@ def _add_vault(commands: Any) -> None:
     )
 
 
-def _parse_max_age(text: str) -> str:
-    """A duration for ``inventory --max-age`` (checked here, read by the command)."""
-    from bitget_keys.lifecycle.inventory import parse_duration  # noqa: PLC0415
-
-    try:
-        parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _add_lifecycle_files(command: argparse.ArgumentParser) -> None:
-    """The vault and state options of ``import`` and ``inventory``."""
-    command.add_argument("plan", type=Path, help="the plan file (TOML)")
-    command.add_argument(
-        "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
-    )
-    add_vault_option(command)
-    _add_vault_key_file(command)
-    add_state_option(command)
-
-
-def _add_import(commands: Any) -> None:
-    """The ``import`` command's arguments."""
-    adopt = commands.add_parser(
-        "import",
-        help="bring sub-accounts and keys made elsewhere into the plan and the vault",
-        description=IMPORT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_lifecycle_files(adopt)
-    adopt.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE",
-        help="write the plan with the entries added to FILE (the plan itself, or a new "
-        "file; written atomically) instead of printing them",
-    )
-    adopt.add_argument("--json", action="store_true", help="one JSON document of the entries")
-    adopt.add_argument(
-        "--create-vault", action="store_true", help="create the vault if --vault names none"
-    )
-    adopt.add_argument(
-        "--wait-lock",
-        action="store_true",
-        help="when another run holds the vault's or state file's lock, wait for it (not fail)",
-    )
-    adopt.set_defaults(run="import_:run")
-
-
-def _add_inventory(commands: Any) -> None:
-    """The ``inventory`` command's arguments."""
-    inventory = commands.add_parser(
-        "inventory",
-        help="list every key of the plan's masters, its age and rights, and policy findings",
-        description=INVENTORY_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_lifecycle_files(inventory)
-    form = inventory.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="one JSON document")
-    form.add_argument("--csv", action="store_true", help="CSV: a header, then one row per key")
-    inventory.add_argument(
-        "--max-age",
-        type=_parse_max_age,
-        metavar="DURATION",
-        help="keys older than this are a finding, such as 30d, 12h or 2w (default "
-        "$BITGET_KEYS_MAX_KEY_AGE, else 90d)",
-    )
-    inventory.add_argument(
-        "--no-vault",
-        action="store_true",
-        help="do not read the vault: whether each secret is held is unknown",
-    )
-    inventory.add_argument(
-        "--plain",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="plain lines on a terminal too: no live display, no colour or escape codes",
-    )
-    inventory.set_defaults(run="inventory:run")
+def _add_lifecycle(commands: Any) -> None:
+    """
+    ``import`` and ``inventory`` (their own options in
+    `bitget_keys.cli._lifecycle_parser`), with the plan, vault and state options.
+    """
+    adopt = add_import(commands)
+    for command in (adopt, add_inventory(commands)):
+        command.add_argument("plan", type=Path, help="the plan file (TOML)")
+        command.add_argument(
+            "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
+        )
+        add_vault_option(command)
+        _add_vault_key_file(command)
+        add_state_option(command)
+    add_audit_log_option(adopt)
 
 
 AUDIT_HELP = """\
@@ -616,8 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
-    _add_import(commands)
-    _add_inventory(commands)
+    _add_lifecycle(commands)
     _add_audit(commands)
     add_completion(commands)
     _add_plain(parser, commands)

@@ -7,8 +7,9 @@ family its mode calls for. What the plan does not name becomes plan entries that
 reproduce it (`bitget_keys.lifecycle.adopt`): printed as TOML, or with ``--out FILE``
 added to the plan's text (`bitget_keys.lifecycle.plan_text`). Each adopted key's
 record goes to the vault without a secret (made elsewhere, its secret was never shown
-here), and to the state file's journal; ``bitget-keys rotate`` replaces such a key with
-one whose secret the vault holds. A second import adds nothing the first added.
+here), to the state file's journal and to the audit log (operation ``import``);
+``bitget-keys rotate`` replaces such a key with one whose secret the vault holds. A
+second import adds nothing the first added.
 
 The vault and the state file are locked for the run, as apply locks them.
 """
@@ -28,12 +29,14 @@ import orjson
 from bitget_keys._escape import escape
 from bitget_keys.cli._common import make_clients, take_lock, vault_passphrase
 from bitget_keys.cli._vault_key import is_new_vault
+from bitget_keys.cli.audit import audit_log_for
 from bitget_keys.cli.exits import AccountError, UsageError
 from bitget_keys.errors import BitgetKeysError, PlanError, VaultDamagedError
 from bitget_keys.lifecycle.adopt import Adoption, adopt
 from bitget_keys.lifecycle.first_seen import FirstSeen
 from bitget_keys.lifecycle.plan_text import entries_text, insert_entries, write_plan_text
 from bitget_keys.lifecycle.survey import MasterHoldings, survey_plan
+from bitget_keys.provision.audit_log import AuditLog
 from bitget_keys.provision.family import Family, check_modes
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal, Outcome
@@ -93,8 +96,11 @@ def _open_vault(args: argparse.Namespace) -> SecretsVault:
     return vault
 
 
-def _remember(adoption: Adoption, vault: SecretsVault, state: Path) -> None:
-    """The vault records first (a key's record is what matters most), then the state."""
+def _remember(adoption: Adoption, vault: SecretsVault, state: Path, audit: AuditLog) -> None:
+    """
+    The vault records first (a key's record is what matters most), then the state, then
+    one audit entry per adopted key.
+    """
     for record in adoption.records:
         vault.append(record)
     targets = [(key.account.name, key.address, key.key.live.api_key) for key in adoption.keys]
@@ -103,6 +109,14 @@ def _remember(adoption: Adoption, vault: SecretsVault, state: Path) -> None:
         for sub in adoption.subaccounts
         for key in sub.keys
     ]
+    for account, address, api_key in targets:
+        audit.record(
+            "import",
+            account=account,
+            target=address,
+            outcome="ok",
+            detail=f"API key {api_key} adopted into the plan; secret not held",
+        )
     with Journal(state) as journal:
         for account, address, api_key in targets:
             entry = journal.begin(account, IMPORT_KIND, f"import:{address}")
@@ -177,6 +191,8 @@ async def run(args: argparse.Namespace) -> int:
     plan, text, data = _load(args.plan)
     for path, what in ((args.vault, "vault"), (args.state, "state file")):
         refuse_directory(path, what)
+    # Opened first: a damaged log stops import before anything is read or written.
+    audit = audit_log_for(args)
     holdings = await read_holdings(plan, args.base_url)
     with contextlib.ExitStack() as held:
         for path in (args.vault, args.state):
@@ -192,7 +208,7 @@ async def run(args: argparse.Namespace) -> int:
             updated = insert_entries(text, adoption, str(args.plan))
             # What is written must load, and meet each master's rules, as the plan did.
             check_modes(loads_plan(updated, source=str(args.out)), _families(plan, holdings))
-        _remember(adoption, vault, args.state)
+        _remember(adoption, vault, args.state, audit)
         if updated is not None:
             write_plan_text(args.out, updated, original=args.plan, was=text)
     written = args.out if updated is not None else None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bitget_keys.provision.audit_chain import scan_audit_log
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, Limits
@@ -129,6 +130,18 @@ async def test_import_then_plan_shows_no_change_in_both_modes(
         with Journal(tmp_path / "bitget-keys.state") as journal:
             imported = [e for e in journal.entries() if e.kind == "import"]
         assert {e.api_key for e in imported} == set(made.values())
+        audit_path = tmp_path / "bitget-keys.state.audit.jsonl"
+        scan = scan_audit_log(audit_path)
+        assert scan.check.ok
+        logged = [entry for _, entry in scan.entries if entry.operation == "import"]
+        assert {(e.account, e.target, e.outcome) for e in logged} == {
+            ("desk-c", "alpha/manual", "ok"),
+            ("desk-c", "hand/hand", "ok"),
+            ("desk-c", "hand/bot", "ok"),
+            ("desk-u", "omega/manual", "ok"),
+            ("desk-u", "hand/watch", "ok"),
+            ("desk-u", "hand/admin", "ok"),
+        }
         # A second import adds nothing.
         count = len(vault.scan().entries)
         assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
@@ -138,6 +151,7 @@ async def test_import_then_plan_shows_no_change_in_both_modes(
             == count
         )
         assert "nothing to import" in capfd.readouterr().err
+        assert len(scan_audit_log(audit_path).entries) == len(scan.entries)
         for api_key in made.values():
             secret = emulator.exchange.secret_of(api_key)
             assert secret is not None
