@@ -26,10 +26,9 @@ begins with the letters Bitget shows, marked to be replaced with the real name.
 
 A key made elsewhere has a secret no one here holds: each is recorded in the vault as
 "secret not held" (and in the state file and the audit log); `bitget-keys rotate`
-replaces it with a key
-whose secret the vault holds. What can't be planned (no key, a label used twice, a
-permission with no plan name) is named, with why, and left out. A second import adds
-nothing twice.
+replaces it with a key whose secret the vault holds. What can't be planned (no key, a
+label used twice, a permission with no plan name) is named, with why, and left out. A
+second import adds nothing twice.
 """
 
 INVENTORY_HELP = """\
