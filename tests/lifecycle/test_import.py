@@ -172,7 +172,12 @@ async def test_import_prints_entries_and_names_what_it_cannot_plan(
         made = await hand_made_unified(emulator, None)
         url = emulator.base_url
         assert await cli("import", str(plan), "--base-url", url, "--create-vault", "--json") == 0
-        document = json.loads(capfd.readouterr().out)
+        out, err = capfd.readouterr()
+        for api_key in made.values():
+            secret = emulator.exchange.secret_of(api_key)
+            assert secret is not None
+            assert secret not in out + err
+        document = json.loads(out)
     assert plan.read_text().count("[[accounts") == 1
     (sub,) = document["subaccounts"]
     assert sub["label"] == "hand"
