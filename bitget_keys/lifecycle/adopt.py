@@ -480,7 +480,9 @@ def adopt(
         for live in master.subaccounts:
             owner = planned.get(live.label)
             if owner is not None:
-                keys += adopter.further_keys(master, owner, live)
+                # A sub-account the plan marks absent is being retired: nothing to adopt.
+                if str(getattr(owner[2], "state", "present")) != "absent":
+                    keys += adopter.further_keys(master, owner, live)
                 continue
             if room <= 0:
                 adopter.note(master.account, live.label, "the account's plan names 20 sub-accounts")

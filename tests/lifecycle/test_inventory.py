@@ -250,14 +250,16 @@ async def test_unified_keys_are_aged_by_bitgets_creation_time(
         )
         shift["ms"] = 0
         exchange.set_frozen(UNIFIED.uid, old, True)
+        assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
+        # Imported whole, frozen included: plan has nothing to change.
+        assert await cli("plan", str(plan), "--base-url", url, "--detailed-exitcode") == 0
         # omega/trade was replaced by a rotation whose grace ended an hour ago.
         vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
-        (trade,) = vault.records()
+        trade = next(r for r in vault.records() if r.label == "trade")
         vault.append(trade.staged(Stage.PREVIOUS))
         with sqlite3.connect(tmp_path / "bitget-keys.state") as db:
             db.execute("CREATE TABLE rotations (old_api_key TEXT, grace_until REAL)")
             db.execute("INSERT INTO rotations VALUES (?, ?)", (trade.api_key, time.time() - 3600))
-        assert await cli("import", str(plan), "--base-url", url, "--out", str(plan)) == 0
         capfd.readouterr()
         status = await cli("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
         out, _ = capfd.readouterr()
