@@ -33,10 +33,10 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys.errors import ValidationError
-from bitget_keys.lifecycle.inventory import is_neutralised
 from bitget_keys.lifecycle.survey import MasterHoldings
 from bitget_keys.provision.diff import clear_name, name_contradicts
 from bitget_keys.provision.family import Family
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.plan import MAX_SUBACCOUNTS, AccountSpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.plan_modes import (
     PlanMode,

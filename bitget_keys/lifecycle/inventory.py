@@ -34,6 +34,7 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys.lifecycle.survey import MasterHoldings
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.vault_records import Stage, VaultRecord
 
 __all__ = [
@@ -60,8 +61,6 @@ FINDINGS: Final = {
     "secret_not_held": "secret not held",
     "previous_not_revoked": "replaced, grace over, not revoked",
 }
-#: What a classic key is bound to once neutralised: TEST-NET-1, which no caller has.
-NEUTRAL_IP_LIST: Final = ("192.0.2.1",)
 _WITHDRAW: Final = frozenset({m.Permission.WALLET_WITHDRAW, m.Permission.WITHDRAW})
 _UNITS: Final = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _DURATION: Final = re.compile(r"(\d+)([wdhms])")
@@ -107,11 +106,6 @@ def parse_duration(text: str) -> float:
         msg = f"a duration must be more than 0 (got {text!r})"
         raise ValueError(msg)
     return float(seconds)
-
-
-def is_neutralised(key: m.VirtualSubaccountAPIKey) -> bool:
-    """Whether ``key`` was neutralised: no permission, and only the unusable address."""
-    return not key.permissions and tuple(key.ip_list) == NEUTRAL_IP_LIST
 
 
 @attrs.frozen(kw_only=True)

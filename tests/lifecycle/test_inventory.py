@@ -288,3 +288,38 @@ async def test_unified_keys_are_aged_by_bitgets_creation_time(
     assert rows["payout"]["findings"] == ["withdraw_permission", "too_old", "secret_not_held"]
     assert stale["secret_key"] not in out
     assert payout["secret_key"] not in out
+
+
+@pytest.fixture
+def classic_plan(tmp_path: Path) -> Path:
+    path = tmp_path / "classic.toml"
+    path.write_text(PLAN.split('[[accounts]]\nname = "desk-u"')[0])
+    return path
+
+
+async def test_a_neutralised_key_is_shown_so_and_is_neither_a_finding_nor_imported(
+    classic_plan: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A classic key stripped of its rights and bound to 192.0.2.1 was revoked."""
+    plan = classic_plan
+    async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+        alpha = next(s["uid"] for s in emulator.exchange.subaccounts(CLASSIC.uid))
+        revoked = emulator.exchange.add_key(
+            CLASSIC.uid,
+            alpha,
+            label="retired",
+            permissions=["spot_trade", "wallet_withdraw"],
+            ip_list=[],
+            passphrase=HAND_PASSPHRASE,
+        )
+        emulator.exchange.tamper_key(revoked["api_key"], permissions=[], ip_list=["192.0.2.1"])
+        capfd.readouterr()
+        assert await cli("inventory", str(plan), "--base-url", url, "--json") == ExitCode.OK
+        rows = {row["label"]: row for row in json.loads(capfd.readouterr().out)["keys"]}
+        assert (rows["retired"]["state"], rows["retired"]["findings"]) == ("neutralised", [])
+        assert rows["retired"]["ip_list"] == ["192.0.2.1"]
+        assert await cli("import", str(plan), "--base-url", url, "--json") == 0
+        document = json.loads(capfd.readouterr().out)
+    assert (document["keys"], document["subaccounts"], document["recorded"]) == ([], [], [])
