@@ -24,10 +24,16 @@ from typing import Final
 import orjson
 
 from bitget_keys._escape import escape
-from bitget_keys.cli._common import open_vault, read_plan, stdin_is_terminal
+from bitget_keys.cli._common import (
+    intact_records,
+    read_plan,
+    stdin_is_terminal,
+    vault_passphrase,
+)
 from bitget_keys.cli._vault_key import key_from_sources
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.cli.import_ import read_holdings
+from bitget_keys.errors import VaultMissingError
 from bitget_keys.lifecycle.first_seen import FirstSeen
 from bitget_keys.lifecycle.inventory import (
     DEFAULT_MAX_AGE,
@@ -41,7 +47,7 @@ from bitget_keys.lifecycle.inventory import (
 )
 from bitget_keys.lifecycle.survey import MasterHoldings
 from bitget_keys.provision.files import refuse_directory
-from bitget_keys.provision.vault import VAULT_KEY_ENV, VaultRecord
+from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault, VaultRecord
 
 _SECRET_TEXT: Final = {
     "held": "held",
@@ -55,7 +61,9 @@ def _records(args: argparse.Namespace) -> tuple[VaultRecord, ...] | None:
     """The vault's records, or ``None`` when it is not to be read (or can't be: no key)."""
     if args.no_vault:
         return None
-    if key_from_sources(args.vault_key_file) is None and not stdin_is_terminal():
+    # Read once: a key file may be stdin, which gives its line only once.
+    key = key_from_sources(args.vault_key_file)
+    if key is None and not stdin_is_terminal():
         print(
             escape(
                 f"bitget-keys: the vault {args.vault} was not read ({VAULT_KEY_ENV} is unset): "
@@ -64,8 +72,14 @@ def _records(args: argparse.Namespace) -> tuple[VaultRecord, ...] | None:
             file=sys.stderr,
         )
         return None
-    vault = open_vault(args.vault, args.vault_key_file)
-    return vault.scan().records
+    refuse_directory(args.vault, "vault")
+    if not SecretsVault.exists(args.vault):
+        detail = "no vault here (--no-vault lists the keys without it)"
+        raise VaultMissingError(str(args.vault), detail)
+    if key is None:
+        key = vault_passphrase(args.vault, new=False)
+    # A damaged vault's intact records are used, the damage named on stderr.
+    return intact_records(SecretsVault.open(args.vault, key))
 
 
 def _sightings(

@@ -323,3 +323,23 @@ async def test_a_neutralised_key_is_shown_so_and_is_neither_a_finding_nor_import
         assert await cli("import", str(plan), "--base-url", url, "--json") == 0
         document = json.loads(capfd.readouterr().out)
     assert (document["keys"], document["subaccounts"], document["recorded"]) == ([], [], [])
+
+
+async def test_without_a_vault_key_secrets_are_unknown_and_a_missing_vault_is_named(
+    classic_plan: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert (
+            await cli("apply", str(classic_plan), "--base-url", url, "--yes", "--create-vault") == 0
+        )
+        capfd.readouterr()
+        monkeypatch.delenv("BITGET_KEYS_VAULT_KEY")
+        assert await cli("inventory", str(classic_plan), "--base-url", url, "--json") == 0
+        out, err = capfd.readouterr()
+        assert [row["secret"] for row in json.loads(out)["keys"]] == ["unknown"]
+        assert "was not read (BITGET_KEYS_VAULT_KEY is unset)" in err
+        monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", "a long vault passphrase")
+        missing = ("--vault", "elsewhere.vault")
+        assert await cli("inventory", str(classic_plan), "--base-url", url, *missing) == 66
+        assert "--no-vault" in capfd.readouterr().err
