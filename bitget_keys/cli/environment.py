@@ -36,25 +36,25 @@ class Variable:
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         VAULT_KEY_ENV,
-        "apply, vault, import, inventory",
+        "apply, rotate, vault, import, inventory",
         "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
         secret=True,
     ),
     Variable(
         VAULT_KEY_FILE_ENV,
-        "apply, vault, import, inventory",
+        "apply, rotate, vault, import, inventory",
         "A file whose first line is the vault passphrase, read when --vault-key-file and "
         f"{VAULT_KEY_ENV} are not given; a file others can read is used with a warning.",
         secret=True,
     ),
     Variable(
         VAULT_PATH_ENV,
-        "plan, apply, vault, import, inventory",
+        "plan, apply, rotate, vault, import, inventory",
         "The vault file when --vault is not given; default bitget-keys.vault.",
     ),
     Variable(
         STATE_PATH_ENV,
-        "apply, import, inventory",
+        "apply, rotate, import, inventory",
         "The state file when --state is not given; default bitget-keys.state.",
     ),
     Variable(
@@ -65,19 +65,19 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
     Variable(
         BASE_URL_ENV,
-        "plan, apply, import, inventory, Client",
+        "plan, apply, rotate, import, inventory, Client",
         "Bitget's API root when --base-url (or base_url=) is not given; default production.",
     ),
     Variable(
         REDIS_URL_ENV,
-        "apply",
+        "apply, rotate",
         "The Redis that shares rate limits between processes (--redis); keeps its "
         "password out of the process list.",
         secret=True,
     ),
     Variable(
         EGRESS_ENV,
-        "apply",
+        "apply, rotate",
         "With --redis: the name of this host's public IP, whose per-IP budget every "
         "process with the same name shares (--egress NAME).",
     ),
