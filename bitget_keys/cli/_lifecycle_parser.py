@@ -50,12 +50,12 @@ terminal, whether each secret is held is "unknown" (never a finding).
 
 def _parse_max_age(text: str) -> str:
     """A duration for ``inventory --max-age`` (checked here, read by the command)."""
-    from bitget_keys.lifecycle.inventory import parse_duration  # noqa: PLC0415
+    from bitget_keys.provision.durations import parse_duration  # noqa: PLC0415
 
     try:
         parse_duration(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
     return text
 
 
@@ -102,7 +102,7 @@ def add_inventory(commands: Any) -> argparse.ArgumentParser:
         "--max-age",
         type=_parse_max_age,
         metavar="DURATION",
-        help="keys older than this are a finding, such as 30d, 12h or 2w (default "
+        help="keys older than this are a finding, such as 30d or 12h (default "
         "$BITGET_KEYS_MAX_KEY_AGE, else 90d)",
     )
     inventory.add_argument(

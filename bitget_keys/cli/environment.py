@@ -90,7 +90,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         MAX_AGE_ENV,
         "inventory",
-        f"The maximum key age when --max-age is not given (such as 30d, 12h, 2w); default "
+        f"The maximum key age when --max-age is not given (such as 30d or 12h); default "
         f"{DEFAULT_MAX_AGE}.",
     ),
 )

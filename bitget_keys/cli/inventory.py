@@ -33,7 +33,7 @@ from bitget_keys.cli._common import (
 from bitget_keys.cli._vault_key import key_from_sources
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.cli.import_ import read_holdings
-from bitget_keys.errors import VaultMissingError
+from bitget_keys.errors import ConfigurationError, VaultMissingError
 from bitget_keys.lifecycle.first_seen import FirstSeen
 from bitget_keys.lifecycle.inventory import (
     DEFAULT_MAX_AGE,
@@ -43,9 +43,9 @@ from bitget_keys.lifecycle.inventory import (
     KeyRow,
     build_inventory,
     inventory_csv,
-    parse_duration,
 )
 from bitget_keys.lifecycle.survey import MasterHoldings
+from bitget_keys.provision.durations import parse_duration
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.vault import VAULT_KEY_ENV, SecretsVault, VaultRecord
 
@@ -171,10 +171,20 @@ def print_table(inventory: Inventory) -> None:
     )
 
 
+def _max_age(given: str | None) -> float:
+    """``--max-age`` (checked by the parser), else ``$BITGET_KEYS_MAX_KEY_AGE``, else 90d."""
+    text = given or os.environ.get(MAX_AGE_ENV) or DEFAULT_MAX_AGE
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        msg = f"${MAX_AGE_ENV}: {exc} (got {text!r})"
+        raise ConfigurationError(msg) from None
+
+
 async def run(args: argparse.Namespace) -> int:
     """Show every key of the plan's masters; exit 6 when the policy finds something."""
     refuse_directory(args.state, "state file")
-    max_age = parse_duration(args.max_age or os.environ.get(MAX_AGE_ENV) or DEFAULT_MAX_AGE)
+    max_age = _max_age(args.max_age)
     plan = read_plan(args.plan)
     records = _records(args)
     holdings = await read_holdings(plan, args.base_url)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -46,7 +45,6 @@ __all__ = [
     "KeyRow",
     "build_inventory",
     "inventory_csv",
-    "parse_duration",
 ]
 
 #: Where ``inventory --max-age`` comes from when it is not given.
@@ -62,8 +60,6 @@ FINDINGS: Final = {
     "previous_not_revoked": "replaced, grace over, not revoked",
 }
 _WITHDRAW: Final = frozenset({m.Permission.WALLET_WITHDRAW, m.Permission.WITHDRAW})
-_UNITS: Final = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_DURATION: Final = re.compile(r"(\d+)([wdhms])")
 
 CSV_COLUMNS: Final = (
     "account",
@@ -86,26 +82,6 @@ CSV_COLUMNS: Final = (
     "vault_stage",
     "findings",
 )
-
-
-def parse_duration(text: str) -> float:
-    """
-    Seconds in a duration such as ``90d``, ``12h``, ``1w2d`` or ``45m`` (units w, d, h,
-    m, s, each a whole number).
-
-    Raises:
-        ValueError: ``text`` is not such a duration, or is zero.
-    """
-    value = text.strip().lower()
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        msg = f"expected a duration such as 90d, 12h or 1w2d (got {text!r})"
-        raise ValueError(msg)
-    seconds = sum(int(number) * _UNITS[unit] for number, unit in parts)
-    if seconds <= 0:
-        msg = f"a duration must be more than 0 (got {text!r})"
-        raise ValueError(msg)
-    return float(seconds)
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,6 @@ import pytest
 from bitget_keys.cli import main
 from bitget_keys.errors import JournalError
 from bitget_keys.lifecycle.first_seen import FirstSeen
-from bitget_keys.lifecycle.inventory import parse_duration
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 
@@ -40,20 +39,6 @@ def test_another_programs_database_is_refused(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE notes (x)").connection.commit()
     with pytest.raises(JournalError, match="another program"):
         FirstSeen(other)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90d", 90 * 86_400), ("1w2d", 9 * 86_400), ("12h", 43_200), ("45m", 2700)],
-)
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["90", "d", "0d", "1x", "-1d", "1d 2h"])
-def test_durations_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
 
 
 def test_vault_list_and_show_of_a_key_whose_secret_is_not_held(
@@ -84,3 +69,16 @@ def test_vault_list_and_show_of_a_key_whose_secret_is_not_held(
     assert json.loads(out)["secret_key"] is None
     assert "does not hold the secret of bg_imported" in err
     assert "bitget-keys rotate" in err
+
+
+def test_a_maximum_age_that_is_no_duration_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Refused before anything is read: by the parser (64), or from the environment (78)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["inventory", "plan.toml", "--max-age", "2w"])
+    assert exit_.value.code == 64
+    monkeypatch.setenv("BITGET_KEYS_MAX_KEY_AGE", "soon")
+    assert main(["inventory", "plan.toml"]) == 78
+    assert "BITGET_KEYS_MAX_KEY_AGE" in capfd.readouterr().err
