@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from bitget_keys import models as m
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.lifecycle.first_seen import FirstSeen
 from bitget_keys.provision.vault import SecretsVault
@@ -31,7 +30,6 @@ from tests.lifecycle.seeding import (
     environ,
     hand_made_classic,
     hand_made_unified,
-    master_client,
 )
 
 PLAN = PLAN_HEAD
@@ -57,21 +55,18 @@ async def seeded(emulator: Emulator, plan: Path) -> dict[str, str]:
     alpha = next(s["uid"] for s in emulator.exchange.subaccounts(CLASSIC.uid))
     made = await hand_made_classic(emulator, alpha)
     made |= {f"u:{k}": v for k, v in (await hand_made_unified(emulator, None)).items()}
-    async with master_client(emulator, CLASSIC) as client:
-        withdraw = await client.create_virtual_subaccount_api_key(
-            m.CreateVirtualSubaccountAPIKeyRequest(
-                subaccount_uid=alpha,
-                passphrase=HAND_PASSPHRASE,
-                label="payout",
-                permissions=("spot_trade", "wallet_withdraw"),
-                ip_list=("198.51.100.9",),
-                perm_type="read_and_write",
-            )
-        )
-        made["alpha/payout"] = withdraw.api_key
-        await client.create_virtual_subaccounts(
-            m.CreateVirtualSubaccountsRequest(names=("emptysub",))
-        )
+    # Made in the web UI: a key that may withdraw, and a sub-account without keys.
+    payout = emulator.exchange.add_key(
+        CLASSIC.uid,
+        alpha,
+        label="payout",
+        permissions=["spot_trade", "wallet_withdraw"],
+        ip_list=["198.51.100.9"],
+        passphrase=HAND_PASSPHRASE,
+        perm_type="read_and_write",
+    )
+    made["alpha/payout"] = payout["api_key"]
+    emulator.exchange.add_subaccount(CLASSIC.uid, "emptysub", "")
     return made
 
 
