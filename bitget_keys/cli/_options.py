@@ -28,10 +28,10 @@ __all__ = [
 EXIT_STATUS_HELP = """\
 Exit status: 0 done; 1 failed (nothing done); 2 plan --detailed-exitcode: changes;
 3 secrets stored nowhere; 4 partial (some items done, others not); 5 declined at the
-prompt; 64 wrong command line; 65 invalid plan or vault; 66 no such file; 69 Bitget or
-Redis unreachable; 74 cannot write the vault or state file; 75 locked by another run;
-78 configuration (vault key, credentials); 130, 143 SIGINT, SIGTERM; 141 the reader of
-the output went away.
+prompt; 6 inventory: findings; 64 wrong command line; 65 invalid plan or vault; 66 no
+such file; 69 Bitget or Redis unreachable; 74 cannot write the vault or state file;
+75 locked by another run; 78 configuration (vault key, credentials); 130, 143 SIGINT,
+SIGTERM; 141 the reader of the output went away.
 """
 
 

@@ -28,6 +28,7 @@ from bitget_keys.cli._help import (
     VAULT_REPAIR_HELP,
     VAULT_SHOW_HELP,
 )
+from bitget_keys.cli._lifecycle_parser import add_import, add_inventory
 from bitget_keys.cli._options import (
     EXIT_STATUS_HELP,
     PROGRAM,
@@ -208,7 +209,8 @@ def _add_vault(commands: Any) -> None:
         vault_commands,
         "list",
         "run_list",
-        "list stored keys (no secrets): account, kind, SUB-LABEL/KEY, API key, sub-account",
+        "list stored keys (no secrets): account, kind, SUB-LABEL/KEY, API key, sub-account, "
+        "stage, secret held or not held (imported)",
     )
     show = _vault_command(
         vault_commands,
@@ -277,6 +279,23 @@ def _add_vault(commands: Any) -> None:
     rekey.add_argument(
         "--wait-lock", action="store_true", help="wait while another run holds the vault's lock"
     )
+
+
+def _add_lifecycle(commands: Any) -> None:
+    """
+    ``import`` and ``inventory`` (their own options in
+    `bitget_keys.cli._lifecycle_parser`), with the plan, vault and state options.
+    """
+    adopt = add_import(commands)
+    for command in (adopt, add_inventory(commands)):
+        command.add_argument("plan", type=Path, help="the plan file (TOML)")
+        command.add_argument(
+            "--base-url", help="Bitget API root (default $BITGET_BASE_URL or production)"
+        )
+        add_vault_option(command)
+        _add_vault_key_file(command)
+        add_state_option(command)
+    add_audit_log_option(adopt)
 
 
 AUDIT_HELP = """\
@@ -532,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
+    _add_lifecycle(commands)
     _add_audit(commands)
     add_rotate(commands)
     add_completion(commands)

@@ -15,6 +15,7 @@ import attrs
 from bitget_keys._client.config import BASE_URL_ENV
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV, STATE_PATH_ENV, VAULT_PATH_ENV
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
+from bitget_keys.lifecycle.inventory import DEFAULT_MAX_AGE, MAX_AGE_ENV
 from bitget_keys.provision.audit_log import AUDIT_LOG_ENV
 from bitget_keys.provision.progress import NO_COLOR_ENV
 from bitget_keys.provision.vault import VAULT_KEY_ENV
@@ -35,25 +36,25 @@ class Variable:
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         VAULT_KEY_ENV,
-        "apply, rotate, vault",
+        "apply, rotate, vault, import, inventory",
         "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
         secret=True,
     ),
     Variable(
         VAULT_KEY_FILE_ENV,
-        "apply, rotate, vault",
+        "apply, rotate, vault, import, inventory",
         "A file whose first line is the vault passphrase, read when --vault-key-file and "
         f"{VAULT_KEY_ENV} are not given; a file others can read is used with a warning.",
         secret=True,
     ),
     Variable(
         VAULT_PATH_ENV,
-        "plan, apply, rotate, vault",
+        "plan, apply, rotate, vault, import, inventory",
         "The vault file when --vault is not given; default bitget-keys.vault.",
     ),
     Variable(
         STATE_PATH_ENV,
-        "apply, rotate",
+        "apply, rotate, import, inventory",
         "The state file when --state is not given; default bitget-keys.state.",
     ),
     Variable(
@@ -64,7 +65,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
     Variable(
         BASE_URL_ENV,
-        "plan, apply, rotate, Client",
+        "plan, apply, rotate, import, inventory, Client",
         "Bitget's API root when --base-url (or base_url=) is not given; default production.",
     ),
     Variable(
@@ -85,5 +86,11 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         "apply, demo",
         "Set to anything but empty: plain lines on a terminal too, with no colour and no "
         "escape codes (as --plain).",
+    ),
+    Variable(
+        MAX_AGE_ENV,
+        "inventory",
+        f"The maximum key age when --max-age is not given (such as 30d or 12h); default "
+        f"{DEFAULT_MAX_AGE}.",
     ),
 )

@@ -55,6 +55,9 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 4
     #: Apply was declined at its prompt; nothing was created or changed.
     DECLINED = 5
+    #: ``inventory`` found keys that break the key policy: a withdraw permission, an
+    #: empty whitelist, an age over ``--max-age``, a secret the vault does not hold.
+    FINDINGS = 6
     #: The command line is wrong: an unknown command or option, a bad value, options
     #: that cannot go together (``apply -`` without ``--yes``), a ``vault show`` LABEL
     #: that matches several keys, or an ``apply --shard`` that can hold no account.

@@ -40,16 +40,30 @@ from bitget_keys.provision.vault import (
 from bitget_keys.provision.vault_format import VERSION
 from bitget_keys.provision.vault_kdf import outdated
 
+#: ``vault list``'s last column.
+HELD = "secret held"
+NOT_HELD = "secret not held"
+
 
 async def run_list(args: argparse.Namespace) -> int:
     """
     List the vault's keys, without their secrets: account, kind, the key as the plan and
-    apply name it (SUB-LABEL/KEY), API key, and the Bitget sub-account name (``-``: none).
+    apply name it (SUB-LABEL/KEY), API key, the Bitget sub-account name (``-``: none),
+    the key's stage (current, pending, previous, revoked) and whether the secret is held
+    (``secret not held``: an imported key, made elsewhere).
     """
     vault = open_vault(args.vault, args.vault_key_file)
     for record in intact_records(vault):
         name = record.plan_label or record.qualified_label
-        fields = (record.account, record.kind, name, record.api_key, record.subaccount_name or "-")
+        fields = (
+            record.account,
+            record.kind,
+            name,
+            record.api_key,
+            record.subaccount_name or "-",
+            str(record.stage),
+            HELD if record.held else NOT_HELD,
+        )
         print("\t".join(escape(field) for field in fields))
     return 0
 
@@ -80,7 +94,20 @@ async def run_show(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    data = found[0].to_dict(reveal=args.reveal)
+    record = found[0]
+    data = record.to_dict(reveal=args.reveal)
+    if not record.held:
+        # An imported key: made elsewhere, its secret was never shown to bitget-keys.
+        data["secret_key"] = None if args.json else f"({NOT_HELD}: imported)"
+        if args.reveal:
+            print(
+                escape(
+                    f"bitget-keys: the vault does not hold the secret of {record.api_key}: it "
+                    "was imported (made elsewhere); `bitget-keys rotate` replaces it with a "
+                    "key whose secret the vault holds"
+                ),
+                file=sys.stderr,
+            )
     if args.json:
         print(json.dumps(data))
     else:
@@ -88,7 +115,7 @@ async def run_show(args: argparse.Namespace) -> int:
         for name, value in data.items():
             text = ", ".join(value) if isinstance(value, list) else value
             print(f"{name + ':':<{width}}{'-' if text in {None, ''} else escape(str(text))}")
-    return 0
+    return ExitCode.FAILED if args.reveal and not record.held else 0
 
 
 _EXPORT_FIELDS = tuple(field.name for field in attrs.fields(VaultRecord))

@@ -26,6 +26,12 @@ The mapping of a plan key to create-sub-api (`unified_key`):
   permissions Bitget documents for unified sub-account keys, so a key asking for them is
   refused rather than made without them.
 
+`plan_permissions_of_unified` goes the other way, for keys made elsewhere that a plan
+takes over (``bitget-keys import``): the plan permissions and permission type that
+`unified_key` maps to a live key's, in the names an ``auto`` account's classic rules
+accept where there are such (``read`` for a read-only trading key, ``spot_trade`` for a
+read-write one).
+
 A sub-account's name is its username (lowercased, as Bitget ignores a name's case: a
 plan pinned to ``unified`` must already write it in lowercase) and its label its note.
 """
@@ -54,6 +60,7 @@ __all__ = [
     "mode_problems",
     "name_and_label_problems",
     "plan_mode_problem",
+    "plan_permissions_of_unified",
     "subaccount_problems",
     "unified_key",
     "unified_subaccount",
@@ -202,6 +209,30 @@ def unified_key(key: KeySpec) -> UnifiedKey:
     if unified is None:
         raise ValidationError(tuple(problems), "unified key")
     return unified
+
+
+def plan_permissions_of_unified(
+    permissions: tuple[m.Permission, ...], key_type: str | None, *, classic_names: bool
+) -> tuple[tuple[m.Permission, ...], m.PermType | None]:
+    """
+    The plan permissions and permission type that `unified_key` maps to a live v3 key
+    with ``permissions`` and ``key_type`` (``read_only``/``read_write``; ``None``: not
+    shown, read as ``read_write``, create-sub-api's choice without one).
+
+    ``classic_names``: prefer names the classic rules accept (an ``auto`` account is
+    checked by them when the plan is loaded): a key with ``uta_trade`` alone is
+    ``read`` when read-only, ``spot_trade`` when it may write. ``uta_mgt`` has no
+    classic name; it stays, and only an account pinned to ``unified`` can plan it.
+    A permission with no plan equivalent is returned as it is (the plan's rules refuse
+    it where it is checked).
+    """
+    live = tuple(dict.fromkeys(permissions))
+    read_only = key_type == str(m.UTAKeyType.READ_ONLY)
+    if set(live) == {_P.UTA_TRADE}:
+        if read_only:
+            return (_P.READ,), None
+        return ((_P.SPOT_TRADE,) if classic_names else (_P.UTA_TRADE,)), None
+    return live, (m.PermType.READONLY if read_only else None)
 
 
 def unified_subaccount(sub: SubaccountSpec) -> tuple[str, str]:

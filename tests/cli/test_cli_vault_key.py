@@ -226,15 +226,34 @@ def test_list_names_keys_as_the_plan_does(
     provisioned: Provisioned,  # noqa: F811
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Third column SUB-LABEL/KEY as apply prints it; the Bitget sub-account name last."""
+    """
+    Third column SUB-LABEL/KEY as apply prints it; then the Bitget sub-account name, the
+    stage and whether the secret is held.
+    """
     assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 0
     rows = sorted(line.split("\t") for line in capfd.readouterr().out.splitlines())
     trade = provisioned.record("alphabot/trade")
     read = provisioned.record("alphabot/read")
     assert rows == sorted(
         [
-            ["desk-a", "virtual_subaccount_key", "alpha/trade", trade.api_key, "alphabot"],
-            ["desk-a", "virtual_subaccount_key", "alpha/read", read.api_key, "alphabot"],
+            [
+                "desk-a",
+                "virtual_subaccount_key",
+                "alpha/trade",
+                trade.api_key,
+                "alphabot",
+                "current",
+                "secret held",
+            ],
+            [
+                "desk-a",
+                "virtual_subaccount_key",
+                "alpha/read",
+                read.api_key,
+                "alphabot",
+                "current",
+                "secret held",
+            ],
         ]
     )
     for name in ("alpha/trade", "alphabot/trade"):
