@@ -155,10 +155,13 @@ def repair_hint(path: Path) -> str:
 
 
 def intact_records(vault: SecretsVault) -> tuple[VaultRecord, ...]:
-    """The vault's intact records; any damage is named on stderr, with how to repair it."""
+    """
+    The vault's intact key records (not a rotation's passphrase placeholders); any
+    damage is named on stderr, with how to repair it.
+    """
     scan = vault.scan()
     warn_damage(vault.path, scan)
-    return scan.records
+    return tuple(record for record in scan.records if record.is_key)
 
 
 def warn_damage(path: Path, scan: VaultScan) -> None:

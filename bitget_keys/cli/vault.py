@@ -163,7 +163,7 @@ async def run_export(args: argparse.Namespace) -> int:
         )
         raise VaultDamagedError(str(args.vault), detail)
     warn_damage(args.vault, scan)
-    records = list(scan.records)
+    records = [record for record in scan.records if record.is_key]
     text = _export_text(records, args.format)
     if output is None:
         sys.stdout.write(text)

@@ -54,7 +54,7 @@ from bitget_keys.lifecycle.rotation_ops import (
 from bitget_keys.provision.family import ClassicAPI, UnifiedAPI
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
-from bitget_keys.provision.vault_records import VaultRecord
+from bitget_keys.provision.vault_records import PASSPHRASE_PLACEHOLDER_KIND, VaultRecord
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -81,7 +81,7 @@ MAX_CREATES: Final = 3
 #: The vault record kind of a sub-account key (as apply stores it).
 KEY_KIND: Final = "virtual_subaccount_key"
 #: The vault record kind of a key's passphrase stored before the key exists.
-PASSPHRASE_KIND: Final = "rotation_passphrase"  # noqa: S105 - a record kind, not a secret
+PASSPHRASE_KIND: Final = PASSPHRASE_PLACEHOLDER_KIND
 
 
 class AuditSink(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import orjson
@@ -20,7 +20,20 @@ from bitget_keys._secret import REDACTED, Secret, to_secret
 from bitget_keys.errors import SecretNotHeldError
 from bitget_keys.provision.vault_kdf import Kdf
 
-__all__ = ["Damage", "Rekey", "Repair", "Stage", "StoredRecord", "VaultRecord", "VaultScan"]
+__all__ = [
+    "PASSPHRASE_PLACEHOLDER_KIND",
+    "Damage",
+    "Rekey",
+    "Repair",
+    "Stage",
+    "StoredRecord",
+    "VaultRecord",
+    "VaultScan",
+]
+
+#: The kind of a record that holds a rotation's new passphrase before its key exists
+#: (so a key whose create answer is lost can still be neutralised); not a key.
+PASSPHRASE_PLACEHOLDER_KIND: Final = "rotation_passphrase"  # noqa: S105 - a kind, not a secret
 
 
 class Stage(enum.StrEnum):
@@ -93,6 +106,11 @@ class VaultRecord:
     #: How a revoked key was revoked: ``deleted`` (Bitget removed it) or ``neutralised``
     #: (a classic key stripped of every permission and bound to an unusable whitelist).
     revoked_how: str | None = None
+
+    @property
+    def is_key(self) -> bool:
+        """Whether the record is a key (not a rotation's passphrase placeholder)."""
+        return self.kind != PASSPHRASE_PLACEHOLDER_KIND
 
     @property
     def held(self) -> bool:

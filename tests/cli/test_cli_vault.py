@@ -20,6 +20,7 @@ import pytest
 from bitget_keys import _endpoints as ep
 from bitget_keys.cli import main
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
+from bitget_keys.provision.vault_records import PASSPHRASE_PLACEHOLDER_KIND, Stage
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 from tests.provision.test_lock import ROOT, Holder
 from tests.provision.test_vault import write_v1
@@ -920,3 +921,35 @@ async def test_two_applies_started_together_share_nothing_but_the_result(
             assert sorted(r.api_key for r in records) == created
             for record in records:
                 assert record.secret().reveal() == emulator.exchange.secret_of(record.api_key)
+
+
+def test_a_rotations_passphrase_placeholder_is_not_listed_as_a_key(
+    provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """vault list, show and export show keys only, not a rotation's stored passphrase."""
+    placeholder = VaultRecord(
+        kind=PASSPHRASE_PLACEHOLDER_KIND,
+        account="desk-a",
+        master_uid=MASTER.uid,
+        api_key="rotation-passphrase:0123",
+        secret_key=None,
+        passphrase="PlaceholderPass1",
+        label="trade",
+        stage=Stage.PENDING,
+    )
+    vault = SecretsVault.open(provisioned.vault, KEY)
+    vault.append(placeholder)
+    assert main(["vault", "list", "--vault", str(provisioned.vault)]) == 0
+    listed, _ = capfd.readouterr()
+    assert all(record.api_key in listed for record in provisioned.records)
+    assert "rotation-passphrase" not in listed
+    assert (
+        main(["vault", "show", "rotation-passphrase:0123", "--vault", str(provisioned.vault)]) == 1
+    )
+    capfd.readouterr()
+    assert main(["vault", "export", "--vault", str(provisioned.vault), "--reveal"]) == 0
+    exported, _ = capfd.readouterr()
+    assert "rotation-passphrase" not in exported
+    assert "PlaceholderPass1" not in exported
+    # The vault keeps it: the rotation reads it back.
+    assert placeholder.api_key in {record.api_key for record in vault.records()}
