@@ -306,6 +306,7 @@ async def apply_with_progress(
     ledger: Ledger | None = None,
     gate: DispatchGate | None = None,
     first_live: Mapping[str, LiveState] | None = None,
+    prune: bool = False,
 ) -> list[ItemResult]:
     """
     Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
@@ -328,6 +329,7 @@ async def apply_with_progress(
             gate=gate,
             on_result=reporter.on_result,
             first_live=first_live,
+            prune=prune,
         )
         if gate is not None and gate.state is not GateState.OPEN:
             reporter.interrupt(gate.reason or "stopped")

@@ -66,6 +66,7 @@ from bitget_keys.provision.plan_schema import (
     BrokerKeyRow,
     DefaultsRow,
     KeyRow,
+    State,
     SubaccountRow,
     read_parts,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Plan",
     "PlanMode",
     "PlanProblem",
+    "State",
     "SubaccountSpec",
     "load_plan",
     "loads_plan",
@@ -99,6 +101,8 @@ class KeySpec:
     permissions: tuple[m.Permission, ...]
     ip_list: tuple[str, ...]
     perm_type: m.PermType | None = None
+    #: ``ABSENT``: revoked where it exists.
+    state: State = State.PRESENT
     #: ``None``: a passphrase is generated when the key is created.
     passphrase: Secret | None = attrs.field(default=None, repr=False)
 
@@ -110,6 +114,10 @@ class SubaccountSpec:
     name: str
     label: str
     keys: tuple[KeySpec, ...]
+    #: ``ABSENT``: every key revoked and the sub-account frozen.
+    state: State = State.PRESENT
+    #: ``None``: whether it is frozen is not managed.
+    frozen: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +131,8 @@ class BrokerKeySpec:
     perm_type: m.PermType
     ip_list: tuple[str, ...] | None = None
     label: str | None = None
+    #: ``ABSENT``: deleted where it exists.
+    state: State = State.PRESENT
 
 
 @attrs.frozen(kw_only=True)
@@ -323,6 +333,7 @@ class _Checker:
             permissions=tuple(m.permission(value) for value in row.permissions),
             ip_list=ip_list,
             perm_type=None if perm_type is None or batch else m.PermType(perm_type),
+            state=row.state,
             passphrase=passphrase,
         )
         problems = key_problems(key, mode, where, first=first)
@@ -334,7 +345,9 @@ class _Checker:
         self.problems += name_and_label_problems(
             row.name, row.label, mode, where, pinned=mode is PlanMode.UNIFIED
         )
-        if not row.keys:
+        if row.state is State.ABSENT and row.frozen is False:
+            self.problem(_at(where, "frozen"), "an absent sub-account is frozen: leave it out")
+        if not row.keys and row.state is State.PRESENT:
             self.problem(
                 _at(where, "keys"), "must list at least one key (the first is made with it)"
             )
@@ -357,7 +370,9 @@ class _Checker:
             keys.append(key)
         if len(keys) != len(row.keys):
             return None
-        return SubaccountSpec(name=row.name, label=row.label, keys=tuple(keys))
+        return SubaccountSpec(
+            name=row.name, label=row.label, keys=tuple(keys), state=row.state, frozen=row.frozen
+        )
 
     def broker_key(self, row: BrokerKeyRow, where: str) -> BrokerKeySpec | None:
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
@@ -365,6 +380,7 @@ class _Checker:
             return None
         # A broker key's table holds exactly the modify request's fields.
         fields = attrs.asdict(row, recurse=False) | {"passphrase": passphrase}
+        del fields["state"]  # whether it should exist, not a setting of the key
         ok = self.model(where, m.ModifyBrokerSubaccountAPIKeyRequest, **fields)
         if not ok:
             return None
@@ -376,6 +392,7 @@ class _Checker:
             perm_type=m.PermType(row.perm_type),
             ip_list=row.ip_list,
             label=row.label,
+            state=row.state,
         )
 
     def account(self, row: AccountRow, position: int) -> AccountSpec | None:

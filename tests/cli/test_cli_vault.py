@@ -390,9 +390,7 @@ def test_export_to_stdout_needs_reveal(
     assert "--reveal" in err
     assert main(["vault", "export", "--vault", vault, "--reveal"]) == 0
     rows = json.loads(capfd.readouterr().out)
-    assert [row["secret_key"] for row in rows] == [
-        r.secret().reveal() for r in provisioned.records
-    ]
+    assert [row["secret_key"] for row in rows] == [r.secret().reveal() for r in provisioned.records]
 
 
 # -- the vault key ------------------------------------------------------------------

@@ -143,8 +143,7 @@ async def test_a_full_disk_keeps_every_secret_and_rescues_them(
             r.api_key: r.secret().reveal() for r in SecretsVault.open(vault, VAULT_KEY).records()
         }
         saved = {
-            r.api_key: r.secret().reveal()
-            for r in SecretsVault.open(rescued, VAULT_KEY).records()
+            r.api_key: r.secret().reveal() for r in SecretsVault.open(rescued, VAULT_KEY).records()
         }
         assert stored
         assert saved
