@@ -25,6 +25,7 @@ class EndpointName(StrEnum):
 
     SERVER_TIME = "server_time"
     ACCOUNT_INFO = "account_info"
+    ACCOUNT_INFO_V3 = "account_info_v3"
     CREATE_COPY_API_KEY = "create_copy_api_key"
     CREATE_VIRTUAL_SUBACCOUNT_API_KEY = "create_virtual_subaccount_api_key"
     BATCH_CREATE_VIRTUAL_SUBACCOUNTS = "batch_create_virtual_subaccounts"
@@ -32,9 +33,11 @@ class EndpointName(StrEnum):
     LIST_VIRTUAL_SUBACCOUNTS = "list_virtual_subaccounts"
     LIST_VIRTUAL_SUBACCOUNT_API_KEYS = "list_virtual_subaccount_api_keys"
     MODIFY_VIRTUAL_SUBACCOUNT_API_KEY = "modify_virtual_subaccount_api_key"
+    MODIFY_VIRTUAL_SUBACCOUNT = "modify_virtual_subaccount"
     CREATE_VIRTUAL_SUBACCOUNTS = "create_virtual_subaccounts"
     CREATE_BROKER_SUBACCOUNT_API_KEY = "create_broker_subaccount_api_key"
     LIST_BROKER_SUBACCOUNT_API_KEYS = "list_broker_subaccount_api_keys"
+    DELETE_BROKER_SUBACCOUNT_API_KEY = "delete_broker_subaccount_api_key"
     ACCOUNT_SETTINGS = "account_settings"
     CREATE_UTA_SUBACCOUNT = "create_uta_subaccount"
     LIST_UTA_SUBACCOUNTS = "list_uta_subaccounts"
@@ -122,6 +125,13 @@ MODIFY_VIRTUAL_SUBACCOUNT_API_KEY: Final = Endpoint(
     "/api/v2/user/modify-virtual-subaccount-apikey",
     5,
 )
+#: Freezes or unfreezes a virtual sub-account (its ``status``), resending its rights.
+MODIFY_VIRTUAL_SUBACCOUNT: Final = Endpoint(
+    EndpointName.MODIFY_VIRTUAL_SUBACCOUNT,
+    "POST",
+    "/api/v2/user/modify-virtual-subaccount",
+    5,
+)
 CREATE_VIRTUAL_SUBACCOUNTS: Final = Endpoint(
     EndpointName.CREATE_VIRTUAL_SUBACCOUNTS,
     "POST",
@@ -143,12 +153,22 @@ LIST_BROKER_SUBACCOUNT_API_KEYS: Final = Endpoint(
     10,
 )
 
+#: The only key delete of the v2 API: virtual sub-accounts' keys have none.
+DELETE_BROKER_SUBACCOUNT_API_KEY: Final = Endpoint(
+    EndpointName.DELETE_BROKER_SUBACCOUNT_API_KEY,
+    "POST",
+    "/api/v2/broker/manage/delete-subaccount-apikey",
+    10,
+)
+
 # -- Unified Trading Accounts (v3) ---------------------------------------------------------
-# The user endpoints allow 10 requests per second per UID each, the ND-broker ones 20.
+# The user endpoints allow 10 requests per second per UID each, the ND-broker ones 20,
+# account-info 5 (it needs no permission, so any key, a sub-account's too, may call it).
 
 ACCOUNT_SETTINGS: Final = Endpoint(
     EndpointName.ACCOUNT_SETTINGS, "GET", "/api/v3/account/settings", 20
 )
+ACCOUNT_INFO_V3: Final = Endpoint(EndpointName.ACCOUNT_INFO_V3, "GET", "/api/v3/account/info", 5)
 CREATE_UTA_SUBACCOUNT: Final = Endpoint(
     EndpointName.CREATE_UTA_SUBACCOUNT, "POST", "/api/v3/user/create-sub", 10, creates=True
 )
@@ -210,10 +230,13 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
         LIST_VIRTUAL_SUBACCOUNTS,
         LIST_VIRTUAL_SUBACCOUNT_API_KEYS,
         MODIFY_VIRTUAL_SUBACCOUNT_API_KEY,
+        MODIFY_VIRTUAL_SUBACCOUNT,
         CREATE_VIRTUAL_SUBACCOUNTS,
         CREATE_BROKER_SUBACCOUNT_API_KEY,
         LIST_BROKER_SUBACCOUNT_API_KEYS,
+        DELETE_BROKER_SUBACCOUNT_API_KEY,
         ACCOUNT_SETTINGS,
+        ACCOUNT_INFO_V3,
         CREATE_UTA_SUBACCOUNT,
         LIST_UTA_SUBACCOUNTS,
         FREEZE_UTA_SUBACCOUNT,

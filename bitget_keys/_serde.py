@@ -13,7 +13,7 @@ The one cattrs converter between our models and Bitget's JSON, and envelope hand
   `ResponseDecodeError` naming it.
 - IDs arrive as strings or numbers and become ``str``; ``serverTime`` and ``cTime`` may be
   strings and become ``int`` / aware UTC ``datetime``; a permission list that arrives as
-  one comma-joined string is split.
+  one comma-joined string is split, and so is v3 account-info's whitelist (``ips``).
 - `Secret` values travel as plain strings on the wire and nowhere else.
 """
 
@@ -79,6 +79,7 @@ _CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
     # The broker pages say `apikey` in their tables and `apiKey` in their examples.
     m.BrokerSubaccountAPIKey: {"api_key": ("apiKey", "apikey")},
     m.ModifyBrokerSubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
+    m.DeleteBrokerSubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
     m.NewVirtualSubaccount: {"name": ("subAccountName",)},
     # create-virtual-subaccount misspells `subaAccount...` in every doc version.
     m.VirtualSubaccount: {
@@ -102,6 +103,8 @@ _CLASS_WIRE_NAMES: Final[dict[type, dict[str, tuple[str, ...]]]] = {
         "created_time": ("ts",),
     },
     m.DeleteUTASubaccountAPIKeyRequest: {"api_key": ("apiKey",)},
+    # v3 account-info: the page says `uid`, an SDK `userId`.
+    m.UTAAccountInfo: {"uid": ("uid", "userId"), "permissions": ("permissions",)},
     m.UTASubaccount: {"created_time": ("createdTime",), "updated_time": ("updatedTime",)},
     m.UTASubaccountPage: {"subaccounts": ("list",)},
     m.UTASubaccountAPIKeyPage: {"keys": ("items",)},
@@ -209,6 +212,13 @@ def _structure_update_ips(value: object, _: type) -> m.ClearWhitelist | tuple[st
     return tuple([_structure_str(item, str) for item in value])
 
 
+def _split_ips(value: object) -> object:
+    # v3 account-info sends the whitelist as one comma-separated string.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 def _is_homogeneous_tuple(cl: Any) -> bool:
     args = get_args(cl)
     return get_origin(cl) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -280,7 +290,8 @@ def _make_structure(
             cl, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **overrides
         )
         aliases = [(spellings[0], spellings[1:]) for spellings in names.values() if spellings[1:]]
-        if not aliases:
+        split_ips = cl is m.UTAAccountInfo
+        if not aliases and not split_ips:
             return structure
 
         def structure_with_aliases(value: Any, _: type) -> Any:
@@ -293,6 +304,8 @@ def _make_structure(
                             if other in value:
                                 value[primary] = value.pop(other)
                                 break
+                if split_ips and isinstance(value.get("ips"), str):
+                    value = dict(value) | {"ips": _split_ips(value["ips"])}
             return structure(value, cl)
 
         return structure_with_aliases

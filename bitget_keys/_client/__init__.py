@@ -20,6 +20,7 @@ The modules:
   `SendingCore` whose methods are one `_call` each (``api_v2_user``,
   ``api_v2_broker``, ``api_v2_copy``, ``api_v3_account``, ``api_v3_user``,
   ``api_v3_broker``), all of them `Client`'s bases in `client`.
+- `outcomes`: `require_success`, for answers that can say "failure" under a success code.
 - `observe`: `RequestEvent` and `RequestObserver`, what ``Client(observers=...)`` is
   shown of each attempt, and the `RequestWatch` `_call` stamps it with.
 - `modes`: `AccountModes`, each UID's account mode (classic: v2; unified or hybrid:

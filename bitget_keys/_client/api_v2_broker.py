@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys._client.key_lists import list_request
+from bitget_keys._client.outcomes import require_success
 from bitget_keys._client.sending import SendingCore
 
 __all__ = ["V2BrokerEndpoints"]
@@ -64,3 +67,19 @@ class V2BrokerEndpoints(SendingCore):
         return await self._call(
             ep.LIST_BROKER_SUBACCOUNT_API_KEYS, tuple[m.BrokerSubaccountAPIKey, ...], params=params
         )
+
+    async def delete_broker_subaccount_api_key(
+        self, request: m.DeleteBrokerSubaccountAPIKeyRequest
+    ) -> None:
+        """
+        Delete an ND-broker sub-account key; it stops working.
+
+        Raises:
+            APIError: Bitget answered anything but ``"success"`` (under a success code):
+                the key is not known to be deleted.
+            PermissionDeniedError: the caller is not an ND broker (40029).
+            TransportError: no answer; if ``maybe_sent``, list the keys to see whether it
+                is gone.
+        """
+        answer = await self._call(ep.DELETE_BROKER_SUBACCOUNT_API_KEY, Any, body=request)
+        require_success(ep.DELETE_BROKER_SUBACCOUNT_API_KEY, answer)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
 from bitget_keys._client.key_lists import list_request
+from bitget_keys._client.outcomes import require_success
 from bitget_keys._client.sending import SendingCore
 
 __all__ = ["V2UserEndpoints"]
@@ -137,3 +138,21 @@ class V2UserEndpoints(SendingCore):
         return await self._call(
             ep.MODIFY_VIRTUAL_SUBACCOUNT_API_KEY, m.VirtualSubaccountAPIKey, body=request
         )
+
+    async def modify_virtual_subaccount(self, request: m.ModifyVirtualSubaccountRequest) -> None:
+        """
+        Freeze (``status="freeze"``) or unfreeze (``"normal"``) a virtual sub-account.
+
+        Bitget sets the sub-account's rights to the ``permissions`` sent, so send the
+        ones its list row shows to change only its status.
+
+        Raises:
+            APIError: Bitget answered ``result: failure`` (under a success code): the
+                sub-account is not known to be changed.
+            UnifiedAccountModeError: the master is unified (40085); freeze through
+                `freeze_uta_subaccount` instead.
+        """
+        answer = await self._call(
+            ep.MODIFY_VIRTUAL_SUBACCOUNT, m.ModifyVirtualSubaccountResult, body=request
+        )
+        require_success(ep.MODIFY_VIRTUAL_SUBACCOUNT, answer.result)

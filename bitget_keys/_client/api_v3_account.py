@@ -1,8 +1,9 @@
 """
 Which API family serves the calling key's account: its mode, learned once per UID.
 
-The settings endpoint itself (`SendingCore.account_settings`) sits beside account-info,
-since a unified key learns its UID there.
+The settings endpoint itself (`SendingCore.account_settings`) sits beside the v2 and v3
+account-info, since a unified key learns its UID there (a key that may not read the
+settings, from the v3 account-info).
 """
 
 from __future__ import annotations

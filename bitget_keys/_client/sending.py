@@ -41,6 +41,7 @@ from bitget_keys.errors import (
     AccountModeError,
     APIError,
     ClockSkewError,
+    PermissionDeniedError,
     ResponseDecodeError,
     TransportError,
     UnifiedAccountModeError,
@@ -53,7 +54,7 @@ T = TypeVar("T")
 _log: Final = logging.getLogger("bitget_keys.client")
 
 #: The endpoints that tell the calling key's UID (v2 for classic keys, v3 for unified).
-_UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS})
+_UID_SOURCES: Final = frozenset({ep.ACCOUNT_INFO, ep.ACCOUNT_SETTINGS, ep.ACCOUNT_INFO_V3})
 
 
 def _key_lane(api_key: str) -> str:
@@ -133,10 +134,34 @@ class SendingCore(ClientCore):
             return (await self.account_info()).user_id
         except UnifiedAccountModeError:
             _log.debug("account-info refused a unified key (40085); asking the v3 settings")
-        settings = await self.account_settings()
+        try:
+            settings = await self.account_settings()
+        except AccountModeError:
+            raise
+        except PermissionDeniedError:
+            # The settings need the UTA-management right, which a sub-account's key may
+            # lack; the v3 account-info needs none (one more request, the mode unknown).
+            _log.debug("the v3 settings refused the key; asking the v3 account-info")
+            return (await self.account_info_v3()).uid
         if settings.uid is None:
             raise ResponseDecodeError(ep.ACCOUNT_SETTINGS.path, ("data.uid: missing",))
         return settings.uid
+
+    async def account_info_v3(self) -> m.UTAAccountInfo:
+        """
+        Who owns the calling key, and the key's own whitelist, type and rights (v3).
+
+        No permission is needed, so a sub-account's key may ask too: its answer is the
+        sub-account's ``uid`` with ``parent_id`` naming the master, which proves the key,
+        its passphrase and its secret work. The ``uid`` is kept if the client lacked it.
+
+        Raises:
+            ClassicAccountModeError: the account is classic (40084); `account_info` is
+                the v2 equivalent.
+        """
+        info = await self._call(ep.ACCOUNT_INFO_V3, m.UTAAccountInfo)
+        self._learned_uid(info.uid)
+        return info
 
     async def sync_clock(self) -> int:
         """

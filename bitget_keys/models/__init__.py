@@ -12,8 +12,9 @@ becomes a pseudo-member of its enum rather than an error.
 
 The rules themselves live in `bitget_keys.models._rules`, one function each, so that
 code checking values of its own (a provisioning plan) applies the same ones. Models are
-grouped by what they describe: `common` (enums), `account`, `subaccounts` and `keys`
-(v2 user endpoints; the copy-trading key too), `broker` (v2 ND-broker endpoints).
+grouped by what they describe: `common` (enums), `account` (v2 and v3 account info),
+`subaccounts` and `keys` (v2 user endpoints; the copy-trading key too), `broker` (v2
+ND-broker endpoints).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from bitget_keys.models._rules import MAX_SUBACCOUNTS as MAX_SUBACCOUNTS
 from bitget_keys.models._rules import (
     MODIFY_VIRTUAL_KEY_PERMISSIONS as MODIFY_VIRTUAL_KEY_PERMISSIONS,
 )
+from bitget_keys.models._rules import (
+    SUBACCOUNT_PERMISSIONS as SUBACCOUNT_PERMISSIONS,
+)
 from bitget_keys.models._rules import UTA_NOTE_MAX_LENGTH as UTA_NOTE_MAX_LENGTH
 from bitget_keys.models._rules import (
     VIRTUAL_KEY_PERMISSIONS as VIRTUAL_KEY_PERMISSIONS,
@@ -48,10 +52,11 @@ from bitget_keys.models._rules import (
     subaccount_name_key,
     subaccount_name_problem,
 )
-from bitget_keys.models.account import AccountInfo, ServerTime
+from bitget_keys.models.account import AccountInfo, ServerTime, UTAAccountInfo
 from bitget_keys.models.broker import (
     BrokerSubaccountAPIKey,
     CreateBrokerSubaccountAPIKeyRequest,
+    DeleteBrokerSubaccountAPIKeyRequest,
     ListBrokerSubaccountAPIKeysRequest,
     ModifyBrokerSubaccountAPIKeyRequest,
 )
@@ -82,6 +87,8 @@ from bitget_keys.models.subaccounts import (
     CreatedVirtualSubaccounts,
     CreateVirtualSubaccountsRequest,
     ListVirtualSubaccountsRequest,
+    ModifyVirtualSubaccountRequest,
+    ModifyVirtualSubaccountResult,
     NewVirtualSubaccount,
     VirtualSubaccount,
     VirtualSubaccountPage,
@@ -134,6 +141,7 @@ __all__ = [
     "CreatedVirtualSubaccount",
     "CreatedVirtualSubaccountAPIKey",
     "CreatedVirtualSubaccounts",
+    "DeleteBrokerSubaccountAPIKeyRequest",
     "DeleteUTABrokerSubaccountAPIKeyRequest",
     "DeleteUTASubaccountAPIKeyRequest",
     "FreezeOperation",
@@ -146,6 +154,8 @@ __all__ = [
     "ModifyBrokerSubaccountAPIKeyRequest",
     "ModifyUTABrokerSubaccountAPIKeyRequest",
     "ModifyVirtualSubaccountAPIKeyRequest",
+    "ModifyVirtualSubaccountRequest",
+    "ModifyVirtualSubaccountResult",
     "NewVirtualSubaccount",
     "OpenStrEnum",
     "PermType",
@@ -153,6 +163,7 @@ __all__ = [
     "ServerTime",
     "SubaccountMode",
     "SubaccountStatus",
+    "UTAAccountInfo",
     "UTABrokerSubaccountAPIKey",
     "UTAKeyType",
     "UTASubaccount",

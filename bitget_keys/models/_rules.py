@@ -31,6 +31,7 @@ __all__ = [
     "MAX_SUBACCOUNTS",
     "MAX_SUBACCOUNT_KEYS",
     "MODIFY_VIRTUAL_KEY_PERMISSIONS",
+    "SUBACCOUNT_PERMISSIONS",
     "UTA_BROKER_KEY_PERMISSIONS",
     "UTA_KEY_PERMISSIONS",
     "UTA_MAX_LIST_LIMIT",
@@ -90,6 +91,10 @@ BATCH_KEY_PERMISSIONS: Final = frozenset(
 MODIFY_VIRTUAL_KEY_PERMISSIONS: Final = frozenset(
     {_P.SPOT_TRADE, _P.MARGIN_TRADE, _P.CONTRACT_TRADE, _P.TRANSFER, _P.READ}
 )
+
+
+#: modify-virtual-subaccount: the rights of a virtual sub-account itself (not of a key).
+SUBACCOUNT_PERMISSIONS: Final = frozenset({_P.SPOT_TRADE, _P.CONTRACT_TRADE, _P.READ})
 
 
 #: Broker create and modify subaccount-apikey (never ``wallet_withdraw``).

@@ -25,6 +25,7 @@ from bitget_keys.models.common import Permission, PermType
 __all__ = [
     "BrokerSubaccountAPIKey",
     "CreateBrokerSubaccountAPIKeyRequest",
+    "DeleteBrokerSubaccountAPIKeyRequest",
     "ListBrokerSubaccountAPIKeysRequest",
     "ModifyBrokerSubaccountAPIKeyRequest",
 ]
@@ -92,6 +93,21 @@ class ModifyBrokerSubaccountAPIKeyRequest(Checked):
                 )
             )
         check_ip_list(out, "ip_list", self.ip_list)
+
+
+@attrs.frozen(kw_only=True)
+class DeleteBrokerSubaccountAPIKeyRequest(Checked):
+    """
+    ND-broker delete-subaccount-apikey: the key stops working. The one key delete the
+    v2 API has (a virtual sub-account's key can only be neutralised).
+    """
+
+    sub_uid: str
+    api_key: str
+
+    def _check(self, out: Problems) -> None:
+        check_uid(out, "sub_uid", self.sub_uid)
+        check_text(out, "api_key", self.api_key)
 
 
 @attrs.frozen(kw_only=True)

@@ -136,11 +136,21 @@ class CreatedVirtualSubaccountAPIKey:
 
 @attrs.frozen(kw_only=True)
 class VirtualSubaccountAPIKey:
-    """A virtual sub-account key as listed (no secret) or as modified (secret, if sent)."""
+    """
+    A virtual sub-account key as listed (no secret) or as modified (secret, if sent).
+
+    Provisioning shows a unified master's keys in this shape too: their ``type`` is
+    ``perm_type`` and their listed ``ts`` is ``created_time``.
+    """
 
     subaccount_uid: str
     api_key: str
     label: str = ""
     permissions: tuple[Permission, ...] = ()
     ip_list: tuple[str, ...] = ()
+    #: ``read_and_write``/``readonly`` (v2, where a list shows it) or
+    #: ``read_write``/``read_only`` (a unified key's ``type``); ``None``: not shown.
+    perm_type: str | None = None
+    #: When the key was made, in epoch ms, where Bitget tells it (the v3 key list).
+    created_time: int | None = None
     secret_key: Secret | None = attrs.field(default=None, repr=False)

@@ -110,6 +110,13 @@ class UTASubaccountAPIKey:
     #: ``ts`` on the wire; Bitget does not document it, it reads as the creation time.
     created_time: dt.datetime | None = None
 
+    @property
+    def created_ms(self) -> int | None:
+        """``created_time`` in epoch milliseconds, exactly as Bitget sent it."""
+        if self.created_time is None:
+            return None
+        return round(self.created_time.timestamp() * 1000)
+
 
 @attrs.frozen(kw_only=True)
 class UTASubaccountAPIKeyPage:

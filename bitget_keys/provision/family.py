@@ -145,6 +145,8 @@ class UnifiedAPI:
                     label=key.note,
                     permissions=key.permissions,
                     ip_list=key.ips,
+                    perm_type=None if key.type is None else str(key.type),
+                    created_time=key.created_ms,
                 )
                 async for key in self.client.iter_uta_subaccount_api_keys(subaccount_uid)
             ]

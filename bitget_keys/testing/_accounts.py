@@ -12,7 +12,7 @@ import attrs
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 
-__all__ = ["ACCOUNT_MODES", "ALPHANUMERIC", "EmulatorAccount"]
+__all__ = ["ACCOUNT_MODES", "ALPHANUMERIC", "EmulatorAccount", "SubaccountCaller"]
 
 #: The characters of generated identifiers and secrets.
 ALPHANUMERIC: Final = string.ascii_letters + string.digits
@@ -101,3 +101,19 @@ class EmulatorAccount:
             passphrase="".join(rng.choice(ALPHANUMERIC) for _ in range(16)) + "a1",
             **settings,
         )
+
+
+@attrs.frozen(kw_only=True)
+class SubaccountCaller(EmulatorAccount):
+    """
+    A virtual sub-account's key signing a request: ``uid`` is the sub-account's (its
+    requests count against it), ``mode`` and the family it is served by are its
+    master's, ``ip_list`` and ``passphrase`` are the key's own.
+    """
+
+    #: The master the sub-account belongs to.
+    master_uid: str
+    #: The key's rights as the master's key list shows them; none for a neutralised key.
+    permissions: tuple[str, ...] = ()
+    #: ``read_and_write``/``readonly`` (v2) or ``read_write``/``read_only`` (v3).
+    perm_type: str | None = None

@@ -47,6 +47,9 @@ class Limits:
     #: Send the v3 lists' ``hasNext`` as the string ``"true"``/``"false"``, as Bitget's
     #: tables type it, instead of the boolean its examples show.
     has_next_as_string: bool = False
+    #: How long (wall-clock ms) a new sub-account key answers 40006 "Invalid ACCESS_KEY"
+    #: before it works: a new key takes a while to reach all of Bitget's gateways.
+    key_propagation_ms: int = 0
 
 
 def _admit(log: deque[float], now_ms: float, window_ms: float, limit: float) -> bool:

@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys._secret import Secret
-from bitget_keys.testing._accounts import EmulatorAccount
+from bitget_keys.testing._accounts import EmulatorAccount, SubaccountCaller
 from bitget_keys.testing._limits import Limits
 from bitget_keys.testing._store import Key, Store, Subaccount
 from bitget_keys.testing._wire import Refused
 
-__all__ = ["Handler", "Routes", "check_key_passphrase", "key_row", "mask"]
+__all__ = ["Handler", "Routes", "check_key_passphrase", "check_rights", "key_row", "mask"]
 
 #: ``(account, parameters, wall_ms) -> data`` of the success envelope.
 Handler = Callable[[Any, Any, int], Any]
@@ -47,6 +47,17 @@ class Routes:
             if sub.uid == uid:
                 return sub
         raise Refused("40066", "subUid not in account or not virtual")
+
+
+def check_rights(account: EmulatorAccount, needed: str | None = None) -> None:
+    """
+    A sub-account's key with no rights left (neutralised), or without ``needed``, is
+    40014 "Incorrect permissions"; a master's key has every right.
+    """
+    if isinstance(account, SubaccountCaller) and (
+        not account.permissions or (needed is not None and needed not in account.permissions)
+    ):
+        raise Refused("40014", "Incorrect permissions")
 
 
 def check_key_passphrase(key: Key, passphrase: Secret) -> None:

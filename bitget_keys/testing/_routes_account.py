@@ -6,8 +6,8 @@ from typing import Any
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
-from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Routes
+from bitget_keys.testing._accounts import EmulatorAccount, SubaccountCaller
+from bitget_keys.testing._routes import Routes, check_rights
 from bitget_keys.testing._wire import Refused, structure
 
 __all__ = ["AccountRoutes"]
@@ -23,7 +23,20 @@ class AccountRoutes(Routes):
         return {"serverTime": str(wall_ms)}
 
     def account_info(self, account: EmulatorAccount, _params: Any, _wall_ms: int) -> Any:
-        """Who the calling key belongs to, and whether it is a trader."""
+        """
+        Who the calling key belongs to, and whether it is a trader; a sub-account's key
+        is told its sub-account and master (40014 once it has no rights left).
+        """
+        if isinstance(account, SubaccountCaller):
+            check_rights(account)
+            return {
+                "userId": account.uid,
+                "inviterId": None,
+                "ips": ",".join(account.ip_list),
+                "authorities": list(account.permissions),
+                "parentId": account.master_uid,
+                "traderType": "",
+            }
         return {
             "userId": account.uid,
             "inviterId": None,

@@ -1,5 +1,5 @@
 """
-An ND broker's sub-account keys: create, list and modify.
+An ND broker's sub-account keys: create, list, modify and delete.
 
 Only a broker master may call these (40029 otherwise), and only on sub-accounts it was
 seeded with (`Exchange.add_broker_subaccount`); the emulator does not create broker
@@ -42,6 +42,7 @@ class BrokerRoutes(Routes):
         ep.CREATE_BROKER_SUBACCOUNT_API_KEY,
         ep.LIST_BROKER_SUBACCOUNT_API_KEYS,
         ep.MODIFY_BROKER_SUBACCOUNT_API_KEY,
+        ep.DELETE_BROKER_SUBACCOUNT_API_KEY,
     )
 
     def _keys(self, account: EmulatorAccount, sub_uid: str) -> list[Key]:
@@ -93,3 +94,15 @@ class BrokerRoutes(Routes):
         request = structure(dict(params), m.ListBrokerSubaccountAPIKeysRequest)
         keys = self._keys(account, request.sub_uid)
         return [_row(request.sub_uid, key, secret=False) for key in keys]
+
+    def delete_broker_subaccount_api_key(
+        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+    ) -> Any:
+        """The key stops working at once; Bitget answers the string ``success``."""
+        request = structure(payload, m.DeleteBrokerSubaccountAPIKeyRequest)
+        keys = self._keys(account, request.sub_uid)
+        key = next((k for k in keys if k.api_key == request.api_key), None)
+        if key is None:
+            raise Refused("40065", "This subApikey does not exist")
+        keys.remove(key)
+        return "success"

@@ -38,7 +38,7 @@ class KeyRoutes(Routes):
     )
 
     def create_virtual_subaccount_api_key(
-        self, account: EmulatorAccount, payload: Any, _wall_ms: int
+        self, account: EmulatorAccount, payload: Any, wall_ms: int
     ) -> Any:
         """A new key on one of the master's sub-accounts, with its secret."""
         request = structure(payload, m.CreateVirtualSubaccountAPIKeyRequest)
@@ -47,6 +47,7 @@ class KeyRoutes(Routes):
             raise Refused("40063", "API exceeds the maximum limit added")
         key = self.store.key_for(request)
         key.perm_type = None if request.perm_type is None else str(request.perm_type)
+        key.created_ms = wall_ms
         sub.keys.append(key)
         return _row(sub, key, secret=True)
 
@@ -61,7 +62,10 @@ class KeyRoutes(Routes):
     def modify_virtual_subaccount_api_key(
         self, account: EmulatorAccount, payload: Any, _wall_ms: int
     ) -> Any:
-        """New label, IPs and maybe permissions for a key whose passphrase the caller knows."""
+        """
+        New label, IPs and maybe permissions for a key whose passphrase the caller knows:
+        the whitelist becomes what is sent, and an empty ``permList`` removes every right.
+        """
         request = structure(payload, m.ModifyVirtualSubaccountAPIKeyRequest)
         sub = self.own_subaccount(account, request.subaccount_uid)
         key = next((k for k in sub.keys if k.api_key == request.api_key), None)

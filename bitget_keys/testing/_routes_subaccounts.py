@@ -1,5 +1,6 @@
 """
-Virtual sub-accounts: create them (alone or with a first key each) and list them.
+Virtual sub-accounts: create them (alone or with a first key each), list them, and
+freeze or unfreeze one (modify-virtual-subaccount, which also sets its rights).
 
 A master holds at most ``Limits.max_subaccounts``; a name is unique across the whole
 exchange, compared without case.
@@ -27,6 +28,7 @@ class SubaccountRoutes(Routes):
         ep.BATCH_CREATE_VIRTUAL_SUBACCOUNTS,
         ep.CREATE_VIRTUAL_SUBACCOUNTS,
         ep.LIST_VIRTUAL_SUBACCOUNTS,
+        ep.MODIFY_VIRTUAL_SUBACCOUNT,
     )
 
     def _add(self, account: EmulatorAccount, name: str, label: str, wall_ms: int) -> Subaccount:
@@ -54,6 +56,7 @@ class SubaccountRoutes(Routes):
             sub = self._add(account, item.name, item.label, wall_ms)
             # The first key carries the sub-account's label.
             key = self.store.key_for(item)
+            key.created_ms = wall_ms
             sub.keys.append(key)
             rows.append(
                 {
@@ -115,10 +118,24 @@ class SubaccountRoutes(Routes):
                     "subAccountName": mask(sub.name) if masked else sub.name,
                     "label": sub.label,
                     "status": sub.status,
-                    "permList": ["spot_trade"],
+                    "permList": sub.permissions,
                     "cTime": str(sub.created_ms),
-                    "uTime": str(sub.created_ms),
+                    "uTime": str(sub.updated_ms or sub.created_ms),
                 }
                 for sub in page
             ],
         }
+
+    def modify_virtual_subaccount(
+        self, account: EmulatorAccount, payload: Any, wall_ms: int
+    ) -> Any:
+        """
+        Freeze (``freeze``) or unfreeze (``normal``) one of the master's sub-accounts;
+        its rights become the ``permList`` sent (Bitget requires it with every call).
+        """
+        request = structure(payload, m.ModifyVirtualSubaccountRequest)
+        sub = self.own_subaccount(account, request.subaccount_uid)
+        sub.status = str(request.status)
+        sub.permissions = [str(p) for p in request.permissions]
+        sub.updated_ms = wall_ms
+        return {"result": "success"}

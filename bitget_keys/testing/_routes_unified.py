@@ -24,13 +24,15 @@ from typing import Any, TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys import models as m
-from bitget_keys.testing._accounts import EmulatorAccount
-from bitget_keys.testing._routes import Routes, check_key_passphrase
+from bitget_keys.testing._accounts import EmulatorAccount, SubaccountCaller
+from bitget_keys.testing._routes import Routes, check_key_passphrase, check_rights
 from bitget_keys.testing._store import Key, Subaccount
 from bitget_keys.testing._wire import Refused, structure
 
 __all__ = ["UnifiedRoutes"]
 
+#: The spellings of a read-only key's type (v3 user keys, v2 and broker keys).
+_READ_ONLY = ("read_only", "readonly")
 #: The domain of a unified sub-account's virtual email.
 _EMAIL_DOMAIN = "@virtual-bitget.com"
 
@@ -58,6 +60,7 @@ class UnifiedRoutes(Routes):
 
     endpoints = (
         ep.ACCOUNT_SETTINGS,
+        ep.ACCOUNT_INFO_V3,
         ep.CREATE_UTA_SUBACCOUNT,
         ep.LIST_UTA_SUBACCOUNTS,
         ep.FREEZE_UTA_SUBACCOUNT,
@@ -68,7 +71,11 @@ class UnifiedRoutes(Routes):
     )
 
     def account_settings(self, account: EmulatorAccount, _params: Any, _wall_ms: int) -> Any:
-        """The master's settings: a unified account with no symbol or coin configured."""
+        """
+        The caller's settings: a unified account with no symbol or coin configured. A
+        sub-account's key needs the UTA-management right Bitget asks for here (40014).
+        """
+        check_rights(account, "uta_mgt")
         return {
             "uid": account.uid,
             "accountMode": "unified",
@@ -77,6 +84,30 @@ class UnifiedRoutes(Routes):
             "stpMode": "none",
             "symbolConfigList": [],
             "coinConfigList": [],
+        }
+
+    def account_info_v3(self, account: EmulatorAccount, _params: Any, _wall_ms: int) -> Any:
+        """
+        Who the calling key belongs to, with the key's whitelist and rights: a
+        sub-account's key is told its sub-account (``uid``) and master (``parentId``),
+        or 40014 once it has no rights left.
+        """
+        check_rights(account)
+        parent, perm_type, rights = None, None, ["uta_mgt", "uta_trade"]
+        if isinstance(account, SubaccountCaller):
+            parent, perm_type = account.master_uid, account.perm_type
+            rights = list(account.permissions)
+        return {
+            "uid": account.uid,
+            "inviterId": None,
+            "parentId": parent,
+            "channelCode": "",
+            "channel": "",
+            "ips": ",".join(account.ip_list),
+            # Hyphenated here, unlike the key's own `type`.
+            "permType": "read-only" if perm_type in _READ_ONLY else "read-and-write",
+            "permissions": rights,
+            "regisTime": None,
         }
 
     # -- sub-accounts ----------------------------------------------------------------
@@ -190,7 +221,7 @@ class UnifiedRoutes(Routes):
         """One of the master's sub-account keys stops working, and leaves the lists, at once."""
         request = structure(payload, m.DeleteUTASubaccountAPIKeyRequest)
         sub, key = self._own_key(account, request.api_key)
-        sub.keys.remove(key)
+        self.store.delete_key(account.uid, sub, key)
         return {}
 
     def list_uta_subaccount_api_keys(

@@ -151,6 +151,7 @@ class Emulator:
             else [EmulatorAccount.generate(rng) for _ in range(generate)]
         )
         self.exchange = Exchange(self.accounts, limits=limits, seed=seed)
+        self.exchange.wall_clock = self._wall_ms
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         #: Requests carried out whose answers were withheld, in order.

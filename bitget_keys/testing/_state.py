@@ -16,11 +16,12 @@ windows), `_audit` (what they let through), `_store` (what the exchange holds) a
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from bitget_keys import _endpoints as ep
 from bitget_keys.testing._accounts import EmulatorAccount
+from bitget_keys.testing._admin import KeyAdmin
 from bitget_keys.testing._audit import Audit, LaneAudit
 from bitget_keys.testing._auth import Authenticator
 from bitget_keys.testing._limits import Limits, RateLimits
@@ -100,12 +101,18 @@ class Exchange:
         self._store = Store(self.rng)
         self._rates = RateLimits(self.limits, self.audit)
         self.storm_until = self._rates.storm_until
-        self._auth = Authenticator(self.accounts, self.limits)
+        self._auth = Authenticator(self.accounts, self.limits, self._store)
+        self._admin = KeyAdmin(self._store, self.accounts, self.limits)
         families = [family(self._store, self.limits) for family in _FAMILIES]
         self._routes: dict[str, Handler] = {}
         for family in families:
             self._routes.update(family.routes())
-        self._parts = (self._store, self._rates, self._auth, *families)
+        self._parts = (self._store, self._rates, self._auth, self._admin, *families)
+        #: The exchange's wall clock (epoch ms) for what tests change behind the API's
+        #: back (`add_key`, `add_subaccount`); the `Emulator` sets its own. Without one,
+        #: the wall time of the latest request is used.
+        self.wall_clock: Callable[[], int] | None = None
+        self._last_wall_ms = 0
 
     def __repr__(self) -> str:
         return (
@@ -129,7 +136,7 @@ class Exchange:
         ]
 
     def secret_of(self, api_key: str) -> str | None:
-        """A created key's secret, so tests can check what the client stored."""
+        """A live key's secret, so tests can check what the client stored (deleted: None)."""
         for key in self._store.all_keys():
             if key.api_key == api_key:
                 return key.secret_key
@@ -138,6 +145,90 @@ class Exchange:
     def add_broker_subaccount(self, broker_uid: str, sub_uid: str, key: Mapping[str, Any]) -> None:
         """Seed an ND-broker sub-account key (E4 modifies existing keys only)."""
         self._store.seed_broker_key(broker_uid, sub_uid, key)
+
+    # -- behind the API's back, as in Bitget's web UI --------------------------------
+
+    def key(self, api_key: str) -> dict[str, Any] | None:
+        """
+        A virtual sub-account key as the exchange holds it, or ``None`` if it never
+        existed: ``api_key``, ``label``, ``permissions``, ``ip_list``, ``perm_type``,
+        ``subaccount_uid``, ``master_uid``, ``created_ms``, ``deleted``, ``neutralised``
+        (live with no rights left) and ``frozen`` (its sub-account is). Never its secret
+        or passphrase (`secret_of` tells the secret).
+        """
+        return self._admin.key(api_key)
+
+    def tamper_key(
+        self,
+        api_key: str,
+        *,
+        permissions: Iterable[str] | None = None,
+        ip_list: Iterable[str] | None = None,
+        perm_type: str | None = None,
+    ) -> None:
+        """
+        Change a live sub-account key behind the plan's back, as someone in the web UI
+        would: each of ``permissions``, ``ip_list`` and ``perm_type`` given replaces the
+        key's. An unknown or deleted key is a `KeyError`.
+        """
+        self._admin.tamper_key(
+            api_key, permissions=permissions, ip_list=ip_list, perm_type=perm_type
+        )
+
+    def add_key(
+        self,
+        master_uid: str,
+        sub_uid: str,
+        *,
+        label: str,
+        permissions: Iterable[str],
+        ip_list: Iterable[str],
+        passphrase: str,
+        perm_type: str | None = None,
+    ) -> dict[str, str]:
+        """
+        A key made by hand in the web UI on a master's sub-account (no rule of the API
+        is checked but the key quota): ``{"api_key": ..., "secret_key": ...}`` for the
+        test to sign with. It is made now, so it propagates like any new key.
+
+        Raises:
+            KeyError: no such master or sub-account.
+            ValueError: the sub-account has its keys.
+        """
+        return self._admin.add_key(
+            master_uid,
+            sub_uid,
+            label=label,
+            permissions=permissions,
+            ip_list=ip_list,
+            passphrase=passphrase,
+            perm_type=perm_type,
+            created_ms=self._now_wall_ms(),
+        )
+
+    def set_frozen(self, master_uid: str, sub_uid: str, frozen: bool) -> None:  # noqa: FBT001
+        """
+        Freeze or unfreeze a master's sub-account behind the plan's back (its list shows
+        ``freeze``, or ``frozen`` under a unified master, or ``normal``).
+
+        Raises:
+            KeyError: no such master or sub-account.
+        """
+        self._admin.set_frozen(master_uid, sub_uid, frozen=frozen)
+
+    def add_subaccount(self, master_uid: str, name: str, label: str) -> str:
+        """
+        A sub-account made by hand in the web UI, without keys: its UID. A unified
+        master's is a unified one (``label`` is its note).
+
+        Raises:
+            KeyError: no such master.
+            ValueError: the name is taken, or the master has its sub-accounts.
+        """
+        return self._admin.add_subaccount(master_uid, name, label, self._now_wall_ms())
+
+    def _now_wall_ms(self) -> int:
+        return self.wall_clock() if self.wall_clock is not None else self._last_wall_ms
 
     # -- the request pipeline --------------------------------------------------------
 
@@ -159,6 +250,7 @@ class Exchange:
         ``now_ms`` is monotonic arrival time (rate limits, audit); ``wall_ms`` is the
         exchange's wall clock (timestamps, ``requestTime``).
         """
+        self._last_wall_ms = wall_ms
         request = Request(
             method=method, path=path, query=query, headers=headers, body=body, client_ip=client_ip
         )
@@ -186,6 +278,7 @@ class Exchange:
         if endpoint.signed:
             account = self._auth.authenticate(request, wall_ms)
             self._auth.check_mode(account, endpoint)
+            self._auth.check_caller(account, endpoint)
             lane_uid = account.uid
         self._rates.admit(endpoint, lane_uid, now_ms)
         handler = self._routes[endpoint.name]

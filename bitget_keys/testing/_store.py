@@ -50,6 +50,8 @@ class Subaccount:
     #: The v3 list's ``type``: every sub-account the emulator makes is virtual.
     type: str = "VIRTUAL_CHILD"
     updated_ms: int = 0
+    #: The sub-account's own rights, as the v2 list shows and modify-virtual-subaccount sets.
+    permissions: list[str] = attrs.field(factory=lambda: ["spot_trade"])
 
 
 class KeySpec(Protocol):
@@ -78,7 +80,13 @@ class Store:
         self.names: set[str] = set()
         #: The one copy-trading key of each trader UID.
         self.copy_keys: dict[str, Key] = {}
+        #: Deleted keys by API key, with their master's and sub-account's UIDs: they
+        #: sign nothing any more (40006), but tests may still ask about them.
+        self.deleted: dict[str, tuple[str, str, Key]] = {}
         self._next_uid = 7_000_000_000
+        #: Where each virtual sub-account key was last found: API key -> (master UID,
+        #: sub-account UID). A hint only, checked on every use (keys move and go).
+        self._where: dict[str, tuple[str, str]] = {}
 
     def new_uid(self) -> str:
         """A fresh sub-account UID, larger than every one before."""
@@ -107,6 +115,40 @@ class Store:
             list(spec.ip_list),
             spec.passphrase.reveal(),
         )
+
+    def subaccount_key(self, api_key: str) -> tuple[str, Subaccount, Key] | None:
+        """
+        The virtual sub-account key ``api_key`` (of any master, either family) with its
+        master's UID and its sub-account, or ``None``.
+
+        Found through a hint kept from the last search, checked each time, so a signed
+        request of a sub-account key does not walk every master's keys.
+        """
+        hint = self._where.get(api_key)
+        if hint is not None:
+            found = self._find(api_key, hint[0], hint[1])
+            if found is not None:
+                return found
+        for master_uid, subs in self.subaccounts.items():
+            for sub in subs:
+                self._where.update((key.api_key, (master_uid, sub.uid)) for key in sub.keys)
+        hint = self._where.get(api_key)
+        return None if hint is None else self._find(api_key, hint[0], hint[1])
+
+    def _find(
+        self, api_key: str, master_uid: str, sub_uid: str
+    ) -> tuple[str, Subaccount, Key] | None:
+        for sub in self.subaccounts.get(master_uid, ()):
+            if sub.uid == sub_uid:
+                for key in sub.keys:
+                    if key.api_key == api_key:
+                        return master_uid, sub, key
+        return None
+
+    def delete_key(self, master_uid: str, sub: Subaccount, key: Key) -> None:
+        """Remove ``key`` from its sub-account; it is kept among the deleted ones."""
+        sub.keys.remove(key)
+        self.deleted[key.api_key] = (master_uid, sub.uid, key)
 
     def all_keys(self) -> Iterator[Key]:
         """Every key the exchange holds, whichever endpoint made it."""

@@ -72,3 +72,23 @@ async def pinned_v3(client: Client) -> None:
         await client.delete_uta_subaccount_api_key(m.DeleteUTASubaccountAPIKeyRequest(api_key="k")),
         None,
     )
+
+
+async def pinned_lifecycle(client: Client) -> None:
+    info = await client.account_info_v3()
+    assert_type(info, m.UTAAccountInfo)
+    assert_type(info.ips, tuple[str, ...])
+    assert_type(
+        await client.modify_virtual_subaccount(
+            m.ModifyVirtualSubaccountRequest(
+                subaccount_uid="1", permissions=["read"], status="freeze"
+            )
+        ),
+        None,
+    )
+    assert_type(
+        await client.delete_broker_subaccount_api_key(
+            m.DeleteBrokerSubaccountAPIKeyRequest(sub_uid="1", api_key="k")
+        ),
+        None,
+    )

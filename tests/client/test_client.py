@@ -134,7 +134,7 @@ ENDPOINT_CASES: list[tuple[str, Call, str, str, str | None, Any, Callable[[Any],
         "/api/v2/copy/mix-trader/create-copy-api",
         '{"passphrase":"Passw0rd1234"}',
         [{"apikey": "bg_copy", "secret": "COPYSECRET1", "permissions": ["copytrading_trade"]}],
-        lambda r: r.api_key == "bg_copy" and r.secret().reveal() == "COPYSECRET1",
+        lambda r: r.api_key == "bg_copy" and r.secret_key.reveal() == "COPYSECRET1",
     ),
     (
         "create-virtual-subaccount-apikey",
@@ -182,7 +182,7 @@ ENDPOINT_CASES: list[tuple[str, Call, str, str, str | None, Any, Callable[[Any],
             for label in ("bot01", "bot02")
         ],
         lambda r: (
-            [row.label for row in r] == ["bot01", "bot02"] and r[1].secret().reveal() == "S_bot02"
+            [row.label for row in r] == ["bot01", "bot02"] and r[1].secret_key.reveal() == "S_bot02"
         ),
     ),
     (
@@ -270,7 +270,7 @@ ENDPOINT_CASES: list[tuple[str, Call, str, str, str | None, Any, Callable[[Any],
             '"permList":["spot_trade"],"ipList":[]}'
         ),
         BROKER_KEY | {"secretKey": "BROKERSECRET"},
-        lambda r: r.secret_key is not None and r.secret().reveal() == "BROKERSECRET",
+        lambda r: r.secret_key is not None and r.secret_key.reveal() == "BROKERSECRET",
     ),
     (
         "broker-subaccount-apikey-list",

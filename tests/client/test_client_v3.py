@@ -25,6 +25,7 @@ from tests.conftest import NOW_MS, UID
 
 SUB = "5550001"
 SETTINGS = "/api/v3/account/settings"
+ACCOUNT_INFO_V3 = "/api/v3/account/info"
 ACCOUNT_INFO = "/api/v2/spot/account/info"
 CLASSIC_TEXT = (
     "You are in Classic Account mode, and the Unified Account API is not supported at this time"
@@ -295,7 +296,34 @@ V3_CASES: list[V3Case] = [
             r.api_key == "bg_ub"
             and r.perm_type == "read_write"
             and r.secret_key is not None
-            and r.secret().reveal() == "UBSECRET12"
+            and r.secret_key.reveal() == "UBSECRET12"
+        ),
+    ),
+    (
+        "account-info-v3",
+        lambda c: c.account_info_v3(),
+        "GET",
+        ACCOUNT_INFO_V3,
+        None,
+        {
+            "uid": SUB,
+            "inviterId": "",
+            "parentId": UID,
+            "channelCode": "",
+            "channel": "",
+            "ips": "203.0.113.7,198.51.100.2",
+            "permType": "read-only",
+            "permissions": ["uta_trade", "copy_futures_order"],
+            "regisTime": "1740129303268",
+        },
+        lambda r: (
+            isinstance(r, m.UTAAccountInfo)
+            and (r.uid, r.parent_id, r.is_subaccount) == (SUB, UID, True)
+            and r.ips == (IP, "198.51.100.2")
+            and r.perm_type == "read-only"
+            and r.permissions == (m.Permission.UTA_TRADE, m.Permission("copy_futures_order"))
+            and r.regis_time is not None
+            and r.regis_time.year == 2025
         ),
     ),
     (
@@ -452,10 +480,13 @@ async def test_each_v3_endpoint_has_its_own_lane_and_rate(
 ) -> None:
     """
     Every v3 call is paced on the (UID, endpoint) lane of its own endpoint, at the rate
-    Bitget documents: 10/s for the user endpoints, 20/s for the broker ones and settings.
+    Bitget documents: 10/s for the user endpoints, 20/s for the broker ones and settings,
+    5/s for account-info.
     """
     endpoint = _endpoint_of(path)
     documented = 20 if path.startswith(("/api/v3/broker/", SETTINGS)) else 10
+    if path == ACCOUNT_INFO_V3:
+        documented = 5
     assert (endpoint.rate, endpoint.window, endpoint.scope) == (documented, 1.0, "uid")
     assert endpoint.family == "v3"
     mocked.add(BASE + path, method, payload=ok(data))
