@@ -190,7 +190,7 @@ def _differences(
     if _sorted(key.ip_list) != _sorted(live.ip_list):
         found.append(Difference("ip_list", _sorted(live.ip_list), _sorted(key.ip_list)))
     # The list shows a permission type only where Bitget gives one.
-    live_type = getattr(live, "perm_type", None)
+    live_type = live.perm_type
     if perm_type is not None and live_type is not None and str(live_type) != perm_type:
         found.append(Difference("perm_type", str(live_type), perm_type))
     return tuple(found)

@@ -20,8 +20,6 @@ from bitget_keys import models as m
 from bitget_keys.cli import main
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.provision.family import Family, api_of_family
-from bitget_keys.provision.plan import KeySpec
-from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
 MASTER = EmulatorAccount(
@@ -93,35 +91,6 @@ async def live_keys(
         return list(await api_of_family(client, family).list_keys(uid))
 
 
-async def tamper(
-    emulator: Emulator, family: Family, tmp_path: Path, key: m.VirtualSubaccountAPIKey
-) -> None:
-    """Widen a key's whitelist behind the plan's back, as its owner could in the web UI."""
-    ips = [IP, "198.51.100.50"]
-    if hasattr(emulator.exchange, "tamper_key"):
-        emulator.exchange.tamper_key(key.api_key, ip_list=ips)
-        return
-    record = {r.api_key: r for r in SecretsVault.open(tmp_path / "v.vault", VAULT_KEY).records()}[
-        key.api_key
-    ]
-    assert record.passphrase is not None
-    credentials = Credentials(
-        api_key=MASTER.api_key, secret_key=MASTER.secret_key, passphrase=MASTER.passphrase
-    )
-    async with Client(
-        credentials, base_url=emulator.base_url, config=ClientConfig(sync_clock=False)
-    ) as client:
-        api = api_of_family(client, family)
-        spec = KeySpec(
-            label=key.label,
-            permissions=key.permissions or (m.Permission.UTA_TRADE,),
-            ip_list=tuple(ips),
-        )
-        if family == "v2":
-            spec = attrs.evolve(spec, permissions=(m.Permission.SPOT_TRADE,))
-        await api.modify_key(key, spec, record.passphrase)
-
-
 @pytest.mark.parametrize("family", ["v2", "v3"])
 async def test_plan_detects_drift_with_exit_code_2_and_apply_restores_it(
     tmp_path: Path, family: Family, capfd: pytest.CaptureFixture[str]
@@ -142,7 +111,7 @@ async def test_plan_detects_drift_with_exit_code_2_and_apply_restores_it(
         assert await cli(*check) == 0
         capfd.readouterr()
         (trade,) = [k for k in await live_keys(emulator, family, "suba") if k.label == "trade"]
-        await tamper(emulator, family, tmp_path, trade)
+        emulator.exchange.tamper_key(trade.api_key, ip_list=[IP, "198.51.100.50"])
         assert await cli(*check) == 2
         out = capfd.readouterr().out
         assert "  ~ key suba/trade\n" in out
@@ -208,3 +177,34 @@ async def test_apply_prune_lists_what_it_revokes_and_asks_first(
             assert all(not k.permissions for k in left)
         # suba is untouched.
         assert len(await live_keys(emulator, family, "suba")) == 2
+
+
+async def test_a_saved_plan_carries_its_revokes_and_refuses_when_they_moved(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``plan --prune --out``: apply FILE prunes as reviewed, or refuses when keys moved."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_text("a", "b"))
+    saved = tmp_path / "saved.json"
+    async with Emulator([owner("v3")], limits=Limits(ip_limit=None)) as emulator:
+        url = ("--base-url", emulator.base_url)
+        assert await cli("apply", str(plan), *url, *files(tmp_path), "--yes", "--create-vault") == 0
+        plan.write_text(plan_text("a"))
+        vault = ("--vault", str(tmp_path / "v.vault"))
+        assert await cli("plan", str(plan), *url, *vault, "--prune", "--out", str(saved)) == 0
+        document = json.loads(saved.read_text())
+        revokes = [c for c in document["body"]["changes"] if c["action"] == "revoke"]
+        assert [c["attributes"]["how"] for c in revokes] == ["delete", "delete"]
+        assert document["body"]["summary"]["revoke"] == 2
+        # A key of subb changed behind the plan's back since: the saved plan is refused.
+        (one, *_) = await live_keys(emulator, "v3", "subb")
+        emulator.exchange.tamper_key(one.api_key, ip_list=["198.51.100.51"])
+        capfd.readouterr()
+        assert await cli("apply", str(saved), *url, *files(tmp_path)) == ExitCode.FAILED
+        assert "live state changed since the plan was saved" in capfd.readouterr().err
+        assert len(await live_keys(emulator, "v3", "subb")) == 2
+        # Reviewed again and applied as saved: exactly those two are deleted.
+        assert await cli("plan", str(plan), *url, *vault, "--prune", "--out", str(saved)) == 0
+        assert await cli("apply", str(saved), *url, *files(tmp_path)) == 0
+        assert await live_keys(emulator, "v3", "subb") == []
+        assert len(await live_keys(emulator, "v3", "suba")) == 2
