@@ -13,6 +13,7 @@ Items the plan marks absent have no result of their own: their revokes do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -150,13 +151,10 @@ class AccountReport:
             status=status, done=done, api_key=api_key, detail=detail, error=error
         )
 
-    def _final_changes(self, diff: AccountDiff) -> None:
-        """Report the modifies, freezes and revokes that ended without success."""
-        pending = set(change_items(diff))
+    def _report_failures(self, pending: Callable[[ItemKey], bool]) -> None:
+        """Report the last failure of each modify, freeze or revoke ``pending`` holds."""
         for item, failure in self.failed_changes.items():
-            if item in self.reported:
-                continue
-            if item in pending:
+            if item not in self.reported and pending(item):
                 self.report(
                     item,
                     failure.status,
@@ -164,7 +162,13 @@ class AccountReport:
                     detail=failure.detail,
                     error=failure.error,
                 )
-            else:
+
+    def _final_changes(self, diff: AccountDiff) -> None:
+        """Report the modifies, freezes and revokes that ended without success."""
+        pending = set(change_items(diff))
+        self._report_failures(pending.__contains__)
+        for item, failure in self.failed_changes.items():
+            if item not in self.reported:
                 # Its answer was lost (or came as an error) but a later read shows it done.
                 self.report(item, failure.done, api_key=failure.api_key, detail="as read again")
         for item in sorted(pending - self.reported, key=lambda item: item.journal_target()):
@@ -186,8 +190,10 @@ class AccountReport:
         After an abort, with no read to tell: every item not reported yet is stopped.
 
         Those were never sent (a create on the wire has been reported unknown), but
-        whether they already existed was not read again either.
+        whether they already existed was not read again either. A modify, freeze or
+        revoke that failed is reported with its last failure.
         """
+        self._report_failures(lambda _item: True)
         detail = f"not checked: {self.gate.reason}"
         items = [ItemKey(ItemKind.COPY_KEY, key="copy")] if self.account.copy_api_key else []
         for sub in self.account.subaccounts:
