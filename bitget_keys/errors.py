@@ -77,7 +77,9 @@ __all__ = [
     "DispatchStoppedError",
     "InvalidRequestError",
     "JournalError",
+    "KeyNotVerifiedError",
     "LockedError",
+    "PassphraseNotHeldError",
     "PermissionDeniedError",
     "PlanError",
     "Problem",
@@ -184,6 +186,43 @@ class PlanError(ValidationError):
         lines = [f"{escape(self.subject)}: {len(self.problems)} problem(s)"]
         lines += [f"  {problem}" for problem in self.problems]
         return "\n".join(lines)
+
+
+@attrs.define(slots=False, eq=False)
+class PassphraseNotHeldError(BitgetKeysError):
+    """
+    A classic key can't be changed through the API: its passphrase is not held.
+
+    Bitget's modify takes the key's passphrase; a key made elsewhere (imported) has
+    none in the vault. Nothing was sent: change or delete it in Bitget's web UI.
+    """
+
+    api_key: str
+    #: What could not be done: ``neutralise``, ``modify``.
+    action: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.api_key, self.action)
+
+    def __str__(self) -> str:
+        return (
+            f"cannot {self.action} {self.api_key}: its passphrase is not held (the key was "
+            "made elsewhere); do it in Bitget's web UI"
+        )
+
+
+@attrs.define(slots=False, eq=False)
+class KeyNotVerifiedError(BitgetKeysError):
+    """A new key did not prove itself: Bitget did not accept a request signed with it."""
+
+    subaccount_uid: str
+    detail: str
+
+    def __attrs_post_init__(self) -> None:
+        Exception.__init__(self, self.subaccount_uid, self.detail)
+
+    def __str__(self) -> str:
+        return f"new key of sub-account {self.subaccount_uid} not verified: {self.detail}"
 
 
 @attrs.define(slots=False, eq=False)
