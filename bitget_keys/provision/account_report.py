@@ -21,8 +21,8 @@ import attrs
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.errors import DispatchStoppedError
 from bitget_keys.provision.diff import AccountDiff, DriftContext, LiveState, diff_account
-from bitget_keys.provision.drift import is_neutralised
 from bitget_keys.provision.journal import Outcome
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.ledger import Ledger
 from bitget_keys.provision.outcomes import (
     NOT_SENT,

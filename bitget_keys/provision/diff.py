@@ -27,14 +27,8 @@ from typing import Final
 import attrs
 
 from bitget_keys import models as m
-from bitget_keys.provision.drift import (
-    DriftContext,
-    FreezeChange,
-    KeyChange,
-    KeyRevoke,
-    is_neutralised,
-    lifecycle,
-)
+from bitget_keys.provision.drift import DriftContext, FreezeChange, KeyChange, KeyRevoke, lifecycle
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, State, SubaccountSpec
 
 __all__ = [

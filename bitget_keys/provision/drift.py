@@ -32,6 +32,7 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys.errors import ValidationError
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, State, SubaccountSpec
 from bitget_keys.provision.plan_modes import unified_key
 from bitget_keys.provision.vault_records import Stage
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from bitget_keys.provision.diff import LiveState
 
 __all__ = [
-    "NEUTRAL_IP_LIST",
     "Difference",
     "DriftContext",
     "FreezeChange",
@@ -48,21 +48,12 @@ __all__ = [
     "KeyRevoke",
     "Lifecycle",
     "RevokeReason",
-    "is_neutralised",
     "lifecycle",
     "planned_key",
 ]
 
-#: TEST-NET-1: never routed on the internet, so no caller can match a key bound to it.
-NEUTRAL_IP_LIST: Final = ("192.0.2.1",)
-
 #: Vault stages whose keys belong to a rotation in progress.
 _ROTATION: Final = frozenset({Stage.PENDING, Stage.PREVIOUS})
-
-
-def is_neutralised(key: m.VirtualSubaccountAPIKey) -> bool:
-    """Whether ``key`` was revoked by stripping it (no permission, the neutral whitelist)."""
-    return not key.permissions and tuple(key.ip_list) == NEUTRAL_IP_LIST
 
 
 class RevokeReason(enum.StrEnum):

@@ -28,8 +28,9 @@ from bitget_keys import models as m
 from bitget_keys.errors import ValidationError
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.diff import AccountDiff, DriftContext, LiveState, diff_account
-from bitget_keys.provision.drift import FreezeChange, KeyChange, KeyRevoke, is_neutralised
+from bitget_keys.provision.drift import FreezeChange, KeyChange, KeyRevoke
 from bitget_keys.provision.family import Family
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.plan_modes import unified_key, unified_subaccount
 from bitget_keys.provision.results import ItemKind

@@ -22,13 +22,9 @@ import attrs
 from bitget_keys import models as m
 from bitget_keys._secret import Secret
 from bitget_keys.errors import DispatchStoppedError
+from bitget_keys.provision import key_ops
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey
-from bitget_keys.provision.drift import (
-    NEUTRAL_IP_LIST,
-    FreezeChange,
-    KeyChange,
-    KeyRevoke,
-)
+from bitget_keys.provision.drift import FreezeChange, KeyChange, KeyRevoke
 from bitget_keys.provision.family import AccountAPI
 from bitget_keys.provision.journal import Outcome
 from bitget_keys.provision.live import list_keys
@@ -215,7 +211,7 @@ async def modify_key(run: AccountRun, change: KeyChange) -> None:
     if entry is None or passphrase is None:
         return
     try:
-        modified = await run.api.modify_key(change.live, change.key, passphrase)
+        modified = await key_ops.modify_key(run.api, change.live, change.key, passphrase)
     except EXPECTED as exc:
         if ambiguous(exc):
             run.known.stale_keys.add(change.subaccount_uid)
@@ -244,7 +240,7 @@ async def revoke_key(run: AccountRun, revoke: KeyRevoke) -> None:
     if entry is None:
         return
     try:
-        how = await run.api.revoke_key(revoke.live, passphrase)
+        how = await key_ops.revoke_key(run.api, revoke.live, passphrase)
     except EXPECTED as exc:
         if ambiguous(exc):
             run.known.stale_keys.add(revoke.subaccount_uid)
@@ -254,14 +250,15 @@ async def revoke_key(run: AccountRun, revoke: KeyRevoke) -> None:
     out.journal.settle(entry, Outcome.DONE, api_key=api_key, detail=how)
     record = run.held.records.get(api_key)
     if record is not None:
-        staged = record.staged(Stage.REVOKED, revoked_how=how)
+        staged = record.staged(Stage.REVOKED, revoked_how=str(how))
         run.held.records[api_key] = staged
         out.persist(staged)
-    neutralised = attrs.evolve(revoke.live, permissions=(), ip_list=NEUTRAL_IP_LIST)
-    _replace_key(run, revoke.subaccount_uid, None if how == "deleted" else neutralised, api_key)
-    status = Status.REVOKED if how == "deleted" else Status.NEUTRALISED
+    deleted = how is key_ops.RevokeHow.DELETED
+    neutralised = attrs.evolve(revoke.live, permissions=(), ip_list=key_ops.NEUTRAL_IP_LIST)
+    _replace_key(run, revoke.subaccount_uid, None if deleted else neutralised, api_key)
+    status = Status.REVOKED if deleted else Status.NEUTRALISED
     detail = f"{revoke.live.label!r}, {revoke.reason}: {how}"
-    if how != "deleted":
+    if not deleted:
         detail += " (classic keys cannot be deleted)"
     out.report(item, status, api_key=api_key, detail=detail)
     _audit(run, "revoke", target, "ok", f"{revoke.reason}: {how}")
@@ -277,7 +274,7 @@ async def set_frozen(run: AccountRun, change: FreezeChange) -> None:
     if entry is None:
         return
     try:
-        await run.api.set_frozen(change.subaccount_uid, change.frozen, change.live)
+        await key_ops.set_frozen(run.api, change.live, frozen=change.frozen)
     except EXPECTED as exc:
         if ambiguous(exc):
             run.known.stale_list = True
@@ -299,9 +296,7 @@ async def delete_broker_key(run: AccountRun, spec: BrokerKeySpec) -> None:
     if entry is None:
         return
     try:
-        await run.client.delete_broker_subaccount_api_key(
-            m.DeleteBrokerSubaccountAPIKeyRequest(sub_uid=spec.sub_uid, api_key=spec.api_key)
-        )
+        await key_ops.revoke_broker_key(run.client, run.api.family, spec.sub_uid, spec.api_key)
     except EXPECTED as exc:
         if ambiguous(exc):
             run.known.stale_broker_keys.add(spec.sub_uid)

@@ -17,9 +17,10 @@ import pytest
 from bitget_keys import Client, ClientConfig, Secret
 from bitget_keys import models as m
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan
-from bitget_keys.provision.drift import NEUTRAL_IP_LIST, RevokeReason
+from bitget_keys.provision.drift import RevokeReason
 from bitget_keys.provision.family import Family, api_of_family
 from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.key_ops import NEUTRAL_IP_LIST
 from bitget_keys.provision.plan import AccountSpec, KeySpec, parse_plan
 from bitget_keys.provision.revoke_flows import NOT_HELD_DETAIL
 from bitget_keys.provision.vault import SecretsVault

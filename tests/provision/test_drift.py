@@ -9,8 +9,9 @@ import pytest
 from bitget_keys import models as m
 from bitget_keys.errors import PlanError
 from bitget_keys.provision.diff import DriftContext, LiveState, diff_account
-from bitget_keys.provision.drift import NEUTRAL_IP_LIST, RevokeReason, planned_key
+from bitget_keys.provision.drift import RevokeReason, planned_key
 from bitget_keys.provision.family import Family
+from bitget_keys.provision.key_ops import NEUTRAL_IP_LIST
 from bitget_keys.provision.plan import AccountSpec, parse_plan
 from bitget_keys.provision.plan_changes import account_changes, summarize
 from bitget_keys.provision.vault_records import Stage
