@@ -43,6 +43,7 @@ __all__ = [
     "HeldKeys",
     "change_items",
     "delete_broker_key",
+    "failure_status",
     "item_of",
     "modify_key",
     "reads_unplanned",
@@ -166,10 +167,7 @@ def _failed(  # noqa: PLR0917 - one failure, every part of it
     out = run.out
     stop_on_backend_failure(out.gate, exc)
     unknown = ambiguous(exc)
-    if isinstance(exc, DispatchStoppedError):
-        status = Status.STOPPED
-    else:
-        status = Status.UNKNOWN if unknown else Status.FAILED
+    status = failure_status(exc)
     if refused(exc):
         out.refused.add(item)
     detail = describe_error(exc)
@@ -177,6 +175,13 @@ def _failed(  # noqa: PLR0917 - one failure, every part of it
         out.journal.settle(entry, Outcome.UNKNOWN if unknown else Outcome.FAILED, detail=detail)
     out.change_failed(item, status, done=done, api_key=api_key, detail=detail, error=exc)
     return "unknown" if unknown else "failed"
+
+
+def failure_status(exc: BaseException) -> Status:
+    """A failed change's status: stopped (never sent), unknown (may have taken effect), failed."""
+    if isinstance(exc, DispatchStoppedError):
+        return Status.STOPPED
+    return Status.UNKNOWN if ambiguous(exc) else Status.FAILED
 
 
 def _not_held(  # noqa: PLR0917 - every part of the failure

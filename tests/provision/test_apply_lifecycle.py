@@ -7,7 +7,9 @@ Bitget can't delete), and each failure is retried and reported.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,17 @@ class Run:
             await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, *owners: EmulatorAccount) -> AsyncIterator[Run]:
+    """An emulator of ``owners`` over loopback, and a `Run` against it."""
+    async with Emulator(list(owners), limits=Limits(ip_limit=None)) as emulator:
+        run = Run(emulator, tmp_path)
+        try:
+            yield run
+        finally:
+            await run.aclose()
+
+
 def sub_uid(emulator: Emulator, owner: EmulatorAccount, label: str) -> str:
     (uid,) = [s["uid"] for s in emulator.exchange.subaccounts(owner.uid) if s["label"] == label]
     return str(uid)
@@ -136,26 +149,23 @@ async def test_drift_behind_the_plans_back_is_restored_by_apply(
 ) -> None:
     owner = master(family)
     data = plan_data(subaccount("a"))
-    async with Emulator([owner], limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            assert {r.status for r in await run.apply(data)} == {Status.CREATED}
-            uid = sub_uid(emulator, owner, "suba")
-            keys = {k.label: k for k in await run.keys(family, 1, uid)}
-            first = keys["suba" if family == "v2" else "first"]
-            added = ["spot_trade", "contract_trade"] if family == "v2" else ["uta_trade", "uta_mgt"]
-            tamper(run, first, added, [IP])
-            extra = keys["extra"]
-            tamper(run, extra, [str(p) for p in extra.permissions], ["198.51.100.9"])
-            results = await run.apply(data)
-            assert sorted(by_status(results)[Status.MODIFIED]) == ["suba/extra", "suba/first"]
-            after = {k.label: k for k in await run.keys(family, 1, uid)}
-            assert set(after[first.label].permissions) == set(keys[first.label].permissions)
-            assert after["extra"].ip_list == (IP,)
-            # As planned now: nothing to do.
-            assert {r.status for r in await run.apply(data)} == {Status.UNCHANGED}
-        finally:
-            await run.aclose()
+    async with running(tmp_path, owner) as run:
+        emulator = run.emulator
+        assert {r.status for r in await run.apply(data)} == {Status.CREATED}
+        uid = sub_uid(emulator, owner, "suba")
+        keys = {k.label: k for k in await run.keys(family, 1, uid)}
+        first = keys["suba" if family == "v2" else "first"]
+        added = ["spot_trade", "contract_trade"] if family == "v2" else ["uta_trade", "uta_mgt"]
+        tamper(run, first, added, [IP])
+        extra = keys["extra"]
+        tamper(run, extra, [str(p) for p in extra.permissions], ["198.51.100.9"])
+        results = await run.apply(data)
+        assert sorted(by_status(results)[Status.MODIFIED]) == ["suba/extra", "suba/first"]
+        after = {k.label: k for k in await run.keys(family, 1, uid)}
+        assert set(after[first.label].permissions) == set(keys[first.label].permissions)
+        assert after["extra"].ip_list == (IP,)
+        # As planned now: nothing to do.
+        assert {r.status for r in await run.apply(data)} == {Status.UNCHANGED}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -163,33 +173,30 @@ async def test_an_absent_key_is_revoked_and_staged_revoked_in_the_vault(
     tmp_path: Path, family: Family
 ) -> None:
     owner = master(family)
-    async with Emulator([owner], limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            await run.apply(plan_data(subaccount("a")))
-            uid = sub_uid(emulator, owner, "suba")
-            (extra,) = [k for k in await run.keys(family, 1, uid) if k.label == "extra"]
-            gone = subaccount("a", *EXTRA_ABSENT)
-            results = await run.apply(plan_data(gone))
-            (revoked,) = [r for r in results if r.kind == "revoke"]
-            assert revoked.api_key == extra.api_key
-            listed = {k.api_key: k for k in await run.keys(family, 1, uid)}
-            record = {r.api_key: r for r in run.vault().records()}[extra.api_key]
-            assert record.stage is Stage.REVOKED
-            if family == "v3":
-                assert revoked.status is Status.REVOKED
-                assert extra.api_key not in listed
-                assert record.revoked_how == "deleted"
-            else:
-                assert revoked.status is Status.NEUTRALISED
-                assert listed[extra.api_key].permissions == ()
-                assert listed[extra.api_key].ip_list == NEUTRAL_IP_LIST
-                assert record.revoked_how == "neutralised"
-            # Revoked already: a re-run revokes nothing and creates nothing.
-            again = await run.apply(plan_data(gone))
-            assert {r.status for r in again} == {Status.UNCHANGED}
-        finally:
-            await run.aclose()
+    async with running(tmp_path, owner) as run:
+        emulator = run.emulator
+        await run.apply(plan_data(subaccount("a")))
+        uid = sub_uid(emulator, owner, "suba")
+        (extra,) = [k for k in await run.keys(family, 1, uid) if k.label == "extra"]
+        gone = subaccount("a", *EXTRA_ABSENT)
+        results = await run.apply(plan_data(gone))
+        (revoked,) = [r for r in results if r.kind == "revoke"]
+        assert revoked.api_key == extra.api_key
+        listed = {k.api_key: k for k in await run.keys(family, 1, uid)}
+        record = {r.api_key: r for r in run.vault().records()}[extra.api_key]
+        assert record.stage is Stage.REVOKED
+        if family == "v3":
+            assert revoked.status is Status.REVOKED
+            assert extra.api_key not in listed
+            assert record.revoked_how == "deleted"
+        else:
+            assert revoked.status is Status.NEUTRALISED
+            assert listed[extra.api_key].permissions == ()
+            assert listed[extra.api_key].ip_list == NEUTRAL_IP_LIST
+            assert record.revoked_how == "neutralised"
+        # Revoked already: a re-run revokes nothing and creates nothing.
+        again = await run.apply(plan_data(gone))
+        assert {r.status for r in again} == {Status.UNCHANGED}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -200,59 +207,52 @@ async def test_prune_revokes_exactly_the_unplanned_keys(tmp_path: Path, family: 
     survives, and so does everything under a master the plan does not name.
     """
     owners = [master(family, 0), master(family, 1)]
-    async with Emulator(owners, limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            both = plan_data(subaccount("a"), subaccount("b"), desks=2)
-            await run.apply(both)
-            a_uid = sub_uid(emulator, owners[0], "suba")
-            b_uid = sub_uid(emulator, owners[0], "subb")
-            # A key made by hand with a label no plan key has, in the vault so that a
-            # classic master can neutralise it.
-            planless = subaccount(
-                "a",
-                {"label": "first", "permissions": ["spot_trade"]},
-                {"label": "extra", "permissions": ["spot_trade"]},
-                {"label": "handmade", "permissions": ["spot_trade"]},
+    async with running(tmp_path, *owners) as run:
+        emulator = run.emulator
+        both = plan_data(subaccount("a"), subaccount("b"), desks=2)
+        await run.apply(both)
+        a_uid = sub_uid(emulator, owners[0], "suba")
+        b_uid = sub_uid(emulator, owners[0], "subb")
+        # A key made by hand with a label no plan key has, in the vault so that a
+        # classic master can neutralise it.
+        planless = subaccount(
+            "a",
+            {"label": "first", "permissions": ["spot_trade"]},
+            {"label": "extra", "permissions": ["spot_trade"]},
+            {"label": "handmade", "permissions": ["spot_trade"]},
+        )
+        await run.apply(plan_data(planless, subaccount("b")))
+        (handmade,) = [k for k in await run.keys(family, 1, a_uid) if k.label == "handmade"]
+        # A rotation of "extra" under way: the old key PREVIOUS, a new one CURRENT.
+        vault = run.vault()
+        records = {r.api_key: r for r in vault.records()}
+        (extra,) = [k for k in await run.keys(family, 1, a_uid) if k.label == "extra"]
+        vault.append(records[extra.api_key].staged(Stage.PREVIOUS))
+        api = api_of_family(run.client(parse_plan(plan_data(), environ=ENV).accounts[0]), family)
+        spec = KeySpec(label="extra", permissions=(m.Permission.SPOT_TRADE,), ip_list=(IP,))
+        rotated = await api.create_key(a_uid, spec, Secret("Rotated12345"))
+        vault.append(
+            attrs.evolve(
+                records[extra.api_key], api_key=rotated.api_key, secret_key=rotated.secret_key
             )
-            await run.apply(plan_data(planless, subaccount("b")))
-            (handmade,) = [k for k in await run.keys(family, 1, a_uid) if k.label == "handmade"]
-            # A rotation of "extra" under way: the old key PREVIOUS, a new one CURRENT.
-            vault = run.vault()
-            records = {r.api_key: r for r in vault.records()}
-            (extra,) = [k for k in await run.keys(family, 1, a_uid) if k.label == "extra"]
-            vault.append(records[extra.api_key].staged(Stage.PREVIOUS))
-            api = api_of_family(
-                run.client(parse_plan(plan_data(), environ=ENV).accounts[0]), family
-            )
-            spec = KeySpec(label="extra", permissions=(m.Permission.SPOT_TRADE,), ip_list=(IP,))
-            rotated = await api.create_key(a_uid, spec, Secret("Rotated12345"))
-            vault.append(
-                attrs.evolve(
-                    records[extra.api_key], api_key=rotated.api_key, secret_key=rotated.secret_key
-                )
-            )
-            before_b = {k.api_key for k in await run.keys(family, 1, b_uid)}
-            other_master = copy.deepcopy(emulator.exchange.subaccounts(owners[1].uid))
-            # desk1 alone now names only "suba": prune.
-            results = await run.apply(plan_data(subaccount("a")), prune=True)
-            revoked = sorted(r.api_key or "" for r in results if r.kind == "revoke")
-            assert revoked == sorted({handmade.api_key, *before_b})
-            assert all(
-                r.status in {Status.REVOKED, Status.NEUTRALISED}
-                for r in results
-                if r.kind == "revoke"
-            )
-            survivors = {k.api_key for k in await run.keys(family, 1, a_uid)}
-            assert {extra.api_key, rotated.api_key} <= survivors  # the rotation's keys
-            if family == "v3":
-                assert handmade.api_key not in survivors
-            assert emulator.exchange.subaccounts(owners[1].uid) == other_master
-            # Pruned: a second prune has nothing left to do.
-            again = await run.apply(plan_data(subaccount("a")), prune=True)
-            assert not [r for r in again if r.kind == "revoke"]
-        finally:
-            await run.aclose()
+        )
+        before_b = {k.api_key for k in await run.keys(family, 1, b_uid)}
+        other_master = copy.deepcopy(emulator.exchange.subaccounts(owners[1].uid))
+        # desk1 alone now names only "suba": prune.
+        results = await run.apply(plan_data(subaccount("a")), prune=True)
+        revoked = sorted(r.api_key or "" for r in results if r.kind == "revoke")
+        assert revoked == sorted({handmade.api_key, *before_b})
+        assert all(
+            r.status in {Status.REVOKED, Status.NEUTRALISED} for r in results if r.kind == "revoke"
+        )
+        survivors = {k.api_key for k in await run.keys(family, 1, a_uid)}
+        assert {extra.api_key, rotated.api_key} <= survivors  # the rotation's keys
+        if family == "v3":
+            assert handmade.api_key not in survivors
+        assert emulator.exchange.subaccounts(owners[1].uid) == other_master
+        # Pruned: a second prune has nothing left to do.
+        again = await run.apply(plan_data(subaccount("a")), prune=True)
+        assert not [r for r in again if r.kind == "revoke"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -260,84 +260,75 @@ async def test_an_absent_subaccount_loses_its_keys_and_is_frozen(
     tmp_path: Path, family: Family
 ) -> None:
     owner = master(family)
-    async with Emulator([owner], limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            await run.apply(plan_data(subaccount("a"), subaccount("b")))
-            results = await run.apply(plan_data(subaccount("a"), subaccount("b", state="absent")))
-            statuses = by_status(results)
-            assert statuses[Status.FROZEN] == ["subb"]
-            revoked = [r for r in results if r.kind == "revoke"]
-            assert len(revoked) == 2
-            assert all(str(RevokeReason.SUBACCOUNT_ABSENT) in r.detail for r in revoked)
-            uid = sub_uid(emulator, owner, "subb")
-            left = await run.keys(family, 1, uid)
-            if family == "v3":
-                assert left == []
-            else:
-                assert all(k.permissions == () and k.ip_list == NEUTRAL_IP_LIST for k in left)
-            listed = await api_of_family(
-                run.client(parse_plan(plan_data(), environ=ENV).accounts[0]),
-                family,
-            ).list_subaccounts()
-            (subb,) = [s for s in listed if s.label == "subb"]
-            assert subb.status is not None
-            assert subb.status.frozen
-        finally:
-            await run.aclose()
+    async with running(tmp_path, owner) as run:
+        emulator = run.emulator
+        await run.apply(plan_data(subaccount("a"), subaccount("b")))
+        results = await run.apply(plan_data(subaccount("a"), subaccount("b", state="absent")))
+        statuses = by_status(results)
+        assert statuses[Status.FROZEN] == ["subb"]
+        revoked = [r for r in results if r.kind == "revoke"]
+        assert len(revoked) == 2
+        assert all(str(RevokeReason.SUBACCOUNT_ABSENT) in r.detail for r in revoked)
+        uid = sub_uid(emulator, owner, "subb")
+        left = await run.keys(family, 1, uid)
+        if family == "v3":
+            assert left == []
+        else:
+            assert all(k.permissions == () and k.ip_list == NEUTRAL_IP_LIST for k in left)
+        listed = await api_of_family(
+            run.client(parse_plan(plan_data(), environ=ENV).accounts[0]),
+            family,
+        ).list_subaccounts()
+        (subb,) = [s for s in listed if s.label == "subb"]
+        assert subb.status is not None
+        assert subb.status.frozen
 
 
 async def test_a_failed_revocation_is_retried_and_then_reported(tmp_path: Path) -> None:
     owner = master("v3")
-    async with Emulator([owner], limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            await run.apply(plan_data(subaccount("a")))
-            gone = subaccount("a", *EXTRA_ABSENT)
-            emulator.faults = Faults(
-                server_error=1.0, endpoints=frozenset({"delete_uta_subaccount_api_key"})
-            )
-            results = await run.apply(plan_data(gone), max_rounds=3)
-            (revoke,) = [r for r in results if r.kind == "revoke"]
-            assert revoke.status is Status.UNKNOWN
-            # Every round tried it again.
-            assert emulator.server_errors.count("delete_uta_subaccount_api_key") == 3
-            with Journal(tmp_path / "state.db") as journal:
-                attempts = [e for e in journal.entries() if e.kind == "revoke"]
-            assert len(attempts) == 3
-            emulator.faults = Faults()
-            results = await run.apply(plan_data(gone))
-            (revoke,) = [r for r in results if r.kind == "revoke"]
-            assert revoke.status is Status.REVOKED
-        finally:
-            await run.aclose()
+    async with running(tmp_path, owner) as run:
+        emulator = run.emulator
+        await run.apply(plan_data(subaccount("a")))
+        gone = subaccount("a", *EXTRA_ABSENT)
+        emulator.faults = Faults(
+            server_error=1.0, endpoints=frozenset({"delete_uta_subaccount_api_key"})
+        )
+        results = await run.apply(plan_data(gone), max_rounds=3)
+        (revoke,) = [r for r in results if r.kind == "revoke"]
+        assert revoke.status is Status.UNKNOWN
+        # Every round tried it again.
+        assert emulator.server_errors.count("delete_uta_subaccount_api_key") == 3
+        with Journal(tmp_path / "state.db") as journal:
+            attempts = [e for e in journal.entries() if e.kind == "revoke"]
+        assert len(attempts) == 3
+        emulator.faults = Faults()
+        results = await run.apply(plan_data(gone))
+        (revoke,) = [r for r in results if r.kind == "revoke"]
+        assert revoke.status is Status.REVOKED
 
 
 async def test_a_classic_key_whose_passphrase_is_not_held_is_reported(tmp_path: Path) -> None:
     owner = master("v2")
-    async with Emulator([owner], limits=Limits(ip_limit=None)) as emulator:
-        run = Run(emulator, tmp_path)
-        try:
-            await run.apply(plan_data(subaccount("a")))
-            uid = sub_uid(emulator, owner, "suba")
-            plan = parse_plan(plan_data(), environ=ENV)
-            # A key made in the web UI: its passphrase is no one's here.
-            await run.client(plan.accounts[0]).create_virtual_subaccount_api_key(
-                m.CreateVirtualSubaccountAPIKeyRequest(
-                    subaccount_uid=uid,
-                    passphrase="ByHand12345",
-                    label="byhand",
-                    ip_list=(IP,),
-                    permissions=(m.Permission.READ,),
-                )
+    async with running(tmp_path, owner) as run:
+        emulator = run.emulator
+        await run.apply(plan_data(subaccount("a")))
+        uid = sub_uid(emulator, owner, "suba")
+        plan = parse_plan(plan_data(), environ=ENV)
+        # A key made in the web UI: its passphrase is no one's here.
+        await run.client(plan.accounts[0]).create_virtual_subaccount_api_key(
+            m.CreateVirtualSubaccountAPIKeyRequest(
+                subaccount_uid=uid,
+                passphrase="ByHand12345",
+                label="byhand",
+                ip_list=(IP,),
+                permissions=(m.Permission.READ,),
             )
-            results = await run.apply(plan_data(subaccount("a")), prune=True)
-            (revoke,) = [r for r in results if r.kind == "revoke"]
-            assert revoke.status is Status.FAILED
-            assert revoke.detail == NOT_HELD_DETAIL
-            # Nothing about it changed, and the planned keys are as they were.
-            (byhand,) = [k for k in await run.keys("v2", 1, uid) if k.label == "byhand"]
-            assert byhand.permissions == (m.Permission.READ,)
-            assert {r.status for r in results if r.kind != "revoke"} == {Status.UNCHANGED}
-        finally:
-            await run.aclose()
+        )
+        results = await run.apply(plan_data(subaccount("a")), prune=True)
+        (revoke,) = [r for r in results if r.kind == "revoke"]
+        assert revoke.status is Status.FAILED
+        assert revoke.detail == NOT_HELD_DETAIL
+        # Nothing about it changed, and the planned keys are as they were.
+        (byhand,) = [k for k in await run.keys("v2", 1, uid) if k.label == "byhand"]
+        assert byhand.permissions == (m.Permission.READ,)
+        assert {r.status for r in results if r.kind != "revoke"} == {Status.UNCHANGED}
