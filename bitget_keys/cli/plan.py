@@ -250,7 +250,7 @@ async def show_review(
 
 def _held(vault: SecretsVault | None) -> HeldKeys:
     """The vault's keys (none without a vault)."""
-    return HeldKeys(() if vault is None else vault.records())
+    return HeldKeys(None if vault is None else vault.records())
 
 
 def _plan_vault(args: argparse.Namespace) -> SecretsVault | None:

@@ -252,4 +252,5 @@ def drift_context(
         prune=prune,
         planned_elsewhere=elsewhere,
         protected=held.copy_keys(),
+        passphrases=held.with_passphrase(),
     )

@@ -78,6 +78,14 @@ class DriftContext:
     planned_elsewhere: frozenset[str] = frozenset()
     #: API keys never revoked by prune (the traders' copy keys the vault holds).
     protected: frozenset[str] = frozenset()
+    #: API keys whose passphrase the vault holds; ``None``: not known (no vault read).
+    passphrases: frozenset[str] | None = None
+
+    def passphrase_missing(self, api_key: str, planned: KeySpec | None) -> bool:
+        """Whether neither the vault nor the plan is known to hold the key's passphrase."""
+        if self.passphrases is None or (planned is not None and planned.passphrase):
+            return False
+        return api_key not in self.passphrases
 
 
 @attrs.frozen

@@ -286,10 +286,18 @@ def _orphans(
     return found
 
 
-def _key_change(account: str, change: KeyChange) -> PlannedChange:
+#: Shown on a modify or neutralisation whose key's passphrase no one holds.
+NOT_HELD: Final = Attribute(
+    "passphrase", "not held: apply cannot send this; change the key in Bitget's web UI"
+)
+
+
+def _key_change(account: str, change: KeyChange, context: DriftContext) -> PlannedChange:
     """A drifted key's modify: each differing attribute, ``live -> planned``."""
     attributes = [Attribute("api_key", change.live.api_key)]
     attributes += [Attribute(d.name, d.planned, d.live, changed=True) for d in change.differences]
+    if context.passphrase_missing(change.live.api_key, change.key):
+        attributes.append(NOT_HELD)
     return PlannedChange(
         account=account,
         action=Action.CHANGE,
@@ -309,25 +317,32 @@ def _freeze(account: str, change: FreezeChange) -> PlannedChange:
     )
 
 
-def _revoke(account: str, revoke: KeyRevoke, family: Family) -> PlannedChange:
+def _revoke(account: str, revoke: KeyRevoke, context: DriftContext) -> PlannedChange:
+    family = "v3" if context.family == "v3" else "v2"
+    attributes = [
+        Attribute("api_key", revoke.live.api_key),
+        Attribute("how", REVOKE_HOW[family]),
+        Attribute("reason", str(revoke.reason)),
+    ]
+    # Deleting a unified key takes no passphrase; neutralising a classic one does.
+    if family == "v2" and context.passphrase_missing(revoke.live.api_key, revoke.key):
+        attributes.append(NOT_HELD)
     return PlannedChange(
         account=account,
         action=Action.REVOKE,
         kind=ItemKind.KEY,
         address=f"{revoke.subaccount}/{revoke.live.label}",
-        attributes=(
-            Attribute("api_key", revoke.live.api_key),
-            Attribute("how", REVOKE_HOW[family]),
-            Attribute("reason", str(revoke.reason)),
-        ),
+        attributes=tuple(attributes),
     )
 
 
-def _lifecycle_changes(account: str, diff: AccountDiff, family: Family) -> list[PlannedChange]:
+def _lifecycle_changes(
+    account: str, diff: AccountDiff, context: DriftContext
+) -> list[PlannedChange]:
     """The modifies, freezes and revokes of ``diff``, as apply carries them out."""
-    changes = [_key_change(account, change) for change in diff.key_changes]
+    changes = [_key_change(account, change, context) for change in diff.key_changes]
     changes += [_freeze(account, change) for change in diff.freezes]
-    changes += [_revoke(account, revoke, family) for revoke in diff.revokes]
+    changes += [_revoke(account, revoke, context) for revoke in diff.revokes]
     changes += [
         PlannedChange(
             account=account,
@@ -369,7 +384,8 @@ def account_changes(
         listed = live.broker_keys.get(spec.sub_uid, ())
         current = next((key for key in listed if key.api_key == spec.api_key), None)
         changes.append(_broker_change(account.name, spec, current))
-    changes += _lifecycle_changes(account.name, diff, family)
+    if context is not None:
+        changes += _lifecycle_changes(account.name, diff, context)
     if copy_key:
         changes.append(
             PlannedChange(

@@ -60,16 +60,24 @@ NOT_HELD_DETAIL: Final = (
 class HeldKeys:
     """The vault's last record of each key: stages, passphrases, copy keys."""
 
-    __slots__ = ("records",)
+    __slots__ = ("read", "records")
 
-    def __init__(self, records: Iterable[VaultRecord] = ()) -> None:
-        self.records: dict[str, VaultRecord] = {record.api_key: record for record in records}
+    def __init__(self, records: Iterable[VaultRecord] | None = None) -> None:
+        #: Whether a vault was read (``None`` given: none was, so nothing is known).
+        self.read = records is not None
+        self.records: dict[str, VaultRecord] = {record.api_key: record for record in records or ()}
 
     def __repr__(self) -> str:
         return f"<HeldKeys {len(self.records)}>"
 
     def stages(self) -> dict[str, Stage]:
         return {api_key: record.stage for api_key, record in self.records.items()}
+
+    def with_passphrase(self) -> frozenset[str] | None:
+        """The keys whose passphrase the vault holds; ``None`` when no vault was read."""
+        if not self.read:
+            return None
+        return frozenset(k for k, record in self.records.items() if record.passphrase is not None)
 
     def copy_keys(self) -> frozenset[str]:
         """The traders' copy keys, which prune never revokes."""

@@ -269,3 +269,28 @@ def test_an_absent_subaccount_may_list_no_key_but_may_not_be_unfrozen() -> None:
     with pytest.raises(PlanError) as caught:
         account(state="absent", frozen=False)
     assert [p.field for p in caught.value.problems] == ["accounts[0].subaccounts[0].frozen"]
+
+
+def test_plan_says_when_a_classic_revoke_or_a_modify_lacks_its_passphrase() -> None:
+    plan = account(
+        keys=[
+            {"label": "first", "permissions": ["spot_trade"]},
+            {"label": "trade", "permissions": ["spot_trade"], "state": "absent"},
+        ]
+    )
+    state = live(key("k1", "alpha", ("spot_trade", "read")), key("k2", "trade"))
+
+    def shown(family: Family, passphrases: frozenset[str] | None) -> dict[str, Any]:
+        context = DriftContext(family=family, passphrases=passphrases)
+        changes = account_changes(plan, family, state, copy_key=False, context=context)
+        return {c.address: c.to_json()["attributes"] for c in changes.changes}
+
+    held = shown("v2", frozenset({"k1", "k2"}))
+    assert "passphrase" not in held["alpha/first"]
+    assert "passphrase" not in held["alpha/trade"]
+    unheld = shown("v2", frozenset())
+    assert unheld["alpha/first"]["passphrase"].startswith("not held")
+    assert unheld["alpha/trade"]["passphrase"].startswith("not held")
+    # A unified key is deleted without its passphrase; no vault read: nothing known.
+    assert "passphrase" not in shown("v3", frozenset())["alpha/trade"]
+    assert "passphrase" not in shown("v2", None)["alpha/trade"]
