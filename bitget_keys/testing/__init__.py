@@ -15,6 +15,13 @@ A master is classic (served by the v2 endpoints; the v3 ones answer 40084) or un
 (``EmulatorAccount(mode="unified")``: served by the v3 settings, sub-account, key and
 ND-broker key endpoints, as strictly; the v2 ones answer 40085).
 
+The keys masters make for their sub-accounts sign requests too, as their sub-accounts
+in their master's mode: they may ask who they are (account-info) and nothing else. A new
+key answers 40006 until ``Limits.key_propagation_ms`` has passed. What happens in
+Bitget's web UI is done through `Exchange` (``emulator.exchange``): `Exchange.key`,
+`Exchange.tamper_key`, `Exchange.add_key`, `Exchange.set_frozen`,
+`Exchange.add_subaccount`.
+
 `load_accounts_file` reads the accounts file of ``bitget-keys emulator --accounts``.
 
 `LoopbackProxy` is a forward HTTP proxy on 127.0.0.1 whose upstream connections leave
