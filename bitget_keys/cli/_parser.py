@@ -40,6 +40,7 @@ from bitget_keys.cli._options import (
 from bitget_keys.cli._signals import DRAIN_SECONDS
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
 from bitget_keys.errors import ConfigurationError
+from bitget_keys.provision.audit_log import AUDIT_LOG_ENV, AUDIT_SUFFIX
 from bitget_keys.provision.plan import MAX_KEYS, MAX_SUBACCOUNTS
 from bitget_keys.provision.vault import (
     VAULT_KEY_ENV,
@@ -283,6 +284,78 @@ def _add_vault(commands: Any) -> None:
     )
 
 
+AUDIT_HELP = """\
+The audit log holds one line per lifecycle operation (a rotation's steps, a revoke, a
+freeze, an import): when, who (user@host and pid), what, on which account and target,
+and how it ended; never a secret. Each line carries the SHA-256 of the line before, so
+an edited, removed or reordered line breaks the chain where it happened.
+
+Removing lines from the end leaves an intact, shorter chain: keep the last hash that
+`audit verify` prints somewhere else, and pass it back with --expect-hash.
+"""
+
+
+def parse_hash(text: str) -> str:
+    """A SHA-256 in hex, for ``audit verify --expect-hash``."""
+    value = text.strip().lower()
+    if len(value) != 64 or any(char not in "0123456789abcdef" for char in value):
+        msg = f"expected 64 hex digits, as `audit verify` prints (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_audit_log_option(parser: argparse.ArgumentParser) -> None:
+    """``--audit-log PATH``, on every command that writes or reads the audit log."""
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="PATH",
+        help=f"the audit log of lifecycle operations (default ${AUDIT_LOG_ENV}, else "
+        f"beside the --state file, as STATE{AUDIT_SUFFIX})",
+    )
+
+
+def _audit_command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """One ``audit`` subcommand, with the options that find the log and ``--json``."""
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=AUDIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_audit_log_option(command)
+    add_state_option(command)
+    command.set_defaults(run=f"audit:run_{name}")
+    return command
+
+
+def _add_audit(commands: Any) -> None:
+    """The ``audit`` commands and their arguments."""
+    audit = commands.add_parser(
+        "audit",
+        help="check and show the audit log of lifecycle operations",
+        description=AUDIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = _audit_command(
+        audit_commands,
+        "verify",
+        "check the hash chain line by line; print the last hash (exit 65 when damaged, "
+        "66 when there is no log)",
+    )
+    verify.add_argument(
+        "--expect-hash",
+        type=parse_hash,
+        metavar="HASH",
+        help="a last hash printed earlier: the log must still hold the entry that has it",
+    )
+    verify.add_argument("--json", action="store_true", help="one JSON document of the check")
+    show = _audit_command(audit_commands, "show", "print the entries, oldest first")
+    show.add_argument("--account", help="only entries of this plan account")
+    show.add_argument("--json", action="store_true", help="one JSON object per entry")
+
+
 def _add_plain(parser: argparse.ArgumentParser, commands: Any) -> None:
     """
     ``--plain``: one line per item on a terminal too, no live display and no escape
@@ -470,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(run="apply:run_locked_apply")
     _add_demo(commands)
     _add_vault(commands)
+    _add_audit(commands)
     add_completion(commands)
     _add_plain(parser, commands)
     return parser

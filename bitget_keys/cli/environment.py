@@ -15,6 +15,7 @@ import attrs
 from bitget_keys._client.config import BASE_URL_ENV
 from bitget_keys.cli._common import EGRESS_ENV, REDIS_URL_ENV, STATE_PATH_ENV, VAULT_PATH_ENV
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
+from bitget_keys.provision.audit_log import AUDIT_LOG_ENV
 from bitget_keys.provision.progress import NO_COLOR_ENV
 from bitget_keys.provision.vault import VAULT_KEY_ENV
 
@@ -54,6 +55,12 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         STATE_PATH_ENV,
         "apply",
         "The state file when --state is not given; default bitget-keys.state.",
+    ),
+    Variable(
+        AUDIT_LOG_ENV,
+        "audit and the lifecycle commands",
+        "The audit log when --audit-log is not given; default beside the state file, "
+        "as STATE.audit.jsonl.",
     ),
     Variable(
         BASE_URL_ENV,

@@ -31,6 +31,7 @@ from bitget_keys.errors import (
     VaultMissingError,
     VaultWriteError,
 )
+from bitget_keys.provision.audit_log import AuditLogDamagedError, AuditLogWriteError
 
 __all__ = ["AccountError", "ExitCode", "UsageError", "exit_code_for"]
 
@@ -60,12 +61,13 @@ class ExitCode(enum.IntEnum):
     USAGE = 64
     #: The plan file (or another input file) breaks a rule; every problem is listed.
     INVALID_INPUT = 65
-    #: A file the command needs does not exist: the plan, the vault.
+    #: A file the command needs does not exist: the plan, the vault, the audit log.
     NO_INPUT = 66
     #: Bitget (or the Redis that shares limits) could not be reached, timed out or
     #: failed on its side; the message names the host.
     UNAVAILABLE = 69
-    #: The vault or the state file could not be written (a full disk, an I/O error).
+    #: The vault, the state file or the audit log could not be written (a full disk,
+    #: an I/O error).
     IO_ERROR = 74
     #: Another run holds the vault's or the state file's lock: try again later, or
     #: pass ``--wait-lock``.
@@ -113,8 +115,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         (PlanError, ExitCode.INVALID_INPUT),
         (LockedError, ExitCode.LOCKED),
         (VaultKeyError, ExitCode.CONFIG),
-        (VaultDamagedError, ExitCode.INVALID_INPUT),
-        ((VaultWriteError, JournalError), ExitCode.IO_ERROR),
+        ((VaultDamagedError, AuditLogDamagedError), ExitCode.INVALID_INPUT),
+        ((VaultWriteError, JournalError, AuditLogWriteError), ExitCode.IO_ERROR),
         (
             (AuthenticationError, ClockSkewError, PermissionDeniedError, ConfigurationError),
             ExitCode.CONFIG,
