@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_vault_option(apply)
     add_state_option(apply)
+    add_audit_log_option(apply)
     _add_apply_vault(apply)
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
     apply.add_argument(

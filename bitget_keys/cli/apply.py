@@ -39,6 +39,7 @@ from bitget_keys.cli._egress import (
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli._vault_key import is_new_vault, key_file_in_use
+from bitget_keys.cli.audit import audit_log_path_for
 from bitget_keys.cli.exits import ExitCode, UsageError, exit_code_for
 from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
@@ -254,6 +255,7 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
                     reporter=reporter,
                     first_live=approval.live,
                     prune=_prunes(args, saved),
+                    audit_log=audit_log_path_for(args),
                 )
             except SecretsNotStoredError as exc:
                 if reporter.mode is Mode.LIVE:

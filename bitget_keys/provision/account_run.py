@@ -102,6 +102,8 @@ class AccountRun:
         self.held = revoke_flows.HeldKeys()
         #: How drift and revokes are found; ``None``: creates only (set by `apply_plan`).
         self.drift: DriftContext | None = None
+        #: Where modifies, freezes and revokes are recorded.
+        self.audit = revoke_flows.Audit()
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)

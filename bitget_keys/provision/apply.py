@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Final
 
 from bitget_keys._client import Client
@@ -77,7 +78,7 @@ from bitget_keys.provision.live import describe_error, read_live_state
 from bitget_keys.provision.outcomes import EXPECTED, not_sent_detail, stop_on_backend_failure
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.results import ItemKey, ItemKind, ItemResult, OnResult, Status
-from bitget_keys.provision.revoke_flows import HeldKeys
+from bitget_keys.provision.revoke_flows import Audit, HeldKeys
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = [
@@ -106,6 +107,7 @@ async def apply_plan(
     max_rounds: int = 4,
     first_live: Mapping[str, LiveState] | None = None,
     prune: bool = False,
+    audit_log: Path | None = None,
 ) -> list[ItemResult]:
     """
     Make every account of ``plan`` match it, concurrently; return one result per item.
@@ -125,7 +127,8 @@ async def apply_plan(
 
     ``prune``: also revoke what the plan no longer names under the masters it names
     (``plan`` must be the whole plan: a master's sub-accounts that no account of it
-    names are pruned).
+    names are pruned). ``audit_log``: where each modify, freeze and revoke is recorded
+    (`bitget_keys.provision.audit_log`; opened at its first entry).
 
     Raises:
         SecretsNotStoredError: the vault could not be written; the secrets are in the
@@ -139,6 +142,7 @@ async def apply_plan(
     run.held = HeldKeys(ledger.vault.records())
     run.prune = prune
     run.plan = plan
+    run.audit = Audit(audit_log, run.gate)
     apis = await asyncio.gather(
         *(run.family(account, clients(account)) for account in plan.accounts)
     )
@@ -173,6 +177,7 @@ class _PlanRun:
         self.held = HeldKeys()
         self.prune = False
         self.plan = Plan(accounts=())
+        self.audit = Audit()
         also = ledger.on_vault_failure
 
         def vault_failed(exc: VaultError) -> None:
@@ -214,6 +219,7 @@ class _PlanRun:
         run = AccountRun(account, api, self.ledger, self.gate, self.collect, self.fail)
         run.first_live = self.first_live.get(account.name)
         run.held = self.held
+        run.audit = self.audit
         run.drift = drift_context(
             self.plan, account, self.held, family=api.family, prune=self.prune
         )

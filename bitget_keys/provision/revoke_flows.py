@@ -14,15 +14,19 @@ plan's; without either the item fails saying so, never silently skipped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from bitget_keys import models as m
+from bitget_keys._gate import DispatchGate
 from bitget_keys._secret import Secret
 from bitget_keys.errors import DispatchStoppedError
 from bitget_keys.provision import key_ops
+from bitget_keys.provision.audit_log import AuditLog, AuditLogError
 from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey
 from bitget_keys.provision.drift import FreezeChange, KeyChange, KeyRevoke
 from bitget_keys.provision.family import AccountAPI
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DIFF_PARTS",
     "NOT_HELD_DETAIL",
+    "Audit",
     "HeldKeys",
     "change_items",
     "delete_broker_key",
@@ -55,6 +60,46 @@ __all__ = [
 NOT_HELD_DETAIL: Final = (
     "passphrase not held (neither the vault nor the plan has it): change it in Bitget's web UI"
 )
+
+
+_log: Final = logging.getLogger("bitget_keys.apply")
+
+
+class Audit:
+    """
+    Where a run's modifies, freezes and revokes are recorded: the audit log at ``path``,
+    opened at its first entry (a run that changes no key leaves no log behind). A log
+    that can't be written stops the run from sending more, so no further lifecycle
+    operation goes unrecorded.
+    """
+
+    __slots__ = ("gate", "log", "path")
+
+    def __init__(self, path: Path | None = None, gate: DispatchGate | None = None) -> None:
+        #: ``None``: nothing is recorded (a library caller that keeps no log).
+        self.path = path
+        self.gate = gate
+        self.log: AuditLog | None = None
+
+    def __repr__(self) -> str:
+        return f"<Audit {self.path}>"
+
+    def record(
+        self, operation: str, *, account: str, target: str, outcome: str, detail: str
+    ) -> None:
+        """Append one entry; a failure is logged and stops the run's sending."""
+        if self.path is None:
+            return
+        try:
+            if self.log is None:
+                self.log = AuditLog(self.path)
+            self.log.record(
+                operation, account=account, target=target, outcome=outcome, detail=detail
+            )
+        except AuditLogError as exc:
+            _log.error("the audit log %s could not be written: %s", self.path, exc)
+            if self.gate is not None:
+                self.gate.close(f"the audit log could not be written: {exc}")
 
 
 class HeldKeys:
@@ -151,16 +196,9 @@ def _begin(run: AccountRun, item: ItemKey, operation: str) -> int | None:
 
 
 def _audit(run: AccountRun, operation: str, target: str, outcome: str, detail: str = "") -> None:
-    """
-    The one place lifecycle operations reach the audit log (when the run has one).
-
-    # AUDIT: AuditLog(path).record(operation, account=, target=, outcome=, detail=).
-    """
-    log = getattr(run, "audit", None)
-    if log is not None:
-        log.record(
-            operation, account=run.account.name, target=target, outcome=outcome, detail=detail
-        )
+    """The one place lifecycle operations reach the audit log (see `Audit`)."""
+    account = run.account.name
+    run.audit.record(operation, account=account, target=target, outcome=outcome, detail=detail)
 
 
 def _failed(  # noqa: PLR0917 - one failure, every part of it

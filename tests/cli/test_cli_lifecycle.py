@@ -19,6 +19,7 @@ from bitget_keys import Client, ClientConfig, Credentials
 from bitget_keys import models as m
 from bitget_keys.cli import main
 from bitget_keys.cli.exits import ExitCode
+from bitget_keys.provision.audit_log import scan_audit_log
 from bitget_keys.provision.family import Family, api_of_family
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
 
@@ -141,6 +142,8 @@ async def test_apply_prune_lists_what_it_revokes_and_asks_first(
         url = ("--base-url", emulator.base_url)
         assert await cli("apply", str(plan), *url, *files(tmp_path), "--yes", "--create-vault") == 0
         subb = {k.api_key for k in await live_keys(emulator, family, "subb")}
+        audit = tmp_path / "s.db.audit.jsonl"
+        assert not audit.exists()  # creates only: nothing for the audit log
         plan.write_text(plan_text("a"))
         capfd.readouterr()
         # Without --prune the plan's silence about subb changes nothing.
@@ -175,6 +178,9 @@ async def test_apply_prune_lists_what_it_revokes_and_asks_first(
         else:
             assert {k.api_key for k in left} == subb
             assert all(not k.permissions for k in left)
+        entries = [entry for _, entry in scan_audit_log(audit).entries]
+        assert sorted(e.target.split("/")[0] for e in entries) == ["subb", "subb"]
+        assert {(e.operation, e.outcome, e.account) for e in entries} == {("revoke", "ok", "desk")}
         # suba is untouched.
         assert len(await live_keys(emulator, family, "suba")) == 2
 

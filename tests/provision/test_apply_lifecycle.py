@@ -19,6 +19,7 @@ import pytest
 from bitget_keys import Client, ClientConfig, Secret
 from bitget_keys import models as m
 from bitget_keys.provision.apply import ItemResult, Status, apply_plan
+from bitget_keys.provision.audit_log import scan_audit_log
 from bitget_keys.provision.drift import RevokeReason
 from bitget_keys.provision.family import Family, api_of_family
 from bitget_keys.provision.journal import Journal
@@ -86,6 +87,16 @@ class Run:
             )
         return self.clients[account.name]
 
+    @property
+    def audit_path(self) -> Path:
+        return self.tmp_path / "state.db.audit.jsonl"
+
+    def audited(self) -> list[tuple[str, str, str]]:
+        """The audit log's (operation, target, outcome) entries, its chain checked."""
+        scan = scan_audit_log(self.audit_path)
+        assert scan.check.problems == ()
+        return [(e.operation, e.target, e.outcome) for _, e in scan.entries]
+
     def vault(self) -> SecretsVault:
         return SecretsVault.open(self.tmp_path / "vault.bkv", VAULT_KEY)
 
@@ -101,6 +112,7 @@ class Run:
                 journal=journal,
                 prune=prune,
                 max_rounds=max_rounds,
+                audit_log=self.audit_path,
             )
 
     async def keys(self, family: Family, desk: int, uid: str) -> list[m.VirtualSubaccountAPIKey]:
@@ -164,6 +176,10 @@ async def test_drift_behind_the_plans_back_is_restored_by_apply(
         after = {k.label: k for k in await run.keys(family, 1, uid)}
         assert set(after[first.label].permissions) == set(keys[first.label].permissions)
         assert after["extra"].ip_list == (IP,)
+        assert sorted(run.audited()) == [
+            ("modify", "suba/extra", "ok"),
+            ("modify", "suba/first", "ok"),
+        ]
         # As planned now: nothing to do.
         assert {r.status for r in await run.apply(data)} == {Status.UNCHANGED}
 
@@ -194,6 +210,7 @@ async def test_an_absent_key_is_revoked_and_staged_revoked_in_the_vault(
             assert listed[extra.api_key].permissions == ()
             assert listed[extra.api_key].ip_list == NEUTRAL_IP_LIST
             assert record.revoked_how == "neutralised"
+        assert run.audited() == [("revoke", "suba/extra", "ok")]
         # Revoked already: a re-run revokes nothing and creates nothing.
         again = await run.apply(plan_data(gone))
         assert {r.status for r in again} == {Status.UNCHANGED}
@@ -301,10 +318,12 @@ async def test_a_failed_revocation_is_retried_and_then_reported(tmp_path: Path) 
         with Journal(tmp_path / "state.db") as journal:
             attempts = [e for e in journal.entries() if e.kind == "revoke"]
         assert len(attempts) == 3
+        assert run.audited() == [("revoke", "suba/extra", "unknown")] * 3
         emulator.faults = Faults()
         results = await run.apply(plan_data(gone))
         (revoke,) = [r for r in results if r.kind == "revoke"]
         assert revoke.status is Status.REVOKED
+        assert run.audited()[-1] == ("revoke", "suba/extra", "ok")
 
 
 async def test_a_classic_key_whose_passphrase_is_not_held_is_reported(tmp_path: Path) -> None:
@@ -328,6 +347,7 @@ async def test_a_classic_key_whose_passphrase_is_not_held_is_reported(tmp_path: 
         (revoke,) = [r for r in results if r.kind == "revoke"]
         assert revoke.status is Status.FAILED
         assert revoke.detail == NOT_HELD_DETAIL
+        assert run.audited() == [("revoke", "suba/byhand", "refused")]
         # Nothing about it changed, and the planned keys are as they were.
         (byhand,) = [k for k in await run.keys("v2", 1, uid) if k.label == "byhand"]
         assert byhand.permissions == (m.Permission.READ,)
