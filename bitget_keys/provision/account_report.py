@@ -250,7 +250,8 @@ class AccountReport:
             if spec.api_key in changed:
                 self.still_missing(item)
             else:
-                self.report(item, Status.UNCHANGED, api_key=spec.api_key)
+                detail = "absent" if spec.state is State.ABSENT else ""
+                self.report(item, Status.UNCHANGED, api_key=spec.api_key, detail=detail)
 
     def _final_subaccount(
         self, sub: SubaccountSpec, diff: AccountDiff, live: LiveState, family: str

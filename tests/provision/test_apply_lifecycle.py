@@ -352,3 +352,46 @@ async def test_a_classic_key_whose_passphrase_is_not_held_is_reported(tmp_path: 
         (byhand,) = [k for k in await run.keys("v2", 1, uid) if k.label == "byhand"]
         assert byhand.permissions == (m.Permission.READ,)
         assert {r.status for r in results if r.kind != "revoke"} == {Status.UNCHANGED}
+
+
+async def test_an_absent_broker_key_is_deleted(tmp_path: Path) -> None:
+    broker = attrs.evolve(MASTERS[0], broker=True)
+    data: dict[str, Any] = {
+        "defaults": {"ip_list": [IP]},
+        "accounts": [
+            {
+                "name": "desk1",
+                "credentials": "env:DESK1",
+                "broker_keys": [
+                    {
+                        "sub_uid": "5550001",
+                        "api_key": "bg_broker_sub",
+                        "passphrase": "env:DESK1_PASSPHRASE",
+                        "permissions": ["spot_trade"],
+                        "perm_type": "readonly",
+                        "state": "absent",
+                    }
+                ],
+            }
+        ],
+    }
+    async with running(tmp_path, broker) as run:
+        key = {
+            "api_key": "bg_broker_sub",
+            "passphrase": "BrokerSub11",
+            "permissions": ["spot_trade"],
+        }
+        run.emulator.exchange.add_broker_subaccount(broker.uid, "5550001", key)
+        (result,) = await run.apply(data)
+        assert (result.kind, result.status, result.detail) == (
+            "broker_key",
+            Status.REVOKED,
+            "deleted",
+        )
+        client = run.client(parse_plan(data, environ=ENV).accounts[0])
+        assert await client.list_broker_subaccount_api_keys("5550001") == ()
+        assert run.audited() == [("revoke", "5550001/bg_broker_sub", "ok")]
+        # Gone, as planned: nothing more to do.
+        (again,) = await run.apply(data)
+        assert (again.status, again.detail) == (Status.UNCHANGED, "absent")
+        assert len(run.audited()) == 1
