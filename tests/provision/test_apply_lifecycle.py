@@ -148,6 +148,13 @@ def tamper(
     run.emulator.exchange.tamper_key(key.api_key, permissions=permissions, ip_list=ips)
 
 
+async def frozen(run: Run, family: Family, label: str) -> bool:
+    """Whether the master's sub-account ``label`` is frozen, as its list shows."""
+    api = api_of_family(run.client(parse_plan(plan_data(), environ=ENV).accounts[0]), family)
+    (sub,) = [sub for sub in await api.list_subaccounts() if sub.label == label]
+    return sub.status is not None and sub.status.frozen
+
+
 def by_status(results: list[ItemResult]) -> dict[Status, list[str]]:
     found: dict[Status, list[str]] = {}
     for result in results:
@@ -292,13 +299,7 @@ async def test_an_absent_subaccount_loses_its_keys_and_is_frozen(
             assert left == []
         else:
             assert all(k.permissions == () and k.ip_list == NEUTRAL_IP_LIST for k in left)
-        listed = await api_of_family(
-            run.client(parse_plan(plan_data(), environ=ENV).accounts[0]),
-            family,
-        ).list_subaccounts()
-        (subb,) = [s for s in listed if s.label == "subb"]
-        assert subb.status is not None
-        assert subb.status.frozen
+        assert await frozen(run, family, "subb")
 
 
 async def test_a_failed_revocation_is_retried_and_then_reported(tmp_path: Path) -> None:
@@ -395,3 +396,22 @@ async def test_an_absent_broker_key_is_deleted(tmp_path: Path) -> None:
         (again,) = await run.apply(data)
         assert (again.status, again.detail) == (Status.UNCHANGED, "absent")
         assert len(run.audited()) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_frozen_freezes_and_unfreezes_only_when_the_plan_says_so(
+    tmp_path: Path, family: Family
+) -> None:
+    owner = master(family)
+    async with running(tmp_path, owner) as run:
+        await run.apply(plan_data(subaccount("a")))
+        results = await run.apply(plan_data(subaccount("a", frozen=True)))
+        assert by_status(results)[Status.FROZEN] == ["suba"]
+        assert await frozen(run, family, "suba")
+        # Not managed: a sub-account frozen is left frozen.
+        assert {r.status for r in await run.apply(plan_data(subaccount("a")))} == {Status.UNCHANGED}
+        assert await frozen(run, family, "suba")
+        results = await run.apply(plan_data(subaccount("a", frozen=False)))
+        assert by_status(results)[Status.UNFROZEN] == ["suba"]
+        assert not await frozen(run, family, "suba")
+        assert [entry[0] for entry in run.audited()] == ["freeze", "unfreeze"]
