@@ -1,15 +1,28 @@
 """
-Bitget's documented error codes and the exception class each one raises, by name.
+Bitget's documented error codes, and which exception class each error answer raises.
 
-`bitget_keys.errors` resolves the names; the table lives apart so the exception tree
-stays readable. A code missing here falls back on the HTTP status.
+The table lives apart from `bitget_keys.errors` so the exception tree stays readable;
+`classify` follows the order that module's docstring gives. A code missing here falls
+back on the HTTP status.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CODE_CLASSES"]
+from bitget_keys import errors
+from bitget_keys.errors import (
+    APIError,
+    AuthenticationError,
+    CopyAPIKeyExistsError,
+    CopyModelNotSupportedError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RateLimitExceededError,
+    ServerError,
+)
+
+__all__ = ["CODE_CLASSES", "classify"]
 
 CODE_CLASSES: Final[dict[str, str]] = {
     # rate
@@ -86,3 +99,40 @@ CODE_CLASSES: Final[dict[str, str]] = {
     "40725": "ServerError",
     "40808": "ServerError",
 }
+
+_CODES: Final[dict[str, type[APIError]]] = {
+    code: getattr(errors, name) for code, name in CODE_CLASSES.items()
+}
+
+# Conditions create-copy-api reports with no documented code; matched on the message,
+# case-insensitively, whatever code comes with them.
+_MESSAGES: Final[tuple[tuple[str, type[APIError]], ...]] = (
+    ("already created a copy api key", CopyAPIKeyExistsError),
+    ("only applicable to the new copy model", CopyModelNotSupportedError),
+    ("request frequency is too high", RateLimitExceededError),
+)
+
+
+def _by_status(http_status: int) -> type[APIError]:
+    if http_status == 429:
+        return RateLimitExceededError
+    if http_status >= 500:
+        return ServerError
+    if http_status == 401:
+        return AuthenticationError
+    if http_status == 403:
+        return PermissionDeniedError
+    if http_status >= 400:
+        return InvalidRequestError
+    return APIError
+
+
+def classify(code: str | None, message: str, http_status: int) -> type[APIError]:
+    """The exception class for an error answer (see the module docstring)."""
+    lowered = message.lower()
+    for fragment, cls in _MESSAGES:
+        if fragment in lowered:
+            return cls
+    if code is not None and code in _CODES:
+        return _CODES[code]
+    return _by_status(http_status)

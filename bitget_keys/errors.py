@@ -9,6 +9,9 @@ Every exception derives from `BitgetKeysError`::
     ├── ConfigurationError (+ValueError)     bad settings or credentials
     │   └── ValidationError                  a request breaks a documented Bitget rule
     │       └── PlanError                    a plan file breaks a rule (every problem listed)
+    ├── SecretNotHeldError                   an imported key: the vault holds no secret for it
+    ├── PassphraseNotHeldError               a classic key can't be changed without it
+    ├── KeyNotVerifiedError                  a new key did not prove itself by signing
     ├── VaultError                           wrong vault key, unreadable or unwritable vault
     │   ├── VaultKeyError                    the vault passphrase is wrong
     │   ├── VaultMissingError                no vault at the path given
@@ -58,7 +61,6 @@ from typing import Final
 
 import attrs
 
-from bitget_keys._error_codes import CODE_CLASSES
 from bitget_keys._escape import escape
 
 __all__ = [
@@ -560,43 +562,6 @@ class RateLimitBackendError(BitgetKeysError):
 #: Bitget's success code.
 SUCCESS_CODE: Final = "00000"
 
-_CODES: Final[dict[str, type[APIError]]] = {
-    code: globals()[name] for code, name in CODE_CLASSES.items()
-}
-
-# Conditions create-copy-api reports with no documented code; matched on the message,
-# case-insensitively, whatever code comes with them.
-_MESSAGES: Final[tuple[tuple[str, type[APIError]], ...]] = (
-    ("already created a copy api key", CopyAPIKeyExistsError),
-    ("only applicable to the new copy model", CopyModelNotSupportedError),
-    ("request frequency is too high", RateLimitExceededError),
-)
-
-
-def _by_status(http_status: int) -> type[APIError]:
-    if http_status == 429:
-        return RateLimitExceededError
-    if http_status >= 500:
-        return ServerError
-    if http_status == 401:
-        return AuthenticationError
-    if http_status == 403:
-        return PermissionDeniedError
-    if http_status >= 400:
-        return InvalidRequestError
-    return APIError
-
-
-def classify(code: str | None, message: str, http_status: int) -> type[APIError]:
-    """The exception class for an error answer (see the module docstring)."""
-    lowered = message.lower()
-    for fragment, cls in _MESSAGES:
-        if fragment in lowered:
-            return cls
-    if code is not None and code in _CODES:
-        return _CODES[code]
-    return _by_status(http_status)
-
 
 def from_response(
     *,
@@ -607,6 +572,9 @@ def from_response(
     request_time: int | None = None,
 ) -> APIError:
     """Build the exception for an error answer."""
+    # The code table names these classes, so it is read once they exist.
+    from bitget_keys._error_codes import classify  # noqa: PLC0415
+
     cls = classify(code, message, http_status)
     return cls(http_status, code, message, endpoint, request_time)
 

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     ("bitget_keys.cli", "cli", 5),
     ("bitget_keys.__main__", "cli", 5),
     ("bitget_keys.provision", "provision", 4),
+    ("bitget_keys.lifecycle", "provision", 4),
     ("bitget_keys.testing", "testing", 4),
     ("bitget_keys._client", "client", 3),
     ("bitget_keys.models", "client", 3),

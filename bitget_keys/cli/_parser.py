@@ -37,6 +37,7 @@ from bitget_keys.cli._options import (
     add_vault_option,
     vault_from_environment,
 )
+from bitget_keys.cli._rotate_options import add_rotate
 from bitget_keys.cli._signals import DRAIN_SECONDS
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
 from bitget_keys.errors import ConfigurationError
@@ -545,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_vault(commands)
     _add_audit(commands)
+    add_rotate(commands)
     add_completion(commands)
     _add_plain(parser, commands)
     return parser

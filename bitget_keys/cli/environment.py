@@ -35,25 +35,25 @@ class Variable:
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         VAULT_KEY_ENV,
-        "apply, vault",
+        "apply, rotate, vault",
         "The vault passphrase. Unset: asked for on a terminal, else the command stops.",
         secret=True,
     ),
     Variable(
         VAULT_KEY_FILE_ENV,
-        "apply, vault",
+        "apply, rotate, vault",
         "A file whose first line is the vault passphrase, read when --vault-key-file and "
         f"{VAULT_KEY_ENV} are not given; a file others can read is used with a warning.",
         secret=True,
     ),
     Variable(
         VAULT_PATH_ENV,
-        "plan, apply, vault",
+        "plan, apply, rotate, vault",
         "The vault file when --vault is not given; default bitget-keys.vault.",
     ),
     Variable(
         STATE_PATH_ENV,
-        "apply",
+        "apply, rotate",
         "The state file when --state is not given; default bitget-keys.state.",
     ),
     Variable(
@@ -64,19 +64,19 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
     Variable(
         BASE_URL_ENV,
-        "plan, apply, Client",
+        "plan, apply, rotate, Client",
         "Bitget's API root when --base-url (or base_url=) is not given; default production.",
     ),
     Variable(
         REDIS_URL_ENV,
-        "apply",
+        "apply, rotate",
         "The Redis that shares rate limits between processes (--redis); keeps its "
         "password out of the process list.",
         secret=True,
     ),
     Variable(
         EGRESS_ENV,
-        "apply",
+        "apply, rotate",
         "With --redis: the name of this host's public IP, whose per-IP budget every "
         "process with the same name shares (--egress NAME).",
     ),

@@ -53,6 +53,7 @@ from bitget_keys import models as m
 from bitget_keys._secret import Secret, to_secret
 from bitget_keys._signing import Credentials
 from bitget_keys.errors import ConfigurationError, PlanError, Problem, ValidationError
+from bitget_keys.provision.durations import duration_problem, parse_duration
 from bitget_keys.provision.plan_lines import PlanProblem, locate
 from bitget_keys.provision.plan_modes import (
     FIRST_KEY_PERM_TYPE,
@@ -105,6 +106,8 @@ class KeySpec:
     state: State = State.PRESENT
     #: ``None``: a passphrase is generated when the key is created.
     passphrase: Secret | None = attrs.field(default=None, repr=False)
+    #: Seconds after which ``rotate --due`` replaces the key; ``None``: never due.
+    rotate_after: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -297,7 +300,15 @@ class _Checker:
             self.problem("defaults.perm_type", rule)
             perm_type = None
         self.default_mode = self.mode(row.mode, "defaults.mode")
-        return DefaultsRow(ip_list=row.ip_list, perm_type=perm_type)
+        rotate_after = self.duration(row.rotate_after, "defaults.rotate_after")
+        return DefaultsRow(ip_list=row.ip_list, perm_type=perm_type, rotate_after=rotate_after)
+
+    def duration(self, value: str | None, where: str) -> str | None:
+        """A written duration, reported and left out when it is not one."""
+        if value is not None and (rule := duration_problem(value)) is not None:
+            self.problem(where, rule)
+            return None
+        return value
 
     def mode(self, value: str | None, where: str) -> PlanMode | None:
         """A written ``mode`` (``None``: ``[defaults]``'s); ``None`` when not known."""
@@ -326,7 +337,10 @@ class _Checker:
             self.problem(_at(where, "perm_type"), FIRST_KEY_PERM_TYPE)
         perm_type = row.perm_type if row.perm_type is not None else defaults.perm_type
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
-        if ip_list is None or waits:
+        rotate_after = self.duration(row.rotate_after, _at(where, "rotate_after"))
+        if rotate_after is None and row.rotate_after is None:
+            rotate_after = defaults.rotate_after
+        if ip_list is None or waits or (rotate_after is None and row.rotate_after is not None):
             return None
         key = KeySpec(
             label=row.label,
@@ -335,6 +349,7 @@ class _Checker:
             perm_type=None if perm_type is None or batch else m.PermType(perm_type),
             state=row.state,
             passphrase=passphrase,
+            rotate_after=None if rotate_after is None else parse_duration(rotate_after),
         )
         problems = key_problems(key, mode, where, first=first)
         self.problems += problems

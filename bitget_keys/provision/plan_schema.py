@@ -59,6 +59,9 @@ class KeyRow:
     state: State = State.PRESENT
     #: An ``env:NAME`` reference, never the passphrase itself.
     passphrase: str | None = None
+    #: How old the key may grow before ``rotate --due`` replaces it (``90d``);
+    #: ``None``: ``[defaults] rotate_after``, else never due.
+    rotate_after: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +117,8 @@ class DefaultsRow:
     perm_type: str | None = None
     #: ``None``: ``auto``.
     mode: str | None = None
+    #: Every key's ``rotate_after`` unless it names its own.
+    rotate_after: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from bitget_keys import errors as e
+from bitget_keys._error_codes import classify
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_classification(
     code: str | None, message: str, status: int, expected: type[e.APIError]
 ) -> None:
     """Message conditions first, then the body code, then the HTTP status."""
-    assert e.classify(code, message, status) is expected
+    assert classify(code, message, status) is expected
 
 
 def test_tree() -> None:
