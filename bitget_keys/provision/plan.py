@@ -102,7 +102,6 @@ class KeySpec:
     permissions: tuple[m.Permission, ...]
     ip_list: tuple[str, ...]
     perm_type: m.PermType | None = None
-    #: ``ABSENT``: revoked where it exists.
     state: State = State.PRESENT
     #: ``None``: a passphrase is generated when the key is created.
     passphrase: Secret | None = attrs.field(default=None, repr=False)
@@ -117,7 +116,6 @@ class SubaccountSpec:
     name: str
     label: str
     keys: tuple[KeySpec, ...]
-    #: ``ABSENT``: every key revoked and the sub-account frozen.
     state: State = State.PRESENT
     #: ``None``: whether it is frozen is not managed.
     frozen: bool | None = None
@@ -134,7 +132,6 @@ class BrokerKeySpec:
     perm_type: m.PermType
     ip_list: tuple[str, ...] | None = None
     label: str | None = None
-    #: ``ABSENT``: deleted where it exists.
     state: State = State.PRESENT
 
 
