@@ -11,15 +11,16 @@ usable keys with the label and none current leave the label alone, as no one can
 which is planned.
 
 A planned key found live is compared with the plan: its permissions (a unified key's
-as the plan maps them, `unified_key`), its whitelist (both as sets), its permission
-type where the list shows one, and for a sub-account whose plan sets ``frozen`` its
-frozen state. Revokes: every live key of a sub-account marked absent (which is frozen
-too, as Bitget deletes no sub-account), keys marked absent, broker keys marked absent,
-and with ``prune`` what the plan no longer names under the master: keys of planned
-sub-accounts whose label no planned key has, and every key of a live sub-account no
-account of the plan names for that master. Prune never freezes a sub-account (a
-freeze stops its owner's use of its funds: only ``frozen = true`` or ``state =
-"absent"`` asks for it), and never revokes a rotation's key or a copy key.
+as the plan maps them, `unified_key`), its whitelist (both as sets), a unified key's
+permission type where the list shows one (a classic key's can't be modified), and for a
+sub-account whose plan sets ``frozen`` its frozen state. Revokes: every live key of a
+sub-account marked absent (which is frozen too, as Bitget deletes no sub-account), keys
+marked absent, broker keys marked absent, and with ``prune`` what the plan no longer
+names under the master: keys of planned sub-accounts whose label no planned key has, and
+every key of a live sub-account no account of the plan names for that master. Prune
+never freezes a sub-account (a freeze stops its owner's use of its funds: only ``frozen =
+true`` or ``state = "absent"`` asks for it), and never revokes a rotation's key or a
+copy key.
 """
 
 from __future__ import annotations
@@ -176,7 +177,9 @@ def _differences(
     key: KeySpec, live: m.VirtualSubaccountAPIKey, family: str
 ) -> tuple[Difference, ...]:
     permissions: Sequence[object] = key.permissions
-    perm_type: str | None = None if key.perm_type is None else str(key.perm_type)
+    # A classic key's permission type can't be changed by a modify (only its rights and
+    # whitelist can), so it is not drift apply could repair: it is left out.
+    perm_type: str | None = None
     if family == "v3":
         try:
             mapped = unified_key(key)

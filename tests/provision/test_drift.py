@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from bitget_keys import models as m
@@ -294,3 +295,21 @@ def test_plan_says_when_a_classic_revoke_or_a_modify_lacks_its_passphrase() -> N
     # A unified key is deleted without its passphrase; no vault read: nothing known.
     assert "passphrase" not in shown("v3", frozenset())["alpha/trade"]
     assert "passphrase" not in shown("v2", None)["alpha/trade"]
+
+
+def test_a_unified_keys_permission_type_is_drift_and_a_classic_ones_is_not() -> None:
+    """A classic key's type can't be modified, so it is not drift apply could repair."""
+    plan = account(
+        keys=[
+            {"label": "first", "permissions": ["spot_trade"]},
+            {"label": "trade", "permissions": ["spot_trade"], "perm_type": "read_and_write"},
+        ]
+    )
+    readonly = attrs.evolve(key("k2", "trade", ("uta_trade",)), perm_type="read_only")
+    unified = live(key("k1", "alpha", ("uta_trade",)), readonly)
+    (change,) = diff_account(plan, unified, DriftContext(family="v3")).key_changes
+    assert [(d.name, d.live, d.planned) for d in change.differences] == [
+        ("perm_type", "read_only", "read_write")
+    ]
+    classic = live(key("k1", "alpha"), attrs.evolve(key("k2", "trade"), perm_type="readonly"))
+    assert diff_account(plan, classic, DriftContext(family="v2")).empty
