@@ -67,6 +67,9 @@ class AccountReport:
         self.reported: set[ItemKey] = set()
         #: Creates Bitget refused for good (see `refused`): not sent again this run.
         self.refused: set[ItemKey] = set()
+        #: Modifies, freezes and revokes carried out: not sent again this run, even if a
+        #: later read still shows a difference (the next plan shows it).
+        self.carried_out: set[ItemKey] = set()
         #: Modifies, freezes and revokes whose last attempt failed (see `change_failed`).
         self.failed_changes: dict[ItemKey, _Failure] = {}
 

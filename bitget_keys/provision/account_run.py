@@ -152,7 +152,7 @@ class AccountRun:
 
     def without_refused(self, diff: AccountDiff) -> AccountDiff:
         """``diff`` without what Bitget refused for good earlier in this run."""
-        return without_refused(diff, self.out.refused)
+        return without_refused(diff, self.out.refused | self.out.carried_out)
 
     async def first_read(self) -> LiveState:
         """

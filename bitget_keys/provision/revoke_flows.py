@@ -272,6 +272,7 @@ async def modify_key(run: AccountRun, change: KeyChange) -> None:
     out.journal.settle(entry, Outcome.DONE, api_key=api_key)
     _replace_key(run, change.subaccount_uid, modified, api_key)
     what = ", ".join(difference.name for difference in change.differences)
+    out.carried_out.add(item)
     out.report(item, Status.MODIFIED, api_key=api_key, detail=f"restored {what}")
     _audit(run, "modify", item.target, "ok", what)
 
@@ -311,6 +312,7 @@ async def revoke_key(run: AccountRun, revoke: KeyRevoke) -> None:
     detail = f"{revoke.live.label!r}, {revoke.reason}: {how}"
     if not deleted:
         detail += " (classic keys cannot be deleted)"
+    out.carried_out.add(item)
     out.report(item, status, api_key=api_key, detail=detail)
     _audit(run, "revoke", target, "ok", f"{revoke.reason}: {how}")
 
@@ -335,6 +337,7 @@ async def set_frozen(run: AccountRun, change: FreezeChange) -> None:
     out.journal.settle(entry, Outcome.DONE)
     status = m.SubaccountStatus.FREEZE if change.frozen else m.SubaccountStatus.NORMAL
     run.known.subaccounts[change.subaccount_uid] = attrs.evolve(change.live, status=status)
+    out.carried_out.add(item)
     out.report(item, done, detail=f"sub-account {change.subaccount_uid}")
     _audit(run, operation, change.label, "ok", change.subaccount_uid)
 
@@ -357,5 +360,6 @@ async def delete_broker_key(run: AccountRun, spec: BrokerKeySpec) -> None:
     out.journal.settle(entry, Outcome.DONE, api_key=spec.api_key, detail="deleted")
     keys = run.known.broker_keys.get(spec.sub_uid, [])
     run.known.broker_keys[spec.sub_uid] = [k for k in keys if k.api_key != spec.api_key]
+    out.carried_out.add(item)
     out.report(item, Status.REVOKED, api_key=spec.api_key, detail="deleted")
     _audit(run, "revoke", item.target, "ok", "deleted")
