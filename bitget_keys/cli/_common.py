@@ -309,6 +309,8 @@ async def apply_with_progress(
     ledger: Ledger | None = None,
     gate: DispatchGate | None = None,
     first_live: Mapping[str, LiveState] | None = None,
+    prune: bool = False,
+    audit_log: Path | None = None,
 ) -> list[ItemResult]:
     """
     Apply ``plan`` (see `apply_plan`), showing each result through ``reporter``.
@@ -331,6 +333,8 @@ async def apply_with_progress(
             gate=gate,
             on_result=reporter.on_result,
             first_live=first_live,
+            prune=prune,
+            audit_log=audit_log,
         )
         if gate is not None and gate.state is not GateState.OPEN:
             reporter.interrupt(gate.reason or "stopped")

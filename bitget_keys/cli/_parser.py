@@ -157,7 +157,13 @@ def _add_plan(commands: Any) -> None:
         action="store_true",
         help="exit 0 when nothing would change, 2 when something would, 1 on an error",
     )
+    _add_prune(plan, "also show what apply --prune would revoke: what the plan no longer names")
     plan.set_defaults(run="plan:run")
+
+
+def _add_prune(command: argparse.ArgumentParser, help_text: str) -> None:
+    """``--prune``, on plan and apply."""
+    command.add_argument("--prune", action="store_true", help=help_text)
 
 
 def _vault_command(
@@ -433,12 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_vault_option(apply)
     add_state_option(apply)
+    add_audit_log_option(apply)
     _add_apply_vault(apply)
     apply.add_argument("--json", action="store_true", help="one JSON object per item")
     apply.add_argument(
         "--yes",
         action="store_true",
         help="apply without asking (required when stdin is not a terminal, and with --json)",
+    )
+    _add_prune(
+        apply,
+        "also revoke what the plan no longer names under its masters: keys of planned "
+        "sub-accounts with no planned label, and every key of sub-accounts it does not "
+        "name (listed and asked for first; never a rotation's key or a copy key)",
     )
     apply.add_argument(
         "--redis",

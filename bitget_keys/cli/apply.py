@@ -39,6 +39,7 @@ from bitget_keys.cli._egress import (
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli._vault_key import is_new_vault, key_file_in_use
+from bitget_keys.cli.audit import audit_log_path_for
 from bitget_keys.cli.exits import ExitCode, UsageError, exit_code_for
 from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
@@ -48,6 +49,7 @@ from bitget_keys.errors import (
 )
 from bitget_keys.limits import Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
+from bitget_keys.provision.drift import RevokeReason
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError, rescue
@@ -151,6 +153,13 @@ def _plan_to_apply(args: argparse.Namespace) -> tuple[Plan, SavedPlan | None]:
             "too: give --vault-key-file a file (or set $BITGET_KEYS_VAULT_KEY)"
         )
         raise UsageError(msg)
+    if args.prune and args.shard is not None:
+        msg = (
+            "--prune revokes what the whole plan no longer names, which a shard cannot "
+            "tell (the other shards name other sub-accounts of the same masters): prune "
+            "without --shard"
+        )
+        raise UsageError(msg)
     if args.redis_fallback is not None and not args.redis:
         msg = "--redis-fallback paces while --redis is down: give --redis as well"
         raise UsageError(msg)
@@ -245,6 +254,8 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
                     gate=gate,
                     reporter=reporter,
                     first_live=approval.live,
+                    prune=_prunes(args, saved),
+                    audit_log=audit_log_path_for(args),
                 )
             except SecretsNotStoredError as exc:
                 if reporter.mode is Mode.LIVE:
@@ -269,11 +280,26 @@ async def _approved(
     saved: SavedPlan | None,
 ) -> Approval:
     """A saved plan whose live state is as saved, ``--yes``, or a yes at the prompt."""
+    prune = _prunes(args, saved)
     if saved is not None:
-        return await saved_plan_holds(saved, plan, client_for, vault, args.base_url)
+        return await saved_plan_holds(saved, plan, client_for, vault, args.base_url, prune=prune)
     if args.yes:
         return Approval(approved=True)
-    return await confirm_changes(plan, client_for, vault)
+    return await confirm_changes(plan, client_for, vault, prune=prune)
+
+
+def _prunes(args: argparse.Namespace, saved: SavedPlan | None) -> bool:
+    """
+    ``--prune``, or a saved plan reviewed with it (its revokes say so): the saved plan
+    is applied as reviewed, and its check of live state refuses it if that moved.
+    """
+    if args.prune or saved is None:
+        return bool(args.prune)
+    return any(
+        change.get("action") == "revoke"
+        and change.get("attributes", {}).get("reason") == str(RevokeReason.PRUNE)
+        for change in saved.changes
+    )
 
 
 def _apply_exit(gate: DispatchGate, stop: GracefulStop, results: Sequence[ItemResult]) -> int:
@@ -293,7 +319,15 @@ def apply_status(results: Sequence[ItemResult]) -> ExitCode:
     they all tell one (`ExitCode.UNAVAILABLE`: Bitget unreachable; `ExitCode.CONFIG`:
     credentials refused), else `ExitCode.FAILED`.
     """
-    good = {Status.CREATED, Status.MODIFIED, Status.UNCHANGED}
+    good = {
+        Status.CREATED,
+        Status.MODIFIED,
+        Status.UNCHANGED,
+        Status.REVOKED,
+        Status.NEUTRALISED,
+        Status.FROZEN,
+        Status.UNFROZEN,
+    }
     done = sum(result.status in good for result in results)
     if done == len(results):
         return ExitCode.OK

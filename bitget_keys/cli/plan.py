@@ -5,7 +5,10 @@ Every master is read at once (each paced by its UID's lanes), one read of live s
 each, and the changes are printed in plan order as Terraform prints resources, ending
 with ``Plan: N to create, M to change, K to revoke.`` ``--json`` prints one JSON
 document instead, ``--out FILE`` saves the reviewed plan for ``apply FILE``, and
-``--detailed-exitcode`` exits 2 when there are changes (0 none, 1 an error).
+``--detailed-exitcode`` exits 2 when there are changes (0 none, 1 an error): keys that
+drifted from the plan, sub-accounts to freeze and revokes count as changes, so a
+scheduled ``plan --detailed-exitcode`` is a drift check. ``--prune`` also shows what
+``apply --prune`` would revoke because the plan no longer names it.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from bitget_keys.errors import (
     PlanError,
     Problem,
 )
+from bitget_keys.provision.apply import drift_context
 from bitget_keys.provision.diff import LiveState
-from bitget_keys.provision.family import Family, check_modes, pinned_mode_detail
+from bitget_keys.provision.family import Family, api_of_family, check_modes, pinned_mode_detail
 from bitget_keys.provision.plan import AccountSpec, Plan, load_plan, loads_plan, plan_error
 from bitget_keys.provision.plan_changes import AccountChanges, Summary, account_changes, summarize
 from bitget_keys.provision.plan_render import Line, render, summary_lines
 from bitget_keys.provision.preview import AccountState, copy_key_accounts, read_account_state
+from bitget_keys.provision.revoke_flows import HeldKeys, reads_unplanned
 from bitget_keys.provision.saved_plan import (
     SavedPlan,
     changes_json,
@@ -95,27 +100,44 @@ def _vault_view(
     return copy_key_accounts(vault), frozenset(record.api_key for record in vault.records())
 
 
+async def _state_of(client: Any, account: AccountSpec, *, prune: bool) -> AccountState:
+    """`read_account_state`; with ``prune``, the keys of unplanned sub-accounts too."""
+    state = await read_account_state(client, account)
+    if not prune or state.family is None or state.error is not None:
+        return state
+    try:
+        live = await reads_unplanned(api_of_family(client, state.family), state.live)
+    except Exception as exc:  # noqa: BLE001 - named with its account, as read_account_state's
+        return attrs.evolve(state, error=exc, stage="its sub-accounts' keys could not be read")
+    return attrs.evolve(state, live=live)
+
+
 async def review_plan(
     plan: Plan,
     client_for: Any,
     *,
     vaulted_copy_keys: Collection[str] | None = None,
     vault_keys: Collection[str] | None = None,
+    held: HeldKeys | None = None,
+    prune: bool = False,
 ) -> Review:
     """
     Read every master's live state at once and compute what apply would do.
 
     Given the accounts whose copy keys are in the vault, a planned copy key not among
     them is a create (apply would make it); given the vault's API keys, live keys of the
-    plan without their secret there are orphans.
+    plan without their secret there are orphans. ``held``: the vault's keys, which tell
+    the planned key among several with a label; ``prune``: what the plan no longer
+    names is revoked too.
 
     Raises:
         PlanError: the plan breaks a rule of a master's mode.
         Exception: a master's mode or live state could not be read (named on stderr).
     """
     states: Sequence[AccountState] = await asyncio.gather(
-        *(read_account_state(client_for(account), account) for account in plan.accounts)
+        *(_state_of(client_for(account), account, prune=prune) for account in plan.accounts)
     )
+    held = held or HeldKeys()
     # A master whose mode can't be told stops the plan before anything is shown.
     untold = [(a, s) for a, s in zip(plan.accounts, states, strict=True) if s.family is None]
     for account, state in untold:
@@ -145,9 +167,15 @@ async def review_plan(
             and account.copy_api_key
             and account.name not in vaulted_copy_keys
         )
+        context = drift_context(plan, account, held, family=state.family, prune=prune)
         accounts.append(
             account_changes(
-                account, state.family, state.live, copy_key=copy_key, vault_keys=vault_keys
+                account,
+                state.family,
+                state.live,
+                copy_key=copy_key,
+                vault_keys=vault_keys,
+                context=context,
             )
         )
         live[account.name] = snapshot(state.family, state.live, state.master_uid)
@@ -202,15 +230,27 @@ async def show_review(
     vaulted_copy_keys: Collection[str] | None = None,
     *,
     vault_keys: Collection[str] | None = None,
+    held: HeldKeys | None = None,
+    prune: bool = False,
 ) -> Review:
     """Print what apply would create, change or revoke, and return the review."""
     review = await review_plan(
-        plan, client_for, vaulted_copy_keys=vaulted_copy_keys, vault_keys=vault_keys
+        plan,
+        client_for,
+        vaulted_copy_keys=vaulted_copy_keys,
+        vault_keys=vault_keys,
+        held=held,
+        prune=prune,
     )
     print_lines(render(review.accounts))
     _raise_pinned(plan, review)
     print_lines([Line(""), *summary_lines(review.summary)])
     return review
+
+
+def _held(vault: SecretsVault | None) -> HeldKeys:
+    """The vault's keys (none without a vault)."""
+    return HeldKeys(None if vault is None else vault.records())
 
 
 def _plan_vault(args: argparse.Namespace) -> SecretsVault | None:
@@ -278,7 +318,12 @@ async def _run(args: argparse.Namespace) -> int:
     clients, client_for = make_clients(args.base_url)
     try:
         review = await review_plan(
-            plan, client_for, vaulted_copy_keys=copy_keys, vault_keys=vault_keys
+            plan,
+            client_for,
+            vaulted_copy_keys=copy_keys,
+            vault_keys=vault_keys,
+            held=_held(vault),
+            prune=args.prune,
         )
     finally:
         for client in clients.values():
@@ -347,11 +392,14 @@ async def saved_plan_holds(
     client_for: Any,
     vault: SecretsVault | None,
     base_url: str | None,
+    *,
+    prune: bool = False,
 ) -> Approval:
     """
     Whether ``saved`` may be applied: read live state again (as ``plan`` does) and
     compare it, and the changes it gives, with what was saved; anything that moved is
     named on stderr and nothing is sent. Apply starts from the state this read.
+    ``prune``: the saved plan was made with ``--prune`` (its revokes say so).
     """
     target = resolve_base_url(base_url)
     if saved.base_url != target:
@@ -359,7 +407,12 @@ async def saved_plan_holds(
     else:
         copy_keys, vault_keys = _vault_view(vault)
         review = await review_plan(
-            plan, client_for, vaulted_copy_keys=copy_keys, vault_keys=vault_keys
+            plan,
+            client_for,
+            vaulted_copy_keys=copy_keys,
+            vault_keys=vault_keys,
+            held=_held(vault),
+            prune=prune,
         )
         _raise_pinned(plan, review)
         moved = stale(saved, review.live, review.changes())
@@ -384,17 +437,24 @@ async def saved_plan_holds(
     return Approval(approved=True, live=review.states)
 
 
-async def confirm_changes(plan: Plan, client_for: Any, vault: SecretsVault | None) -> Approval:
+async def confirm_changes(
+    plan: Plan, client_for: Any, vault: SecretsVault | None, *, prune: bool = False
+) -> Approval:
     """
     Show what apply would do and ask for a yes; nothing to do needs no yes, and then
     apply starts from the state just read. After a question, which may be answered
-    minutes later, apply reads live state again.
+    minutes later, apply reads live state again. Revokes are named in the question.
     """
     copy_keys, vault_keys = _vault_view(vault)
-    review = await show_review(plan, client_for, copy_keys, vault_keys=vault_keys)
+    review = await show_review(
+        plan, client_for, copy_keys, vault_keys=vault_keys, held=_held(vault), prune=prune
+    )
     if not review.summary.changes:
         return Approval(approved=True, live=review.states)
-    print("Create and change the above? [y/N] ", end="", file=sys.stderr, flush=True)
+    question = "Create and change the above?"
+    if review.summary.revoke:
+        question = f"Create, change and revoke the above ({review.summary.revoke} to revoke)?"
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     # The event loop's own SIGINT handling only cancels its main task, which a blocking
     # read of the terminal never notices: while asking, Ctrl-C interrupts the read.
     if threading.current_thread() is not threading.main_thread():

@@ -5,7 +5,9 @@ A round starts every create it can at once (`flows`): further keys of sub-accoun
 exist, broker key changes, and the batches of new sub-accounts one after another. The
 batch answers may mask new sub-accounts' UIDs, so `AccountRun.locate` learns them from
 the sub-account list and starts their further keys while later batches still go out.
-Results, journal and vault writes go through the account's `AccountReport`.
+Results, journal and vault writes go through the account's `AccountReport`. Given a
+`DriftContext`, a round also modifies keys that drifted, freezes or unfreezes
+sub-accounts and revokes keys (`revoke_flows`), all at once with the creates.
 
 Reads of live state that decide what to create (the first read, and the re-reads
 after a round) are background work on the master's lanes (priority `DECIDING`): a
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, Final
 
 import attrs
 
@@ -30,10 +32,16 @@ from bitget_keys._client import Client
 from bitget_keys._client.call_pacing import pacing
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys.errors import AccountModeError
-from bitget_keys.provision import flows
+from bitget_keys.provision import flows, revoke_flows
 from bitget_keys.provision import live as reads
 from bitget_keys.provision.account_report import AccountReport
-from bitget_keys.provision.diff import AccountDiff, LiveState, MissingKey, diff_account
+from bitget_keys.provision.diff import (
+    AccountDiff,
+    DriftContext,
+    LiveState,
+    MissingKey,
+    diff_account,
+)
 from bitget_keys.provision.family import (
     ClassicAPI,
     Family,
@@ -46,8 +54,9 @@ from bitget_keys.provision.outcomes import EXPECTED
 from bitget_keys.provision.plan import AccountSpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.plan_modes import PlanMode
 from bitget_keys.provision.results import ItemKey, ItemKind, OnResult, Status
+from bitget_keys.provision.revoke_flows import DIFF_PARTS, item_of, reads_unplanned
 
-__all__ = ["DECIDING", "AccountRun"]
+__all__ = ["DECIDING", "AccountRun", "without_refused"]
 
 _log: Final = logging.getLogger("bitget_keys.apply")
 
@@ -89,6 +98,12 @@ class AccountRun:
         self.batches_done = True
         self.keys_in_progress = 0
         self.wake = asyncio.Event()
+        #: The vault's keys (stages, passphrases), for modifies and revokes.
+        self.held = revoke_flows.HeldKeys()
+        #: How drift and revokes are found; ``None``: creates only (set by `apply_plan`).
+        self.drift: DriftContext | None = None
+        #: Where modifies, freezes and revokes are recorded.
+        self.audit = revoke_flows.Audit()
 
     async def run(self, max_rounds: int) -> None:
         self.master_uid = await reads.read_retrying(self.client.uid)
@@ -100,8 +115,9 @@ class AccountRun:
             # Keys an earlier run stored before it learned their sub-account's UID.
             for key in keys if uid.isdigit() else ():
                 self.ledger.add_subaccount_uid(key.api_key, uid)
+        live = await self.with_drift(live)
         for number in range(max_rounds + 1):
-            diff = self.without_refused(diff_account(self.account, live))
+            diff = self.without_refused(diff_account(self.account, live, self.drift))
             for conflict in diff.conflicts:
                 item = ItemKey(ItemKind.SUBACCOUNT, conflict.label)
                 if item not in self.out.reported:
@@ -119,31 +135,24 @@ class AccountRun:
                 self.out.the_rest()
                 return
         await flows.copy_key(self)
-        self.out.final(live, self.api.family)
+        self.out.final(live, self.api.family, self.drift)
+
+    async def with_drift(self, live: LiveState) -> LiveState:
+        """
+        Drift is judged by the family that serves the master now (the first read may
+        have switched it); prune needs the keys of sub-accounts the plan does not name.
+        """
+        if self.drift is None:
+            return live
+        self.drift = attrs.evolve(self.drift, family=self.api.family)
+        if not self.drift.prune:
+            return live
+        with pacing(priority=DECIDING):
+            return await reads_unplanned(self.api, live)
 
     def without_refused(self, diff: AccountDiff) -> AccountDiff:
-        """``diff`` without the creates Bitget refused for good earlier in this run."""
-        refused = self.out.refused
-        if not refused:
-            return diff
-        return attrs.evolve(
-            diff,
-            new_subaccounts=tuple(
-                sub
-                for sub in diff.new_subaccounts
-                if ItemKey(ItemKind.SUBACCOUNT, sub.label) not in refused
-            ),
-            new_keys=tuple(
-                missing
-                for missing in diff.new_keys
-                if ItemKey(ItemKind.KEY, missing.subaccount.label, missing.key.label) not in refused
-            ),
-            broker_changes=tuple(
-                spec
-                for spec in diff.broker_changes
-                if ItemKey(ItemKind.BROKER_KEY, spec.sub_uid, spec.api_key) not in refused
-            ),
-        )
+        """``diff`` without what Bitget refused for good earlier in this run."""
+        return without_refused(diff, self.out.refused | self.out.carried_out)
 
     async def first_read(self) -> LiveState:
         """
@@ -205,6 +214,7 @@ class AccountRun:
                     self.start_key(missing)
                 for spec in diff.broker_changes:
                     self.spawn(flows.modify_broker_key(self, spec))
+                self.start_lifecycle(diff)
                 if isinstance(self.api, UnifiedAPI):
                     # One create-sub each; each sub-account's keys follow its answer.
                     for sub in diff.new_subaccounts:
@@ -215,6 +225,17 @@ class AccountRun:
         finally:
             self.group = None
         return self.known
+
+    def start_lifecycle(self, diff: AccountDiff) -> None:
+        """Start every modify, freeze and revoke of ``diff`` at once."""
+        for change in diff.key_changes:
+            self.spawn(revoke_flows.modify_key(self, change))
+        for freeze in diff.freezes:
+            self.spawn(revoke_flows.set_frozen(self, freeze))
+        for revoke in diff.revokes:
+            self.spawn(revoke_flows.revoke_key(self, revoke))
+        for spec in diff.broker_revokes:
+            self.spawn(revoke_flows.delete_broker_key(self, spec))
 
     def start_key(self, missing: MissingKey) -> None:
         self.keys_in_progress += 1
@@ -303,3 +324,14 @@ class AccountRun:
         """Start creating ``keys`` of the sub-account ``uid``, all at once."""
         for key in keys:
             self.start_key(MissingKey(subaccount=spec, subaccount_uid=uid, key=key))
+
+
+def without_refused(diff: AccountDiff, refused: Collection[ItemKey]) -> AccountDiff:
+    """``diff`` without the items Bitget refused for good earlier in the run."""
+    if not refused:
+        return diff
+    kept: dict[str, Any] = {
+        part: tuple(entry for entry in getattr(diff, part) if item_of(entry) not in refused)
+        for part in DIFF_PARTS
+    }
+    return attrs.evolve(diff, **kept)

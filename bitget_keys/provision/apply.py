@@ -33,6 +33,14 @@ in the web UI); it is never silently recreated.
 
 One failing account or item never stops the others: every failure becomes a result.
 
+Besides creating, each round restores planned keys that drifted (a modify sending the
+plan's permissions and whole whitelist), freezes or unfreezes sub-accounts whose plan
+sets ``frozen``, and revokes what the plan marks absent and, with ``prune``, what it no
+longer names (`bitget_keys.provision.drift`): deleted where Bitget can, neutralised
+where it cannot (classic keys), each revoked key staged ``REVOKED`` in the vault. A
+revocation that fails is tried again in the next round and reported if it never
+succeeds.
+
 Stopping never abandons an answer. The run shares one `DispatchGate` with its clients:
 when it is closed (an interruption, a vault that cannot be written, a failing
 rate-limit backend, an unexpected error), creates still waiting for their slot are not
@@ -47,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Final
 
 from bitget_keys._client import Client
@@ -54,7 +63,7 @@ from bitget_keys._gate import DispatchGate
 from bitget_keys.errors import DispatchStoppedError, VaultError
 from bitget_keys.provision.account_report import AccountReport
 from bitget_keys.provision.account_run import AccountRun
-from bitget_keys.provision.diff import LiveState
+from bitget_keys.provision.diff import DriftContext, LiveState
 from bitget_keys.provision.family import (
     ClassicAPI,
     UnifiedAPI,
@@ -69,6 +78,7 @@ from bitget_keys.provision.live import describe_error, read_live_state
 from bitget_keys.provision.outcomes import EXPECTED, not_sent_detail, stop_on_backend_failure
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.results import ItemKey, ItemKind, ItemResult, OnResult, Status
+from bitget_keys.provision.revoke_flows import Audit, HeldKeys
 from bitget_keys.provision.vault import SecretsVault
 
 __all__ = [
@@ -77,6 +87,7 @@ __all__ = [
     "ItemResult",
     "Status",
     "apply_plan",
+    "drift_context",
     "generate_passphrase",
     "read_live_state",
 ]
@@ -95,6 +106,8 @@ async def apply_plan(
     on_result: OnResult | None = None,
     max_rounds: int = 4,
     first_live: Mapping[str, LiveState] | None = None,
+    prune: bool = False,
+    audit_log: Path | None = None,
 ) -> list[ItemResult]:
     """
     Make every account of ``plan`` match it, concurrently; return one result per item.
@@ -112,6 +125,11 @@ async def apply_plan(
     ahead (the live display's totals) costs no second read. An account missing from it
     reads its own.
 
+    ``prune``: also revoke what the plan no longer names under the masters it names
+    (``plan`` must be the whole plan: a master's sub-accounts that no account of it
+    names are pruned). ``audit_log``: where each modify, freeze and revoke is recorded
+    (`bitget_keys.provision.audit_log`; opened at its first entry).
+
     Raises:
         SecretsNotStoredError: the vault could not be written; the secrets are in the
             error (and in ``ledger.unsaved``): save them elsewhere.
@@ -121,6 +139,10 @@ async def apply_plan(
     ledger = Ledger.of(ledger, vault, journal)
     run = _PlanRun(ledger, gate if gate is not None else DispatchGate(), on_result)
     run.first_live = first_live or {}
+    run.held = HeldKeys(ledger.vault.records())
+    run.prune = prune
+    run.plan = plan
+    run.audit = Audit(audit_log, run.gate)
     apis = await asyncio.gather(
         *(run.family(account, clients(account)) for account in plan.accounts)
     )
@@ -151,6 +173,11 @@ class _PlanRun:
         self.errors: list[BaseException] = []
         #: Live state read before the run, by account name (see `apply_plan`).
         self.first_live: Mapping[str, LiveState] = {}
+        #: The vault's keys as the run began.
+        self.held = HeldKeys()
+        self.prune = False
+        self.plan = Plan(accounts=())
+        self.audit = Audit()
         also = ledger.on_vault_failure
 
         def vault_failed(exc: VaultError) -> None:
@@ -191,6 +218,11 @@ class _PlanRun:
     ) -> None:
         run = AccountRun(account, api, self.ledger, self.gate, self.collect, self.fail)
         run.first_live = self.first_live.get(account.name)
+        run.held = self.held
+        run.audit = self.audit
+        run.drift = drift_context(
+            self.plan, account, self.held, family=api.family, prune=self.prune
+        )
         item = ItemKey(ItemKind.ACCOUNT, key=account.name)
         try:
             await run.run(max_rounds)
@@ -205,3 +237,26 @@ class _PlanRun:
             run.out.report(item, Status.FAILED, detail=detail, error=exc)
         except Exception as exc:  # noqa: BLE001 - raised by apply_plan once all ended
             self.fail(exc)
+
+
+def drift_context(
+    plan: Plan, account: AccountSpec, held: HeldKeys, *, family: str, prune: bool
+) -> DriftContext:
+    """
+    How ``account``'s drift and revokes are found: the vault's stages, and with
+    ``prune`` the sub-accounts other accounts of the same master name (never pruned).
+    """
+    elsewhere = frozenset(
+        sub.label
+        for other in plan.accounts
+        if other is not account and other.master == account.master
+        for sub in other.subaccounts
+    )
+    return DriftContext(
+        family=family,
+        stages=held.stages(),
+        prune=prune,
+        planned_elsewhere=elsewhere,
+        protected=held.copy_keys(),
+        passphrases=held.with_passphrase(),
+    )

@@ -13,6 +13,9 @@ sub-account's.
 
 `diff_account` returns what is missing, in the order it must be made: sub-accounts (with
 their first keys), then further keys of existing sub-accounts, then broker key changes.
+Items the plan marks absent are never created. Given a `DriftContext`, it also returns
+what differs and what to revoke (`bitget_keys.provision.drift`); neutralised keys count
+for nothing, so a planned key whose only live copy was neutralised is missing.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from typing import Final
 import attrs
 
 from bitget_keys import models as m
-from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
+from bitget_keys.provision.drift import DriftContext, FreezeChange, KeyChange, KeyRevoke, lifecycle
+from bitget_keys.provision.key_ops import is_neutralised
+from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, State, SubaccountSpec
 
 __all__ = [
     "AccountDiff",
     "Conflict",
+    "DriftContext",
     "LiveState",
     "MissingKey",
     "diff_account",
@@ -86,6 +92,14 @@ class AccountDiff:
     #: Problems that stop an item (for example a label matching a differently named
     #: sub-account); reported, never "fixed" by creating something.
     conflicts: tuple[Conflict, ...] = ()
+    #: Planned keys that exist but differ from the plan (given a `DriftContext`).
+    key_changes: tuple[KeyChange, ...] = ()
+    #: Sub-accounts to freeze or unfreeze.
+    freezes: tuple[FreezeChange, ...] = ()
+    #: Live keys to revoke.
+    revokes: tuple[KeyRevoke, ...] = ()
+    #: Broker keys the plan marks absent that exist: to delete.
+    broker_revokes: tuple[BrokerKeySpec, ...] = ()
 
     @property
     def creates(self) -> int:
@@ -95,7 +109,15 @@ class AccountDiff:
     @property
     def empty(self) -> bool:
         """Whether the account already matches its plan."""
-        return not (self.new_subaccounts or self.new_keys or self.broker_changes)
+        return not (
+            self.new_subaccounts
+            or self.new_keys
+            or self.broker_changes
+            or self.key_changes
+            or self.freezes
+            or self.revokes
+            or self.broker_revokes
+        )
 
 
 def clear_name(name: str) -> str | None:
@@ -125,7 +147,8 @@ def name_contradicts(live: str, planned: str) -> bool:
 
 
 def _live_labels(keys: Iterable[m.VirtualSubaccountAPIKey]) -> set[str]:
-    return {key.label for key in keys}
+    """The labels of the keys that count: a neutralised key was revoked."""
+    return {key.label for key in keys if not is_neutralised(key)}
 
 
 def _broker_differs(spec: BrokerKeySpec, live: m.BrokerSubaccountAPIKey | None) -> bool:
@@ -138,8 +161,52 @@ def _broker_differs(spec: BrokerKeySpec, live: m.BrokerSubaccountAPIKey | None) 
     return spec.label is not None and spec.label != live.label
 
 
-def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
-    """What is missing from ``live`` for ``account``'s plan, in creation order."""
+def _present(sub: SubaccountSpec) -> SubaccountSpec:
+    """``sub`` as it is created: its keys the plan marks absent are left out."""
+    keys = tuple(key for key in sub.keys if key.state is State.PRESENT)
+    return sub if len(keys) == len(sub.keys) else attrs.evolve(sub, keys=keys)
+
+
+def _missing_keys(
+    planned: SubaccountSpec, uid: str, keys: Iterable[m.VirtualSubaccountAPIKey]
+) -> list[MissingKey]:
+    """The present keys of ``planned`` that its live sub-account ``uid`` lacks."""
+    labels = _live_labels(keys)
+    return [
+        MissingKey(subaccount=planned, subaccount_uid=uid, key=key)
+        for index, key in enumerate(planned.keys)
+        if key.state is State.PRESENT
+        and key.label not in labels
+        and not (index == 0 and planned.label in labels)
+    ]
+
+
+def _broker_changes(account: AccountSpec, live: LiveState) -> tuple[BrokerKeySpec, ...]:
+    """The present broker keys whose settings differ from the plan."""
+    changes = []
+    for spec in account.broker_keys:
+        listed = live.broker_keys.get(spec.sub_uid, ())
+        current = next((key for key in listed if key.api_key == spec.api_key), None)
+        if spec.state is State.PRESENT and _broker_differs(spec, current):
+            changes.append(spec)
+    return tuple(changes)
+
+
+def _not_creatable(planned: SubaccountSpec) -> Conflict:
+    return Conflict(
+        planned.label,
+        f"sub-account {planned.name!r} does not exist and every key planned for it is "
+        "absent: plan a key to create it with",
+    )
+
+
+def diff_account(
+    account: AccountSpec, live: LiveState, context: DriftContext | None = None
+) -> AccountDiff:
+    """
+    What is missing from ``live`` for ``account``'s plan, in creation order; given
+    ``context``, what differs and what to revoke too.
+    """
     by_label: dict[str, m.VirtualSubaccount] = {}
     for subaccount in live.subaccounts:
         if subaccount.status is not m.SubaccountStatus.DELETED:
@@ -147,11 +214,18 @@ def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
     new_subaccounts: list[SubaccountSpec] = []
     new_keys: list[MissingKey] = []
     matched: dict[str, str] = {}
+    #: Sub-accounts the plan marks absent that exist, by label.
+    retired: dict[str, str] = {}
     conflicts: list[Conflict] = []
     for planned in account.subaccounts:
         found = by_label.get(planned.label)
+        absent = planned.state is State.ABSENT
+        if found is None and not absent:
+            if _present(planned).keys:
+                new_subaccounts.append(_present(planned))
+            else:
+                conflicts.append(_not_creatable(planned))
         if found is None:
-            new_subaccounts.append(planned)
             continue
         if name_contradicts(found.subaccount_name, planned.name):
             conflicts.append(
@@ -162,27 +236,25 @@ def diff_account(account: AccountSpec, live: LiveState) -> AccountDiff:
                 )
             )
             continue
-        matched[planned.label] = found.subaccount_uid
-        labels = _live_labels(live.keys.get(found.subaccount_uid, ()))
-        for index, key in enumerate(planned.keys):
-            present = key.label in labels or (index == 0 and planned.label in labels)
-            if not present:
-                new_keys.append(
-                    MissingKey(subaccount=planned, subaccount_uid=found.subaccount_uid, key=key)
-                )
-    broker_changes = []
-    for spec in account.broker_keys:
-        current = next(
-            (key for key in live.broker_keys.get(spec.sub_uid, ()) if key.api_key == spec.api_key),
-            None,
-        )
-        if _broker_differs(spec, current):
-            broker_changes.append(spec)
-    return AccountDiff(
+        uid = found.subaccount_uid
+        (retired if absent else matched)[planned.label] = uid
+        if not absent:
+            new_keys += _missing_keys(planned, uid, live.keys.get(uid, ()))
+    diff = AccountDiff(
         account=account.name,
         new_subaccounts=tuple(new_subaccounts),
         new_keys=tuple(new_keys),
-        broker_changes=tuple(broker_changes),
+        broker_changes=_broker_changes(account, live),
         matched=matched,
         conflicts=tuple(conflicts),
+    )
+    if context is None:
+        return diff
+    more = lifecycle(account, live, {**matched, **retired}, context)
+    return attrs.evolve(
+        diff,
+        key_changes=more.key_changes,
+        freezes=more.freezes,
+        revokes=more.revokes,
+        broker_revokes=more.broker_revokes,
     )

@@ -18,7 +18,7 @@ import attrs
 
 from bitget_keys import models as m
 from bitget_keys._secret import Secret
-from bitget_keys.errors import CopyAPIKeyExistsError, DispatchStoppedError
+from bitget_keys.errors import CopyAPIKeyExistsError
 from bitget_keys.provision.diff import MissingKey
 from bitget_keys.provision.family import NewKey, UnifiedAPI
 from bitget_keys.provision.journal import Outcome
@@ -32,6 +32,7 @@ from bitget_keys.provision.plan import BrokerKeySpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.preview import copy_key_accounts
 from bitget_keys.provision.results import ItemKey, ItemKind, Status
 from bitget_keys.provision.retrying import describe_error
+from bitget_keys.provision.revoke_flows import failure_status
 from bitget_keys.provision.vault import VaultRecord
 
 if TYPE_CHECKING:
@@ -264,12 +265,9 @@ async def modify_broker_key(run: AccountRun, spec: BrokerKeySpec) -> None:
         unknown = ambiguous(exc)
         if unknown:
             run.known.stale_broker_keys.add(spec.sub_uid)
-        if isinstance(exc, DispatchStoppedError):
-            status = Status.STOPPED
-        else:
-            status = Status.UNKNOWN if unknown else Status.FAILED
         if refused(exc):
             out.refused.add(item)
+        status = failure_status(exc)
         out.report(item, status, api_key=spec.api_key, detail=describe_error(exc), error=exc)
         return
     run.known.modified(spec)

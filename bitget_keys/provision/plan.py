@@ -67,6 +67,7 @@ from bitget_keys.provision.plan_schema import (
     BrokerKeyRow,
     DefaultsRow,
     KeyRow,
+    State,
     SubaccountRow,
     read_parts,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "Plan",
     "PlanMode",
     "PlanProblem",
+    "State",
     "SubaccountSpec",
     "load_plan",
     "loads_plan",
@@ -100,6 +102,7 @@ class KeySpec:
     permissions: tuple[m.Permission, ...]
     ip_list: tuple[str, ...]
     perm_type: m.PermType | None = None
+    state: State = State.PRESENT
     #: ``None``: a passphrase is generated when the key is created.
     passphrase: Secret | None = attrs.field(default=None, repr=False)
     #: Seconds after which ``rotate --due`` replaces the key; ``None``: never due.
@@ -113,6 +116,9 @@ class SubaccountSpec:
     name: str
     label: str
     keys: tuple[KeySpec, ...]
+    state: State = State.PRESENT
+    #: ``None``: whether it is frozen is not managed.
+    frozen: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -126,6 +132,7 @@ class BrokerKeySpec:
     perm_type: m.PermType
     ip_list: tuple[str, ...] | None = None
     label: str | None = None
+    state: State = State.PRESENT
 
 
 @attrs.frozen(kw_only=True)
@@ -337,6 +344,7 @@ class _Checker:
             permissions=tuple(m.permission(value) for value in row.permissions),
             ip_list=ip_list,
             perm_type=None if perm_type is None or batch else m.PermType(perm_type),
+            state=row.state,
             passphrase=passphrase,
             rotate_after=None if rotate_after is None else parse_duration(rotate_after),
         )
@@ -349,7 +357,9 @@ class _Checker:
         self.problems += name_and_label_problems(
             row.name, row.label, mode, where, pinned=mode is PlanMode.UNIFIED
         )
-        if not row.keys:
+        if row.state is State.ABSENT and row.frozen is False:
+            self.problem(_at(where, "frozen"), "an absent sub-account is frozen: leave it out")
+        if not row.keys and row.state is State.PRESENT:
             self.problem(
                 _at(where, "keys"), "must list at least one key (the first is made with it)"
             )
@@ -372,7 +382,9 @@ class _Checker:
             keys.append(key)
         if len(keys) != len(row.keys):
             return None
-        return SubaccountSpec(name=row.name, label=row.label, keys=tuple(keys))
+        return SubaccountSpec(
+            name=row.name, label=row.label, keys=tuple(keys), state=row.state, frozen=row.frozen
+        )
 
     def broker_key(self, row: BrokerKeyRow, where: str) -> BrokerKeySpec | None:
         passphrase = self.secret_reference(row.passphrase, _at(where, "passphrase"))
@@ -380,6 +392,7 @@ class _Checker:
             return None
         # A broker key's table holds exactly the modify request's fields.
         fields = attrs.asdict(row, recurse=False) | {"passphrase": passphrase}
+        del fields["state"]  # whether it should exist, not a setting of the key
         ok = self.model(where, m.ModifyBrokerSubaccountAPIKeyRequest, **fields)
         if not ok:
             return None
@@ -391,6 +404,7 @@ class _Checker:
             perm_type=m.PermType(row.perm_type),
             ip_list=row.ip_list,
             label=row.label,
+            state=row.state,
         )
 
     def account(self, row: AccountRow, position: int) -> AccountSpec | None:

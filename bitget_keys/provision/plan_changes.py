@@ -6,8 +6,10 @@ behind ``plan``'s output, its JSON document and a saved plan.
 live state it lists every create and change (a new sub-account and each of its keys, a
 further key, a broker key's settings as ``old -> new``, the copy key), in the order
 apply makes them, and the notices apply would report without changing anything: live
-keys whose secrets the vault lacks (orphans) and conflicts. Revokes are counted in the
-summary, always 0 for now: apply removes nothing a plan leaves out.
+keys whose secrets the vault lacks (orphans) and conflicts. Given a `DriftContext`, it
+also lists each planned key that drifted (``~``, each differing attribute ``live ->
+planned``), each sub-account to freeze or unfreeze, and each revoke (``-``, saying how:
+deleted, or neutralised where Bitget can't delete).
 
 Attribute values are plain JSON values (strings, lists of strings, ``null``), so the
 same objects serve the text, ``plan --json`` and the saved plan, which compares them
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from bitget_keys import models as m
 from bitget_keys.errors import ValidationError
 from bitget_keys.provision.account_report import AccountReport
-from bitget_keys.provision.diff import AccountDiff, LiveState, diff_account
+from bitget_keys.provision.diff import AccountDiff, DriftContext, LiveState, diff_account
+from bitget_keys.provision.drift import FreezeChange, KeyChange, KeyRevoke
 from bitget_keys.provision.family import Family
+from bitget_keys.provision.key_ops import is_neutralised
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 from bitget_keys.provision.plan_modes import unified_key, unified_subaccount
 from bitget_keys.provision.results import ItemKind
@@ -44,7 +48,13 @@ __all__ = [
 ]
 
 #: An attribute's value as JSON has it.
-Value = str | list[str] | None
+Value = str | list[str] | bool | None
+
+#: How a revoke is carried out, by the family serving the master.
+REVOKE_HOW: Final = {
+    "v2": "neutralise (classic keys cannot be deleted)",
+    "v3": "delete",
+}
 
 
 class Action(enum.StrEnum):
@@ -260,7 +270,7 @@ def _orphans(
         uid = diff.matched.get(sub.label)
         if uid is None:
             continue
-        live_keys = {key.label: key for key in live.keys.get(uid, ())}
+        live_keys = {key.label: key for key in live.keys.get(uid, ()) if not is_neutralised(key)}
         for index, key in enumerate(sub.keys):
             present = live_keys.get(key.label) or (live_keys.get(sub.label) if index == 0 else None)
             if present is not None and present.api_key not in vault:
@@ -276,6 +286,76 @@ def _orphans(
     return found
 
 
+#: Shown on a modify or neutralisation whose key's passphrase no one holds.
+NOT_HELD: Final = Attribute(
+    "passphrase", "not held: apply cannot send this; change the key in Bitget's web UI"
+)
+
+
+def _key_change(account: str, change: KeyChange, context: DriftContext) -> PlannedChange:
+    """A drifted key's modify: each differing attribute, ``live -> planned``."""
+    attributes = [Attribute("api_key", change.live.api_key)]
+    attributes += [Attribute(d.name, d.planned, d.live, changed=True) for d in change.differences]
+    if context.passphrase_missing(change.live.api_key, change.key):
+        attributes.append(NOT_HELD)
+    return PlannedChange(
+        account=account,
+        action=Action.CHANGE,
+        kind=ItemKind.KEY,
+        address=f"{change.subaccount.label}/{change.key.label}",
+        attributes=tuple(attributes),
+    )
+
+
+def _freeze(account: str, change: FreezeChange) -> PlannedChange:
+    return PlannedChange(
+        account=account,
+        action=Action.CHANGE,
+        kind=ItemKind.SUBACCOUNT,
+        address=change.label,
+        attributes=(Attribute("frozen", change.frozen, not change.frozen, changed=True),),
+    )
+
+
+def _revoke(account: str, revoke: KeyRevoke, context: DriftContext) -> PlannedChange:
+    family = "v3" if context.family == "v3" else "v2"
+    attributes = [
+        Attribute("api_key", revoke.live.api_key),
+        Attribute("how", REVOKE_HOW[family]),
+        Attribute("reason", str(revoke.reason)),
+    ]
+    # Deleting a unified key takes no passphrase; neutralising a classic one does.
+    if family == "v2" and context.passphrase_missing(revoke.live.api_key, revoke.key):
+        attributes.append(NOT_HELD)
+    return PlannedChange(
+        account=account,
+        action=Action.REVOKE,
+        kind=ItemKind.KEY,
+        address=f"{revoke.subaccount}/{revoke.live.label}",
+        attributes=tuple(attributes),
+    )
+
+
+def _lifecycle_changes(
+    account: str, diff: AccountDiff, context: DriftContext
+) -> list[PlannedChange]:
+    """The modifies, freezes and revokes of ``diff``, as apply carries them out."""
+    changes = [_key_change(account, change, context) for change in diff.key_changes]
+    changes += [_freeze(account, change) for change in diff.freezes]
+    changes += [_revoke(account, revoke, context) for revoke in diff.revokes]
+    changes += [
+        PlannedChange(
+            account=account,
+            action=Action.REVOKE,
+            kind=ItemKind.BROKER_KEY,
+            address=f"{spec.sub_uid}/{spec.api_key}",
+            attributes=(Attribute("how", "delete"), Attribute("reason", "absent in the plan")),
+        )
+        for spec in diff.broker_revokes
+    ]
+    return changes
+
+
 def account_changes(
     account: AccountSpec,
     family: Family,
@@ -283,15 +363,17 @@ def account_changes(
     *,
     copy_key: bool,
     vault_keys: Collection[str] | None = None,
+    context: DriftContext | None = None,
 ) -> AccountChanges:
     """
     What apply would do for ``account`` whose master (served by ``family``) has ``live``.
 
     ``copy_key``: whether apply would create the copy key (planned, not in the vault).
     ``vault_keys``: the API keys whose secrets the vault holds; ``None`` (no vault read)
-    foresees no orphans.
+    foresees no orphans. ``context``: how drift and revokes are found (``None``: creates
+    and broker key changes only).
     """
-    diff = diff_account(account, live)
+    diff = diff_account(account, live, context)
     changes: list[PlannedChange] = []
     for sub in diff.new_subaccounts:
         changes += _new_subaccount(account.name, sub, family)
@@ -302,6 +384,8 @@ def account_changes(
         listed = live.broker_keys.get(spec.sub_uid, ())
         current = next((key for key in listed if key.api_key == spec.api_key), None)
         changes.append(_broker_change(account.name, spec, current))
+    if context is not None:
+        changes += _lifecycle_changes(account.name, diff, context)
     if copy_key:
         changes.append(
             PlannedChange(

@@ -12,6 +12,7 @@ entry on its own, so the values' rules can be checked on the parts that can.
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Callable
 from typing import Any, Final, get_args, get_origin
@@ -30,10 +31,20 @@ __all__ = [
     "KeyRow",
     "PlanFile",
     "ReadableParts",
+    "State",
     "SubaccountRow",
     "read_parts",
     "read_structure",
 ]
+
+
+class State(enum.StrEnum):
+    """Whether a planned item should exist (``state`` in the plan; the default: present)."""
+
+    PRESENT = "present"
+    #: Revoked where it exists: a key deleted or neutralised, a sub-account's keys
+    #: revoked and the sub-account frozen (Bitget deletes no sub-account).
+    ABSENT = "absent"
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +56,7 @@ class KeyRow:
     #: ``None``: ``[defaults] ip_list``.
     ip_list: tuple[str, ...] | None = None
     perm_type: str | None = None
+    state: State = State.PRESENT
     #: An ``env:NAME`` reference, never the passphrase itself.
     passphrase: str | None = None
     #: How old the key may grow before ``rotate --due`` replaces it (``90d``);
@@ -59,6 +71,9 @@ class SubaccountRow:
     name: str
     label: str
     keys: tuple[KeyRow, ...] = ()
+    state: State = State.PRESENT
+    #: ``None``: not managed (a sub-account frozen by hand stays frozen).
+    frozen: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -73,6 +88,7 @@ class BrokerKeyRow:
     perm_type: str
     ip_list: tuple[str, ...] | None = None
     label: str | None = None
+    state: State = State.PRESENT
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +148,12 @@ def _flag(value: object, _: object) -> bool:
     return value
 
 
+def _state(value: object, _: object) -> State:
+    if not isinstance(value, str) or value not in State.__members__.values():
+        raise _WrongTypeError('must be "present" or "absent"')
+    return State(value)
+
+
 def _texts(value: object, _: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _WrongTypeError("must be a list of strings")
@@ -177,6 +199,7 @@ def _converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     # cattrs' defaults coerce (``str(5)``, ``bool("no")``); a plan's types are checked.
     converter.register_structure_hook(str, _text)
     converter.register_structure_hook(bool, _flag)
+    converter.register_structure_hook(State, _state)
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _texts)
     converter.register_structure_hook_factory(_is_array_of_tables, _array_of_tables)
     converter.register_structure_hook_factory(lambda t: t in _TABLES, _table)

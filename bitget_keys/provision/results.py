@@ -32,6 +32,13 @@ class Status(enum.StrEnum):
     #: Not sent: the run stopped first (interrupted, or the vault or rate-limit backend
     #: failed). Nothing was created; a re-run creates it.
     STOPPED = "stopped"
+    #: A key Bitget deleted (unified sub-account keys, broker keys).
+    REVOKED = "revoked"
+    #: A classic key stripped of every permission and bound to an unusable whitelist:
+    #: Bitget has no delete for it.
+    NEUTRALISED = "neutralised"
+    FROZEN = "frozen"
+    UNFROZEN = "unfrozen"
 
 
 class ItemKind(enum.StrEnum):
@@ -43,6 +50,9 @@ class ItemKind(enum.StrEnum):
     COPY_KEY = "copy_key"
     #: A result about a whole master account (its live state could not be read).
     ACCOUNT = "account"
+    #: A live key's revocation, named by its sub-account's label and its API key (keys
+    #: to revoke may share a label, or be named by no plan).
+    REVOKE = "revoke"
 
 
 @attrs.frozen
