@@ -39,7 +39,7 @@ from bitget_keys.cli._egress import (
 from bitget_keys.cli._metrics import apply_metrics
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli._vault_key import is_new_vault, key_file_in_use
-from bitget_keys.cli.audit import audit_log_path_for
+from bitget_keys.cli.audit import audit_log_for
 from bitget_keys.cli.exits import ExitCode, UsageError, exit_code_for
 from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
@@ -224,6 +224,9 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
         egress = assigned.get(account.name, egresses[0])
         return egress.scheduler, egress.proxy, metrics.observers_for(egress.name)
 
+    # Opened (and its last entry checked) before anything is sent: a damaged log is
+    # refused first, as rotate and import refuse it, rather than stopping a run midway.
+    audit_log = audit_log_for(args).path
     gate = DispatchGate()
     clients, client_for = make_clients(args.base_url, None, gate, route=route)
     reporter = reporter_for(args)
@@ -255,7 +258,7 @@ async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | 
                     reporter=reporter,
                     first_live=approval.live,
                     prune=_prunes(args, saved),
-                    audit_log=audit_log_path_for(args),
+                    audit_log=audit_log,
                 )
             except SecretsNotStoredError as exc:
                 if reporter.mode is Mode.LIVE:

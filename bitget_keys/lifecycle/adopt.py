@@ -45,13 +45,11 @@ from bitget_keys.provision.plan_modes import (
     plan_permissions_of_unified,
     unified_key,
 )
-from bitget_keys.provision.plan_schema import SubaccountRow
+from bitget_keys.provision.plan_schema import State
 from bitget_keys.provision.vault_records import Stage, VaultRecord
 
 __all__ = ["Adoption", "KeyEntry", "NewKey", "NewSubaccount", "Note", "adopt"]
 
-#: Whether a plan's sub-account takes ``frozen`` (a frozen one is then written so).
-_PLANS_TAKE_FROZEN: Final = "frozen" in attrs.fields_dict(SubaccountRow)
 #: The letters a stand-in name is completed with: one per digit of the UID.
 _DIGIT_LETTERS: Final = str.maketrans("0123456789", "abcdefghij")
 _STAND_IN_LENGTH: Final = 8
@@ -90,7 +88,7 @@ class NewSubaccount:
     keys: tuple[KeyEntry, ...]
     #: The name as Bitget shows it when it is masked: ``name`` is then a stand-in.
     masked_name: str | None = None
-    #: Whether it is frozen: the entry says so where plans take ``frozen``.
+    #: Whether it is frozen: the entry says so (``frozen = true``).
     frozen: bool = False
 
     @property
@@ -100,7 +98,7 @@ class NewSubaccount:
     def table(self) -> dict[str, Any]:
         """The ``[[accounts.subaccounts]]`` table, keys excluded."""
         table: dict[str, Any] = {"name": self.name, "label": self.label}
-        if self.frozen and _PLANS_TAKE_FROZEN:
+        if self.frozen:
             table["frozen"] = True
         return table
 
@@ -481,7 +479,7 @@ def adopt(
             owner = planned.get(live.label)
             if owner is not None:
                 # A sub-account the plan marks absent is being retired: nothing to adopt.
-                if str(getattr(owner[2], "state", "present")) != "absent":
+                if owner[2].state is not State.ABSENT:
                     keys += adopter.further_keys(master, owner, live)
                 continue
             if room <= 0:

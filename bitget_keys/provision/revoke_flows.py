@@ -68,7 +68,8 @@ _log: Final = logging.getLogger("bitget_keys.apply")
 class Audit:
     """
     Where a run's modifies, freezes and revokes are recorded: the audit log at ``path``,
-    opened at its first entry (a run that changes no key leaves no log behind). A log
+    opened at its first entry (``bitget-keys apply`` opens it before sending anything,
+    so a damaged log is refused before the run starts). A log
     that can't be written stops the run from sending more, so no further lifecycle
     operation goes unrecorded.
     """

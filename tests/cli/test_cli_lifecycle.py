@@ -143,7 +143,8 @@ async def test_apply_prune_lists_what_it_revokes_and_asks_first(
         assert await cli("apply", str(plan), *url, *files(tmp_path), "--yes", "--create-vault") == 0
         subb = {k.api_key for k in await live_keys(emulator, family, "subb")}
         audit = tmp_path / "s.db.audit.jsonl"
-        assert not audit.exists()  # creates only: nothing for the audit log
+        # Opened before anything was sent; creates only: nothing in it.
+        assert audit.read_bytes() == b""
         plan.write_text(plan_text("a"))
         capfd.readouterr()
         # Without --prune the plan's silence about subb changes nothing.
@@ -214,3 +215,20 @@ async def test_a_saved_plan_carries_its_revokes_and_refuses_when_they_moved(
         assert await cli("apply", str(saved), *url, *files(tmp_path)) == 0
         assert await live_keys(emulator, "v3", "subb") == []
         assert len(await live_keys(emulator, "v3", "suba")) == 2
+
+
+@pytest.mark.parametrize("family", ["v2", "v3"])
+async def test_apply_refuses_a_damaged_audit_log_before_sending_anything(
+    tmp_path: Path, family: Family, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_text("a"))
+    audit = tmp_path / "s.db.audit.jsonl"
+    audit.write_text('{"seq": 1, "torn')
+    audit.chmod(0o600)
+    async with Emulator([owner(family)], limits=Limits(ip_limit=None)) as emulator:
+        url = ("--base-url", emulator.base_url)
+        code = await cli("apply", str(plan), *url, *files(tmp_path), "--yes", "--create-vault")
+        assert code == ExitCode.INVALID_INPUT
+        assert "audit verify" in capfd.readouterr().err
+        assert emulator.exchange.subaccounts(owner(family).uid) == []
