@@ -141,8 +141,9 @@ LABEL is what `bitget-keys vault list` shows in its third column: the key as the
 and apply name it, SUB-LABEL/KEY (e.g. alpha/trade), or just the label for other keys
 (a copy key is "copy"). The Bitget names work too: SUBACCOUNT/KEY, the sub-account's
 Bitget name (the list's last column) and the key's label (e.g. alphabot/trade). So does
-an API key. Exactly one record must match: exit status 1 when none does, 64 when several
-do (narrow with --account, the plan's account name, or give the API key).
+an API key. Exactly one record must match, or exactly one current one (a rotated key's
+predecessors, previous or revoked, keep its label): exit status 1 when none does, 64 when
+several do (narrow with --account, the plan's account name, or give the API key).
 
 {VAULT_KEY_HELP}"""
 

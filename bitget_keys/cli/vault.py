@@ -39,6 +39,7 @@ from bitget_keys.provision.vault import (
 )
 from bitget_keys.provision.vault_format import VERSION
 from bitget_keys.provision.vault_kdf import outdated
+from bitget_keys.provision.vault_records import Stage
 
 #: ``vault list``'s last column.
 HELD = "secret held"
@@ -77,6 +78,12 @@ async def run_show(args: argparse.Namespace) -> int:
         if args.label in {record.qualified_label, record.plan_label, record.api_key}
         and args.account in {None, record.account}
     ]
+    if len(found) > 1:
+        # A rotation leaves the keys it replaced in the vault under the same label, as
+        # previous or revoked: the label names the key in use, its one current record.
+        current = [record for record in found if record.stage is Stage.CURRENT]
+        if len(current) == 1:
+            found = current
     where = f"in account {args.account!r} of" if args.account else "in"
     if not found:
         print(
@@ -90,7 +97,8 @@ async def run_show(args: argparse.Namespace) -> int:
         matches = escape(", ".join(f"{r.account} {r.qualified_label} {r.api_key}" for r in found))
         print(
             f"bitget-keys: {args.label!r} matches {len(found)} keys {where} vault "
-            f"{args.vault} ({matches}); give the API key, or --account",
+            f"{args.vault} ({matches}); give the API key"
+            + ("" if args.account else ", or --account"),
             file=sys.stderr,
         )
         return ExitCode.USAGE

@@ -953,3 +953,27 @@ def test_a_rotations_passphrase_placeholder_is_not_listed_as_a_key(
     assert "PlaceholderPass1" not in exported
     # The vault keeps it: the rotation reads it back.
     assert placeholder.api_key in {record.api_key for record in vault.records()}
+
+
+def test_show_by_label_picks_the_current_key_of_a_rotated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation leaves its predecessors under the same label: the label shows the current key."""
+    monkeypatch.setenv("BITGET_KEYS_VAULT_KEY", KEY)
+    path = tmp_path / "keys.vault"
+    vault = SecretsVault.open(path, KEY)
+    old, new, older = keys(3)
+    same = {"label": "trade"}
+    vault.append(attrs.evolve(older, **same).staged(Stage.REVOKED, revoked_how="neutralised"))
+    vault.append(attrs.evolve(old, **same).staged(Stage.PREVIOUS))
+    vault.append(attrs.evolve(new, **same))
+    assert main(["vault", "show", "alphabot/trade", "--vault", str(path), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["api_key"] == new.api_key
+    # Two current keys under one label stay ambiguous; --account already given is not advised.
+    vault.append(attrs.evolve(old, **same))
+    args = ["vault", "show", "alphabot/trade", "--vault", str(path), "--account", "desk-a"]
+    assert main(args) == 64
+    err = capfd.readouterr().err
+    assert "matches 3 keys" in err
+    assert "give the API key" in err
+    assert "--account" not in err.split("give the API key")[1]
