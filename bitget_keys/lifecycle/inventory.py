@@ -201,6 +201,15 @@ def _secret(record: VaultRecord | None, *, vault_read: bool) -> str:
     return "held" if record.held else "imported"
 
 
+def _stored_at(record: VaultRecord) -> dt.datetime | None:
+    """When the vault stored the key (an aware time), ``None`` if it can't be read."""
+    try:
+        when = dt.datetime.fromisoformat(record.created_at)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 @attrs.frozen(kw_only=True)
 class _Context:
     records: Mapping[str, VaultRecord] | None
@@ -210,13 +219,25 @@ class _Context:
     grace_until: Mapping[str, float]
 
 
+def _created(
+    key: m.VirtualSubaccountAPIKey, record: VaultRecord | None, context: _Context
+) -> tuple[dt.datetime | None, str]:
+    """When the key was made, and who says so: ``bitget``, or ``first_seen`` by this tool."""
+    created = _ms(key.created_time)
+    if created is not None:
+        return created, "bitget"
+    # Both are lower bounds of the key's age; the vault's is the creation itself for a
+    # key this tool made, so a first inventory long after apply still sees its age.
+    stored = None if record is None else _stored_at(record)
+    seen = [] if stored is None else [stored]
+    if key.api_key in context.first_seen:
+        seen.append(dt.datetime.fromtimestamp(context.first_seen[key.api_key], dt.UTC))
+    return (min(seen) if seen else None), "first_seen"
+
+
 def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Context) -> KeyRow:
     record = None if context.records is None else context.records.get(key.api_key)
-    created = _ms(key.created_time)
-    source = "bitget"
-    if created is None and key.api_key in context.first_seen:
-        created = dt.datetime.fromtimestamp(context.first_seen[key.api_key], dt.UTC)
-        source = "first_seen"
+    created, source = _created(key, record, context)
     age = None if created is None else max(0.0, (context.now - created).total_seconds())
     state = "active"
     if record is not None and record.stage is Stage.REVOKED:

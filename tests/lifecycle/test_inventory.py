@@ -7,12 +7,14 @@ the policy findings and exit status 6; never a secret.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import sqlite3
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from bitget_keys.cli.exits import ExitCode
@@ -184,6 +186,28 @@ async def test_inventory_exits_0_without_findings(
         assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.OK
     rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
     assert [(r["label"], r["secret"], r["findings"]) for r in rows] == [("alpha", "held", "")]
+
+
+async def test_a_key_this_tool_made_is_aged_from_its_vault_record(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A classic key stored 100 days ago, first listed today, is 100 days old: too_old."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.split('[[accounts]]\nname = "desk-u"')[0])
+    async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+        vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
+        (record,) = vault.records()
+        stored = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
+        vault.append(attrs.evolve(record, created_at=stored.isoformat(timespec="milliseconds")))
+        capfd.readouterr()
+        args = ("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
+        assert await cli(*args) == ExitCode.FINDINGS
+    (row,) = json.loads(capfd.readouterr().out)["keys"]
+    assert row["age_source"] == "first_seen"
+    assert 100 * DAY - 3600 < row["age_seconds"] < 100 * DAY + 3600
+    assert row["findings"] == ["too_old"]
 
 
 UNIFIED_PLAN = (
