@@ -358,7 +358,13 @@ class _Checker:
             row.name, row.label, mode, where, pinned=mode is PlanMode.UNIFIED
         )
         if row.state is State.ABSENT and row.frozen is False:
-            self.problem(_at(where, "frozen"), "an absent sub-account is frozen: leave it out")
+            self.problem(
+                _at(where, "frozen"),
+                (
+                    'false contradicts state = "absent" (an absent sub-account is frozen): '
+                    "leave frozen out"
+                ),
+            )
         if not row.keys and row.state is State.PRESENT:
             self.problem(
                 _at(where, "keys"), "must list at least one key (the first is made with it)"

@@ -269,7 +269,9 @@ def test_an_absent_subaccount_may_list_no_key_but_may_not_be_unfrozen() -> None:
     assert account(state="absent", keys=[]).subaccounts[0].keys == ()
     with pytest.raises(PlanError) as caught:
         account(state="absent", frozen=False)
-    assert [p.field for p in caught.value.problems] == ["accounts[0].subaccounts[0].frozen"]
+    (problem,) = caught.value.problems
+    assert problem.field == "accounts[0].subaccounts[0].frozen"
+    assert problem.rule.startswith('false contradicts state = "absent"')
 
 
 def test_plan_says_when_a_classic_revoke_or_a_modify_lacks_its_passphrase() -> None:
