@@ -13,12 +13,16 @@ key, and one per sub-account without keys, each with its findings:
 - ``secret_not_held``: the vault holds no secret for it (imported, or not in the vault
   at all), so only rotating it gives this tool a key it can hand out;
 - ``previous_not_revoked``: a key a rotation replaced (the vault's ``previous``) whose
-  grace, as the rotation journal records it, is over, and which still works.
+  grace, as the rotation journal records it, is over, and which still works;
+- ``revoked_but_usable``: see below.
 
 A key's age counts from its creation where Bitget tells it (a unified key's listed
 ``ts``), else from the first time this tool listed it: a lower bound, so each age says
-its source. A revoked or neutralised key (a classic key with no permissions, bound to
-an address no one can call from) can do nothing and has no findings.
+its source. A neutralised key (a classic key with no permissions, bound to an address
+no one can call from) can do nothing and has no findings; a key the vault records as
+revoked that Bitget still lists otherwise has one:
+
+- ``revoked_but_usable``: re-armed behind the plan's back, or a delete that did not take.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ FINDINGS: Final = {
     "too_old": "older than the maximum age",
     "secret_not_held": "secret not held",
     "previous_not_revoked": "replaced, grace over, not revoked",
+    "revoked_but_usable": "revoked in the vault, usable at Bitget",
 }
 _WITHDRAW: Final = frozenset({m.Permission.WALLET_WITHDRAW, m.Permission.WITHDRAW})
 
@@ -246,6 +251,11 @@ def _key_row(base: dict[str, Any], key: m.VirtualSubaccountAPIKey, context: _Con
         state = "neutralised"
     secret = _secret(record, vault_read=context.records is not None)
     findings: list[str] = []
+    if state == "revoked":
+        # The vault recorded a revoke, yet Bitget lists the key with rights and a
+        # whitelist a caller can match: re-armed behind the plan's back, or a delete
+        # that did not take.
+        findings.append("revoked_but_usable")
     if state == "active":
         if set(key.permissions) & _WITHDRAW:
             findings.append("withdraw_permission")

@@ -148,6 +148,7 @@ async def test_inventory_json_csv_findings_and_exit_status(
             "too_old": 1,
             "secret_not_held": 6,
             "previous_not_revoked": 0,
+            "revoked_but_usable": 0,
         }
         # CSV: a header, one row per key and per key-less sub-account.
         assert await cli("inventory", str(plan), "--base-url", url, "--csv") == ExitCode.FINDINGS
@@ -342,6 +343,30 @@ async def test_a_neutralised_key_is_shown_so_and_is_neither_a_finding_nor_import
         assert await cli("import", str(plan), "--base-url", url, "--json") == 0
         document = json.loads(capfd.readouterr().out)
     assert (document["keys"], document["subaccounts"], document["recorded"]) == ([], [], [])
+
+
+async def test_a_revoked_key_that_bitget_lists_usable_is_a_finding(
+    classic_plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Neutralised by a rotation, then given its rights back behind the plan's back."""
+    plan = classic_plan
+    async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
+        url = emulator.base_url
+        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+        vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
+        (record,) = vault.records()
+        vault.append(record.staged(Stage.REVOKED, revoked_how="neutralised"))
+        emulator.exchange.tamper_key(record.api_key, permissions=[], ip_list=["192.0.2.1"])
+        capfd.readouterr()
+        assert await cli("inventory", str(plan), "--base-url", url, "--json") == ExitCode.OK
+        (row,) = json.loads(capfd.readouterr().out)["keys"]
+        assert (row["state"], row["findings"]) == ("neutralised", [])
+        emulator.exchange.tamper_key(
+            record.api_key, permissions=["spot_trade"], ip_list=["203.0.113.7"]
+        )
+        assert await cli("inventory", str(plan), "--base-url", url, "--json") == ExitCode.FINDINGS
+        (row,) = json.loads(capfd.readouterr().out)["keys"]
+    assert (row["state"], row["findings"]) == ("revoked", ["revoked_but_usable"])
 
 
 async def test_without_a_vault_key_secrets_are_unknown_and_a_missing_vault_is_named(
