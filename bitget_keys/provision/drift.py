@@ -15,7 +15,8 @@ as the plan maps them, `unified_key`), its whitelist (both as sets), a unified k
 permission type where the list shows one (a classic key's can't be modified), and for a
 sub-account whose plan sets ``frozen`` its frozen state. Revokes: every live key of a
 sub-account marked absent (which is frozen too, as Bitget deletes no sub-account), keys
-marked absent, broker keys marked absent, and with ``prune`` what the plan no longer
+marked absent, broker keys marked absent, a key the vault records as revoked that carries
+a planned label and is usable again, and with ``prune`` what the plan no longer
 names under the master: keys of planned sub-accounts whose label no planned key has, and
 every key of a live sub-account no account of the plan names for that master. Prune
 never freezes a sub-account (a freeze stops its owner's use of its funds: only ``frozen =
@@ -63,6 +64,7 @@ class RevokeReason(enum.StrEnum):
     ABSENT = "absent in the plan"
     SUBACCOUNT_ABSENT = "its sub-account is absent in the plan"
     PRUNE = "not in the plan"
+    REARMED = "revoked before, usable again"
 
 
 @attrs.frozen(kw_only=True)
@@ -255,6 +257,12 @@ class _Finder:
                         self.revoke(planned.label, live, RevokeReason.ABSENT, key)
                 continue
             found = planned_key(carrying, stages)
+            for live in carrying:
+                # Revoked (a rotation's predecessor keeps the label) yet usable again:
+                # given its rights back behind the plan's back.
+                rearmed = stages.get(live.api_key) is Stage.REVOKED and not is_neutralised(live)
+                if rearmed and live is not found:
+                    self.revoke(planned.label, live, RevokeReason.REARMED)
             differences = () if found is None else _differences(key, found, self.context.family)
             if found is not None and differences:
                 self.changes.append(

@@ -315,3 +315,17 @@ def test_a_unified_keys_permission_type_is_drift_and_a_classic_ones_is_not() -> 
     ]
     classic = live(key("k1", "alpha"), attrs.evolve(key("k2", "trade"), perm_type="readonly"))
     assert diff_account(plan, classic, DriftContext(family="v2")).empty
+
+
+def test_a_revoked_key_with_a_planned_label_usable_again_is_revoked_again() -> None:
+    """A rotation neutralised "old"; given rights back behind the plan's back, it is revoked."""
+    stages = {"old": Stage.REVOKED, "new": Stage.CURRENT}
+    neutral = key("old", "trade", (), ips=NEUTRAL_IP_LIST)
+    context = DriftContext(family="v2", stages=stages)
+    as_left = live(key("k1", "alpha"), neutral, key("new", "trade", TRADE))
+    assert diff_account(account(), as_left, context).empty
+    rearmed = live(key("k1", "alpha"), key("old", "trade", TRADE), key("new", "trade", TRADE))
+    diff = diff_account(account(), rearmed, context)
+    assert not diff.key_changes
+    ((api_key, reason),) = [(r.live.api_key, r.reason) for r in diff.revokes]
+    assert (api_key, reason) == ("old", RevokeReason.REARMED)
