@@ -358,13 +358,8 @@ class _Checker:
             row.name, row.label, mode, where, pinned=mode is PlanMode.UNIFIED
         )
         if row.state is State.ABSENT and row.frozen is False:
-            self.problem(
-                _at(where, "frozen"),
-                (
-                    'false contradicts state = "absent" (an absent sub-account is frozen): '
-                    "leave frozen out"
-                ),
-            )
+            absent = 'false contradicts state = "absent" (an absent sub-account is frozen)'
+            self.problem(_at(where, "frozen"), f"{absent}: leave frozen out")
         if not row.keys and row.state is State.PRESENT:
             self.problem(
                 _at(where, "keys"), "must list at least one key (the first is made with it)"
