@@ -190,11 +190,10 @@ async def test_inventory_exits_0_without_findings(
 
 
 async def test_a_key_this_tool_made_is_aged_from_its_vault_record(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    classic_plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """A classic key stored 100 days ago, first listed today, is 100 days old: too_old."""
-    plan = tmp_path / "plan.toml"
-    plan.write_text(PLAN.split('[[accounts]]\nname = "desk-u"')[0])
+    plan = classic_plan
     async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
         url = emulator.base_url
         assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
