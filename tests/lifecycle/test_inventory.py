@@ -19,7 +19,7 @@ import pytest
 
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.lifecycle.first_seen import FirstSeen
-from bitget_keys.provision.vault import SecretsVault
+from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.provision.vault_records import Stage
 from bitget_keys.testing import Emulator, Limits
 from tests.lifecycle.seeding import (
@@ -189,20 +189,25 @@ async def test_inventory_exits_0_without_findings(
     assert [(r["label"], r["secret"], r["findings"]) for r in rows] == [("alpha", "held", "")]
 
 
+async def applied_one_key(plan: Path, url: str) -> tuple[SecretsVault, VaultRecord]:
+    """The classic plan applied: its vault (in the working directory) and the one key's record."""
+    assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
+    vault = SecretsVault.open(Path("bitget-keys.vault"), VAULT_KEY)
+    (record,) = vault.records()
+    return vault, record
+
+
 async def test_a_key_this_tool_made_is_aged_from_its_vault_record(
-    classic_plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    classic_plan: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """A classic key stored 100 days ago, first listed today, is 100 days old: too_old."""
-    plan = classic_plan
     async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
         url = emulator.base_url
-        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
-        vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
-        (record,) = vault.records()
+        vault, record = await applied_one_key(classic_plan, url)
         stored = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
         vault.append(attrs.evolve(record, created_at=stored.isoformat(timespec="milliseconds")))
         capfd.readouterr()
-        args = ("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
+        args = ("inventory", str(classic_plan), "--base-url", url, "--json", "--max-age", "30d")
         assert await cli(*args) == ExitCode.FINDINGS
     (row,) = json.loads(capfd.readouterr().out)["keys"]
     assert row["age_source"] == "first_seen"
@@ -345,25 +350,25 @@ async def test_a_neutralised_key_is_shown_so_and_is_neither_a_finding_nor_import
 
 
 async def test_a_revoked_key_that_bitget_lists_usable_is_a_finding(
-    classic_plan: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    classic_plan: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Neutralised by a rotation, then given its rights back behind the plan's back."""
-    plan = classic_plan
     async with Emulator([CLASSIC], limits=Limits(per_uid=False)) as emulator:
         url = emulator.base_url
-        assert await cli("apply", str(plan), "--base-url", url, "--yes", "--create-vault") == 0
-        vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
-        (record,) = vault.records()
+        vault, record = await applied_one_key(classic_plan, url)
         vault.append(record.staged(Stage.REVOKED, revoked_how="neutralised"))
         emulator.exchange.tamper_key(record.api_key, permissions=[], ip_list=["192.0.2.1"])
         capfd.readouterr()
-        assert await cli("inventory", str(plan), "--base-url", url, "--json") == ExitCode.OK
+        assert await cli("inventory", str(classic_plan), "--base-url", url, "--json") == ExitCode.OK
         (row,) = json.loads(capfd.readouterr().out)["keys"]
         assert (row["state"], row["findings"]) == ("neutralised", [])
         emulator.exchange.tamper_key(
             record.api_key, permissions=["spot_trade"], ip_list=["203.0.113.7"]
         )
-        assert await cli("inventory", str(plan), "--base-url", url, "--json") == ExitCode.FINDINGS
+        assert (
+            await cli("inventory", str(classic_plan), "--base-url", url, "--json")
+            == ExitCode.FINDINGS
+        )
         (row,) = json.loads(capfd.readouterr().out)["keys"]
     assert (row["state"], row["findings"]) == ("revoked", ["revoked_but_usable"])
 
