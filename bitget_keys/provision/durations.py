@@ -20,9 +20,21 @@ _DURATION: Final = re.compile(r"(\d{1,6})([smhd])")
 DURATION_RULE: Final = "must be a duration: a whole number and a unit (s, m, h, d), such as 90d"
 
 
-def duration_problem(text: str) -> str | None:
-    """Why ``text`` is not a duration; ``None`` when it is one."""
-    return None if _DURATION.fullmatch(text) else DURATION_RULE
+def duration_problem(text: str, *, positive: bool = False) -> str | None:
+    """
+    Why ``text`` is not a duration (with ``positive``, one longer than zero); ``None``
+    when it is one.
+
+    A zero age limit (``rotate_after = "0d"``) would make the key due at every ``rotate
+    --due``: each cron run would rotate it again, and on a classic master each rotation
+    leaves a neutralised key holding one of the sub-account's 10 slots.
+    """
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        return DURATION_RULE
+    if positive and int(found[1]) == 0:
+        return "must be longer than 0 (a key older than 0 would be due at every rotate --due)"
+    return None
 
 
 def parse_duration(text: str) -> float:

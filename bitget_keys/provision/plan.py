@@ -302,7 +302,7 @@ class _Checker:
 
     def duration(self, value: str | None, where: str) -> str | None:
         """A written duration, reported and left out when it is not one."""
-        if value is not None and (rule := duration_problem(value)) is not None:
+        if value is not None and (rule := duration_problem(value, positive=True)) is not None:
             self.problem(where, rule)
             return None
         return value

@@ -68,6 +68,19 @@ def test_rotate_after_in_the_plan() -> None:
     assert any(field == "accounts[0].subaccounts[0].keys[1].rotate_after" for field, _ in found)
 
 
+def test_a_zero_rotate_after_is_refused() -> None:
+    """Zero would make the key due at every rotate --due; --grace 0s stays a valid wait."""
+    with pytest.raises(PlanError) as raised:
+        parse_plan(_plan({"rotate_after": "0d"}, {"rotate_after": "0s"}), environ=ENV)
+    found = {p.field: p.rule for p in raised.value.problems}
+    assert set(found) == {
+        "defaults.rotate_after",
+        "accounts[0].subaccounts[0].keys[1].rotate_after",
+    }
+    assert all(rule.startswith("must be longer than 0") for rule in found.values())
+    assert parse_duration("0s") == 0
+
+
 def test_selectors() -> None:
     selector = Selector.parse("main/*/*")
     assert selector.matches("main", "bots", "k1")
