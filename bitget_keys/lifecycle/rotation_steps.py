@@ -164,7 +164,12 @@ class KeyRotation(RevokeSteps):
         new = self.row.new_api_key or ""
         record = self.ctx.records.get(new)
         if record is None or record.secret_key is None or record.passphrase is None:
-            return self.stop("failed", f"the vault holds no secret for {new}")
+            # The vault lost the new key's record (a torn last line repaired away, an older
+            # copy restored): its secret is gone, as with a lost answer. Look for the key
+            # again: it is revoked as a stray and made anew.
+            self.advance(Step.CREATE_SENT, new_api_key=None)
+            self.event("secret lost", new, "the vault holds no secret for it: made again")
+            return True
         try:
             keys = await self.ctx.keys_of(self.row.subaccount_uid).read()
         except EXPECTED as exc:

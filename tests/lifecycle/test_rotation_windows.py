@@ -15,7 +15,7 @@ from bitget_keys.lifecycle.rotation import MAX_CREATES
 from bitget_keys.lifecycle.rotation_journal import Rotation, RotationJournal, Step
 from bitget_keys.provision.plan import loads_plan
 from bitget_keys.provision.vault_records import Stage
-from bitget_keys.testing import Emulator, Faults, Limits
+from bitget_keys.testing import Emulator, EmulatorAccount, Faults, Limits
 from tests.lifecycle.in_process import InProcess
 from tests.lifecycle.rotation_harness import Mode, environment, live_keys, masters, plan_toml
 
@@ -32,30 +32,37 @@ def creates(emulator: Emulator) -> int:
     )
 
 
-@pytest.mark.parametrize("mode", ["classic", "unified"])
-async def test_a_crash_between_the_vault_and_the_journal_keeps_the_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
-) -> None:
-    accounts = masters(mode, 1, base=7_100_000_000)
+async def crashed_at(
+    crash: Step, folder: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode, base: int
+) -> tuple[InProcess, list[EmulatorAccount], int]:
+    """One key applied, then its rotation crashed where the journal reaches ``crash``."""
+    accounts = masters(mode, 1, base=base * 1_000_000)
     emulator = Emulator(accounts, limits=Limits(ip_limit=None))
     plan = loads_plan(plan_toml(accounts, 1, 1), environ=environment(accounts))
-    run = InProcess(emulator, plan, tmp_path)
+    run = InProcess(emulator, plan, folder)
     await run.apply()
     made = creates(emulator)
     advance = RotationJournal.advance
 
-    def crash_when_created(
-        self: RotationJournal, rotation: Rotation, step: Step, **kw: Any
-    ) -> Rotation:
-        if step is Step.CREATED:
+    def crashing(self: RotationJournal, rotation: Rotation, step: Step, **kw: Any) -> Rotation:
+        if step is crash:
             raise Crash
         return advance(self, rotation, step, **kw)
 
-    monkeypatch.setattr(RotationJournal, "advance", crash_when_created)
+    monkeypatch.setattr(RotationJournal, "advance", crashing)
     with pytest.raises(BaseExceptionGroup) as crashed:
         await run.rotate("desk0/s0/k0")
     assert crashed.group_contains(Crash)
     monkeypatch.setattr(RotationJournal, "advance", advance)
+    return run, accounts, made
+
+
+@pytest.mark.parametrize("mode", ["classic", "unified"])
+async def test_a_crash_between_the_vault_and_the_journal_keeps_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    run, accounts, made = await crashed_at(Step.CREATED, tmp_path, monkeypatch, mode, 7_100)
+    emulator = run.emulator
     (rotation,) = run.rotations()
     assert rotation.step is Step.CREATE_SENT
     assert creates(emulator) == made + 1
@@ -98,4 +105,34 @@ async def test_creates_that_never_answer_stop_the_rotation_until_the_next_run(
     assert [event.outcome for event in outcomes] == ["done"]
     usable = [key for key in live_keys(emulator, accounts[0].uid, "s0") if key.usable]
     assert [key.api_key for key in usable] == [run.rotations()[0].new_api_key]
+    await run.aclose()
+
+
+@pytest.mark.parametrize("mode", ["classic", "unified"])
+async def test_a_new_key_whose_vault_record_was_lost_is_revoked_and_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """Journaled as created, but the vault's last line (its secret) is gone: a stray."""
+    run, accounts, made = await crashed_at(Step.VERIFIED, tmp_path, monkeypatch, mode, 7_200)
+    emulator = run.emulator
+    (rotation,) = run.rotations()
+    lost = rotation.new_api_key
+    assert rotation.step is Step.CREATED
+    assert lost is not None
+    vault_file = tmp_path / "keys.vault"
+    lines = vault_file.read_bytes().splitlines(keepends=True)
+    vault_file.write_bytes(b"".join(lines[:-1]))  # the pending key's record, lost
+    assert lost not in {r.api_key for r in run.vault.records()}
+
+    outcomes = await run.rotate("desk0/s0/k0")
+    assert [event.outcome for event in outcomes] == ["done"]
+    assert creates(emulator) == made + 2
+    (rotation,) = run.rotations()
+    assert rotation.orphans == (lost,)
+    usable = [key for key in live_keys(emulator, accounts[0].uid, "s0") if key.usable]
+    assert [key.api_key for key in usable] == [rotation.new_api_key]
+    held = {r.api_key: r for r in run.vault.records()}
+    assert rotation.new_api_key is not None
+    assert held[rotation.new_api_key].stage is Stage.CURRENT
+    assert held[lost].stage is Stage.REVOKED
     await run.aclose()
