@@ -22,6 +22,7 @@ from bitget_keys.cli import main
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.provision.vault_records import PASSPHRASE_PLACEHOLDER_KIND, Stage
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+from tests.cli_process import start_cli
 from tests.provision.test_lock import ROOT, Holder
 from tests.provision.test_vault import write_v1
 
@@ -851,15 +852,7 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
             )
             assert emulator.audit.accepted == 0
             assert not vault.exists()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bitget_keys",
-                *apply_args(plan, emulator, "--yes", "--wait-lock"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
+            process = await start_apply(plan, emulator, "--wait-lock")
             assert process.stderr is not None
             line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
             assert f"waiting for {state}, in use by pid {holders[1].pid}" in line
@@ -875,14 +868,8 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
 
 
 async def start_apply(plan: Path, emulator: Emulator, *extra: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bitget_keys",
-        *apply_args(plan, emulator, "--yes", *extra),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return await start_cli(
+        apply_args(plan, emulator, "--yes", *extra), {**os.environ, "PYTHONPATH": str(ROOT)}
     )
 
 
