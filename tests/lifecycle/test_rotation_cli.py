@@ -161,6 +161,26 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
         assert len(live_keys(emulator, accounts[0].uid, "s0")) == (2 if mode == "unified" else 4)
 
 
+async def test_a_run_waits_only_for_the_rotations_it_was_asked_for(tmp_path: Path) -> None:
+    """An earlier rotation still in its grace is left waiting; the one asked for is done."""
+    accounts, env, folder = scenario(tmp_path, "unified", 1, 2, base=6_450_000_000)
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        first = await Process.start(
+            rotate_argv(url, folder, "desk0/s0/k0", options=("--grace", "1h", "--no-wait")), env
+        )
+        assert await first.finish() == 0, first.stderr
+        # Without --no-wait, but asked only for the other key: it must not wait an hour
+        # for the first rotation's grace (finish() gives up after 60 s).
+        second = await Process.start(
+            rotate_argv(url, folder, "desk0/s0/k1", options=("--grace", "0s")), env
+        )
+        assert await second.finish() == 0, second.stderr
+        steps = {r.target: r.step for r in folder.rotations()}
+        assert steps == {"s0/k0": Step.PROMOTED, "s0/k1": Step.DONE}
+
+
 async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: Path) -> None:
     _, env, folder = scenario(tmp_path, "classic", 1, 1, base=6_500_000_000)
     argv = ["rotate", str(folder.plan), "desk0/*/*", *folder.common("http://127.0.0.1:9")]
