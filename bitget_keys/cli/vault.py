@@ -39,6 +39,7 @@ from bitget_keys.provision.vault import (
 )
 from bitget_keys.provision.vault_format import VERSION
 from bitget_keys.provision.vault_kdf import outdated
+from bitget_keys.provision.vault_records import Stage
 
 #: ``vault list``'s last column.
 HELD = "secret held"
@@ -77,6 +78,10 @@ async def run_show(args: argparse.Namespace) -> int:
         if args.label in {record.qualified_label, record.plan_label, record.api_key}
         and args.account in {None, record.account}
     ]
+    current = [record for record in found if record.stage is Stage.CURRENT]
+    if len(found) > 1 and len(current) == 1:
+        # A rotated key's name: the key in use, not the one it replaced (or revoked ones).
+        found = current
     where = f"in account {args.account!r} of" if args.account else "in"
     if not found:
         print(

@@ -940,3 +940,29 @@ def test_a_rotations_passphrase_placeholder_is_not_listed_as_a_key(
     assert "PlaceholderPass1" not in exported
     # The vault keeps it: the rotation reads it back.
     assert placeholder.api_key in {record.api_key for record in vault.records()}
+
+
+def test_show_by_name_picks_the_current_key_of_a_rotated_one(
+    provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """During a rotation's grace the old key shares the name: the name shows the current one."""
+    record = provisioned.records[0]
+    assert record.plan_label is not None
+    replaced = attrs.evolve(record, api_key="bg_replacedkey0000000000000000000").staged(
+        Stage.PREVIOUS
+    )
+    vault = SecretsVault.open(provisioned.vault, KEY)
+    vault.append(replaced)
+    argv = ["vault", "show", record.plan_label, "--vault", str(provisioned.vault), "--json"]
+    assert main(argv) == 0
+    shown = json.loads(capfd.readouterr().out)
+    assert shown["api_key"] == record.api_key
+    assert shown["stage"] == "current"
+    # The replaced one by its API key.
+    assert main([*argv[:2], replaced.api_key, *argv[3:]]) == 0
+    assert json.loads(capfd.readouterr().out)["stage"] == "previous"
+    # Two current keys of one name are still ambiguous.
+    vault.append(
+        attrs.evolve(replaced, api_key="bg_othercurrent00000000000000000").staged(Stage.CURRENT)
+    )
+    assert main(argv) == 64
