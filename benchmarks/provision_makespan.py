@@ -80,17 +80,24 @@ import argparse
 import asyncio
 import contextlib
 import math
-import multiprocessing as mp
-import multiprocessing.connection
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from benchmarks._emulator_child import (
+    Serve,
+    endpoint_tallies,
+    lane_audit,
+    master_environ,
+    measure,
+    print_run,
+    scheduler,
+)
 from bitget_keys import Client, ClientConfig, RateLimitScheduler, ServerClock
 from bitget_keys import models as m
 from bitget_keys.limits import IPBudget, IPPolicy
@@ -263,12 +270,7 @@ def build_plan(setup: Setup) -> Plan:
     rows = []
     for a, master in enumerate(masters(setup.masters, setup.unified)):
         prefix = f"BENCH{a}"
-        environ |= {
-            f"{prefix}_API_KEY": master.api_key,
-            f"{prefix}_SECRET_KEY": master.secret_key.reveal(),
-            f"{prefix}_PASSPHRASE": master.passphrase.reveal(),
-            f"{prefix}_UID": master.uid,
-        }
+        environ |= master_environ(prefix, master)
         subaccounts = [
             {
                 "name": _name(a * setup.subaccounts + s),
@@ -295,48 +297,38 @@ def emulator_for(setup: Setup) -> Emulator:
 
 
 def audit_summary(emulator: Emulator) -> dict[str, Any]:
-    lanes = {key: (lane.accepted, lane.throttled) for key, lane in emulator.audit.lanes.items()}
-    # Refused requests (a classic master's 40084 from the mode probe) cost IP budget too.
-    refused = {key: lane.rejected for key, lane in emulator.audit.lanes.items() if lane.rejected}
     keys = sum(
         len(sub["keys"]) for a in emulator.accounts for sub in emulator.exchange.subaccounts(a.uid)
     )
     subs = sum(len(emulator.exchange.subaccounts(a.uid)) for a in emulator.accounts)
-    return {"lanes": lanes, "refused": refused, "subaccounts": subs, "keys": keys}
+    return lane_audit(emulator) | {"subaccounts": subs, "keys": keys}
 
 
 # -- the emulator in a child process (HTTP on loopback, on the second core) ------------
 
 
-def _serve(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
-    asyncio.run(_serve_async(setup, conn))
+def _serve(setup: Setup) -> Serve:
+    """The emulator and the egresses' proxies, in the child process."""
 
-
-async def _serve_async(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
-    emulator = emulator_for(setup)
-    loop = asyncio.get_running_loop()
-    async with emulator, contextlib.AsyncExitStack() as stack:
+    async def serve(stack: contextlib.AsyncExitStack) -> tuple[Any, Callable[[], dict[str, Any]]]:
+        emulator = await stack.enter_async_context(emulator_for(setup))
         proxies = [
             await stack.enter_async_context(LoopbackProxy(source=f"127.0.0.{2 + i}"))
             for i in range(setup.egresses)
         ]
-        conn.send((emulator.base_url, [proxy.url for proxy in proxies]))
-        await loop.run_in_executor(None, conn.recv)
-    conn.send(audit_summary(emulator) | {"by_egress": [proxy.requests for proxy in proxies]})
+        return (
+            (emulator.base_url, [proxy.url for proxy in proxies]),
+            lambda: audit_summary(emulator) | {"by_egress": [proxy.requests for proxy in proxies]},
+        )
+
+    return serve
 
 
 # -- the applier -------------------------------------------------------------------------
 
 
 def _scheduler(setup: Setup) -> RateLimitScheduler:
-    return RateLimitScheduler(
-        margin=setup.margin,
-        ip_budget=setup.budget if setup.ip_budget else None,
-        # With the emulator's IP limit off, the scheduler must not read a 429 as an IP
-        # lockout because its own count passed Bitget's 6,000 a minute.
-        ip_cap=6000 if setup.ip_budget else 10**9,
-        max_in_flight=100,
-    )
+    return scheduler(margin=setup.margin, budget=setup.budget if setup.ip_budget else None)
 
 
 async def apply(
@@ -390,25 +382,19 @@ async def apply(
 def run(setup: Setup) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-provision-", dir=setup.workdir) as directory:
         workdir = Path(directory)
-        if setup.in_process:
 
-            async def in_process() -> tuple[float, list[ItemResult], dict[str, Any]]:
-                emulator = emulator_for(setup)
-                makespan, results = await apply(setup, emulator, workdir)
-                return makespan, results, audit_summary(emulator)
+        async def in_process() -> tuple[tuple[float, list[ItemResult]], dict[str, Any]]:
+            emulator = emulator_for(setup)
+            measured = await apply(setup, emulator, workdir)
+            return measured, audit_summary(emulator)
 
-            makespan, results, audit = asyncio.run(in_process())
-        else:
-            parent, child = mp.Pipe()
-            process = mp.get_context("fork").Process(
-                target=_serve, args=(setup, child), daemon=True
-            )
-            process.start()
-            base_url, proxies = parent.recv()
-            makespan, results = asyncio.run(apply(setup, base_url, workdir, proxies))
-            parent.send("stop")
-            audit = parent.recv()
-            process.join(10)
+        def drive(hello: tuple[str, list[str]]) -> tuple[float, list[ItemResult]]:
+            base_url, proxies = hello
+            return asyncio.run(apply(setup, base_url, workdir, proxies))
+
+        (makespan, results), audit = measure(
+            in_process=in_process if setup.in_process else None, serve=_serve(setup), drive=drive
+        )
     return report(setup, makespan, results, audit)
 
 
@@ -437,12 +423,9 @@ def report(
     uid_masked = bound_of(setup.margin, masked=True)
     ip_term = ip_bound(setup.budget, setup.busiest_egress_requests) if setup.ip_budget else 0.0
     bound, physical = max(uid_margin, ip_term), max(uid_physical, ip_term)
-    densest: dict[str, int] = {}
-    sent: dict[str, int] = {}
+    sent, densest = endpoint_tallies(lanes)
     throttled_by: dict[str, int] = {}
-    for (_, name), (times, throttled) in lanes.items():
-        densest[name] = max(densest.get(name, 0), LaneAudit(accepted=list(times)).max_in_window())
-        sent[name] = sent.get(name, 0) + len(times)
+    for (_, name), (_, throttled) in lanes.items():
         if throttled:
             throttled_by[name] = throttled_by.get(name, 0) + throttled
     everything = LaneAudit(accepted=[t for times, _ in lanes.values() for t in times])
@@ -553,12 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ip_rate=args.ip_rate,
         ip_policy=IPPolicy(args.ip_policy),
     )
-    started = time.perf_counter()
-    result = run(setup)
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    for key, value in result.items():
-        print(f"{key}: {value}", flush=True)
-    return 0 if result["complete"] else 1
+    return print_run(run, setup)
 
 
 if __name__ == "__main__":

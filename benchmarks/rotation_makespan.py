@@ -40,19 +40,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing as mp
-import multiprocessing.connection
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from benchmarks.provision_makespan import _name, ip_bound, is_unified
-from bitget_keys import Client, ClientConfig, Credentials, RateLimitScheduler
+from benchmarks import _emulator_child as child
+from benchmarks.provision_makespan import _name, ip_bound, is_unified, masters
+from bitget_keys import Client, ClientConfig, Credentials
 from bitget_keys import _endpoints as ep
 from bitget_keys._gate import DispatchGate
 from bitget_keys.lifecycle.rotation import KEY_KIND, RotationEvent, RotationSettings
@@ -141,19 +140,6 @@ def per_uid_bound(setup: Setup, margin: float) -> float:
     )
 
 
-def masters(setup: Setup) -> list[EmulatorAccount]:
-    return [
-        EmulatorAccount(
-            uid=str(5_500_000_000 + i),
-            api_key=f"bg_rotbench_master_{i:04d}",
-            secret_key=f"rotbench-master-secret-{i:04d}",
-            passphrase=f"RotBench{i:04d}",
-            mode="unified" if is_unified(i, setup.unified) else "classic",
-        )
-        for i in range(setup.masters)
-    ]
-
-
 def seed(emulator: Emulator, setup: Setup) -> list[dict[str, Any]]:
     """The sub-accounts and keys an apply would have made, as if made in the web UI."""
     exchange = emulator.exchange
@@ -196,12 +182,7 @@ def build_plan(setup: Setup, accounts: list[EmulatorAccount]) -> Plan:
     rows = []
     for a, master in enumerate(accounts):
         prefix = f"ROT{a}"
-        environ |= {
-            f"{prefix}_API_KEY": master.api_key,
-            f"{prefix}_SECRET_KEY": master.secret_key.reveal(),
-            f"{prefix}_PASSPHRASE": master.passphrase.reveal(),
-            f"{prefix}_UID": master.uid,
-        }
+        environ |= child.master_environ(prefix, master)
         subs = [
             {
                 "name": _name(a * setup.subaccounts + s),
@@ -218,40 +199,29 @@ def build_plan(setup: Setup, accounts: list[EmulatorAccount]) -> Plan:
 
 
 def emulator_for(setup: Setup) -> Emulator:
-    return Emulator(masters(setup), limits=Limits(ip_limit=6000 if setup.ip_budget else None))
+    return Emulator(
+        masters(setup.masters, setup.unified),
+        limits=Limits(ip_limit=6000 if setup.ip_budget else None),
+    )
 
 
-def audit_summary(emulator: Emulator) -> dict[str, Any]:
-    lanes = {key: (lane.accepted, lane.throttled) for key, lane in emulator.audit.lanes.items()}
-    refused = {key: lane.rejected for key, lane in emulator.audit.lanes.items() if lane.rejected}
-    return {"lanes": lanes, "refused": refused}
+def _serve(setup: Setup) -> child.Serve:
+    """The seeded emulator, in the child process."""
 
+    async def serve(stack: contextlib.AsyncExitStack) -> tuple[Any, Callable[[], dict[str, Any]]]:
+        emulator = await stack.enter_async_context(emulator_for(setup))
+        return (emulator.base_url, seed(emulator, setup)), lambda: child.lane_audit(emulator)
 
-def _serve(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
-    asyncio.run(_serve_async(setup, conn))
-
-
-async def _serve_async(setup: Setup, conn: multiprocessing.connection.Connection) -> None:
-    emulator = emulator_for(setup)
-    loop = asyncio.get_running_loop()
-    async with emulator:
-        conn.send((emulator.base_url, seed(emulator, setup)))
-        await loop.run_in_executor(None, conn.recv)
-    conn.send(audit_summary(emulator))
+    return serve
 
 
 async def rotate(
     setup: Setup, target: str | Emulator, seeded: Sequence[dict[str, Any]], workdir: Path
 ) -> tuple[float, list[RotationEvent]]:
     """Rotate every key; return the makespan and each rotation's outcome."""
-    accounts = masters(setup)
+    accounts = masters(setup.masters, setup.unified)
     plan = build_plan(setup, accounts)
-    scheduler = RateLimitScheduler(
-        margin=setup.margin,
-        ip_budget=setup.budget if setup.ip_budget else None,
-        ip_cap=6000 if setup.ip_budget else 10**9,
-        max_in_flight=100,
-    )
+    pacing = child.scheduler(margin=setup.margin, budget=setup.budget if setup.ip_budget else None)
     config = ClientConfig(sync_clock=False, request_timeout=60)
     made: list[Client] = []
 
@@ -261,7 +231,7 @@ async def rotate(
             if isinstance(target, Emulator)
             else {"base_url": target}
         )
-        made.append(Client(credentials, scheduler=scheduler, config=config, gate=gate, **where))
+        made.append(Client(credentials, scheduler=pacing, config=config, gate=gate, **where))
         return made[-1]
 
     vault = SecretsVault.open(workdir / "bench.vault", VAULT_KEY)
@@ -307,26 +277,20 @@ async def rotate(
 def run(setup: Setup) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-rotation-", dir=setup.workdir) as directory:
         workdir = Path(directory)
-        if setup.in_process:
 
-            async def in_process() -> tuple[float, list[RotationEvent], dict[str, Any]]:
-                emulator = emulator_for(setup)
-                seeded = seed(emulator, setup)
-                makespan, outcomes = await rotate(setup, emulator, seeded, workdir)
-                return makespan, outcomes, audit_summary(emulator)
+        async def in_process() -> tuple[tuple[float, list[RotationEvent]], dict[str, Any]]:
+            emulator = emulator_for(setup)
+            seeded = seed(emulator, setup)
+            measured = await rotate(setup, emulator, seeded, workdir)
+            return measured, child.lane_audit(emulator)
 
-            makespan, outcomes, audit = asyncio.run(in_process())
-        else:
-            parent, child = mp.Pipe()
-            process = mp.get_context("fork").Process(
-                target=_serve, args=(setup, child), daemon=True
-            )
-            process.start()
-            base_url, seeded = parent.recv()
-            makespan, outcomes = asyncio.run(rotate(setup, base_url, seeded, workdir))
-            parent.send("stop")
-            audit = parent.recv()
-            process.join(10)
+        def drive(hello: tuple[str, list[dict[str, Any]]]) -> tuple[float, list[RotationEvent]]:
+            base_url, seeded = hello
+            return asyncio.run(rotate(setup, base_url, seeded, workdir))
+
+        (makespan, outcomes), audit = child.measure(
+            in_process=in_process if setup.in_process else None, serve=_serve(setup), drive=drive
+        )
     return report(setup, makespan, outcomes, audit)
 
 
@@ -338,11 +302,7 @@ def report(
     uid_margin = per_uid_bound(setup, setup.margin)
     ip_term = ip_bound(setup.budget, setup.necessary_requests) if setup.ip_budget else 0.0
     physical = max(uid_physical, ip_term)
-    sent: dict[str, int] = {}
-    densest: dict[str, int] = {}
-    for (_, name), (times, _) in lanes.items():
-        sent[name] = sent.get(name, 0) + len(times)
-        densest[name] = max(densest.get(name, 0), LaneAudit(accepted=list(times)).max_in_window())
+    sent, densest = child.endpoint_tallies(lanes)
     refused = sum(audit["refused"].values())
     unified = sum(is_unified(i, setup.unified) for i in range(setup.masters))
     statuses: dict[str, int] = {}
@@ -401,12 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         in_process=args.in_process,
         workdir=args.workdir,
     )
-    started = time.perf_counter()
-    result = run(setup)
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    for key, value in result.items():
-        print(f"{key}: {value}", flush=True)
-    return 0 if result["complete"] else 1
+    return child.print_run(run, setup)
 
 
 if __name__ == "__main__":

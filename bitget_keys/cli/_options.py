@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_STATUS_HELP",
     "PROGRAM",
     "CommandParser",
+    "add_command",
     "add_completion",
     "add_state_option",
     "add_vault_option",
@@ -44,13 +45,23 @@ Print the shell completion script for bitget-keys. Load it in the shell's start-
 """
 
 
+def add_command(commands: Any, name: str, help_text: str, description: str) -> Any:
+    """A command's parser, its ``--help`` text shown as written (paragraphs, examples)."""
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_completion(commands: Any) -> None:
     """The ``completion`` command's arguments."""
-    completion = commands.add_parser(
+    completion = add_command(
+        commands,
         "completion",
-        help="print the shell completion script (bash, zsh, fish)",
-        description=COMPLETION_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print the shell completion script (bash, zsh, fish)",
+        COMPLETION_HELP,
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"))
     completion.set_defaults(run="completion:run")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bitget_keys.cli._common import REDIS_URL_ENV
-from bitget_keys.cli._options import add_state_option, add_vault_option
+from bitget_keys.cli._options import add_command, add_state_option, add_vault_option
 from bitget_keys.cli._signals import DRAIN_SECONDS
 from bitget_keys.cli._vault_key import VAULT_KEY_FILE_ENV
 from bitget_keys.lifecycle.rotation import DEFAULT_GRACE
@@ -95,11 +95,11 @@ def _add_pacing(rotate: argparse.ArgumentParser) -> None:
 
 def add_rotate(commands: Any) -> None:
     """The ``rotate`` command's arguments."""
-    rotate = commands.add_parser(
+    rotate = add_command(
+        commands,
         "rotate",
-        help="replace keys with new ones, revoking the old ones after a grace period",
-        description=ROTATE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "replace keys with new ones, revoking the old ones after a grace period",
+        ROTATE_HELP,
     )
     rotate.add_argument("plan", type=Path, help="the plan file (TOML)")
     rotate.add_argument(

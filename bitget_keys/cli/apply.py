@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +15,6 @@ from bitget_keys._client.observe import RequestObserver
 from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.cli._common import (
-    EGRESS_ENV,
     apply_with_progress,
     make_clients,
     plan_from_stdin,
@@ -37,6 +34,9 @@ from bitget_keys.cli._egress import (
     ip_budget,
 )
 from bitget_keys.cli._metrics import apply_metrics
+from bitget_keys.cli._run_options import egress_name as _egress_name
+from bitget_keys.cli._run_options import rescue_secrets as _rescue
+from bitget_keys.cli._run_options import shard_of as _shard
 from bitget_keys.cli._signals import GracefulStop
 from bitget_keys.cli._vault_key import is_new_vault, key_file_in_use
 from bitget_keys.cli.audit import audit_log_for
@@ -45,16 +45,15 @@ from bitget_keys.cli.plan import Approval, confirm_changes, saved_plan_holds
 from bitget_keys.errors import (
     ConfigurationError,
     VaultDamagedError,
-    VaultError,
 )
 from bitget_keys.limits import Scheduler
 from bitget_keys.provision.apply import ItemResult, Status
 from bitget_keys.provision.drift import RevokeReason
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
-from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError, rescue
+from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError
 from bitget_keys.provision.lock import FileLock
-from bitget_keys.provision.plan import AccountSpec, Plan, shard_plan
+from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.progress import (
     Mode,
     Reporter,
@@ -102,11 +101,6 @@ def egresses_of(args: argparse.Namespace) -> list[Egress]:
         default_name=_egress_name(),
         fallback=args.redis_fallback,
     )
-
-
-def _egress_name() -> str | None:
-    """The name of this host's IP budget in Redis when ``--egress`` gives none."""
-    return os.environ.get(EGRESS_ENV)
 
 
 async def run_locked_apply(args: argparse.Namespace) -> int:
@@ -183,24 +177,6 @@ def _plan_to_apply(args: argparse.Namespace) -> tuple[Plan, SavedPlan | None]:
         )
         raise UsageError(msg)
     return plan, saved
-
-
-def _shard(plan: Plan, args: argparse.Namespace) -> Plan:
-    """
-    ``--shard I/N`` of the plan. A shard that holds no account is a wrong command line
-    (exit `ExitCode.USAGE`), not a run that did nothing: with fewer than I accounts it
-    can never hold one, so the N processes are not splitting this plan as meant.
-    """
-    index, count = args.shard
-    shard = shard_plan(plan, index, count)
-    if not shard.accounts:
-        total = len(plan.accounts)
-        msg = (
-            f"shard {index}/{count} of {args.plan} holds no account (the plan has {total}); "
-            f"split it into at most {total} shard(s)"
-        )
-        raise UsageError(msg)
-    return shard
 
 
 async def run_apply(args: argparse.Namespace, plan: Plan, *, saved: SavedPlan | None = None) -> int:
@@ -373,51 +349,3 @@ def _explain_stop(gate: DispatchGate, results: Sequence[ItemResult]) -> None:
             f"bitget-keys:   {format_line(result)}",
             file=sys.stderr,
         )
-
-
-def _rescue(exc: SecretsNotStoredError, passphrase: Secret, rescue_dir: Path | None) -> int:
-    """
-    Save secrets the vault could not take into an emergency vault elsewhere.
-
-    Tried in order: ``--rescue-dir``, a path asked for on a terminal, the home
-    directory. Each is a new vault file under the same passphrase.
-    """
-    count = len(exc.records)
-    print(
-        f"bitget-keys: the vault could not be written ({exc.cause}); {count} created key(s) "
-        "have their secrets only in memory. Saving them to an emergency vault (encrypted "
-        "with the vault passphrase).",
-        file=sys.stderr,
-    )
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"bitget-keys-rescue-{stamp}.vault"
-    places: list[Path] = []
-    if rescue_dir is not None:
-        places.append(rescue_dir / name)
-    if stdin_is_terminal():
-        with contextlib.suppress(EOFError, KeyboardInterrupt):
-            answer = input(f"Directory for the emergency vault [{Path.home()}]: ").strip()
-            places.append(Path(answer or Path.home()).expanduser() / name)
-    places.append(Path.home() / name)
-    for place in places:
-        try:
-            rescue(exc.records, place, passphrase)
-        except (VaultError, OSError) as error:
-            print(f"bitget-keys: could not write {place}: {error}", file=sys.stderr)
-            continue
-        print(
-            f"bitget-keys: saved {count} secret(s) to {place}; read them with "
-            f"`bitget-keys vault export --vault {place} --output FILE`. Free space for "
-            "the vault before the next apply: it reports these keys as orphans until "
-            "their records are in it.",
-            file=sys.stderr,
-        )
-        return ExitCode.FAILED
-    keys = ", ".join(record.api_key for record in exc.records)
-    print(
-        f"bitget-keys: NO COPY of {count} secret(s) could be written anywhere; these keys "
-        f"exist on Bitget without a stored secret: {keys}. Disable or delete them in "
-        "Bitget's web UI, or free disk space and pass --rescue-dir next time.",
-        file=sys.stderr,
-    )
-    return ExitCode.SECRETS_NOT_STORED

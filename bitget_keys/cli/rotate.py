@@ -21,8 +21,9 @@ from bitget_keys.cli._common import (
     vault_passphrase,
 )
 from bitget_keys.cli._egress import Egress, assign_egresses, check_planned_egresses, egress_ways
+from bitget_keys.cli._run_options import egress_name, rescue_secrets, shard_of
 from bitget_keys.cli._signals import GracefulStop
-from bitget_keys.cli.apply import _egress_name, _rescue, _shard, egresses_of
+from bitget_keys.cli.apply import egresses_of
 from bitget_keys.cli.audit import audit_log_for
 from bitget_keys.cli.exits import ExitCode, UsageError
 from bitget_keys.errors import VaultMissingError
@@ -90,11 +91,11 @@ async def run_locked_rotate(args: argparse.Namespace) -> int:
     """
     plan = read_plan(args.plan)
     if args.shard is not None:
-        plan = _shard(plan, args)
+        plan = shard_of(plan, args)
     if args.redis_fallback is not None and not args.redis:
         msg = "--redis-fallback paces while --redis is down: give --redis as well"
         raise UsageError(msg)
-    ways = egress_ways(args.egress, redis=args.redis or None, default_name=_egress_name())
+    ways = egress_ways(args.egress, redis=args.redis or None, default_name=egress_name())
     check_planned_egresses(plan, [name for name, _ in ways])
     selectors = _selectors(args)
     asks = _asks(args)
@@ -246,7 +247,7 @@ async def run_rotate(
             try:
                 await ledger.flush()
             except SecretsNotStoredError as exc:
-                return _rescue(exc, Secret(vault_key), None)
+                return rescue_secrets(exc, Secret(vault_key), None)
     finally:
         await clients.aclose()
     if stop.exit_code is not None:

@@ -78,12 +78,10 @@ async def run_show(args: argparse.Namespace) -> int:
         if args.label in {record.qualified_label, record.plan_label, record.api_key}
         and args.account in {None, record.account}
     ]
-    if len(found) > 1:
-        # A rotation leaves the keys it replaced in the vault under the same label, as
-        # previous or revoked: the label names the key in use, its one current record.
-        current = [record for record in found if record.stage is Stage.CURRENT]
-        if len(current) == 1:
-            found = current
+    current = [record for record in found if record.stage is Stage.CURRENT]
+    if len(found) > 1 and len(current) == 1:
+        # A rotated key's name: the key in use, not the one it replaced (or revoked ones).
+        found = current
     where = f"in account {args.account!r} of" if args.account else "in"
     if not found:
         print(

@@ -12,6 +12,7 @@ for another program's database.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Final, Self
 
 from bitget_keys.errors import JournalError
+from bitget_keys.lifecycle.rotation_journal import RotationJournal
 from bitget_keys.provision.journal import Journal
 
 __all__ = ["FirstSeen"]
@@ -120,15 +122,14 @@ class FirstSeen:
     def grace_deadlines(self) -> dict[str, float]:
         """
         When the grace of each key a rotation replaced ends (epoch seconds), as the
-        rotation journal in the same file records it; empty when there is none.
+        rotation journal in the same file records it.
         """
-        try:
-            rows = self._db.execute(
-                "SELECT old_api_key, grace_until FROM rotations WHERE grace_until IS NOT NULL"
-            ).fetchall()
-        except sqlite3.Error:
-            return {}  # no rotation was ever journaled here
-        return {str(row[0]): float(row[1]) for row in rows}
+        with contextlib.closing(RotationJournal(self._path)) as rotations:
+            return {
+                rotation.old_api_key: rotation.grace_until
+                for rotation in rotations.rotations()
+                if rotation.grace_until is not None
+            }
 
     def backdate(self, seen: Mapping[str, float]) -> None:
         """Set the first sighting of keys (tests, and keys whose age is known elsewhere)."""

@@ -182,9 +182,17 @@ class RotationBase:
     """A rotation's row and what every step writes: events, journal, vault records."""
 
     def __init__(
-        self, ctx: MasterContext, sub: SubaccountSpec, key: KeySpec, rotation: Rotation
+        self,
+        ctx: MasterContext,
+        sub: SubaccountSpec,
+        key: KeySpec,
+        rotation: Rotation,
+        *,
+        waits: bool = True,
     ) -> None:
         self.ctx = ctx
+        #: Whether it may wait out its grace here (``RotationSettings.wait`` too).
+        self.waits = waits and ctx.settings.wait
         self.sub = sub
         self.key = key
         self.row = rotation

@@ -79,7 +79,7 @@ class RevokeSteps(RotationBase):
         old = self.row.old_api_key
         if until > time.time():
             later = f"{old} is revoked by `rotate --finish` after {when(until)}"
-            if not self.ctx.settings.wait:
+            if not self.waits:
                 self.event("waiting", detail=later, outcome="waiting")
                 return False
             self.event("waiting", old, f"revoked at {when(until)}, after the grace")

@@ -105,6 +105,9 @@ class Planned:
     old: m.VirtualSubaccountAPIKey | None = None
     #: Why nothing is done for it (nothing is sent).
     refusal: str | None = None
+    #: Whether this run was asked for it (named, due, or ``--finish``), and so may wait
+    #: out its grace; an earlier rotation only taken up to revoke what is due never waits.
+    asked: bool = True
 
     def describe(self) -> str:
         where = f"{self.account}/{self.target}"
@@ -214,6 +217,7 @@ async def _survey_master(  # noqa: C901 - one pass over one master's keys
     *,
     due: bool,
     now: float,
+    asked: Callable[[Rotation], bool] = lambda _: True,
 ) -> list[Planned]:
     account = ctx.account
     items: list[Planned] = []
@@ -242,6 +246,7 @@ async def _survey_master(  # noqa: C901 - one pass over one master's keys
                 target=rotation.target,
                 rotation=rotation,
                 subaccount_uid=rotation.subaccount_uid,
+                asked=asked(rotation),
             )
         )
     if not chosen:
@@ -336,7 +341,14 @@ async def survey(
             api = await account_api(client, account)
             master_uid = await read_retrying(client.uid)
             ctx = context(account, api, master_uid)
-            items = await _survey_master(ctx, chosen, unfinished, due=due, now=moment)
+            items = await _survey_master(
+                ctx,
+                chosen,
+                unfinished,
+                due=due,
+                now=moment,
+                asked=lambda rotation: finish or rotation.target in targets,
+            )
         except EXPECTED as exc:
             result.failures.append(
                 RotationEvent(
@@ -393,7 +405,7 @@ async def run_rotations(survey_: Survey) -> list[RotationEvent]:
                 item.old.api_key,
                 ctx.settings.grace,
             )
-        worker = KeyRotation(ctx, item.sub, item.key, rotation)
+        worker = KeyRotation(ctx, item.sub, item.key, rotation, waits=item.asked)
         try:
             outcome = await worker.run()
         except EXPECTED as exc:

@@ -63,6 +63,7 @@ from bitget_keys.provision.audit_chain import (
     verify_audit_log,
 )
 from bitget_keys.provision.files import loose_permissions
+from bitget_keys.provision.vault_files import fsync_directory
 
 __all__ = [
     "AUDIT_LOG_ENV",
@@ -308,7 +309,7 @@ class AuditLog:
             descriptor = os.open(
                 self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
-            _fsync_directory(self._path.parent)
+            fsync_directory(self._path.parent)
         except OSError as exc:
             raise AuditLogError(str(self._path), f"cannot open: {exc.strerror}") from exc
         return descriptor
@@ -409,11 +410,3 @@ def _count_newlines(descriptor: int, end: int) -> int:
         count += chunk.count(b"\n")
         offset += len(chunk)
     return count
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

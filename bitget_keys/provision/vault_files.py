@@ -22,6 +22,7 @@ from bitget_keys.errors import VaultError
 
 __all__ = [
     "Writer",
+    "fsync_directory",
     "identity",
     "keep_aside",
     "read_all",
@@ -106,7 +107,7 @@ def keep_aside(path: Path, why: str = "damaged") -> Path:
             os.link(path, kept)
         except FileExistsError:
             continue
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
         return kept
     raise FileExistsError(errno.EEXIST, f"no free name to keep the {why} vault", str(path))
 
@@ -144,10 +145,11 @@ def write_private_file(
             os.link(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a file's creation, rename or growth in ``directory`` survive a power loss."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -22,6 +22,7 @@ from bitget_keys.cli import main
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.provision.vault_records import PASSPHRASE_PLACEHOLDER_KIND, Stage
 from bitget_keys.testing import Emulator, EmulatorAccount, Limits
+from tests.cli_process import start_cli
 from tests.provision.test_lock import ROOT, Holder
 from tests.provision.test_vault import write_v1
 
@@ -851,15 +852,7 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
             )
             assert emulator.audit.accepted == 0
             assert not vault.exists()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bitget_keys",
-                *apply_args(plan, emulator, "--yes", "--wait-lock"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
+            process = await start_apply(plan, emulator, "--wait-lock")
             assert process.stderr is not None
             line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
             assert f"waiting for {state}, in use by pid {holders[1].pid}" in line
@@ -875,14 +868,8 @@ async def test_apply_fails_at_once_or_waits_while_another_run_holds_a_lock(
 
 
 async def start_apply(plan: Path, emulator: Emulator, *extra: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bitget_keys",
-        *apply_args(plan, emulator, "--yes", *extra),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return await start_cli(
+        apply_args(plan, emulator, "--yes", *extra), {**os.environ, "PYTHONPATH": str(ROOT)}
     )
 
 
@@ -953,6 +940,32 @@ def test_a_rotations_passphrase_placeholder_is_not_listed_as_a_key(
     assert "PlaceholderPass1" not in exported
     # The vault keeps it: the rotation reads it back.
     assert placeholder.api_key in {record.api_key for record in vault.records()}
+
+
+def test_show_by_name_picks_the_current_key_of_a_rotated_one(
+    provisioned: Provisioned, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """During a rotation's grace the old key shares the name: the name shows the current one."""
+    record = provisioned.records[0]
+    assert record.plan_label is not None
+    replaced = attrs.evolve(record, api_key="bg_replacedkey0000000000000000000").staged(
+        Stage.PREVIOUS
+    )
+    vault = SecretsVault.open(provisioned.vault, KEY)
+    vault.append(replaced)
+    argv = ["vault", "show", record.plan_label, "--vault", str(provisioned.vault), "--json"]
+    assert main(argv) == 0
+    shown = json.loads(capfd.readouterr().out)
+    assert shown["api_key"] == record.api_key
+    assert shown["stage"] == "current"
+    # The replaced one by its API key.
+    assert main([*argv[:2], replaced.api_key, *argv[3:]]) == 0
+    assert json.loads(capfd.readouterr().out)["stage"] == "previous"
+    # Two current keys of one name are still ambiguous.
+    vault.append(
+        attrs.evolve(replaced, api_key="bg_othercurrent00000000000000000").staged(Stage.CURRENT)
+    )
+    assert main(argv) == 64
 
 
 def test_show_by_label_picks_the_current_key_of_a_rotated_one(

@@ -15,9 +15,8 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
@@ -25,6 +24,7 @@ from bitget_keys.lifecycle.rotation_journal import Rotation, RotationJournal
 from bitget_keys.provision.key_ops import NEUTRAL_IP_LIST
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.testing import Emulator, EmulatorAccount
+from tests.cli_process import JsonLines, desk_environment, start_cli
 
 VAULT_KEY = "a long vault passphrase"
 Mode = Literal["classic", "unified"]
@@ -64,13 +64,17 @@ def plan_toml(accounts: list[EmulatorAccount], subaccounts: int, keys: int) -> s
 
 
 def environment(accounts: list[EmulatorAccount]) -> dict[str, str]:
-    env = {"BITGET_KEYS_VAULT_KEY": VAULT_KEY}
-    for a, master in enumerate(accounts):
-        env[f"DESK{a}_API_KEY"] = master.api_key
-        env[f"DESK{a}_SECRET_KEY"] = master.secret_key.reveal()
-        env[f"DESK{a}_PASSPHRASE"] = master.passphrase.reveal()
-        env[f"DESK{a}_UID"] = master.uid
-    return env
+    return {"BITGET_KEYS_VAULT_KEY": VAULT_KEY} | desk_environment(accounts)
+
+
+def scenario(
+    tmp_path: Path, mode: Mode, subaccounts: int, keys: int, *, base: int = 6_100_000_000
+) -> tuple[list[EmulatorAccount], dict[str, str], Folder]:
+    """One master of ``mode``, its plan written to ``tmp_path``: masters, environment, folder."""
+    accounts = masters(mode, 1, base)
+    folder = Folder(tmp_path)
+    folder.plan.write_text(plan_toml(accounts, subaccounts, keys))
+    return accounts, environment(accounts), folder
 
 
 @attrs.define
@@ -102,34 +106,12 @@ class Folder:
             return list(journal.rotations())
 
 
-class Process:
+class Process(JsonLines):
     """One ``python -m bitget_keys`` process, its JSON lines and its stderr."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.rows: list[dict[str, Any]] = []
-        self.stderr = ""
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str]) -> Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bitget_keys",
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(os.environ) | env,
-        )
-        return cls(process)
-
-    async def read_rows(self, count: int) -> None:
-        assert self.process.stdout is not None
-        while len(self.rows) < count:
-            line = await self.process.stdout.readline()
-            if not line:
-                return
-            self.rows.append(json.loads(line))
+        return cls(await start_cli(argv, dict(os.environ) | env))
 
     async def kill(self) -> int:
         self.process.send_signal(signal.SIGKILL)

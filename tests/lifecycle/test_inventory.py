@@ -6,11 +6,11 @@ the policy findings and exit status 6; never a secret.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 
 from bitget_keys.cli.exits import ExitCode
 from bitget_keys.lifecycle.first_seen import FirstSeen
+from bitget_keys.lifecycle.rotation_journal import RotationJournal, Step
 from bitget_keys.provision.vault import SecretsVault, VaultRecord
 from bitget_keys.provision.vault_records import Stage
 from bitget_keys.testing import Emulator, Limits
@@ -281,9 +282,12 @@ async def test_unified_keys_are_aged_by_bitgets_creation_time(
         vault = SecretsVault.open(tmp_path / "bitget-keys.vault", VAULT_KEY)
         trade = next(r for r in vault.records() if r.label == "trade")
         vault.append(trade.staged(Stage.PREVIOUS))
-        with sqlite3.connect(tmp_path / "bitget-keys.state") as db:
-            db.execute("CREATE TABLE rotations (old_api_key TEXT, grace_until REAL)")
-            db.execute("INSERT INTO rotations VALUES (?, ?)", (trade.api_key, time.time() - 3600))
+        with contextlib.closing(RotationJournal(tmp_path / "bitget-keys.state")) as journal:
+            rotation = journal.start(
+                "desk-u", UNIFIED.uid, trade.subaccount_uid or "", "omega/trade", "trade", "v3",
+                trade.api_key, 3600.0,
+            )  # fmt: skip
+            journal.advance(rotation, Step.PROMOTED, grace_until=time.time() - 3600)
         capfd.readouterr()
         status = await cli("inventory", str(plan), "--base-url", url, "--json", "--max-age", "30d")
         out, _ = capfd.readouterr()

@@ -18,15 +18,13 @@ from bitget_keys.provision.audit_log import audit_log_path, verify_audit_log
 from bitget_keys.provision.vault_records import Stage
 from bitget_keys.testing import Emulator
 from tests.lifecycle.rotation_harness import (
-    Folder,
     Mode,
     Process,
     apply,
-    environment,
     live_keys,
-    masters,
     plan_toml,
     rotate_argv,
+    scenario,
 )
 
 CHANGES = frozenset(
@@ -53,10 +51,7 @@ def changes_sent(emulator: Emulator) -> int:
 async def test_a_sub_account_with_ten_keys_is_refused_before_anything_is_sent(
     tmp_path: Path, mode: Mode
 ) -> None:
-    accounts = masters(mode, 1, base=6_200_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 1, 10))
+    accounts, env, folder = scenario(tmp_path, mode, 1, 10, base=6_200_000_000)
     async with Emulator(accounts) as emulator:
         await apply(emulator.base_url, folder, env)
         before = changes_sent(emulator)
@@ -74,10 +69,7 @@ async def test_a_sub_account_with_ten_keys_is_refused_before_anything_is_sent(
 
 async def test_neutralised_classic_keys_still_count_towards_the_ten(tmp_path: Path) -> None:
     """Nine keys, one rotated (its old key neutralised, still listed): the next is refused."""
-    accounts = masters("classic", 1, base=6_300_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 1, 9))
+    accounts, env, folder = scenario(tmp_path, "classic", 1, 9, base=6_300_000_000)
     async with Emulator(accounts) as emulator:
         url = emulator.base_url
         await apply(url, folder, env)
@@ -97,10 +89,7 @@ async def test_neutralised_classic_keys_still_count_towards_the_ten(tmp_path: Pa
 @pytest.mark.parametrize("mode", ["classic", "unified"])
 async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode) -> None:
     """--no-wait promotes and stops; --finish leaves keys in their grace, revokes the rest."""
-    accounts = masters(mode, 1, base=6_400_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 2, 2))
+    accounts, env, folder = scenario(tmp_path, mode, 2, 2, base=6_400_000_000)
     async with Emulator(accounts) as emulator:
         url = emulator.base_url
         await apply(url, folder, env)
@@ -172,11 +161,28 @@ async def test_no_wait_leaves_the_old_keys_to_finish(tmp_path: Path, mode: Mode)
         assert len(live_keys(emulator, accounts[0].uid, "s0")) == (2 if mode == "unified" else 4)
 
 
+async def test_a_run_waits_only_for_the_rotations_it_was_asked_for(tmp_path: Path) -> None:
+    """An earlier rotation still in its grace is left waiting; the one asked for is done."""
+    accounts, env, folder = scenario(tmp_path, "unified", 1, 2, base=6_450_000_000)
+    async with Emulator(accounts) as emulator:
+        url = emulator.base_url
+        await apply(url, folder, env)
+        first = await Process.start(
+            rotate_argv(url, folder, "desk0/s0/k0", options=("--grace", "1h", "--no-wait")), env
+        )
+        assert await first.finish() == 0, first.stderr
+        # Without --no-wait, but asked only for the other key: it must not wait an hour
+        # for the first rotation's grace (finish() gives up after 60 s).
+        second = await Process.start(
+            rotate_argv(url, folder, "desk0/s0/k1", options=("--grace", "0s")), env
+        )
+        assert await second.finish() == 0, second.stderr
+        steps = {r.target: r.step for r in folder.rotations()}
+        assert steps == {"s0/k0": Step.PROMOTED, "s0/k1": Step.DONE}
+
+
 async def test_rotate_asks_unless_yes_and_refuses_without_a_terminal(tmp_path: Path) -> None:
-    accounts = masters("classic", 1, base=6_500_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    _, env, folder = scenario(tmp_path, "classic", 1, 1, base=6_500_000_000)
     argv = ["rotate", str(folder.plan), "desk0/*/*", *folder.common("http://127.0.0.1:9")]
     run = await Process.start(argv, env)
     assert await run.finish() == 64
@@ -196,10 +202,7 @@ async def test_an_old_classic_key_without_its_passphrase_is_left_to_the_web_ui(
     revoke it: rotate says so, every later run lists it, and once it is seen stripped
     of its rights the rotation is done.
     """
-    accounts = masters("classic", 1, base=6_800_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    accounts, env, folder = scenario(tmp_path, "classic", 1, 1, base=6_800_000_000)
     async with Emulator(accounts) as emulator:
         url = emulator.base_url
         await apply(url, folder, env)
@@ -235,10 +238,7 @@ async def test_an_old_classic_key_without_its_passphrase_is_left_to_the_web_ui(
 
 
 async def test_ctrl_c_while_waiting_out_the_grace_leaves_it_journaled(tmp_path: Path) -> None:
-    accounts = masters("unified", 1, base=6_900_000_000)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, 1, 1))
+    accounts, env, folder = scenario(tmp_path, "unified", 1, 1, base=6_900_000_000)
     async with Emulator(accounts) as emulator:
         url = emulator.base_url
         await apply(url, folder, env)

@@ -31,11 +31,9 @@ from tests.lifecycle.rotation_harness import (
     Mode,
     Process,
     apply,
-    environment,
     live_keys,
-    masters,
-    plan_toml,
     rotate_argv,
+    scenario,
 )
 
 #: The step lines of one rotation that waits out its grace, in order.
@@ -116,10 +114,7 @@ def check_rotated(
 
 @pytest.mark.parametrize("mode", ["classic", "unified"])
 async def test_rotation_killed_at_every_step_then_resumed(tmp_path: Path, mode: Mode) -> None:
-    accounts = masters(mode, 1)
-    env = environment(accounts)
-    folder = Folder(tmp_path)
-    folder.plan.write_text(plan_toml(accounts, len(KILLS), 1))
+    accounts, env, folder = scenario(tmp_path, mode, len(KILLS), 1)
     async with KillingEmulator(accounts) as emulator:
         url = emulator.base_url
         await apply(url, folder, env)

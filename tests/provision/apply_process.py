@@ -24,6 +24,7 @@ import attrs
 
 from bitget_keys.provision.vault import SecretsVault
 from bitget_keys.testing import Emulator, EmulatorAccount
+from tests.cli_process import JsonLines, desk_environment, start_cli
 
 VAULT_KEY = "a long vault passphrase"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -68,46 +69,19 @@ def plan_toml() -> str:
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ, BITGET_KEYS_VAULT_KEY=VAULT_KEY)
-    for a, master in enumerate(MASTERS):
-        env[f"DESK{a}_API_KEY"] = master.api_key
-        env[f"DESK{a}_SECRET_KEY"] = master.secret_key.reveal()
-        env[f"DESK{a}_PASSPHRASE"] = master.passphrase.reveal()
-        env[f"DESK{a}_UID"] = master.uid
-    return env
+    return dict(os.environ, BITGET_KEYS_VAULT_KEY=VAULT_KEY) | desk_environment(MASTERS)
 
 
-class Apply:
+class Apply(JsonLines):
     """One ``python -m bitget_keys apply --json`` process and the lines it printed."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.rows: list[dict[str, Any]] = []
-        self.stderr = ""
 
     @classmethod
     async def start(cls, url: str, tmp_path: Path, *options: str) -> Apply:
         """Start an apply of ``tmp_path/plan.toml``; later ``options`` win."""
-        argv = ["-m", "bitget_keys", "apply", str(tmp_path / "plan.toml"), "--json", "--yes"]
+        argv = ["apply", str(tmp_path / "plan.toml"), "--json", "--yes"]
         argv += ["--base-url", url, "--vault", str(tmp_path / "keys.vault"), "--create-vault"]
         argv += ["--state", str(tmp_path / "apply.state"), *options]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment(),
-        )
-        return cls(process)
-
-    async def read_rows(self, count: int) -> None:
-        """Read result lines until ``count`` have arrived (or the output ends)."""
-        assert self.process.stdout is not None
-        while len(self.rows) < count:
-            line = await self.process.stdout.readline()
-            if not line:
-                return
-            self.rows.append(json.loads(line))
+        return cls(await start_cli(argv, environment()))
 
     async def kill(self) -> int:
         """SIGKILL it; keep the lines it printed before it died; return its exit status."""

@@ -132,6 +132,13 @@ async def unified_key(
     return sub_uid, key_credentials(key.api_key, key.secret.reveal())
 
 
+async def family_key(emulator: Emulator, wall: Wall, family: str) -> tuple[str, Credentials]:
+    """A new sub-account and a key on it, on the classic or the unified master."""
+    if family == "classic":
+        return await classic_key(emulator, wall)
+    return await unified_key(emulator, wall)
+
+
 # -- sub-account keys sign requests --------------------------------------------------------
 
 
@@ -217,10 +224,7 @@ async def test_a_sub_key_may_not_manage_anything(
     emulator: Emulator, wall: Wall, family: str
 ) -> None:
     """Every management endpoint is the main account's alone: 40048, nothing done."""
-    if family == "classic":
-        sub_uid, credentials = await classic_key(emulator, wall)
-    else:
-        sub_uid, credentials = await unified_key(emulator, wall)
+    sub_uid, credentials = await family_key(emulator, wall, family)
     async with client(emulator, credentials, wall) as sub:
         # Learns its UID: the unified key from the v3 account-info, as it may not read
         # the settings (no UTA-management right).
@@ -253,10 +257,7 @@ async def test_a_sub_key_may_not_manage_anything(
 async def test_a_new_key_works_once_it_has_propagated(wall: Wall, family: str) -> None:
     emu = await serving(wall, key_propagation_ms=3000)
     try:
-        if family == "classic":
-            _, credentials = await classic_key(emu, wall)
-        else:
-            _, credentials = await unified_key(emu, wall)
+        _, credentials = await family_key(emu, wall, family)
         async with client(emu, credentials, wall) as sub:
             ask = sub.account_info if family == "classic" else sub.account_info_v3
             for step in (0, 2999):
@@ -467,10 +468,7 @@ async def test_a_broker_deletes_a_sub_account_key(emulator: Emulator, wall: Wall
 async def test_tampering_shows_in_the_list_and_in_what_the_key_may_do(
     emulator: Emulator, wall: Wall, family: str
 ) -> None:
-    if family == "classic":
-        sub_uid, credentials = await classic_key(emulator, wall)
-    else:
-        sub_uid, credentials = await unified_key(emulator, wall)
+    sub_uid, credentials = await family_key(emulator, wall, family)
     emulator.exchange.tamper_key(
         credentials.api_key, permissions=["read"], ip_list=[IP], perm_type="readonly"
     )
