@@ -21,7 +21,7 @@ for nothing, so a planned key whose only live copy was neutralised is missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 import attrs
@@ -200,6 +200,39 @@ def _not_creatable(planned: SubaccountSpec) -> Conflict:
     )
 
 
+def _keys_to_create(
+    planned: SubaccountSpec, uid: str, keys: Sequence[m.VirtualSubaccountAPIKey]
+) -> tuple[list[MissingKey], list[Conflict]]:
+    """
+    The missing keys the live sub-account has slots for (every listed key takes one,
+    neutralised ones too), and a conflict naming those it has none for.
+    """
+    missing = _missing_keys(planned, uid, keys)
+    room = max(m.MAX_SUBACCOUNT_KEYS - len(keys), 0)
+    if len(missing) <= room:
+        return missing, []
+    return missing[:room], [_no_room(planned, keys, missing[room:])]
+
+
+def _no_room(
+    planned: SubaccountSpec, keys: Sequence[m.VirtualSubaccountAPIKey], left: Sequence[MissingKey]
+) -> Conflict:
+    """Planned keys a sub-account has no slot for: refused before anything is sent."""
+    labels = ", ".join(repr(missing.key.label) for missing in left)
+    neutralised = sum(1 for key in keys if is_neutralised(key))
+    why = (
+        f" ({neutralised} of them neutralised: Bitget has no delete for a classic "
+        "sub-account's keys, so delete those in its web UI)"
+        if neutralised
+        else ""
+    )
+    return Conflict(
+        planned.label,
+        f"sub-account {planned.label!r}: key(s) {labels} not created: it holds {len(keys)} "
+        f"keys{why}, and Bitget allows {m.MAX_SUBACCOUNT_KEYS}",
+    )
+
+
 def diff_account(
     account: AccountSpec, live: LiveState, context: DriftContext | None = None
 ) -> AccountDiff:
@@ -239,7 +272,9 @@ def diff_account(
         uid = found.subaccount_uid
         (retired if absent else matched)[planned.label] = uid
         if not absent:
-            new_keys += _missing_keys(planned, uid, live.keys.get(uid, ()))
+            fitting, no_room = _keys_to_create(planned, uid, live.keys.get(uid, ()))
+            new_keys += fitting
+            conflicts += no_room
     diff = AccountDiff(
         account=account.name,
         new_subaccounts=tuple(new_subaccounts),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from bitget_keys import Credentials
 from bitget_keys import models as m
 from bitget_keys.provision.diff import LiveState, clear_name, diff_account, name_contradicts
+from bitget_keys.provision.key_ops import NEUTRAL_IP_LIST
 from bitget_keys.provision.plan import AccountSpec, BrokerKeySpec, KeySpec, SubaccountSpec
 
 IPS = ("203.0.113.7",)
@@ -156,3 +158,18 @@ def test_broker_keys_change_only_when_different() -> None:
     assert diff_account(plan, LiveState(broker_keys={"55": (same,)})).broker_changes == ()
     assert diff_account(plan, LiveState(broker_keys={"55": (other,)})).broker_changes == (spec,)
     assert diff_account(plan, LiveState()).broker_changes == (spec,)
+
+
+def test_keys_a_full_sub_account_has_no_slot_for_are_a_conflict_not_a_create() -> None:
+    """Every listed key takes one of 10 slots, neutralised classic keys too: no 40063 later."""
+    neutral = [attrs.evolve(live_key("1", f"old{i}"), ip_list=NEUTRAL_IP_LIST) for i in range(7)]
+    keys = (live_key("1", "alpha"), live_key("1", "b"), *neutral)
+    plan = account(sub("alphabot", "alpha", key("trade"), key("b"), key("c"), key("d")))
+    diff = diff_account(plan, LiveState(subaccounts=(live_sub("1", "alpha"),), keys={"1": keys}))
+    # 9 listed: one slot left, for "c"; "d" has none.
+    assert [missing.key.label for missing in diff.new_keys] == ["c"]
+    (conflict,) = diff.conflicts
+    assert conflict.label == "alpha"
+    assert "'d' not created" in conflict.detail
+    assert "holds 9 keys (7 of them neutralised" in conflict.detail
+    assert "Bitget allows 10" in conflict.detail
