@@ -96,10 +96,13 @@ def _open_vault(args: argparse.Namespace) -> SecretsVault:
     return vault
 
 
-def _remember(adoption: Adoption, vault: SecretsVault, state: Path, audit: AuditLog) -> None:
+def _remember(
+    adoption: Adoption, vault: SecretsVault, state: Path, audit: AuditLog, written: Path | None
+) -> None:
     """
     The vault records first (a key's record is what matters most), then the state, then
-    one audit entry per adopted key.
+    one audit entry per adopted key, saying what this run did with it: an import that
+    prints the entries and one that writes them to the plan are two operations.
     """
     for record in adoption.records:
         vault.append(record)
@@ -109,13 +112,14 @@ def _remember(adoption: Adoption, vault: SecretsVault, state: Path, audit: Audit
         for sub in adoption.subaccounts
         for key in sub.keys
     ]
+    done = "plan entries printed" if written is None else f"added to the plan {written}"
     for account, address, api_key in targets:
         audit.record(
             "import",
             account=account,
             target=address,
             outcome="ok",
-            detail=f"API key {api_key} adopted into the plan; secret not held",
+            detail=f"API key {api_key}, secret not held: {done}",
         )
     with Journal(state) as journal:
         for account, address, api_key in targets:
@@ -208,7 +212,7 @@ async def run(args: argparse.Namespace) -> int:
             updated = insert_entries(text, adoption, str(args.plan))
             # What is written must load, and meet each master's rules, as the plan did.
             check_modes(loads_plan(updated, source=str(args.out)), _families(plan, holdings))
-        _remember(adoption, vault, args.state, audit)
+        _remember(adoption, vault, args.state, audit, args.out if updated is not None else None)
         if updated is not None:
             write_plan_text(args.out, updated, original=args.plan, was=text)
     written = args.out if updated is not None else None
