@@ -21,7 +21,7 @@ from typing import Final, Self
 
 from bitget_keys.errors import JournalError
 from bitget_keys.lifecycle.rotation_journal import RotationJournal
-from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.journal import open_state_table
 
 __all__ = ["FirstSeen"]
 
@@ -46,21 +46,7 @@ class FirstSeen:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self._path = Path(path)
-        # The journal makes the file (0600) and refuses one that is another program's.
-        Journal(self._path, busy_timeout=busy_timeout).close()
-        try:
-            self._db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise self._error(exc) from exc
+        self._db = open_state_table(self._path, _SCHEMA, busy_timeout=busy_timeout)
 
     def _error(self, exc: sqlite3.Error) -> JournalError:
         return JournalError(str(self._path), f"SQLite failed: {exc}")

@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 
 from bitget_keys.errors import JournalError
-from bitget_keys.provision.journal import Journal
+from bitget_keys.provision.journal import open_state_table
 
 __all__ = ["Rotation", "RotationJournal", "Step"]
 
@@ -133,16 +133,7 @@ class RotationJournal:
         self._path = Path(path)
         # Apply's journal makes the file (0600), its WAL mode and its own table, so
         # apply reads a state file that rotate made first as its own.
-        Journal(self._path, busy_timeout=busy_timeout).close()
-        try:
-            self._db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise JournalError(str(self._path), f"SQLite failed: {exc}") from exc
+        self._db = open_state_table(self._path, _SCHEMA, busy_timeout=busy_timeout)
 
     def __repr__(self) -> str:
         return f"<RotationJournal {str(self._path)!r}>"

@@ -33,7 +33,7 @@ import attrs
 from bitget_keys.errors import JournalError
 from bitget_keys.provision.files import loose_permissions
 
-__all__ = ["Entry", "Journal", "Outcome"]
+__all__ = ["Entry", "Journal", "Outcome", "open_state_table"]
 
 _log: Final = logging.getLogger("bitget_keys.journal")
 
@@ -126,17 +126,7 @@ class Journal:
             raise self._error(exc) from exc
 
     def _error(self, exc: sqlite3.Error) -> JournalError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            detail = (
-                f"is locked by another program ({text}); wait for it to finish, or use "
-                "another --state file"
-            )
-        elif isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
-            detail = f"is not a bitget-keys state file ({text}); name another --state file"
-        else:
-            detail = f"SQLite failed: {text}"
-        return JournalError(str(self._path), detail)
+        return _sqlite_error(self._path, exc)
 
     def __repr__(self) -> str:
         return f"<Journal {str(self._path)!r}>"
@@ -211,3 +201,48 @@ class Journal:
             for entry in latest.values()
             if entry.outcome in (Outcome.PENDING, Outcome.UNKNOWN)
         ]
+
+
+def _sqlite_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    """What a SQLite failure on the state file at ``path`` means, naming the file."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        detail = (
+            f"is locked by another program ({text}); wait for it to finish, or use "
+            "another --state file"
+        )
+    elif isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+        detail = f"is not a bitget-keys state file ({text}); name another --state file"
+    else:
+        detail = f"SQLite failed: {text}"
+    return JournalError(str(path), detail)
+
+
+def open_state_table(
+    path: str | Path, schema: str, *, busy_timeout: float = 5.0
+) -> sqlite3.Connection:
+    """
+    A connection of its own to the state file at ``path``, with ``schema`` made: for the
+    tables other commands keep beside the journal (rotations, first sightings).
+
+    The journal makes the file first (0600, WAL, its own table) and refuses one that
+    is another program's, so whichever command touches a state file first, apply reads
+    it as its own. ``busy_timeout`` is how long a statement waits for another
+    connection's lock before it fails (`JournalError`).
+    """
+    path = Path(path)
+    Journal(path, busy_timeout=busy_timeout).close()
+    try:
+        db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+    except sqlite3.Error as exc:
+        raise _sqlite_error(path, exc) from exc
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(schema)
+    except sqlite3.Error as exc:
+        db.close()
+        raise _sqlite_error(path, exc) from exc
+    return db
