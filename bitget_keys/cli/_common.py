@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,20 @@ async def take_lock(lock: FileLock, *, wait: bool) -> None:
         )
 
     await lock.acquire_waiting(on_wait=waiting)
+
+
+@contextlib.asynccontextmanager
+async def holding_run_locks(args: argparse.Namespace, command: str) -> AsyncIterator[None]:
+    """
+    The vault's and then the state file's lock, held for the block (``--wait-lock``
+    waits for a holder to let go): one run per vault and state file, whichever command.
+    """
+    with contextlib.ExitStack() as held:
+        for path in (args.vault, args.state):
+            lock = FileLock(path, command=command)
+            await take_lock(lock, wait=args.wait_lock)
+            held.callback(lock.release)
+        yield
 
 
 #: Where a master's requests go: the scheduler that paces them, the proxy (if any), and

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,13 +15,13 @@ from bitget_keys._gate import DispatchGate, GateState
 from bitget_keys._secret import Secret
 from bitget_keys.cli._common import (
     apply_with_progress,
+    holding_run_locks,
     make_clients,
     plan_from_stdin,
     read_plan,
     repair_hint,
     reporter_for,
     stdin_is_terminal,
-    take_lock,
     vault_passphrase,
 )
 from bitget_keys.cli._egress import (
@@ -52,7 +51,6 @@ from bitget_keys.provision.drift import RevokeReason
 from bitget_keys.provision.files import loose_permissions, refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError
-from bitget_keys.provision.lock import FileLock
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.progress import (
     Mode,
@@ -121,12 +119,7 @@ async def run_locked_apply(args: argparse.Namespace) -> int:
         refuse_directory(path, what)
         if args.strict:
             _refuse_loose(path, what)
-    command = f"bitget-keys apply {args.plan}"
-    with contextlib.ExitStack() as held:
-        for path in (args.vault, args.state):
-            lock = FileLock(path, command=command)
-            await take_lock(lock, wait=args.wait_lock)
-            held.callback(lock.release)
+    async with holding_run_locks(args, f"bitget-keys apply {args.plan}"):
         return await run_apply(args, plan, saved=saved)
 
 

@@ -17,7 +17,6 @@ The vault and the state file are locked for the run, as apply locks them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from typing import Any
 import orjson
 
 from bitget_keys._escape import escape
-from bitget_keys.cli._common import make_clients, take_lock, vault_passphrase
+from bitget_keys.cli._common import holding_run_locks, make_clients, vault_passphrase
 from bitget_keys.cli._vault_key import is_new_vault
 from bitget_keys.cli.audit import audit_log_for
 from bitget_keys.cli.exits import AccountError, UsageError
@@ -40,7 +39,6 @@ from bitget_keys.provision.audit_log import AuditLog
 from bitget_keys.provision.family import Family, check_modes
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal, Outcome
-from bitget_keys.provision.lock import FileLock
 from bitget_keys.provision.plan import Plan, load_plan, loads_plan
 from bitget_keys.provision.vault import SecretsVault
 
@@ -198,11 +196,7 @@ async def run(args: argparse.Namespace) -> int:
     # Opened first: a damaged log stops import before anything is read or written.
     audit = audit_log_for(args)
     holdings = await read_holdings(plan, args.base_url)
-    with contextlib.ExitStack() as held:
-        for path in (args.vault, args.state):
-            lock = FileLock(path, command=f"bitget-keys import {args.plan}")
-            await take_lock(lock, wait=args.wait_lock)
-            held.callback(lock.release)
+    async with holding_run_locks(args, f"bitget-keys import {args.plan}"):
         vault = _open_vault(args)
         defaults = data.get("defaults", {})
         vault_keys = {record.api_key for record in vault.records()}

@@ -14,10 +14,10 @@ from bitget_keys._gate import DispatchGate
 from bitget_keys._secret import Secret
 from bitget_keys._signing import Credentials
 from bitget_keys.cli._common import (
+    holding_run_locks,
     make_clients,
     read_plan,
     stdin_is_terminal,
-    take_lock,
     vault_passphrase,
 )
 from bitget_keys.cli._egress import Egress, assign_egresses, check_planned_egresses, egress_ways
@@ -44,7 +44,6 @@ from bitget_keys.limits import Scheduler
 from bitget_keys.provision.files import refuse_directory
 from bitget_keys.provision.journal import Journal
 from bitget_keys.provision.ledger import Ledger, SecretsNotStoredError
-from bitget_keys.provision.lock import FileLock
 from bitget_keys.provision.plan import AccountSpec, Plan
 from bitget_keys.provision.vault import SecretsVault
 
@@ -103,12 +102,7 @@ async def run_locked_rotate(args: argparse.Namespace) -> int:
         refuse_directory(path, what)
     if not SecretsVault.exists(args.vault):
         raise VaultMissingError(str(args.vault), "no vault here: rotate replaces keys it holds")
-    command = f"bitget-keys rotate {args.plan}"
-    with contextlib.ExitStack() as held:
-        for path in (args.vault, args.state):
-            lock = FileLock(path, command=command)
-            await take_lock(lock, wait=args.wait_lock)
-            held.callback(lock.release)
+    async with holding_run_locks(args, f"bitget-keys rotate {args.plan}"):
         return await run_rotate(args, plan, selectors, asks=asks)
 
 
